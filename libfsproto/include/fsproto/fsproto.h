@@ -346,7 +346,10 @@ struct fsp_msg {
 /* Decodes the payload of frame f into m. Strings point into f->payload.
  * Returns 0, FSP_EOPCODE (unknown op; m->op and m->id are still set),
  * FSP_EMALFORMED (wrong length or field values), FSP_EBADNAME (a name field
- * fails fsp_name_check) or FSP_EUTF8 (a text field is not UTF-8). */
+ * fails fsp_name_check), FSP_EUTF8 (a text field is not UTF-8) or
+ * FSP_ETOOBIG (a text or PING payload over its limit: answer TOO_LARGE).
+ * For a DATA frame, m->u.text is the whole payload: pass only whole frames
+ * (fsp_frame_decode), not the pieces fsp_decoder_feed() yields. */
 FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
 
 /* Encodes m as a whole frame into buf[0..cap). Returns the frame's size in
