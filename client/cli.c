@@ -1,0 +1,452 @@
+/* fsc command-line parsing and help texts. See cli.h. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Which options a command takes. */
+enum {
+  OPT_LONG = 1 << 0,     /* -l */
+  OPT_HUMAN = 1 << 1,    /* -h */
+  OPT_JSON = 1 << 2,     /* --json */
+  OPT_OUT = 1 << 3,      /* -o PATH */
+  OPT_CONTINUE = 1 << 4, /* -c, --continue */
+  OPT_AS = 1 << 5,       /* --as NAME */
+  OPT_NOCLOB = 1 << 6,   /* --no-clobber */
+};
+
+struct cmd_spec {
+  const char *name;
+  enum fsc_cmd_kind kind;
+  unsigned opts;
+  int min_args; /* operands needed */
+  int max_args; /* -1: any number */
+  int shell;    /* 1: only inside the shell; -1: only on the command line */
+};
+
+static const struct cmd_spec specs[] = {
+    {"ls", FSC_CMD_LS, OPT_LONG | OPT_HUMAN | OPT_JSON, 0, 0, 0},
+    {"size", FSC_CMD_SIZE, OPT_HUMAN, 1, -1, 0},
+    {"rm", FSC_CMD_RM, 0, 1, -1, 0},
+    {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE, 1, -1, 0},
+    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB, 1, -1, 0},
+    {"watch", FSC_CMD_WATCH, OPT_JSON, 0, 0, -1},
+    {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0},
+    {"shell", FSC_CMD_SHELL, 0, 0, 0, -1},
+    {"help", FSC_CMD_HELP, 0, 0, 1, 1},
+    {"quit", FSC_CMD_QUIT, 0, 0, 0, 1},
+    {"exit", FSC_CMD_QUIT, 0, 0, 0, 1},
+};
+
+#define NSPECS (sizeof specs / sizeof specs[0])
+
+static const char program_help[] =
+    "Usage: fsc [-s HOST:PORT] [-q] COMMAND [ARGS...]\n"
+    "\n"
+    "Client for the fsd file server.\n"
+    "\n"
+    "Commands:\n"
+    "  ls [-l] [-h] [--json]            list the files on the server\n"
+    "  size [-h] NAME...                print the size of files\n"
+    "  rm NAME...                       remove files\n"
+    "  get NAME... [-o PATH] [-c]       download files\n"
+    "  put FILE... [--as NAME] [--no-clobber]\n"
+    "                                   upload files ('-' is stdin)\n"
+    "  watch [--json]                   print changes and notices as they "
+    "happen\n"
+    "  announce TEXT...                 send a notice to every watcher\n"
+    "  shell                            interactive prompt\n"
+    "\n"
+    "Options:\n"
+    "  -s, --server HOST:PORT  server address (default: $FSC_SERVER, else "
+    FSC_DEFAULT_SERVER ");\n"
+    "                          an IPv6 address goes in brackets: [::1]:7878\n"
+    "  -q, --quiet             no progress bar\n"
+    "      --help              this help; `fsc COMMAND --help` for a "
+    "command\n"
+    "      --version           print the version\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  an operation failed (the error names the file)\n"
+    "  2  usage error\n"
+    "  3  cannot connect to the server, or the connection was lost\n"
+    "  130  interrupted (Ctrl-C)\n";
+
+static const char ls_help[] =
+    "Usage: fsc ls [-l] [-h] [--json]\n"
+    "\n"
+    "List the files on the server, sorted by name, one per line.\n"
+    "\n"
+    "  -l      also show size and modification time\n"
+    "  -h      human-readable sizes (with -l)\n"
+    "  --json  one JSON object per line: {\"name\", \"size\", \"mtime_ns\"}\n";
+
+static const char size_help[] =
+    "Usage: fsc size [-h] NAME...\n"
+    "\n"
+    "Print the size of each file in bytes (one NAME) or as \"SIZE NAME\"\n"
+    "lines (several NAMEs).\n"
+    "\n"
+    "  -h  human-readable sizes\n";
+
+static const char rm_help[] = "Usage: fsc rm NAME...\n"
+                              "\n"
+                              "Remove files from the server.\n";
+
+static const char get_help[] =
+    "Usage: fsc get NAME... [-o PATH] [-c]\n"
+    "\n"
+    "Download files over one connection, all requests in flight together.\n"
+    "Each file is written to a temporary file beside its target and renamed\n"
+    "into place only once its size and checksum match.\n"
+    "\n"
+    "  -o PATH         the target file (one NAME) or folder (several); '-' "
+    "writes\n"
+    "                  to standard output. Default: the current folder.\n"
+    "  -c, --continue  resume from TARGET.fsc-part, a partial copy kept by an\n"
+    "                  interrupted `get -c`, once the server confirms that it\n"
+    "                  matches the start of the file\n";
+
+static const char put_help[] =
+    "Usage: fsc put FILE... [--as NAME] [--no-clobber]\n"
+    "\n"
+    "Upload files. Each is stored under its base name, or under NAME.\n"
+    "FILE '-' reads standard input and needs --as.\n"
+    "\n"
+    "  --as NAME       the name on the server (one FILE only)\n"
+    "  --no-clobber    fail instead of replacing an existing file\n";
+
+static const char watch_help[] =
+    "Usage: fsc watch [--json]\n"
+    "\n"
+    "Print one line per change on the server (added, replaced, removed) and\n"
+    "per notice, until interrupted.\n"
+    "\n"
+    "  --json  one JSON object per line\n";
+
+static const char announce_help[] =
+    "Usage: fsc announce TEXT...\n"
+    "\n"
+    "Send TEXT (the words joined by spaces) to every watching client.\n";
+
+static const char shell_help[] =
+    "Usage: fsc shell\n"
+    "\n"
+    "Interactive prompt for the commands ls, size, rm, get, put, announce,\n"
+    "help and quit. Changes and notices are printed as they arrive.\n"
+    "Line editing: arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down;\n"
+    "Ctrl-C cancels the running command or clears the line, Ctrl-D quits.\n";
+
+static const char shell_cmds_help[] =
+    "Commands: ls [-l] [-h] [--json], size [-h] NAME..., rm NAME...,\n"
+    "  get NAME... [-o PATH] [-c], put FILE... [--as NAME] [--no-clobber],\n"
+    "  announce TEXT..., help [COMMAND], quit\n";
+
+const char *fsc_help_text(enum fsc_cmd_kind kind) {
+  switch (kind) {
+  case FSC_CMD_LS:
+    return ls_help;
+  case FSC_CMD_SIZE:
+    return size_help;
+  case FSC_CMD_RM:
+    return rm_help;
+  case FSC_CMD_GET:
+    return get_help;
+  case FSC_CMD_PUT:
+    return put_help;
+  case FSC_CMD_WATCH:
+    return watch_help;
+  case FSC_CMD_ANNOUNCE:
+    return announce_help;
+  case FSC_CMD_SHELL:
+    return shell_help;
+  case FSC_CMD_HELP:
+  case FSC_CMD_QUIT:
+    return shell_cmds_help;
+  case FSC_CMD_NONE:
+    break;
+  }
+  return program_help;
+}
+
+const char *fsc_cmd_name(enum fsc_cmd_kind kind) {
+  for (size_t i = 0; i < NSPECS; i++)
+    if (specs[i].kind == kind)
+      return specs[i].name;
+  return NULL;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+usage(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return FSC_EXIT_USAGE;
+}
+
+/* Matches a long option that takes a value, as "--opt VALUE" or
+ * "--opt=VALUE". Returns 1 and sets *val (NULL when the value is missing),
+ * or 0 when arg is not this option. */
+static int long_with_value(const char *arg, const char *opt, int argc,
+                           char **argv, int *i, const char **val) {
+  size_t n = strlen(opt);
+  if (strncmp(arg, opt, n) != 0)
+    return 0;
+  if (arg[n] == '=') {
+    *val = arg + n + 1;
+    return 1;
+  }
+  if (arg[n] != '\0')
+    return 0;
+  *val = (*i + 1 < argc) ? argv[++*i] : NULL;
+  return 1;
+}
+
+int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
+                  char *err, size_t errlen) {
+  const struct cmd_spec *sp = NULL;
+  memset(c, 0, sizeof *c);
+  if (argc < 1)
+    return usage(err, errlen, "missing command (try --help)");
+  for (size_t i = 0; i < NSPECS; i++) {
+    int here = specs[i].shell == 0 || (specs[i].shell > 0) == (shell != 0);
+    if (here && strcmp(argv[0], specs[i].name) == 0)
+      sp = &specs[i];
+  }
+  if (sp == NULL)
+    return usage(err, errlen, "unknown command '%s' (try %s)", argv[0],
+                 shell ? "help" : "--help");
+  c->kind = sp->kind;
+  /* Operands are collected in place at the front of argv + 1, so the order
+   * of operands is kept and options may come anywhere (`get a b -o dir`). */
+  char **ops = argv + 1;
+  int nops = 0, only_operands = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val;
+    if (only_operands || a[0] != '-' || strcmp(a, "-") == 0) {
+      ops[nops++] = argv[i];
+      continue;
+    }
+    if (strcmp(a, "--") == 0) {
+      only_operands = 1;
+      continue;
+    }
+    if (strcmp(a, "--help") == 0) {
+      c->help = 1;
+      continue;
+    }
+    if (a[1] == '-') {
+      if ((sp->opts & OPT_JSON) && strcmp(a, "--json") == 0)
+        c->json = 1;
+      else if ((sp->opts & OPT_CONTINUE) && strcmp(a, "--continue") == 0)
+        c->resume = 1;
+      else if ((sp->opts & OPT_NOCLOB) && strcmp(a, "--no-clobber") == 0)
+        c->no_clobber = 1;
+      else if ((sp->opts & OPT_AS) &&
+               long_with_value(a, "--as", argc, argv, &i, &val)) {
+        if (val == NULL || *val == '\0')
+          return usage(err, errlen, "%s: --as needs a NAME", sp->name);
+        c->as = val;
+      } else if ((sp->opts & OPT_OUT) &&
+                 long_with_value(a, "--output", argc, argv, &i, &val)) {
+        if (val == NULL || *val == '\0')
+          return usage(err, errlen, "%s: --output needs a PATH", sp->name);
+        c->out = val;
+      } else
+        return usage(err, errlen, "%s: unknown option '%s'", sp->name, a);
+      continue;
+    }
+    /* A cluster of short options, like -lh; -o takes the rest of the word
+     * or the next word as its value. */
+    for (const char *p = a + 1; *p; p++) {
+      if (*p == 'l' && (sp->opts & OPT_LONG))
+        c->long_fmt = 1;
+      else if (*p == 'h' && (sp->opts & OPT_HUMAN))
+        c->human = 1;
+      else if (*p == 'c' && (sp->opts & OPT_CONTINUE))
+        c->resume = 1;
+      else if (*p == 'o' && (sp->opts & OPT_OUT)) {
+        if (p[1] != '\0')
+          c->out = p + 1;
+        else if (i + 1 < argc)
+          c->out = argv[++i];
+        else
+          return usage(err, errlen, "%s: -o needs a PATH", sp->name);
+        if (*c->out == '\0')
+          return usage(err, errlen, "%s: -o needs a PATH", sp->name);
+        break;
+      } else
+        return usage(err, errlen, "%s: unknown option '-%c'", sp->name, *p);
+    }
+  }
+  c->args = ops;
+  c->nargs = nops;
+  if (c->help)
+    return 0;
+  if (nops < sp->min_args)
+    return usage(err, errlen, "%s: missing %s (try %s --help)", sp->name,
+                 sp->kind == FSC_CMD_PUT        ? "FILE"
+                 : sp->kind == FSC_CMD_ANNOUNCE ? "TEXT"
+                                                : "NAME",
+                 sp->name);
+  if (sp->max_args >= 0 && nops > sp->max_args)
+    return usage(err, errlen, "%s: unexpected argument '%s'", sp->name,
+                 ops[sp->max_args]);
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 &&
+      nops > 1)
+    return usage(err, errlen, "get: -o - takes exactly one NAME");
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 &&
+      c->resume)
+    return usage(err, errlen, "get: --continue cannot write to stdout");
+  if (c->kind == FSC_CMD_PUT) {
+    if (c->as && nops > 1)
+      return usage(err, errlen, "put: --as takes exactly one FILE");
+    for (int i = 0; i < nops; i++)
+      if (strcmp(ops[i], "-") == 0 && c->as == NULL)
+        return usage(err, errlen, "put: '-' (stdin) needs --as NAME");
+  }
+  if (c->kind == FSC_CMD_HELP && nops == 1) {
+    const struct cmd_spec *t = NULL;
+    for (size_t i = 0; i < NSPECS; i++)
+      if (strcmp(ops[0], specs[i].name) == 0)
+        t = &specs[i];
+    if (t == NULL)
+      return usage(err, errlen, "help: unknown command '%s'", ops[0]);
+  }
+  return 0;
+}
+
+int fsc_parse_args(int argc, char **argv, const char *env_server,
+                   struct fsc_opts *o, char *err, size_t errlen) {
+  int i;
+  memset(o, 0, sizeof *o);
+  o->server = (env_server && *env_server) ? env_server : FSC_DEFAULT_SERVER;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val;
+    if (a[0] != '-' || strcmp(a, "-") == 0)
+      break;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+      o->help = 1;
+    else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
+      o->version = 1;
+    else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+      o->quiet = 1;
+    else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
+             strcmp(a, "-s") == 0 || strncmp(a, "-s", 2) == 0) {
+      if (a[1] == 's')
+        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+      if (val == NULL || *val == '\0')
+        return usage(err, errlen, "-s needs HOST:PORT");
+      o->server = val;
+    } else
+      return usage(err, errlen, "unknown option '%s' (try --help)", a);
+  }
+  char host[256];
+  int port;
+  if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
+    return usage(err, errlen,
+                 "bad server address '%s' (want HOST:PORT or [ADDR]:PORT)",
+                 o->server);
+  if (o->help || o->version)
+    return 0;
+  if (i >= argc)
+    return usage(err, errlen, "missing command (try --help)");
+  return fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
+}
+
+int fsc_split_line(char *line, char **argv, int max) {
+  int n = 0;
+  char *r = line, *w = line;
+  for (;;) {
+    while (*r == ' ' || *r == '\t' || *r == '\n' || *r == '\r')
+      r++;
+    if (*r == '\0')
+      return n;
+    if (n >= max)
+      return -1;
+    argv[n++] = w;
+    /* Read one word; w never passes r, so unquoting in place is safe. */
+    while (*r && *r != ' ' && *r != '\t' && *r != '\n' && *r != '\r') {
+      if (*r == '\'') {
+        r++;
+        while (*r && *r != '\'')
+          *w++ = *r++;
+        if (*r != '\'')
+          return -1;
+        r++;
+      } else if (*r == '"') {
+        r++;
+        while (*r && *r != '"') {
+          if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
+            r++;
+          *w++ = *r++;
+        }
+        if (*r != '"')
+          return -1;
+        r++;
+      } else if (*r == '\\' && r[1] != '\0') {
+        r++;
+        *w++ = *r++;
+      } else
+        *w++ = *r++;
+    }
+    int end = *r == '\0';
+    *w++ = '\0';
+    if (end)
+      return n;
+    r++;
+  }
+}
+
+int fsc_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
+  const char *colon, *h = s;
+  size_t hl;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (close == NULL || close[1] != ':')
+      return -1;
+    h = s + 1;
+    hl = (size_t)(close - h);
+    colon = close + 1;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL)
+      return -1;
+    hl = (size_t)(colon - s);
+    /* A bare IPv6 address would be ambiguous: ask for brackets. */
+    if (memchr(s, ':', hl) != NULL)
+      return -1;
+  }
+  if (hl == 0 || hl >= hostlen)
+    return -1;
+  const char *p = colon + 1;
+  if (*p == '\0')
+    return -1;
+  long v = 0;
+  for (; *p; p++) {
+    if (*p < '0' || *p > '9')
+      return -1;
+    v = v * 10 + (*p - '0');
+    if (v > 65535)
+      return -1;
+  }
+  if (v < 1)
+    return -1;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  *port = (int)v;
+  return 0;
+}

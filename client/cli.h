@@ -1,0 +1,87 @@
+/* fsc command line: parsing of the program's and each command's arguments,
+ * and their help texts. Pure functions: nothing here touches the network, the
+ * file system or the terminal, so the tests can drive it directly. */
+#ifndef FSC_CLI_H
+#define FSC_CLI_H
+
+#include <stddef.h>
+
+/* Exit codes, as listed by `fsc --help`. */
+#define FSC_EXIT_OK 0    /* everything worked */
+#define FSC_EXIT_FAIL 1  /* at least one operation failed */
+#define FSC_EXIT_USAGE 2 /* bad command line */
+#define FSC_EXIT_CONN 3  /* cannot connect, or the connection was lost */
+#define FSC_EXIT_INTR 130 /* interrupted (Ctrl-C) */
+
+#define FSC_DEFAULT_SERVER "127.0.0.1:7878"
+
+enum fsc_cmd_kind {
+  FSC_CMD_NONE = 0,
+  FSC_CMD_LS,
+  FSC_CMD_SIZE,
+  FSC_CMD_RM,
+  FSC_CMD_GET,
+  FSC_CMD_PUT,
+  FSC_CMD_WATCH,
+  FSC_CMD_ANNOUNCE,
+  FSC_CMD_SHELL,
+  FSC_CMD_HELP,    /* shell only: `help [COMMAND]` */
+  FSC_CMD_QUIT,    /* shell only: `quit`, `exit` */
+};
+
+/* One parsed command. Strings point into the argv that was parsed. */
+struct fsc_cmd {
+  enum fsc_cmd_kind kind;
+  int help;           /* --help: print this command's help and stop */
+  int long_fmt;       /* ls -l */
+  int human;          /* ls/size -h */
+  int json;           /* ls/watch --json */
+  int resume;         /* get -c/--continue */
+  int no_clobber;     /* put --no-clobber */
+  const char *out;    /* get -o PATH ("-" is stdout), or NULL */
+  const char *as;     /* put --as NAME, or NULL */
+  char **args;        /* operands (NAMEs, FILEs, TEXT words, help topic) */
+  int nargs;
+};
+
+/* The whole command line. */
+struct fsc_opts {
+  const char *server; /* HOST:PORT from -s, else FSC_SERVER, else default */
+  int quiet;          /* -q: no progress bar */
+  int help;           /* --help before any command */
+  int version;        /* --version */
+  struct fsc_cmd cmd;
+};
+
+/* Parses argv[0..argc) (argv[0] is the program name). env_server is the value
+ * of FSC_SERVER or NULL. On success fills o and returns 0; on a usage error
+ * returns FSC_EXIT_USAGE and writes a one-line message (without "fsc: ") to
+ * err[0..errlen). argv must outlive o. */
+int fsc_parse_args(int argc, char **argv, const char *env_server,
+                   struct fsc_opts *o, char *err, size_t errlen);
+
+/* Parses one command, argv[0] being its name (as typed in the shell, where
+ * `help` and `quit` are commands too when shell is non-zero). Returns 0 or
+ * FSC_EXIT_USAGE with a message in err. */
+int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
+                  char *err, size_t errlen);
+
+/* Splits a shell line in place into words: blanks separate words, single
+ * quotes keep everything literally, double quotes allow \" and \\, and a
+ * backslash outside quotes escapes the next character. Fills argv with at
+ * most max words. Returns the number of words, or -1 on an unterminated quote
+ * or too many words. */
+int fsc_split_line(char *line, char **argv, int max);
+
+/* Splits "HOST:PORT" or "[V6ADDR]:PORT" into host (NUL-terminated, brackets
+ * removed) and port. Returns 0, or -1 when the text is not of that form or
+ * the port is not 1..65535. */
+int fsc_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+/* Help text of the program (kind FSC_CMD_NONE) or of one command. Static. */
+const char *fsc_help_text(enum fsc_cmd_kind kind);
+
+/* The command's name ("ls", ...) or NULL. */
+const char *fsc_cmd_name(enum fsc_cmd_kind kind);
+
+#endif /* FSC_CLI_H */

@@ -1,0 +1,202 @@
+/* Tests of fsc's argument parsing (client/cli.c). */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+#include "suites.h"
+
+/* Parses a NULL-terminated list of words as a command line. The words are
+ * copied into static storage because the parser keeps pointers to them and
+ * reorders operands in place. */
+static char words[32][64];
+static char *argvv[33];
+
+static int parse(struct fsc_opts *o, const char *env, char *err,
+                 const char *first, ...) {
+  va_list ap;
+  int argc = 0;
+  va_start(ap, first);
+  for (const char *w = first; w != NULL; w = va_arg(ap, const char *)) {
+    strcpy(words[argc], w);
+    argvv[argc] = words[argc];
+    argc++;
+  }
+  va_end(ap);
+  argvv[argc] = NULL;
+  return fsc_parse_args(argc, argvv, env, o, err, 256);
+}
+
+START_TEST(test_cli_default_server_and_env) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", NULL), 0);
+  ck_assert_str_eq(o.server, "127.0.0.1:7878");
+  ck_assert_int_eq(o.cmd.kind, FSC_CMD_LS);
+  ck_assert_int_eq(parse(&o, "example:9", err, "fsc", "ls", NULL), 0);
+  ck_assert_str_eq(o.server, "example:9");
+  ck_assert_int_eq(parse(&o, "example:9", err, "fsc", "-s", "[::1]:7878",
+                         "ls", NULL),
+                   0);
+  ck_assert_str_eq(o.server, "[::1]:7878");
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "--server=h:1", "-q", "ls", NULL), 0);
+  ck_assert_str_eq(o.server, "h:1");
+  ck_assert_int_eq(o.quiet, 1);
+}
+END_TEST
+
+START_TEST(test_cli_usage_errors) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", NULL), FSC_EXIT_USAGE);
+  ck_assert_ptr_nonnull(strstr(err, "missing command"));
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "frob", NULL), FSC_EXIT_USAGE);
+  ck_assert_ptr_nonnull(strstr(err, "frob"));
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "size", NULL), FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-x", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_ptr_nonnull(strstr(err, "-x"));
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "extra", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "nocolon", "ls", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "put", "a", "b", "--as", "c", NULL),
+      FSC_EXIT_USAGE);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "a", "b", "-o", "-", NULL),
+      FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "a", "-o", NULL),
+                   FSC_EXIT_USAGE);
+  /* The shell's own commands are not commands of the program. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "quit", NULL), FSC_EXIT_USAGE);
+}
+END_TEST
+
+START_TEST(test_cli_options_anywhere) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "a", "-o", "dir", "b", "-c", NULL),
+      0);
+  ck_assert_int_eq(o.cmd.kind, FSC_CMD_GET);
+  ck_assert_str_eq(o.cmd.out, "dir");
+  ck_assert_int_eq(o.cmd.resume, 1);
+  ck_assert_int_eq(o.cmd.nargs, 2);
+  ck_assert_str_eq(o.cmd.args[0], "a");
+  ck_assert_str_eq(o.cmd.args[1], "b");
+
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-lh", "--json", NULL),
+                   0);
+  ck_assert_int_eq(o.cmd.long_fmt, 1);
+  ck_assert_int_eq(o.cmd.human, 1);
+  ck_assert_int_eq(o.cmd.json, 1);
+
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-", "--as=x.bin",
+                         "--no-clobber", NULL),
+                   0);
+  ck_assert_str_eq(o.cmd.as, "x.bin");
+  ck_assert_int_eq(o.cmd.no_clobber, 1);
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  ck_assert_str_eq(o.cmd.args[0], "-");
+
+  /* After --, a name that looks like an option is an operand. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "rm", "--", "-l", NULL), 0);
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  ck_assert_str_eq(o.cmd.args[0], "-l");
+
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "a", "-odir", NULL), 0);
+  ck_assert_str_eq(o.cmd.out, "dir");
+}
+END_TEST
+
+START_TEST(test_cli_help_and_version) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "--help", NULL), 0);
+  ck_assert_int_eq(o.help, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "--version", NULL), 0);
+  ck_assert_int_eq(o.version, 1);
+  /* A command's --help wins over its missing operands. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "--help", NULL), 0);
+  ck_assert_int_eq(o.cmd.kind, FSC_CMD_GET);
+  ck_assert_int_eq(o.cmd.help, 1);
+  const char *h = fsc_help_text(FSC_CMD_NONE);
+  ck_assert_ptr_nonnull(strstr(h, "3  cannot connect"));
+  ck_assert_ptr_nonnull(strstr(h, "2  usage error"));
+  ck_assert_ptr_nonnull(strstr(fsc_help_text(FSC_CMD_GET), "--continue"));
+  ck_assert_str_eq(fsc_cmd_name(FSC_CMD_ANNOUNCE), "announce");
+}
+END_TEST
+
+START_TEST(test_cli_shell_commands) {
+  struct fsc_cmd c;
+  char err[256];
+  char line[] = "help get";
+  char *av[8];
+  ck_assert_int_eq(fsc_split_line(line, av, 8), 2);
+  ck_assert_int_eq(fsc_parse_cmd(2, av, 1, &c, err, sizeof err), 0);
+  ck_assert_int_eq(c.kind, FSC_CMD_HELP);
+  char line2[] = "quit";
+  ck_assert_int_eq(fsc_split_line(line2, av, 8), 1);
+  ck_assert_int_eq(fsc_parse_cmd(1, av, 1, &c, err, sizeof err), 0);
+  ck_assert_int_eq(c.kind, FSC_CMD_QUIT);
+  /* No shell inside the shell. */
+  char line3[] = "shell";
+  ck_assert_int_eq(fsc_split_line(line3, av, 8), 1);
+  ck_assert_int_eq(fsc_parse_cmd(1, av, 1, &c, err, sizeof err),
+                   FSC_EXIT_USAGE);
+}
+END_TEST
+
+START_TEST(test_cli_split_line_quotes) {
+  char line[] = "  put 'my file'  \"a \\\"b\\\"\" c\\ d  ";
+  char *av[8];
+  ck_assert_int_eq(fsc_split_line(line, av, 8), 4);
+  ck_assert_str_eq(av[0], "put");
+  ck_assert_str_eq(av[1], "my file");
+  ck_assert_str_eq(av[2], "a \"b\"");
+  ck_assert_str_eq(av[3], "c d");
+  char bad[] = "put 'open";
+  ck_assert_int_eq(fsc_split_line(bad, av, 8), -1);
+  char many[] = "a b c";
+  ck_assert_int_eq(fsc_split_line(many, av, 2), -1);
+  char empty[] = "   ";
+  ck_assert_int_eq(fsc_split_line(empty, av, 8), 0);
+}
+END_TEST
+
+START_TEST(test_cli_hostport) {
+  char host[64];
+  int port;
+  ck_assert_int_eq(fsc_parse_hostport("127.0.0.1:7878", host, 64, &port), 0);
+  ck_assert_str_eq(host, "127.0.0.1");
+  ck_assert_int_eq(port, 7878);
+  ck_assert_int_eq(fsc_parse_hostport("[::1]:9", host, 64, &port), 0);
+  ck_assert_str_eq(host, "::1");
+  ck_assert_int_eq(port, 9);
+  ck_assert_int_eq(fsc_parse_hostport("::1:9", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport("h:0", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport("h:65536", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport("h:", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport(":80", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport("h:8x", host, 64, &port), -1);
+  ck_assert_int_eq(fsc_parse_hostport("[::1]9", host, 64, &port), -1);
+}
+END_TEST
+
+Suite *cli_suite(void) {
+  Suite *s = suite_create("cli");
+  TCase *tc = tcase_create("parse");
+  tcase_add_test(tc, test_cli_default_server_and_env);
+  tcase_add_test(tc, test_cli_usage_errors);
+  tcase_add_test(tc, test_cli_options_anywhere);
+  tcase_add_test(tc, test_cli_help_and_version);
+  tcase_add_test(tc, test_cli_shell_commands);
+  tcase_add_test(tc, test_cli_split_line_quotes);
+  tcase_add_test(tc, test_cli_hostport);
+  suite_add_tcase(s, tc);
+  return s;
+}
