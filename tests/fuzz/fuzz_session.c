@@ -1,0 +1,350 @@
+/* libFuzzer target: fsd's per-connection request state machine, without
+ * sockets.
+ *
+ * Input layout: the first 8 bytes seed a small generator that plays the host
+ * (how the bytes are split into reads, when file work completes or fails, a
+ * slow socket, outside changes to the folder, idle timeouts, shutdown); the
+ * rest is what a client sends, fed to fsd_session_feed() in pieces, the
+ * unconsumed tail kept and fed again as the libuv host does. A second
+ * session on the same server context subscribes, so events and notices fan
+ * out.
+ *
+ * Besides the sanitizers' checks, the target aborts when the session sends a
+ * frame that does not decode, or frames after it asked for the close, or
+ * when a request is still held once everything was torn down. */
+#include <fsproto/fsproto.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "log.h"
+#include "session.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_HELD 256u      /* requests the fake host can hold at once */
+#define MAX_KEEP (FSP_HDR_LEN + FSD_MAX_PAYLOAD)
+
+/* Where a request held by the fake host stands. */
+enum held_stage {
+  HELD_STARTED = 0,   /* start() called: open/hash/unlink/create pending */
+  HELD_STREAMING = 1, /* GET: BEGIN sent, get_end pending */
+  HELD_RECEIVING = 2, /* PUT: READY sent, DATA flowing */
+  HELD_COMMITTING = 3 /* PUT: put_commit() called */
+};
+
+struct held {
+  struct fsd_req *r;
+  int stage;    /* enum held_stage */
+  int aborting; /* abort() called or fsd_session_failing() used */
+};
+
+struct host {
+  struct fsd_session s;
+  struct held held[MAX_HELD];
+  size_t nheld;
+  int closed;       /* close() was called */
+  size_t backlog;   /* what backlog() reports */
+  uint64_t written; /* PUT bytes written, all requests */
+};
+
+static uint64_t rng_state;
+
+/* splitmix64: the host's decisions, reproducible from the input. */
+static uint64_t rnd(void) {
+  uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+static struct held *find_held(struct host *h, const struct fsd_req *r) {
+  for (size_t i = 0; i < h->nheld; i++)
+    if (h->held[i].r == r)
+      return &h->held[i];
+  return NULL;
+}
+
+static void forget(struct host *h, struct held *e) {
+  *e = h->held[--h->nheld];
+}
+
+/* Every frame fsd sends must decode as a valid server message. */
+static int host_send(void *arg, const void *frame, size_t len) {
+  struct host *h = arg;
+  struct fsp_frame f;
+  struct fsp_msg m;
+  ssize_t n;
+
+  if (h->closed) {
+    fprintf(stderr, "frame sent after close\n");
+    abort();
+  }
+  n = fsp_frame_decode(frame, len, FSP_MAX_PAYLOAD, &f);
+  if (n < 0 || (size_t)n != len) {
+    fprintf(stderr, "fsd sent a broken frame (%zd of %zu)\n", n, len);
+    abort();
+  }
+  if (f.op != FSP_OP_DATA && fsp_msg_decode(&f, &m) != 0) {
+    fprintf(stderr, "fsd sent a malformed %s\n", fsp_op_name(f.op));
+    abort();
+  }
+  return 0;
+}
+
+static size_t host_backlog(void *arg) {
+  return ((struct host *)arg)->backlog;
+}
+
+static void host_close(void *arg) {
+  ((struct host *)arg)->closed = 1;
+}
+
+static void host_start(void *arg, struct fsd_req *r) {
+  struct host *h = arg;
+
+  if (h->nheld == MAX_HELD || find_held(h, r) != NULL) {
+    fprintf(stderr, "start() for a request already held\n");
+    abort();
+  }
+  h->held[h->nheld].r = r;
+  h->held[h->nheld].stage = HELD_STARTED;
+  h->held[h->nheld].aborting = 0;
+  h->nheld++;
+}
+
+static int host_put_write(void *arg, struct fsd_req *r, const uint8_t *p,
+                          size_t n, uint64_t off) {
+  struct host *h = arg;
+  struct held *e = find_held(h, r);
+
+  if (e == NULL || e->stage != HELD_RECEIVING || off != r->received) {
+    fprintf(stderr, "put_write() out of sequence\n");
+    abort();
+  }
+  /* Touch every byte, so ASan checks the pointer range. */
+  for (size_t i = 0; i < n; i++)
+    h->written += p[i];
+  if (!e->aborting && rnd() % 64 == 0) {
+    /* The disk fails under this upload. */
+    fsd_session_failing(&h->s, r, FSP_ST_NO_SPACE, "no space left");
+    e->aborting = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static void host_put_commit(void *arg, struct fsd_req *r) {
+  struct host *h = arg;
+  struct held *e = find_held(h, r);
+
+  if (e == NULL || e->stage != HELD_RECEIVING) {
+    fprintf(stderr, "put_commit() out of sequence\n");
+    abort();
+  }
+  e->stage = HELD_COMMITTING;
+}
+
+static void host_abort(void *arg, struct fsd_req *r) {
+  struct held *e = find_held(arg, r);
+
+  if (e == NULL) {
+    fprintf(stderr, "abort() of a request the host does not hold\n");
+    abort();
+  }
+  e->aborting = 1;
+}
+
+static const struct fsd_host_ops host_ops = {
+    host_send,       host_backlog, host_close,    host_start,
+    host_put_write,  host_put_commit, host_abort,
+};
+
+/* Moves one held request forward, as the file work would. */
+static void complete(struct host *h, struct held *e) {
+  struct fsd_session *s = &h->s;
+  struct fsd_req *r = e->r;
+  uint64_t v = rnd();
+
+  if (e->aborting) {
+    forget(h, e);
+    fsd_session_aborted(s, r);
+    return;
+  }
+  switch (e->stage) {
+  case HELD_STARTED:
+    if (v % 8 == 0) {
+      static const uint16_t errs[] = {FSP_ST_NOT_FOUND, FSP_ST_IO,
+                                      FSP_ST_NO_SPACE, FSP_ST_EXISTS};
+      forget(h, e);
+      fsd_session_fail(s, r, errs[(v >> 8) % 4], NULL);
+      return;
+    }
+    switch (r->opcode) {
+    case FSP_OP_GET: {
+      uint64_t off, len;
+      if (fsd_session_get_begin(s, r, (v >> 8) % 100000, 1700000000, &off,
+                                &len) != 0) {
+        forget(h, e);
+        return;
+      }
+      e->stage = HELD_STREAMING;
+      return;
+    }
+    case FSP_OP_HASH: {
+      uint64_t fsize = (v >> 8) % 100000, len;
+      forget(h, e);
+      if (fsd_range_clamp(fsize, r->offset, r->length, &len) != 0)
+        fsd_session_fail(s, r, FSP_ST_RANGE, NULL);
+      else
+        fsd_session_hash_done(s, r, r->offset, len, v);
+      return;
+    }
+    case FSP_OP_DELETE:
+      forget(h, e);
+      fsd_session_delete_done(s, r, 1700000001);
+      return;
+    case FSP_OP_PUT:
+      e->stage = HELD_RECEIVING;
+      fsd_session_put_ready(s, r);
+      return;
+    default:
+      fprintf(stderr, "start() for opcode %u\n", r->opcode);
+      abort();
+    }
+  case HELD_STREAMING:
+    forget(h, e);
+    fsd_session_get_end(s, r, 0, 0x2d06800538d394c2u);
+    return;
+  case HELD_RECEIVING:
+    return; /* waits for the client's END */
+  case HELD_COMMITTING:
+    forget(h, e);
+    if (v % 8 == 0)
+      fsd_session_fail(s, r, FSP_ST_EXISTS, NULL);
+    else
+      fsd_session_put_done(s, r, r->size, 1700000002);
+    return;
+  }
+}
+
+/* A few host events between reads. */
+static void host_turn(struct host *h, struct fsd_ctx *ctx) {
+  unsigned steps = (unsigned)(rnd() % 4);
+
+  for (unsigned i = 0; i < steps && h->nheld > 0; i++)
+    complete(h, &h->held[rnd() % h->nheld]);
+  switch (rnd() % 32) {
+  case 0:
+    h->backlog = h->backlog ? 0 : 2 * FSD_SUB_BACKLOG;
+    if (h->backlog == 0)
+      fsd_session_drained(&h->s);
+    break;
+  case 1: {
+    /* Another program changes the folder. */
+    char name[8];
+    int n = snprintf(name, sizeof(name), "f%u", (unsigned)(rnd() % 16));
+    fsd_ctx_update(ctx, name, (size_t)n, (int)(rnd() % 2), rnd() % 1000,
+                   1700000003);
+    break;
+  }
+  case 2:
+    if (rnd() % 8 == 0)
+      fsd_session_timeout(&h->s);
+    break;
+  case 3:
+    if (rnd() % 8 == 0)
+      fsd_session_shutdown(&h->s);
+    break;
+  default:
+    break;
+  }
+}
+
+/* A quiet second client subscribed to the same server. */
+static void peer_init(struct host *p, struct fsd_ctx *ctx) {
+  static const uint8_t hello_sub[] = {
+      0xf5, 0x01, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0x14, /* HELLO */
+      0x00, 0x01, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0,
+      0, 0, 0, 0, 0, 0, 0, 0,
+      0xf5, 0x01, 0x16, 0x00, 0, 0, 0, 1, 0, 0, 0, 0x10, /* SUBSCRIBE */
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+  memset(p, 0, sizeof(*p));
+  fsd_session_init(&p->s, ctx, &host_ops, p);
+  if (fsd_session_feed(&p->s, hello_sub, sizeof(hello_sub)) !=
+      sizeof(hello_sub) || !p->s.subscribed) {
+    fprintf(stderr, "peer did not subscribe\n");
+    abort();
+  }
+}
+
+/* Tears a session down as the libuv host does after a disconnect. */
+static void teardown(struct host *h) {
+  unsigned rounds = 0;
+
+  fsd_session_close(&h->s);
+  /* After the close every held request is aborting or committing, so each
+   * completion ends one; more rounds than requests means one never ends. */
+  while (h->nheld > 0) {
+    if (++rounds > 4 * MAX_HELD) {
+      fprintf(stderr, "a request never ends after the close\n");
+      abort();
+    }
+    complete(h, &h->held[h->nheld - 1]);
+  }
+  if (fsd_session_busy(&h->s) != 0 || h->s.reqs != NULL) {
+    fprintf(stderr, "requests left after the close\n");
+    abort();
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static struct host h, peer;
+  static uint8_t keep[MAX_KEEP];
+  struct fsd_ctx ctx;
+  size_t kept = 0, pos;
+
+  fsd_log_threshold = -1;
+  if (size < 8)
+    return 0;
+  memcpy(&rng_state, data, 8);
+  pos = 8;
+  if (fsd_ctx_init(&ctx, 0x1234) != 0)
+    return 0;
+  ctx.read_only = (data[0] & 0x80) && (data[1] & 0x80);
+  fsd_ctx_update(&ctx, "a.txt", 5, 1, 1234, 1700000000);
+  fsd_ctx_update(&ctx, "b", 1, 1, 0, 1700000000);
+
+  peer_init(&peer, &ctx);
+  memset(&h, 0, sizeof(h));
+  fsd_session_init(&h.s, &ctx, &host_ops, &h);
+
+  while (pos < size && !h.closed) {
+    size_t piece = 1 + (size_t)(rnd() % 300), used;
+
+    if (piece > size - pos)
+      piece = size - pos;
+    if (kept + piece > sizeof(keep)) {
+      fprintf(stderr, "the session left more than one frame unconsumed\n");
+      abort();
+    }
+    memcpy(keep + kept, data + pos, piece);
+    kept += piece;
+    pos += piece;
+    used = fsd_session_feed(&h.s, keep, kept);
+    if (used > kept)
+      abort();
+    /* Writes point into keep: the fake host finished them synchronously, so
+     * the consumed bytes may be dropped now. */
+    memmove(keep, keep + used, kept - used);
+    kept -= used;
+    host_turn(&h, &ctx);
+  }
+  teardown(&h);
+  teardown(&peer);
+  fsd_ctx_free(&ctx);
+  return 0;
+}

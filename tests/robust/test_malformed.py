@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Malformed input: garbage, broken framing, bad payloads, frames out of
+sequence. protocol.md section 7: close only when the framing can no longer be
+trusted; otherwise answer with an ERROR carrying the frame's id and go on."""
+
+import os
+import random
+import socket
+import struct
+import time
+
+from fsptest import (OP, ST, Closed, FsdCase, FspError, frame, main,
+                     p_end, p_hello, p_put, p_range, rand_bytes, slow_factor,
+                     xxh3)
+
+
+class MalformedCase(FsdCase):
+
+    def setUp(self):
+        super().setUp()
+        c = self.fsd.connect()
+        c.put("known.txt", b"known contents\n")
+        c.close()
+
+    def assert_known_intact(self, c=None):
+        own = c is None
+        c = c or self.fsd.connect()
+        self.assertEqual(c.get("known.txt")[1], b"known contents\n")
+        if own:
+            c.close()
+
+    def assert_stays_up(self, c):
+        """The same connection still answers requests."""
+        c.ping(b"still-there")
+        self.assert_known_intact(c)
+
+    def assert_closes_with(self, c, status, timeout=5):
+        """The server sends ERROR id 0 with status (if it sends anything) and
+        closes the connection."""
+        frames = c.read_until_closed(timeout * slow_factor())
+        errs = [f for f in frames if f.op == OP["ERROR"]]
+        self.assertTrue(errs, "connection closed without an ERROR frame")
+        self.assertEqual(errs[-1].id, 0, errs)
+        self.assertEqual(errs[-1].status()[0], ST[status], errs)
+
+    # ---- garbage and broken framing
+
+    def test_malformed_garbage_first_bytes(self):
+        c = self.fsd.connect(hello=False)
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+        self.assert_known_intact()
+
+    def test_malformed_random_garbage(self):
+        rng = random.Random(1)
+        for i in range(60):
+            c = self.fsd.connect(hello=(i % 2 == 0))
+            blob = rand_bytes(rng, rng.randrange(1, 4096))
+            try:
+                c.send(blob)
+                if i % 3 == 0:
+                    c.sock.shutdown(socket.SHUT_WR)
+                # Whatever comes back must be well-formed frames (recv_frame
+                # checks), then either the connection closes or stays quiet.
+                deadline = time.monotonic() + 0.3
+                while time.monotonic() < deadline:
+                    c.recv_frame(timeout=deadline - time.monotonic())
+            except (Closed, socket.timeout, ConnectionError):
+                pass
+            finally:
+                c.abort()
+        self.assert_serving()
+        self.assert_known_intact()
+
+    def test_malformed_garbage_after_hello(self):
+        c = self.fsd.connect()
+        c.send(b"\x00" * 64)
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+
+    def test_malformed_wrong_magic(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 3, b"known.txt", magic=0xF6))
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+
+    def test_malformed_wrong_version(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 3, b"known.txt", version=2))
+        self.assert_closes_with(c, "VERSION")
+        self.assert_serving()
+
+    def test_malformed_wrong_version_first_frame(self):
+        c = self.fsd.connect(hello=False)
+        c.send(frame(OP["HELLO"], 0, p_hello(), version=9))
+        self.assert_closes_with(c, "VERSION")
+        self.assert_serving()
+
+    def test_malformed_nonzero_flags(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 3, b"known.txt", flags=0x80))
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+
+    def test_malformed_truncated_header(self):
+        # A header cut short, then the client goes away: nothing to answer,
+        # nothing to crash on.
+        for n in range(1, 12):
+            c = self.fsd.connect()
+            c.send(frame(OP["STAT"], 5, b"known.txt")[:n])
+            with self.assertRaises(socket.timeout):
+                c.recv_frame(timeout=0.05)
+            c.close()
+        # Half-closed after a partial header: the server sees EOF mid-frame.
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 5, b"known.txt")[:7])
+        c.sock.shutdown(socket.SHUT_WR)
+        c.read_until_closed(5 * slow_factor())
+        self.assert_serving()
+        self.assert_known_intact()
+
+    def test_malformed_truncated_payload(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 5, b"known.txt", length=1000))
+        with self.assertRaises(socket.timeout):
+            c.recv_frame(timeout=0.2)
+        c.sock.shutdown(socket.SHUT_WR)
+        c.read_until_closed(5 * slow_factor())
+        self.assert_serving()
+
+    def test_malformed_length_over_limit(self):
+        # The server checks the length as soon as the header is in: it must
+        # answer TOO_LARGE without waiting for a payload we never send.
+        for length in (None, 0x7FFFFFFF, 0xFFFFFFFC, 0xFFFFFFFF):
+            c = self.fsd.connect()
+            if length is None:
+                length = c.max_payload + 1
+            c.send(frame(OP["DATA"], 4, b"", length=length))
+            self.assert_closes_with(c, "TOO_LARGE")
+        # A HELLO over the limit as the very first frame.
+        c = self.fsd.connect(hello=False)
+        c.send(frame(OP["HELLO"], 0, b"", length=0xFFFFFFFF))
+        self.assert_closes_with(c, "TOO_LARGE")
+        self.assert_serving()
+
+    def test_malformed_payload_at_limit_is_accepted(self):
+        c = self.fsd.connect()
+        data = os.urandom(c.max_payload)
+        c.put("big-frame", data, chunk=c.max_payload)
+        self.assertEqual(c.get("big-frame")[1], data)
+
+    # ---- unknown opcodes, bad payloads
+
+    def test_malformed_unknown_opcode(self):
+        c = self.fsd.connect()
+        for op in (0x00, 0x05, 0x1A, 0x30, 0x7F, 0xFF):
+            c.send(frame(op, 40 + op, b"some payload"))
+            f = c.recv_frame()
+            self.assertEqual((f.op, f.id), (OP["ERROR"], 40 + op), f)
+            self.assertEqual(f.status()[0], ST["UNKNOWN_OP"])
+        self.assert_stays_up(c)
+
+    def test_malformed_unknown_opcode_first_frame(self):
+        c = self.fsd.connect(hello=False)
+        c.send(frame(0x7F, 0, b"xx"))
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+
+    def test_malformed_first_frame_not_hello(self):
+        c = self.fsd.connect(hello=False)
+        c.send(frame(OP["STAT"], 1, b"known.txt"))
+        self.assert_closes_with(c, "PROTOCOL")
+        self.assert_serving()
+
+    def test_malformed_bad_payloads(self):
+        c = self.fsd.connect()
+        cases = [
+            (OP["LIST"], b"x", "BAD_REQUEST"),
+            (OP["GET"], b"\x00" * 5, "BAD_REQUEST"),
+            (OP["HASH"], b"\x00" * 15, "BAD_REQUEST"),
+            (OP["PUT"], b"\x00" * 8, "BAD_REQUEST"),
+            (OP["PUT"], p_put(5, 2, "known.txt"), "BAD_REQUEST"),
+            (OP["PUT"], p_put(5, 0xFF, "new.txt"), "BAD_REQUEST"),
+            (OP["SUBSCRIBE"], b"\x00" * 15, "BAD_REQUEST"),
+            (OP["SUBSCRIBE"], b"\x00" * 17, "BAD_REQUEST"),
+            (OP["UNSUBSCRIBE"], b"\x01", "BAD_REQUEST"),
+            (OP["CANCEL"], b"\x01", "BAD_REQUEST"),
+            (OP["BYE"], b"\x00", "BAD_REQUEST"),
+            (OP["BYE"], b"\x00\x00\xff", "BAD_REQUEST"),
+            (OP["NOTICE"], b"", ("BAD_REQUEST", "TOO_LARGE")),
+            (OP["NOTICE"], b"\xff\xfe", "BAD_REQUEST"),
+            (OP["NOTICE"], b"a" * 4097, ("TOO_LARGE", "BAD_REQUEST")),
+            (OP["PING"], b"p" * 65, ("BAD_REQUEST", "TOO_LARGE")),
+            (OP["HELLO"], b"\x00", ("PROTOCOL", "BAD_REQUEST")),
+        ]
+        rid = 100
+        for op, payload, status in cases:
+            rid += 1
+            if op == OP["HELLO"]:
+                rid_used = 0
+            else:
+                rid_used = rid
+            c.send(frame(op, rid_used, payload))
+            f = c.recv_frame()
+            self.assertEqual(f.op, OP["ERROR"], "op %#x payload %r: %r" %
+                             (op, payload[:20], f))
+            self.assertEqual(f.id, rid_used)
+            self.assert_error([f], status)
+        self.assert_stays_up(c)
+        self.assertNotIn(b"new.txt", c.list())
+
+    def test_malformed_bad_name_in_every_frame(self):
+        c = self.fsd.connect()
+        for name in (b"", b"..", b"a/b", b"a\x00b", b"\xff"):
+            for op, payload in ((OP["STAT"], name), (OP["DELETE"], name),
+                                (OP["GET"], p_range(0, 10, name)),
+                                (OP["HASH"], p_range(0, 10, name)),
+                                (OP["PUT"], p_put(3, 0, name)),
+                                (OP["PUT"], p_put(3, 1, name))):
+                rid = c.new_id()
+                c.send(frame(op, rid, payload))
+                f = c.recv_frame()
+                self.assertEqual((f.op, f.id), (OP["ERROR"], rid), f)
+                self.assert_error([f], "BAD_NAME")
+        self.assert_stays_up(c)
+
+    # ---- out of sequence
+
+    def test_malformed_second_hello(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["HELLO"], 0, p_hello()))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 0))
+        self.assert_error([f], "PROTOCOL")
+        self.assert_stays_up(c)
+
+    def test_malformed_data_without_put(self):
+        c = self.fsd.connect()
+        c.send(frame(OP["DATA"], 9, b"hello"))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 9))
+        self.assert_error([f], "PROTOCOL")
+        c.send(frame(OP["END"], 9, p_end(5, xxh3(b"hello"))))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 9))
+        self.assert_error([f], "PROTOCOL")
+        self.assert_stays_up(c)
+        self.assertEqual(sorted(c.list()), [b"known.txt"])
+
+    def test_malformed_end_twice(self):
+        c = self.fsd.connect()
+        c.put("once.txt", b"hello")
+        rid = c.next_id - 1
+        c.send(frame(OP["END"], rid, p_end(5, xxh3(b"hello"))))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["ERROR"], rid))
+        self.assert_error([f], "PROTOCOL")
+        self.assertEqual(c.get("once.txt")[1], b"hello")
+        self.assert_stays_up(c)
+
+    def test_malformed_data_for_a_get(self):
+        c = self.fsd.connect()
+        big = os.urandom(3 << 20)
+        c.put("big.bin", big)
+        rid = c.new_id()
+        c.inflight[rid] = OP["GET"]
+        c.send(frame(OP["GET"], rid, p_range(0, 0xFFFFFFFFFFFFFFFF,
+                                              "big.bin")) +
+               frame(OP["DATA"], rid, b"not yours") +
+               frame(OP["END"], rid, p_end(9, 0)))
+        # Every frame for rid, until things go quiet: the GET must deliver the
+        # file whole (or end with an error), and the DATA/END must be refused
+        # with PROTOCOL; nothing is written.
+        frames = []
+        deadline = time.monotonic() + 10 * slow_factor()
+        while time.monotonic() < deadline:
+            try:
+                f = c.recv_frame(timeout=0.5 * slow_factor())
+            except socket.timeout:
+                break
+            frames.append(f)
+        protocol = [f for f in frames if f.op == OP["ERROR"] and
+                    f.status()[0] == ST["PROTOCOL"]]
+        self.assertEqual(len(protocol), 2, frames[:3] + frames[-4:])
+        data = b"".join(f.payload for f in frames if f.op == OP["DATA"])
+        ends = [f for f in frames if f.op == OP["END"]]
+        if ends:
+            self.assertEqual(data, big)
+        self.assertEqual(c.get("big.bin")[1], big)
+        self.assert_stays_up(c)
+
+    def test_malformed_server_opcodes_from_client(self):
+        c = self.fsd.connect()
+        for name in ("OK", "ERROR", "ENTRIES", "INFO", "BEGIN", "READY",
+                     "DIGEST", "SUBSCRIBED", "EVENT", "NOTIFY", "RESYNC"):
+            rid = c.new_id()
+            c.send(frame(OP[name], rid, b"\x00" * 8))
+            f = c.recv_frame()
+            self.assertEqual((f.op, f.id), (OP["ERROR"], rid), name)
+            self.assert_error([f], ("PROTOCOL", "UNKNOWN_OP"))
+        self.assert_stays_up(c)
+
+    def test_malformed_id_in_flight_reused(self):
+        c = self.fsd.connect()
+        rid = c.request(OP["PUT"], p_put(5, 0, "pending.txt"))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["READY"], rid))
+        # Same id while the upload waits for data: PROTOCOL for the newcomer,
+        # the upload itself goes on.
+        c.send(frame(OP["STAT"], rid, b"known.txt"))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["ERROR"], rid))
+        self.assert_error([f], "PROTOCOL")
+        c.send(frame(OP["DATA"], rid, b"hello") +
+               frame(OP["END"], rid, p_end(5, xxh3(b"hello"))))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id), (OP["INFO"], rid), f)
+        self.assertEqual(c.get("pending.txt")[1], b"hello")
+
+    def test_malformed_too_much_data(self):
+        c = self.fsd.connect()
+        with self.assertRaises(FspError) as cm:
+            c.put("over.txt", b"0123456789", size=5)
+        self.assert_error(cm.exception, "SIZE")
+        self.assert_stays_up(c)
+        self.assertNotIn(b"over.txt", c.list())
+        self.wait_for(lambda: self.root_names() == ["known.txt"], 5,
+                      "the temp file of a failed upload to go")
+
+    def test_malformed_wrong_end(self):
+        c = self.fsd.connect()
+        data = b"payload!"
+        for end, status in ((p_end(len(data), xxh3(data) ^ 1), "CHECKSUM"),
+                            (p_end(len(data) + 1, xxh3(data)), "SIZE"),
+                            (b"\x00" * 3, ("BAD_REQUEST", "SIZE"))):
+            with self.assertRaises(FspError) as cm:
+                c.put("known.txt", data, end=end)
+            self.assert_error(cm.exception, status)
+            self.assert_known_intact(c)
+        with self.assertRaises(FspError) as cm:
+            c.put("short.txt", data, size=len(data) + 10,
+                  end=p_end(len(data), xxh3(data)))
+        self.assert_error(cm.exception, "SIZE")
+        self.assertEqual(sorted(c.list()), [b"known.txt"])
+        self.wait_for(lambda: self.root_names() == ["known.txt"], 5,
+                      "temp files of failed uploads to go")
+
+    def test_malformed_too_many_in_flight(self):
+        c = self.fsd.connect()
+        limit = c.server_hello["max_inflight"]
+        self.assertGreater(limit, 0)
+        ids = []
+        for i in range(limit):
+            ids.append(c.request(OP["PUT"], p_put(4, 0, "p%d" % i)))
+        for rid in ids:
+            f = c.next_frame_for(rid)
+            self.assertEqual(f.op, OP["READY"], f)
+        # Every slot is taken by an upload waiting for data.
+        rid = c.request(OP["STAT"], b"known.txt")
+        f = c.next_frame_for(rid)
+        self.assert_error([f], "BUSY", rid)
+        for rid in ids[:3]:
+            c.send(frame(OP["DATA"], rid, b"abcd") +
+                   frame(OP["END"], rid, p_end(4, xxh3(b"abcd"))))
+            self.assertEqual(c.next_frame_for(rid).op, OP["INFO"])
+        c.stat("known.txt")
+        c.abort()
+        # The other uploads die with the connection and leave nothing.
+        self.wait_for(lambda: self.root_names() ==
+                      sorted(["known.txt", "p0", "p1", "p2"]), 5,
+                      "the connection's unfinished uploads to be dropped")
+        self.assert_serving()
+
+    def test_malformed_client_limit(self):
+        s = self.spawn(args=["--max-clients", "4"])
+        conns = [s.connect() for _ in range(4)]
+        c = s.connect(hello=False)
+        c.send(frame(OP["HELLO"], 0, p_hello()))
+        self.assert_closes_with(c, "LIMIT")
+        conns[0].close()
+        # A slot frees when a client leaves.
+        deadline = time.monotonic() + 5 * slow_factor()
+        while True:
+            try:
+                s.connect().ping()
+                break
+            except (FspError, Closed, ConnectionError):
+                self.assertLess(time.monotonic(), deadline,
+                                "no slot freed after a client left")
+                time.sleep(0.1)
+        for k in conns[1:]:
+            k.ping()
+
+
+if __name__ == "__main__":
+    main()
