@@ -1,0 +1,62 @@
+/* Server-wide state shared by all connections: the register, the event log
+ * (epoch, sequence numbers and a ring of recent events for SUBSCRIBE's
+ * "since"), the subscriber list and the server's settings. No I/O. */
+#ifndef FSD_CTX_H
+#define FSD_CTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "register.h"
+
+#define FSD_RING_SIZE 4096u       /* events kept for replay */
+#define FSD_MAX_INFLIGHT 64u      /* requests in flight per connection */
+#define FSD_MAX_PAYLOAD 1048576u  /* payload limit fsd announces */
+#define FSD_LIST_BATCH 65536u     /* largest ENTRIES payload fsd sends */
+#define FSD_SUB_BACKLOG 1048576u  /* unsent bytes before events coalesce */
+
+struct fsd_session;
+
+/* One event as kept in the ring. */
+struct fsd_event {
+  uint64_t seq;      /* 0 for an unused slot */
+  uint64_t size;     /* size after the change */
+  int64_t mtime_ns;  /* mtime after the change (removal time for removed) */
+  uint8_t kind;      /* FSP_EV_* */
+  uint8_t name_len;  /* bytes in name (names are 1..255 bytes) */
+  char name[255];
+};
+
+struct fsd_ctx {
+  struct fsd_register reg;  /* the files in the root */
+  uint64_t epoch;           /* random, non-zero: names this instance */
+  uint64_t seq;             /* seq of the latest event, 0 before the first */
+  struct fsd_event *ring;   /* FSD_RING_SIZE slots, indexed by seq % size */
+  struct fsd_session *subs; /* subscribed sessions (doubly linked) */
+  int read_only;            /* refuse PUT and DELETE */
+  char agent[32];           /* HELLO agent, "fsd/<version>" */
+};
+
+/* Initialises ctx with an empty register. epoch must be non-zero. Returns 0
+ * or UV_ENOMEM. */
+int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch);
+
+/* Frees the register and the ring. Sessions must be gone. */
+void fsd_ctx_free(struct fsd_ctx *ctx);
+
+/* Records what is now true of name[0..len): present with (size, mtime_ns), or
+ * absent (present 0; mtime_ns is then the time of the removal). Updates the
+ * register and, when something changed, logs an event and sends it to every
+ * subscriber. Returns the FSP_EV_* kind emitted, 0 when nothing changed, or a
+ * negative UV_E* code. */
+int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
+                   int present, uint64_t size, int64_t mtime_ns);
+
+/* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
+                                      uint64_t seq);
+
+/* Relays a NOTICE text to every subscriber as NOTIFY. */
+void fsd_ctx_notify(struct fsd_ctx *ctx, const char *text, size_t len);
+
+#endif /* FSD_CTX_H */

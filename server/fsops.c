@@ -1,0 +1,229 @@
+/* Blocking file system helpers; see fsops.h. */
+#define _GNU_SOURCE
+#include "fsops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fsproto/fsproto.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <uv.h>
+
+/* Opens the root directory; see fsops.h. */
+int fsd_root_open(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0 && errno == ENOENT) {
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+      return -errno;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  return fd < 0 ? -errno : fd;
+}
+
+/* Opens a file beneath the root; see fsops.h. */
+int fsd_open_file(int rootfd, const char *name, struct stat *st) {
+  /* O_NONBLOCK: a FIFO planted in the root must not hang a worker. */
+  int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+  static int no_openat2;
+  int fd = -1;
+
+  if (!__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = (uint64_t)flags;
+    how.resolve =
+        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof(how));
+    if (fd < 0 && errno == ENOSYS)
+      __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
+  }
+  if (__atomic_load_n(&no_openat2, __ATOMIC_RELAXED))
+    fd = openat(rootfd, name, flags);
+  if (fd < 0)
+    return errno == ELOOP || errno == ENOTDIR || errno == EXDEV ? UV_ENOENT
+                                                                : -errno;
+  if (fstat(fd, st) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    close(fd);
+    return UV_ENOENT;
+  }
+  return fd;
+}
+
+/* Modification time in ns; see fsops.h. */
+int64_t fsd_mtime_ns(const struct stat *st) {
+  return (int64_t)st->st_mtim.tv_sec * 1000000000 +
+         (int64_t)st->st_mtim.tv_nsec;
+}
+
+/* lstat of a name beneath the root; see fsops.h. */
+int fsd_stat_file(int rootfd, const char *name, uint64_t *size,
+                  int64_t *mtime_ns) {
+  struct stat st;
+
+  if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
+  if (!S_ISREG(st.st_mode))
+    return UV_ENOENT;
+  *size = (uint64_t)st.st_size;
+  *mtime_ns = fsd_mtime_ns(&st);
+  return 0;
+}
+
+/* Creates a temp file; see fsops.h. */
+int fsd_temp_create(int rootfd, char *name_out) {
+  for (int tries = 0; tries < 8; tries++) {
+    uint64_t rnd = 0;
+    int fd;
+
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+      rnd = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ (uint64_t)getpid();
+    snprintf(name_out, FSD_TEMP_NAME_LEN, "%s%016llx", FSD_TEMP_PREFIX,
+             (unsigned long long)rnd);
+    fd = openat(rootfd, name_out,
+                O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0)
+      return fd;
+    if (errno != EEXIST)
+      return -errno;
+  }
+  return UV_EEXIST;
+}
+
+/* Moves a finished temp file into place; see fsops.h. */
+int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
+                    int no_clobber, struct stat *st) {
+  int err = 0;
+
+  /* The data must be on disk before the name points at it, or a crash could
+   * leave an empty file where the old one was. */
+  if (fsync(fd) != 0) {
+    err = -errno;
+    goto fail;
+  }
+  if (no_clobber) {
+    if (renameat2(rootfd, temp, rootfd, name, RENAME_NOREPLACE) != 0) {
+      if (errno != EINVAL && errno != ENOSYS) {
+        err = -errno;
+        goto fail;
+      }
+      /* No RENAME_NOREPLACE here: link(2) fails on an existing name too. */
+      if (linkat(rootfd, temp, rootfd, name, 0) != 0) {
+        err = -errno;
+        goto fail;
+      }
+      unlinkat(rootfd, temp, 0);
+    }
+  } else if (renameat(rootfd, temp, rootfd, name) != 0) {
+    err = -errno;
+    goto fail;
+  }
+  if (fstat(fd, st) != 0)
+    memset(st, 0, sizeof(*st));
+  return 0;
+
+fail:
+  unlinkat(rootfd, temp, 0);
+  return err;
+}
+
+static int scan_push(struct fsd_scan *sc, const char *name, size_t len,
+                     const struct stat *st) {
+  struct fsd_scan_entry *e;
+
+  if (sc->n == sc->cap) {
+    size_t cap = sc->cap != 0 ? sc->cap * 2 : 64;
+    struct fsd_scan_entry *v = realloc(sc->v, cap * sizeof(*v));
+    if (v == NULL)
+      return UV_ENOMEM;
+    sc->v = v;
+    sc->cap = cap;
+  }
+  e = &sc->v[sc->n++];
+  e->size = (uint64_t)st->st_size;
+  e->mtime_ns = fsd_mtime_ns(st);
+  e->name_len = (uint16_t)len;
+  memcpy(e->name, name, len);
+  e->name[len] = '\0';
+  return 0;
+}
+
+/* Reads the root directory; see fsops.h. */
+int fsd_scan_dir(int rootfd, int remove_temps, struct fsd_scan *out) {
+  int dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct dirent *de;
+  DIR *d;
+  int err = 0;
+
+  memset(out, 0, sizeof(*out));
+  if (dfd < 0)
+    return -errno;
+  d = fdopendir(dfd);
+  if (d == NULL) {
+    err = -errno;
+    close(dfd);
+    return err;
+  }
+  while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+    struct stat st;
+
+    if (remove_temps &&
+        strncmp(de->d_name, FSD_TEMP_PREFIX, strlen(FSD_TEMP_PREFIX)) == 0) {
+      if (unlinkat(rootfd, de->d_name, 0) == 0)
+        out->removed_temps++;
+      continue;
+    }
+    if (fsp_name_check(de->d_name, len) != 0)
+      continue; /* dotfiles and names the protocol cannot carry */
+    if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+      continue;
+    if (fstatat(rootfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode))
+      continue;
+    err = scan_push(out, de->d_name, len, &st);
+    if (err != 0)
+      break;
+  }
+  closedir(d);
+  if (err != 0)
+    fsd_scan_free(out);
+  return err;
+}
+
+/* Frees a scan; see fsops.h. */
+void fsd_scan_free(struct fsd_scan *sc) {
+  free(sc->v);
+  sc->v = NULL;
+  sc->n = sc->cap = 0;
+}
+
+/* Maps a UV_E* code to a wire status; see fsops.h. */
+uint16_t fsd_status_from_uv(int err) {
+  switch (err) {
+  case UV_ENOENT:
+  case UV_ENOTDIR:
+  case UV_ELOOP:
+  case UV_EISDIR:
+    return FSP_ST_NOT_FOUND;
+  case UV_EEXIST:
+    return FSP_ST_EXISTS;
+  case UV_ENOSPC:
+  case -EDQUOT: /* libuv 1.44 has no UV_EDQUOT */
+  case UV_EFBIG:
+    return FSP_ST_NO_SPACE;
+  default:
+    return FSP_ST_IO;
+  }
+}

@@ -1,0 +1,120 @@
+/* fsd: serves one folder over the fsproto protocol. Command line parsing;
+ * the server itself is in server.c. */
+#include <fsproto/fsproto.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "log.h"
+#include "server.h"
+
+static const char usage_text[] =
+    "usage: fsd [--root DIR] [--listen HOST:PORT] [--max-clients N]\n"
+    "           [--idle-timeout SECONDS] [--read-only]\n"
+    "           [--log-level error|warn|info|debug] [--help] [--version]\n"
+    "\n"
+    "Serves the regular files of DIR (default ./files, created if missing)\n"
+    "over the fsproto protocol.\n"
+    "\n"
+    "  --root DIR            folder to serve\n"
+    "  --listen HOST:PORT    address to listen on (default 127.0.0.1:7878;\n"
+    "                        IPv6 as [::1]:7878; port 0 picks a free port)\n"
+    "  --max-clients N       clients served at once (default 1024)\n"
+    "  --idle-timeout SECS   close connections idle this long (default 300,\n"
+    "                        0 never)\n"
+    "  --read-only           refuse uploads and deletions\n"
+    "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --help                show this help\n"
+    "  --version             show the version\n";
+
+static int usage_error(const char *msg, const char *arg) {
+  fprintf(stderr, "fsd: %s%s%s (see fsd --help)\n", msg, arg ? ": " : "",
+          arg ? arg : "");
+  return 2;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned *out) {
+  char *end;
+  unsigned long v;
+
+  if (*s < '0' || *s > '9')
+    return -1;
+  v = strtoul(s, &end, 10);
+  if (*end != '\0' || v > max)
+    return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"root", required_argument, NULL, 'r'},
+      {"listen", required_argument, NULL, 'l'},
+      {"max-clients", required_argument, NULL, 'm'},
+      {"idle-timeout", required_argument, NULL, 't'},
+      {"read-only", no_argument, NULL, 'R'},
+      {"log-level", required_argument, NULL, 'L'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0},
+  };
+  struct fsd_config cfg;
+  const char *listen = "127.0.0.1:7878";
+  int opt, level;
+
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.root = "files";
+  cfg.max_clients = 1024;
+  cfg.idle_timeout = 300;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'r':
+      if (optarg[0] == '\0')
+        return usage_error("--root needs a folder", NULL);
+      cfg.root = optarg;
+      break;
+    case 'l':
+      listen = optarg;
+      break;
+    case 'm':
+      if (parse_uint(optarg, 1000000, &cfg.max_clients) != 0 ||
+          cfg.max_clients == 0)
+        return usage_error("--max-clients needs a number from 1", optarg);
+      break;
+    case 't':
+      if (parse_uint(optarg, 86400 * 365, &cfg.idle_timeout) != 0)
+        return usage_error("--idle-timeout needs a number of seconds",
+                           optarg);
+      break;
+    case 'R':
+      cfg.read_only = 1;
+      break;
+    case 'L':
+      level = fsd_log_parse_level(optarg);
+      if (level < 0)
+        return usage_error("--log-level is error, warn, info or debug",
+                           optarg);
+      fsd_log_threshold = level;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      return 0;
+    case 'V':
+      printf("fsd %s (protocol %u)\n", fsp_version_string(),
+             FSP_PROTO_VERSION);
+      return 0;
+    default:
+      return usage_error("unknown or incomplete option",
+                         argv[optind - 1]);
+    }
+  }
+  if (optind < argc)
+    return usage_error("unexpected argument", argv[optind]);
+  if (fsd_parse_listen(listen, &cfg.addr) != 0)
+    return usage_error("--listen needs HOST:PORT (IPv6 as [ADDR]:PORT)",
+                       listen);
+  return fsd_server_run(&cfg) == 0 ? 0 : 1;
+}

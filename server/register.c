@@ -1,0 +1,149 @@
+/* The register: a chained hash map of file names. See register.h. */
+#include "register.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#define INITIAL_BUCKETS 64u
+
+/* FNV-1a: names are short, so a simple byte hash is as good as any. */
+static uint32_t name_hash(const char *name, size_t len) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (uint8_t)name[i];
+    h *= 16777619u;
+  }
+  return h;
+}
+
+/* Initialises an empty register; see register.h. */
+int fsd_register_init(struct fsd_register *reg) {
+  reg->buckets = calloc(INITIAL_BUCKETS, sizeof(*reg->buckets));
+  if (reg->buckets == NULL)
+    return UV_ENOMEM;
+  reg->nbuckets = INITIAL_BUCKETS;
+  reg->count = 0;
+  reg->gen = 0;
+  return 0;
+}
+
+/* Frees all entries; see register.h. */
+void fsd_register_free(struct fsd_register *reg) {
+  for (size_t i = 0; i < reg->nbuckets; i++) {
+    struct fsd_file *f = reg->buckets[i];
+    while (f != NULL) {
+      struct fsd_file *next = f->next;
+      free(f);
+      f = next;
+    }
+  }
+  free(reg->buckets);
+  reg->buckets = NULL;
+  reg->nbuckets = 0;
+  reg->count = 0;
+}
+
+static struct fsd_file **find_slot(const struct fsd_register *reg,
+                                   const char *name, size_t len,
+                                   uint32_t h) {
+  struct fsd_file **pp = &reg->buckets[h & (reg->nbuckets - 1)];
+  for (; *pp != NULL; pp = &(*pp)->next) {
+    struct fsd_file *f = *pp;
+    if (f->hash == h && f->name_len == len && memcmp(f->name, name, len) == 0)
+      break;
+  }
+  return pp;
+}
+
+/* Looks a name up; see register.h. */
+struct fsd_file *fsd_register_get(const struct fsd_register *reg,
+                                  const char *name, size_t len) {
+  return *find_slot(reg, name, len, name_hash(name, len));
+}
+
+/* Doubles the bucket array. On allocation failure the map just stays denser,
+ * which is slower but still correct. */
+static void grow(struct fsd_register *reg) {
+  size_t n = reg->nbuckets * 2;
+  struct fsd_file **b = calloc(n, sizeof(*b));
+  if (b == NULL)
+    return;
+  for (size_t i = 0; i < reg->nbuckets; i++) {
+    struct fsd_file *f = reg->buckets[i];
+    while (f != NULL) {
+      struct fsd_file *next = f->next;
+      f->next = b[f->hash & (n - 1)];
+      b[f->hash & (n - 1)] = f;
+      f = next;
+    }
+  }
+  free(reg->buckets);
+  reg->buckets = b;
+  reg->nbuckets = n;
+}
+
+/* Inserts or updates an entry; see register.h. */
+int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
+                     uint64_t size, int64_t mtime_ns) {
+  uint32_t h;
+  struct fsd_file **pp;
+  struct fsd_file *f;
+
+  if (len == 0 || len > 255)
+    return UV_EINVAL;
+  h = name_hash(name, len);
+  pp = find_slot(reg, name, len, h);
+  if (*pp != NULL) {
+    f = *pp;
+    if (f->size == size && f->mtime_ns == mtime_ns)
+      return 0;
+    f->size = size;
+    f->mtime_ns = mtime_ns;
+    f->gen = ++reg->gen;
+    return 2;
+  }
+  f = malloc(sizeof(*f) + len);
+  if (f == NULL)
+    return UV_ENOMEM;
+  f->next = NULL;
+  f->size = size;
+  f->mtime_ns = mtime_ns;
+  f->gen = ++reg->gen;
+  f->hash = h;
+  f->name_len = (uint16_t)len;
+  memcpy(f->name, name, len);
+  *pp = f;
+  reg->count++;
+  if (reg->count > reg->nbuckets)
+    grow(reg);
+  return 1;
+}
+
+/* Removes an entry; see register.h. */
+int fsd_register_remove(struct fsd_register *reg, const char *name,
+                        size_t len) {
+  struct fsd_file **pp = find_slot(reg, name, len, name_hash(name, len));
+  struct fsd_file *f = *pp;
+
+  if (f == NULL)
+    return 0;
+  *pp = f->next;
+  free(f);
+  reg->count--;
+  reg->gen++;
+  return 1;
+}
+
+/* Visits every entry; see register.h. */
+int fsd_register_each(const struct fsd_register *reg,
+                      int (*fn)(void *arg, const struct fsd_file *f),
+                      void *arg) {
+  for (size_t i = 0; i < reg->nbuckets; i++)
+    for (const struct fsd_file *f = reg->buckets[i]; f != NULL; f = f->next) {
+      int r = fn(arg, f);
+      if (r != 0)
+        return r;
+    }
+  return 0;
+}

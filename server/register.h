@@ -1,0 +1,58 @@
+/* The register: fsd's in-memory index of the regular files in its root.
+ *
+ * A chained hash map from name to (size, mtime_ns). LIST and STAT are
+ * answered from it without touching the disk. It knows nothing of I/O; the
+ * server keeps it current from its own PUT and DELETE and from what the
+ * folder watcher confirms. */
+#ifndef FSD_REGISTER_H
+#define FSD_REGISTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fsd_file {
+  struct fsd_file *next; /* next in the hash chain */
+  uint64_t size;         /* file size in bytes */
+  int64_t mtime_ns;      /* modification time, ns since the epoch */
+  uint64_t gen;          /* register generation of the last change */
+  uint32_t hash;         /* hash of the name, kept to speed up resizes */
+  uint16_t name_len;     /* bytes in name */
+  char name[];           /* not NUL-terminated */
+};
+
+struct fsd_register {
+  struct fsd_file **buckets; /* nbuckets chains */
+  size_t nbuckets;           /* always a power of two */
+  size_t count;              /* files in the register */
+  uint64_t gen;              /* bumped on every change */
+};
+
+/* Initialises an empty register. Returns 0 or UV_ENOMEM. */
+int fsd_register_init(struct fsd_register *reg);
+
+/* Frees every entry and the bucket array. */
+void fsd_register_free(struct fsd_register *reg);
+
+/* Looks up name[0..len). Returns the entry (owned by the register, valid until
+ * the next change) or NULL. */
+struct fsd_file *fsd_register_get(const struct fsd_register *reg,
+                                  const char *name, size_t len);
+
+/* Inserts or updates name[0..len). Returns 1 when the name was added, 2 when
+ * an existing entry changed, 0 when nothing changed (same size and mtime), or
+ * UV_ENOMEM / UV_EINVAL (len 0 or over 255). These match FSP_EV_ADDED and
+ * FSP_EV_REPLACED. */
+int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
+                     uint64_t size, int64_t mtime_ns);
+
+/* Removes name[0..len). Returns 1 when it was there, 0 when not. */
+int fsd_register_remove(struct fsd_register *reg, const char *name,
+                        size_t len);
+
+/* Calls fn(arg, file) for every entry, in unspecified order, until fn returns
+ * non-zero (which is then returned). fn must not change the register. */
+int fsd_register_each(const struct fsd_register *reg,
+                      int (*fn)(void *arg, const struct fsd_file *f),
+                      void *arg);
+
+#endif /* FSD_REGISTER_H */

@@ -1,0 +1,1416 @@
+/* fsd's libuv host. The protocol logic lives in session.c; this file moves
+ * bytes between sockets, the threadpool and the session, and keeps memory
+ * bounded:
+ *  - a connection's read buffer exists only while bytes are being parsed or
+ *    pinned by disk writes (an idle connection holds none);
+ *  - a GET holds at most two chunks (one being read, one being written) and
+ *    reads ahead only while the socket's write queue is short;
+ *  - a PUT stops reading the socket while too many bytes wait for the disk.
+ * Every file system call runs on the threadpool (uv_queue_work / uv_fs_*). */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fsproto/fsproto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+#include <xxhash.h>
+
+#include "ctx.h"
+#include "fsops.h"
+#include "log.h"
+#include "session.h"
+
+#define READ_BLOCK 65536u           /* usual read buffer size */
+#define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
+#define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
+#define PUT_PENDING_MAX (4u << 20)  /* disk backlog that pauses reading */
+#define SWEEP_MS 1000u              /* idle and flush checks */
+#define RECONCILE_MS 10000u         /* full rescan of the root */
+#define FLUSH_TIMEOUT_MS 10000u     /* a closing peer must read by then */
+#define STOP_TIMEOUT_MS 5000u       /* shutdown waits this long for peers */
+
+/* A read buffer. Disk writes of PUT data point into it, so it is counted:
+ * the connection holds one reference while it is the current buffer, each
+ * pending write one more. */
+struct block {
+  size_t refs; /* holders */
+  size_t cap;  /* bytes in data */
+  size_t len;  /* bytes filled */
+  uint8_t data[];
+};
+
+struct conn {
+  uv_tcp_t tcp;              /* the socket; tcp.data points here */
+  struct fsd_session sess;   /* protocol state */
+  struct conn *prev, *next;  /* all connections */
+  struct block *rb;          /* current read buffer, NULL when idle */
+  struct op *ops;            /* GETs in progress, to pump on write */
+  uint64_t last_active;      /* uv_now() of the last byte in */
+  uint64_t closing_since;    /* uv_now() when close-after-flush began */
+  size_t put_pending;        /* PUT bytes waiting for the disk */
+  unsigned refs;             /* the handle + every op */
+  uint8_t closing;           /* no more reading; closing after flush */
+  uint8_t paused;            /* reading stopped for disk backpressure */
+  uint8_t hard;              /* being closed without flush */
+  uint8_t counted;           /* counts against --max-clients */
+  char peer[56];             /* "addr:port" for the log */
+};
+
+/* A write request with its bytes inline (libuv test/echo-server.c style). */
+struct wreq {
+  uv_write_t req;
+  struct conn *c;
+  struct op *op; /* GET chunk: the transfer it belongs to */
+  uint8_t data[];
+};
+
+/* Host state of one GET, HASH, DELETE or PUT. */
+struct op {
+  struct conn *c;
+  struct fsd_req *r;
+  struct op *prev, *next; /* in c->ops (GET only) */
+  uv_work_t work;         /* the job on the threadpool */
+  uv_fs_t fs;             /* for uv_fs_close */
+  int jobs;               /* jobs (work, reads) in flight */
+  int fd;                 /* open file, -1 when none */
+  int err;                /* UV_E* result of the last job */
+  uint16_t status;        /* wire status once failed, 0 while fine */
+  uint8_t aborted;        /* the session asked to stop */
+  uint8_t in_list;        /* linked in c->ops */
+  /* GET */
+  uint64_t pos, end;      /* next byte to read, end of the range */
+  uint64_t length;        /* bytes in the range */
+  uint64_t file_size;
+  int64_t mtime_ns;
+  XXH3_state_t *hs;       /* hash of the bytes read so far */
+  struct wreq *ready;     /* a chunk read and waiting to be written */
+  struct wreq *chunk;     /* the chunk being read */
+  uint8_t writing;        /* a chunk is in the socket's write queue */
+  uint8_t reading;        /* a read job is in flight */
+  /* HASH */
+  uint64_t hash;
+  /* PUT */
+  unsigned writes;        /* disk writes in flight */
+  uint8_t commit;         /* END checked: commit once writes are done */
+  uint8_t cleaning;       /* cleanup job started */
+  struct stat st;         /* result of open or commit */
+  char temp[FSD_TEMP_NAME_LEN];
+};
+
+/* A PUT data write into the temp file. */
+struct pwrite {
+  uv_fs_t req;
+  struct op *op;
+  struct block *b;
+  size_t len;
+};
+
+/* A stat job for a name the watcher reported. */
+struct watch_job {
+  uv_work_t work;
+  uint64_t gen;   /* register generation at dispatch */
+  int tries;      /* retries left when the register moved meanwhile */
+  int err;
+  uint64_t size;
+  int64_t mtime_ns;
+  uint16_t name_len;
+  char name[256];
+};
+
+struct server {
+  uv_loop_t *loop;
+  struct fsd_ctx ctx;
+  uv_tcp_t listener;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t sweep;
+  uv_timer_t stop_timer;
+  uv_fs_event_t watch;
+  uv_work_t scan_work;
+  struct fsd_scan scan;
+  int scan_err;
+  uint64_t last_reconcile;
+  int scanning;
+  int rootfd;
+  unsigned max_clients;
+  unsigned idle_timeout;
+  unsigned nclients;
+  struct conn *conns;
+  int stopping;
+  int watching;
+};
+
+static struct server srv;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                               */
+
+static void op_pump(struct op *op);
+static void conn_hard_close(struct conn *c);
+
+static void block_unref(struct block *b) {
+  if (--b->refs == 0)
+    free(b);
+}
+
+static void conn_unref(struct conn *c) {
+  if (--c->refs > 0)
+    return;
+  if (c->rb != NULL)
+    block_unref(c->rb);
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    srv.conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  if (c->counted)
+    srv.nclients--;
+  free(c);
+  if (srv.stopping && srv.conns == NULL &&
+      !uv_is_closing((uv_handle_t *)&srv.stop_timer))
+    uv_close((uv_handle_t *)&srv.stop_timer, NULL);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  fsd_info("client %s gone", c->peer);
+  conn_unref(c);
+}
+
+/* Closes now, without waiting for queued output. */
+static void conn_hard_close(struct conn *c) {
+  if (c->hard)
+    return;
+  c->hard = 1;
+  fsd_session_close(&c->sess);
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  struct conn *c = req->data;
+  free(req);
+  if (!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* Session callback: close once everything queued has been written. */
+static void host_close(void *host) {
+  struct conn *c = host;
+  uv_shutdown_t *req;
+
+  if (c->closing || c->hard)
+    return;
+  c->closing = 1;
+  c->closing_since = uv_now(srv.loop);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  req = malloc(sizeof(*req));
+  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+    free(req);
+    conn_hard_close(c);
+    return;
+  }
+  req->data = c;
+}
+
+static void after_write(struct conn *c) {
+  struct op *op, *next;
+
+  /* Output moved on: transfers waiting for a short queue may go on. */
+  for (op = c->ops; op != NULL; op = next) {
+    next = op->next;
+    op_pump(op);
+  }
+  if (!c->hard && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+    fsd_session_drained(&c->sess);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  struct wreq *w = (struct wreq *)req;
+  struct conn *c = w->c;
+
+  free(w);
+  if (status < 0) {
+    if (status != UV_ECANCELED)
+      fsd_debug("write to %s failed: %s", c->peer, uv_strerror(status));
+    conn_hard_close(c);
+    return;
+  }
+  after_write(c);
+}
+
+/* Session callback: queue a frame (copied). */
+static int host_send(void *host, const void *frame, size_t len) {
+  struct conn *c = host;
+  struct wreq *w;
+  uv_buf_t buf;
+  int r;
+
+  if (c->hard || uv_is_closing((uv_handle_t *)&c->tcp))
+    return UV_ECANCELED;
+  w = malloc(sizeof(*w) + len);
+  if (w == NULL)
+    return UV_ENOMEM;
+  w->c = c;
+  w->op = NULL;
+  memcpy(w->data, frame, len);
+  buf = uv_buf_init((char *)w->data, (unsigned)len);
+  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
+  if (r != 0) {
+    free(w);
+    return r;
+  }
+  return 0;
+}
+
+static size_t host_backlog(void *host) {
+  struct conn *c = host;
+  return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct conn *c = h->data;
+  struct block *b = c->rb;
+  size_t need = READ_BLOCK;
+
+  if (b != NULL) {
+    size_t more = fsd_session_need(&c->sess, b->data, b->len);
+    if (more > need)
+      need = more; /* a large frame is coming: make room for all of it */
+    if (b->cap - b->len < need) {
+      struct block *nb = realloc(b, sizeof(*b) + b->len + need);
+      if (nb == NULL) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+      }
+      nb->cap = nb->len + need;
+      c->rb = b = nb;
+    }
+  } else {
+    b = malloc(sizeof(*b) + need);
+    if (b == NULL) {
+      *buf = uv_buf_init(NULL, 0);
+      return;
+    }
+    b->refs = 1;
+    b->cap = need;
+    b->len = 0;
+    c->rb = b;
+  }
+  *buf = uv_buf_init((char *)b->data + b->len, (unsigned)(b->cap - b->len));
+}
+
+/* After parsing, keep only the unconsumed tail, in a buffer no disk write
+ * points into; free the buffer when nothing is left. */
+static void keep_tail(struct conn *c, size_t used) {
+  struct block *b = c->rb;
+  size_t left = b->len - used;
+
+  if (b->refs == 1) {
+    if (left == 0) {
+      free(b);
+      c->rb = NULL;
+    } else {
+      memmove(b->data, b->data + used, left);
+      b->len = left;
+    }
+    return;
+  }
+  c->rb = NULL;
+  if (left > 0) {
+    struct block *nb = malloc(sizeof(*nb) + left + READ_BLOCK);
+    if (nb == NULL) {
+      block_unref(b);
+      conn_hard_close(c);
+      return;
+    }
+    nb->refs = 1;
+    nb->cap = left + READ_BLOCK;
+    nb->len = left;
+    memcpy(nb->data, b->data + used, left);
+    c->rb = nb;
+  }
+  block_unref(b);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
+  struct conn *c = stream->data;
+  size_t used;
+
+  if (nread < 0) {
+    if (c->rb != NULL && c->rb->len == 0 && c->rb->refs == 1) {
+      free(c->rb);
+      c->rb = NULL;
+    }
+    if (nread != UV_EOF)
+      fsd_debug("read from %s: %s", c->peer, uv_strerror((int)nread));
+    /* After BYE the peer may half-close while our answer is queued. */
+    if (nread == UV_EOF && c->closing) {
+      uv_read_stop(stream);
+      return;
+    }
+    conn_hard_close(c);
+    return;
+  }
+  if (c->rb == NULL)
+    return;
+  if (nread == 0) {
+    if (c->rb->len == 0) {
+      free(c->rb);
+      c->rb = NULL;
+    }
+    return;
+  }
+  c->rb->len += (size_t)nread;
+  c->last_active = uv_now(srv.loop);
+  used = fsd_session_feed(&c->sess, c->rb->data, c->rb->len);
+  if (c->rb != NULL)
+    keep_tail(c, used);
+}
+
+/* ------------------------------------------------------------------------ */
+/* File operations                                                           */
+
+static struct op *op_new(struct conn *c, struct fsd_req *r) {
+  struct op *op = calloc(1, sizeof(*op));
+
+  if (op == NULL)
+    return NULL;
+  op->c = c;
+  op->r = r;
+  op->fd = -1;
+  op->work.data = op;
+  op->fs.data = op;
+  r->op = op;
+  c->refs++;
+  return op;
+}
+
+static void op_unlist(struct op *op) {
+  if (!op->in_list)
+    return;
+  if (op->prev != NULL)
+    op->prev->next = op->next;
+  else
+    op->c->ops = op->next;
+  if (op->next != NULL)
+    op->next->prev = op->prev;
+  op->in_list = 0;
+}
+
+static void op_free(struct op *op) {
+  struct conn *c = op->c;
+
+  op_unlist(op);
+  if (op->hs != NULL)
+    XXH3_freeState(op->hs);
+  free(op->ready);
+  free(op->chunk);
+  free(op);
+  conn_unref(c);
+}
+
+static void on_op_fd_closed(uv_fs_t *req) {
+  struct op *op = req->data;
+  uv_fs_req_cleanup(req);
+  op_free(op);
+}
+
+/* Closes the op's file on the threadpool, then frees the op. */
+static void op_release(struct op *op) {
+  op_unlist(op);
+  if (op->fd >= 0) {
+    int fd = op->fd;
+    op->fd = -1;
+    if (uv_fs_close(srv.loop, &op->fs, fd, on_op_fd_closed) == 0)
+      return;
+    close(fd); /* could not queue: a close of a regular file is quick */
+  }
+  op_free(op);
+}
+
+/* --- GET --- */
+
+static void get_open_work(uv_work_t *w) {
+  struct op *op = w->data;
+  int fd = fsd_open_file(srv.rootfd, op->r->name, &op->st);
+
+  op->err = fd < 0 ? fd : 0;
+  op->fd = fd < 0 ? -1 : fd;
+}
+
+static void get_read_work(uv_work_t *w) {
+  struct op *op = w->data;
+  struct wreq *ch = op->chunk;
+  size_t n = (size_t)(op->end - op->pos < GET_CHUNK ? op->end - op->pos
+                                                    : GET_CHUNK);
+  uint32_t max = fsd_session_peer_max(&op->c->sess);
+  size_t got = 0;
+
+  if (n > max)
+    n = max;
+  while (got < n) {
+    ssize_t k = pread(op->fd, ch->data + FSP_HDR_LEN + got, n - got,
+                      (off_t)(op->pos + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      /* The file shrank under us (changed in place, not replaced). */
+      op->err = k < 0 ? -errno : UV_EIO;
+      return;
+    }
+    got += (size_t)k;
+  }
+  XXH3_64bits_update(op->hs, ch->data + FSP_HDR_LEN, n);
+  fsp_header_write(ch->data, FSP_OP_DATA, op->r->id, (uint32_t)n);
+  op->err = (int)n;
+}
+
+static void on_chunk_written(uv_write_t *req, int status) {
+  struct wreq *w = (struct wreq *)req;
+  struct op *op = w->op;
+  struct conn *c = w->c;
+
+  free(w);
+  op->writing = 0;
+  if (status < 0) {
+    op->status = FSP_ST_IO;
+    op_pump(op);
+    conn_hard_close(c);
+    return;
+  }
+  after_write(c); /* pumps op too */
+}
+
+static void after_get_read(uv_work_t *w, int status) {
+  struct op *op = w->data;
+
+  op->reading = 0;
+  op->jobs--;
+  if (op->err < 0) {
+    fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
+    free(op->chunk);
+    op->chunk = NULL;
+    if (op->status == 0)
+      op->status = FSP_ST_IO;
+  } else {
+    op->pos += (uint64_t)op->err;
+    op->ready = op->chunk;
+    op->chunk = NULL;
+  }
+  op_pump(op);
+}
+
+/* Moves a GET along: write the chunk read ahead when the socket's queue is
+ * short, start the next read, or finish. The single place that decides, so
+ * every event (read done, write done, abort) just calls it. */
+static void op_pump(struct op *op) {
+  struct conn *c = op->c;
+
+  if (op->jobs > 0 && !op->reading)
+    return; /* still opening */
+  if (op->aborted || op->status != 0 || c->hard) {
+    if (op->reading || op->writing)
+      return;
+    if (op->aborted || c->hard)
+      fsd_session_aborted(&c->sess, op->r);
+    else
+      fsd_session_fail(&c->sess, op->r, op->status, NULL);
+    op_release(op);
+    return;
+  }
+  if (op->ready != NULL && !op->writing &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < GET_QUEUE_MAX) {
+    struct wreq *ch = op->ready;
+    uint32_t n = (uint32_t)((size_t)(ch->data[8]) << 24 |
+                            (size_t)(ch->data[9]) << 16 |
+                            (size_t)(ch->data[10]) << 8 | ch->data[11]);
+    uv_buf_t buf = uv_buf_init((char *)ch->data, FSP_HDR_LEN + n);
+    op->ready = NULL;
+    if (uv_write(&ch->req, (uv_stream_t *)&c->tcp, &buf, 1,
+                 on_chunk_written) != 0) {
+      free(ch);
+      op->status = FSP_ST_IO;
+      op_pump(op);
+      return;
+    }
+    op->writing = 1;
+  }
+  if (!op->reading && op->ready == NULL && op->pos < op->end) {
+    struct wreq *ch = malloc(sizeof(*ch) + FSP_HDR_LEN + GET_CHUNK);
+    if (ch == NULL) {
+      op->status = FSP_ST_IO;
+      op_pump(op);
+      return;
+    }
+    ch->c = c;
+    ch->op = op;
+    op->chunk = ch;
+    op->reading = 1;
+    op->jobs++;
+    if (uv_queue_work(srv.loop, &op->work, get_read_work, after_get_read)) {
+      op->reading = 0;
+      op->jobs--;
+      free(ch);
+      op->chunk = NULL;
+      op->status = FSP_ST_IO;
+      op_pump(op);
+    }
+    return;
+  }
+  if (op->pos == op->end && !op->reading && op->ready == NULL &&
+      !op->writing) {
+    fsd_session_get_end(&c->sess, op->r, op->length,
+                        XXH3_64bits_digest(op->hs));
+    op_release(op);
+  }
+}
+
+static void after_get_open(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+  uint64_t off, len;
+
+  op->jobs--;
+  if (op->aborted || c->hard) {
+    fsd_session_aborted(&c->sess, op->r);
+    op_release(op);
+    return;
+  }
+  if (op->err < 0) {
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+    op_release(op);
+    return;
+  }
+  op->file_size = (uint64_t)op->st.st_size;
+  op->mtime_ns = fsd_mtime_ns(&op->st);
+  if (fsd_session_get_begin(&c->sess, op->r, op->file_size, op->mtime_ns, &off,
+                            &len) != 0) {
+    op_release(op);
+    return;
+  }
+  op->hs = XXH3_createState();
+  if (op->hs == NULL) {
+    fsd_session_fail(&c->sess, op->r, FSP_ST_IO, "out of memory");
+    op_release(op);
+    return;
+  }
+  XXH3_64bits_reset(op->hs);
+  op->pos = off;
+  op->end = off + len;
+  op->length = len;
+  fsd_debug("GET %s from %s: %llu bytes at %llu", op->r->name, c->peer,
+            (unsigned long long)len, (unsigned long long)off);
+  op->next = c->ops;
+  op->prev = NULL;
+  if (c->ops != NULL)
+    c->ops->prev = op;
+  c->ops = op;
+  op->in_list = 1;
+  op_pump(op);
+}
+
+/* --- HASH --- */
+
+static void hash_work(uv_work_t *w) {
+  struct op *op = w->data;
+  struct stat st;
+  XXH3_state_t *hs = NULL;
+  uint8_t *buf = NULL;
+  uint64_t len, pos;
+  int fd;
+
+  fd = fsd_open_file(srv.rootfd, op->r->name, &st);
+  if (fd < 0) {
+    op->err = fd;
+    return;
+  }
+  op->err = 0;
+  if (fsd_range_clamp((uint64_t)st.st_size, op->r->offset, op->r->length,
+                      &len) != 0) {
+    op->status = FSP_ST_RANGE;
+    goto out;
+  }
+  hs = XXH3_createState();
+  buf = malloc(GET_CHUNK);
+  if (hs == NULL || buf == NULL) {
+    op->err = UV_ENOMEM;
+    goto out;
+  }
+  XXH3_64bits_reset(hs);
+  for (pos = 0; pos < len;) {
+    size_t n = len - pos < GET_CHUNK ? (size_t)(len - pos) : GET_CHUNK;
+    ssize_t k;
+    if (__atomic_load_n(&op->aborted, __ATOMIC_RELAXED))
+      goto out;
+    k = pread(fd, buf, n, (off_t)(op->r->offset + pos));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      op->err = k < 0 ? -errno : UV_EIO;
+      goto out;
+    }
+    XXH3_64bits_update(hs, buf, (size_t)k);
+    pos += (uint64_t)k;
+  }
+  op->length = len;
+  op->hash = XXH3_64bits_digest(hs);
+out:
+  free(buf);
+  if (hs != NULL)
+    XXH3_freeState(hs);
+  close(fd);
+}
+
+static void after_hash(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+
+  op->jobs--;
+  if (op->aborted || c->hard)
+    fsd_session_aborted(&c->sess, op->r);
+  else if (op->status != 0)
+    fsd_session_fail(&c->sess, op->r, op->status, NULL);
+  else if (op->err < 0)
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+  else
+    fsd_session_hash_done(&c->sess, op->r, op->r->offset, op->length,
+                          op->hash);
+  op_free(op);
+}
+
+/* --- DELETE --- */
+
+static void delete_work(uv_work_t *w) {
+  struct op *op = w->data;
+  uint64_t size;
+  int64_t mtime;
+  int err = fsd_stat_file(srv.rootfd, op->r->name, &size, &mtime);
+
+  if (err == 0 && unlinkat(srv.rootfd, op->r->name, 0) != 0)
+    err = -errno;
+  op->err = err;
+}
+
+static void after_delete(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+
+  op->jobs--;
+  /* A delete is never abandoned half way: report what happened, even to a
+   * closed session, so the register follows the disk. */
+  if (op->err == 0) {
+    fsd_info("deleted %s (by %s)", op->r->name, c->peer);
+    fsd_session_delete_done(&c->sess, op->r, now_ns());
+  } else {
+    if (op->err == UV_ENOENT) /* gone meanwhile: the register catches up */
+      fsd_ctx_update(&srv.ctx, op->r->name, op->r->name_len, 0, 0, now_ns());
+    else
+      fsd_warn("delete %s failed: %s", op->r->name, uv_strerror(op->err));
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+  }
+  op_free(op);
+}
+
+/* --- PUT --- */
+
+static void put_step(struct op *op);
+
+static void put_open_work(uv_work_t *w) {
+  struct op *op = w->data;
+  struct stat st;
+  int fd;
+
+  if (op->r->mode == FSP_PUT_NO_CLOBBER &&
+      fstatat(srv.rootfd, op->r->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    op->err = UV_EEXIST;
+    return;
+  }
+  fd = fsd_temp_create(srv.rootfd, op->temp);
+  op->err = fd < 0 ? fd : 0;
+  op->fd = fd < 0 ? -1 : fd;
+}
+
+static void after_put_open(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+
+  op->jobs--;
+  if (op->err < 0 && !op->aborted && !c->hard) {
+    if (op->err != UV_EEXIST)
+      fsd_warn("cannot create a temp file for %s: %s", op->r->name,
+               uv_strerror(op->err));
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+    op_free(op);
+    return;
+  }
+  if (op->aborted || c->hard) {
+    put_step(op);
+    return;
+  }
+  fsd_session_put_ready(&c->sess, op->r);
+}
+
+static void cleanup_work(uv_work_t *w) {
+  struct op *op = w->data;
+
+  if (op->fd >= 0) {
+    close(op->fd);
+    op->fd = -1;
+  }
+  if (op->temp[0] != '\0')
+    unlinkat(srv.rootfd, op->temp, 0);
+}
+
+static void after_cleanup(uv_work_t *w, int status) {
+  struct op *op = w->data;
+
+  op->jobs--;
+  fsd_debug("upload of %s dropped", op->r->name);
+  fsd_session_aborted(&op->c->sess, op->r);
+  op_free(op);
+}
+
+static void commit_work(uv_work_t *w) {
+  struct op *op = w->data;
+
+  op->err = fsd_temp_commit(srv.rootfd, op->fd, op->temp, op->r->name,
+                            op->r->mode == FSP_PUT_NO_CLOBBER, &op->st);
+  close(op->fd);
+  op->fd = -1;
+}
+
+static void after_commit(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+
+  op->jobs--;
+  if (op->err == 0) {
+    fsd_info("stored %s, %llu bytes (from %s)", op->r->name,
+             (unsigned long long)op->st.st_size, c->peer);
+    fsd_session_put_done(&c->sess, op->r, (uint64_t)op->st.st_size,
+                         fsd_mtime_ns(&op->st));
+  } else {
+    if (op->err != UV_EEXIST)
+      fsd_warn("commit of %s failed: %s", op->r->name, uv_strerror(op->err));
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+  }
+  op_free(op);
+}
+
+static int queue(struct op *op, uv_work_cb work, uv_after_work_cb after) {
+  int r = uv_queue_work(srv.loop, &op->work, work, after);
+  if (r == 0)
+    op->jobs++;
+  return r;
+}
+
+/* Moves a PUT along once its disk writes are done: commit, or clean up. */
+static void put_step(struct op *op) {
+  if (op->jobs > 0 || op->writes > 0 || op->cleaning)
+    return;
+  if (op->aborted || op->status != 0 || op->c->hard) {
+    op->cleaning = 1;
+    if (queue(op, cleanup_work, after_cleanup) != 0)
+      after_cleanup(&op->work, 0); /* cannot happen: the loop is alive */
+    return;
+  }
+  if (op->commit) {
+    op->commit = 0;
+    if (queue(op, commit_work, after_commit) != 0) {
+      op->status = FSP_ST_IO;
+      fsd_session_failing(&op->c->sess, op->r, FSP_ST_IO, NULL);
+      put_step(op);
+    }
+  }
+}
+
+static void resume_reading(struct conn *c);
+
+static void on_put_written(uv_fs_t *req) {
+  struct pwrite *pw = (struct pwrite *)req;
+  struct op *op = pw->op;
+  struct conn *c = op->c;
+  ssize_t res = req->result;
+
+  uv_fs_req_cleanup(req);
+  block_unref(pw->b);
+  c->put_pending -= pw->len;
+  op->writes--;
+  if ((res < 0 || (size_t)res != pw->len) && op->status == 0) {
+    int err = res < 0 ? (int)res : UV_ENOSPC;
+    fsd_warn("write of %s failed: %s", op->r->name, uv_strerror(err));
+    op->status = fsd_status_from_uv(err);
+    fsd_session_failing(&c->sess, op->r, op->status, NULL);
+  }
+  free(pw);
+  put_step(op);
+  resume_reading(c);
+}
+
+static void resume_reading(struct conn *c);
+
+/* Session callback: write PUT bytes that live in the current read buffer. */
+static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
+                          size_t n, uint64_t off) {
+  struct conn *c = host;
+  struct op *op = r->op;
+  struct pwrite *pw;
+  uv_buf_t buf;
+
+  if (op->status != 0 || op->aborted)
+    return UV_ECANCELED;
+  pw = malloc(sizeof(*pw));
+  if (pw == NULL) {
+    op->status = FSP_ST_IO;
+    fsd_session_failing(&c->sess, r, FSP_ST_IO, "out of memory");
+    put_step(op);
+    return UV_ENOMEM;
+  }
+  pw->op = op;
+  pw->b = c->rb;
+  pw->len = n;
+  buf = uv_buf_init((char *)p, (unsigned)n);
+  if (uv_fs_write(srv.loop, &pw->req, op->fd, &buf, 1, (int64_t)off,
+                  on_put_written) != 0) {
+    free(pw);
+    op->status = FSP_ST_IO;
+    fsd_session_failing(&c->sess, r, FSP_ST_IO, NULL);
+    put_step(op);
+    return UV_EIO;
+  }
+  c->rb->refs++;
+  op->writes++;
+  c->put_pending += n;
+  if (c->put_pending > PUT_PENDING_MAX && !c->paused) {
+    /* The disk is slower than the client: stop reading the socket. */
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  }
+  return 0;
+}
+
+static void resume_reading(struct conn *c) {
+  if (!c->paused || c->put_pending > PUT_PENDING_MAX / 2)
+    return;
+  c->paused = 0;
+  if (!c->closing && !c->hard)
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+static void host_put_commit(void *host, struct fsd_req *r) {
+  struct op *op = r->op;
+  op->commit = 1;
+  put_step(op);
+}
+
+/* --- dispatch --- */
+
+static void host_start(void *host, struct fsd_req *r) {
+  struct conn *c = host;
+  struct op *op = op_new(c, r);
+  uv_work_cb work;
+  uv_after_work_cb after;
+
+  if (op == NULL) {
+    fsd_session_fail(&c->sess, r, FSP_ST_BUSY, "out of memory");
+    return;
+  }
+  switch (r->opcode) {
+  case FSP_OP_GET:
+    work = get_open_work;
+    after = after_get_open;
+    break;
+  case FSP_OP_HASH:
+    work = hash_work;
+    after = after_hash;
+    break;
+  case FSP_OP_DELETE:
+    work = delete_work;
+    after = after_delete;
+    break;
+  default:
+    work = put_open_work;
+    after = after_put_open;
+    break;
+  }
+  if (queue(op, work, after) != 0) {
+    r->op = NULL;
+    op_free(op);
+    fsd_session_fail(&c->sess, r, FSP_ST_IO, NULL);
+  }
+}
+
+static void host_abort(void *host, struct fsd_req *r) {
+  struct op *op = r->op;
+
+  if (op == NULL)
+    return;
+  switch (r->opcode) {
+  case FSP_OP_GET:
+    __atomic_store_n(&op->aborted, 1, __ATOMIC_RELAXED);
+    op_pump(op);
+    break;
+  case FSP_OP_HASH:
+    /* The worker sees the flag between chunks. */
+    __atomic_store_n(&op->aborted, 1, __ATOMIC_RELAXED);
+    break;
+  case FSP_OP_PUT:
+    op->aborted = 1;
+    put_step(op);
+    break;
+  default:
+    break; /* DELETE runs to its end */
+  }
+}
+
+static const struct fsd_host_ops host_ops = {
+    .send = host_send,
+    .backlog = host_backlog,
+    .close = host_close,
+    .start = host_start,
+    .put_write = host_put_write,
+    .put_commit = host_put_commit,
+    .abort = host_abort,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Listener                                                                  */
+
+static void peer_name(struct conn *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char ip[48] = "?";
+  int port = 0;
+
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+  }
+  snprintf(c->peer, sizeof(c->peer), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  struct conn *c;
+
+  if (status < 0) {
+    fsd_warn("accept: %s", uv_strerror(status));
+    return;
+  }
+  c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return;
+  uv_tcp_init(srv.loop, &c->tcp);
+  c->tcp.data = c;
+  c->refs = 1;
+  c->next = srv.conns;
+  if (srv.conns != NULL)
+    srv.conns->prev = c;
+  srv.conns = c;
+  fsd_session_init(&c->sess, &srv.ctx, &host_ops, c);
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    c->hard = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    return;
+  }
+  peer_name(c);
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->last_active = uv_now(srv.loop);
+  if (srv.nclients >= srv.max_clients) {
+    uint8_t frame[64];
+    struct fsp_msg m;
+    ssize_t n;
+
+    fsd_warn("client %s refused: %u clients already", c->peer, srv.nclients);
+    memset(&m, 0, sizeof(m));
+    m.op = FSP_OP_ERROR;
+    m.u.error.status = FSP_ST_LIMIT;
+    m.u.error.text.ptr = "too many clients";
+    m.u.error.text.len = strlen(m.u.error.text.ptr);
+    n = fsp_msg_encode(frame, sizeof(frame), &m);
+    if (n > 0 && (size_t)n <= sizeof(frame))
+      host_send(c, frame, (size_t)n);
+    c->sess.state = FSD_SESS_CLOSED;
+    host_close(c);
+    return;
+  }
+  c->counted = 1;
+  srv.nclients++;
+  fsd_info("client %s connected", c->peer);
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+    conn_hard_close(c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Watching the folder                                                       */
+
+static void watch_stat_work(uv_work_t *w) {
+  struct watch_job *j = w->data;
+  j->err = fsd_stat_file(srv.rootfd, j->name, &j->size, &j->mtime_ns);
+}
+
+static void watch_dispatch(struct watch_job *j);
+
+static void after_watch_stat(uv_work_t *w, int status) {
+  struct watch_job *j = w->data;
+
+  if (srv.stopping) {
+    free(j);
+    return;
+  }
+  if (srv.ctx.reg.gen != j->gen && j->tries-- > 0) {
+    /* The register changed while we looked: the answer may be stale. */
+    watch_dispatch(j);
+    return;
+  }
+  if (j->err == 0)
+    fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size, j->mtime_ns);
+  else if (j->err == UV_ENOENT)
+    fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0, now_ns());
+  free(j);
+}
+
+static void watch_dispatch(struct watch_job *j) {
+  j->gen = srv.ctx.reg.gen;
+  j->work.data = j;
+  if (uv_queue_work(srv.loop, &j->work, watch_stat_work, after_watch_stat))
+    free(j);
+}
+
+static void watch_name(const char *name, size_t len) {
+  struct watch_job *j;
+
+  if (fsp_name_check(name, len) != 0)
+    return; /* dotfiles, including our temp files */
+  j = malloc(sizeof(*j));
+  if (j == NULL)
+    return;
+  j->tries = 3;
+  j->name_len = (uint16_t)len;
+  memcpy(j->name, name, len);
+  j->name[len] = '\0';
+  watch_dispatch(j);
+}
+
+static void reconcile_start(void);
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
+                        int status) {
+  if (status < 0) {
+    fsd_warn("watching the root: %s", uv_strerror(status));
+    reconcile_start();
+    return;
+  }
+  if (filename == NULL) {
+    reconcile_start(); /* the kernel lost track: look at everything */
+    return;
+  }
+  watch_name(filename, strlen(filename));
+}
+
+static void scan_work(uv_work_t *w) {
+  srv.scan_err = fsd_scan_dir(srv.rootfd, 0, &srv.scan);
+}
+
+static void after_scan(uv_work_t *w, int status) {
+  struct fsd_register *reg = &srv.ctx.reg;
+  struct fsd_scan *sc = &srv.scan;
+  struct fsd_register names;
+  size_t i;
+
+  srv.scanning = 0;
+  if (srv.stopping || srv.scan_err != 0) {
+    if (srv.scan_err != 0)
+      fsd_warn("rescan of the root failed: %s", uv_strerror(srv.scan_err));
+    fsd_scan_free(sc);
+    return;
+  }
+  /* Whatever differs is confirmed by a fresh stat rather than applied from
+   * the scan, which may be older than changes our own requests made while it
+   * ran. Usually nothing differs and nothing is queued. */
+  for (i = 0; i < sc->n; i++) {
+    const struct fsd_file *f =
+        fsd_register_get(reg, sc->v[i].name, sc->v[i].name_len);
+    if (f == NULL || f->size != sc->v[i].size ||
+        f->mtime_ns != sc->v[i].mtime_ns)
+      watch_name(sc->v[i].name, sc->v[i].name_len);
+  }
+  /* Register entries the scan did not find. */
+  if (fsd_register_init(&names) == 0) {
+    for (i = 0; i < sc->n; i++)
+      fsd_register_set(&names, sc->v[i].name, sc->v[i].name_len, 0, 0);
+    for (size_t b = 0; b < reg->nbuckets; b++)
+      for (const struct fsd_file *f = reg->buckets[b]; f != NULL; f = f->next)
+        if (fsd_register_get(&names, f->name, f->name_len) == NULL)
+          watch_name(f->name, f->name_len);
+    fsd_register_free(&names);
+  }
+  fsd_scan_free(sc);
+}
+
+static void reconcile_start(void) {
+  if (srv.scanning || srv.stopping)
+    return;
+  srv.scanning = 1;
+  srv.last_reconcile = uv_now(srv.loop);
+  if (uv_queue_work(srv.loop, &srv.scan_work, scan_work, after_scan) != 0)
+    srv.scanning = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timers and signals                                                        */
+
+static void on_sweep(uv_timer_t *t) {
+  uint64_t now = uv_now(srv.loop);
+  struct conn *c, *next;
+
+  for (c = srv.conns; c != NULL; c = next) {
+    next = c->next;
+    if (c->hard)
+      continue;
+    if (c->closing) {
+      if (now - c->closing_since > FLUSH_TIMEOUT_MS)
+        conn_hard_close(c); /* the peer stopped reading our last frames */
+      continue;
+    }
+    if (srv.idle_timeout != 0 && !fsd_session_active(&c->sess) &&
+        now - c->last_active > (uint64_t)srv.idle_timeout * 1000) {
+      fsd_info("client %s idle for %u s, closing", c->peer, srv.idle_timeout);
+      fsd_session_timeout(&c->sess);
+    }
+  }
+  if (now - srv.last_reconcile >= RECONCILE_MS)
+    reconcile_start();
+}
+
+static void on_stop_timer(uv_timer_t *t) {
+  struct conn *c, *next;
+
+  fsd_warn("clients did not close in time, dropping them");
+  for (c = srv.conns; c != NULL; c = next) {
+    next = c->next;
+    conn_hard_close(c);
+  }
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct conn *c, *next;
+
+  if (srv.stopping)
+    return;
+  srv.stopping = 1;
+  fsd_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  uv_close((uv_handle_t *)&srv.listener, NULL);
+  uv_close((uv_handle_t *)&srv.sweep, NULL);
+  uv_close((uv_handle_t *)&srv.sigint, NULL);
+  uv_close((uv_handle_t *)&srv.sigterm, NULL);
+  if (srv.watching)
+    uv_close((uv_handle_t *)&srv.watch, NULL);
+  uv_timer_init(srv.loop, &srv.stop_timer);
+  uv_timer_start(&srv.stop_timer, on_stop_timer, STOP_TIMEOUT_MS, 0);
+  for (c = srv.conns; c != NULL; c = next) {
+    next = c->next;
+    if (!c->hard && !c->closing)
+      fsd_session_shutdown(&c->sess);
+  }
+  if (srv.conns == NULL)
+    uv_close((uv_handle_t *)&srv.stop_timer, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start                                                                     */
+
+/* Parses a listen address; see server.h. */
+int fsd_parse_listen(const char *s, struct sockaddr_storage *out) {
+  char host[64];
+  const char *colon, *port_s;
+  char *end;
+  unsigned long port;
+  size_t hl;
+
+  memset(out, 0, sizeof(*out));
+  if (s[0] == '[') {
+    const char *close_br = strchr(s, ']');
+    if (close_br == NULL || close_br[1] != ':')
+      return UV_EINVAL;
+    hl = (size_t)(close_br - s - 1);
+    if (hl == 0 || hl >= sizeof(host))
+      return UV_EINVAL;
+    memcpy(host, s + 1, hl);
+    host[hl] = '\0';
+    port_s = close_br + 2;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL || strchr(s, ':') != colon)
+      return UV_EINVAL;
+    hl = (size_t)(colon - s);
+    if (hl == 0 || hl >= sizeof(host))
+      return UV_EINVAL;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    port_s = colon + 1;
+  }
+  if (*port_s < '0' || *port_s > '9')
+    return UV_EINVAL;
+  errno = 0;
+  port = strtoul(port_s, &end, 10);
+  if (errno != 0 || *end != '\0' || port > 65535)
+    return UV_EINVAL;
+  if (s[0] == '[')
+    return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0
+               ? 0
+               : UV_EINVAL;
+  if (strcmp(host, "localhost") == 0)
+    strcpy(host, "127.0.0.1");
+  return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0
+             ? 0
+             : UV_EINVAL;
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      fsd_warn("cannot raise the open file limit: %s", strerror(errno));
+  }
+}
+
+static int load_register(void) {
+  struct fsd_scan sc;
+  int r = fsd_scan_dir(srv.rootfd, 1, &sc);
+
+  if (r != 0)
+    return r;
+  if (sc.removed_temps > 0)
+    fsd_info("removed %d stale temp file(s)", sc.removed_temps);
+  for (size_t i = 0; i < sc.n; i++) {
+    r = fsd_register_set(&srv.ctx.reg, sc.v[i].name, sc.v[i].name_len,
+                         sc.v[i].size, sc.v[i].mtime_ns);
+    if (r < 0)
+      break;
+  }
+  fsd_info("serving %zu file(s)", sc.n);
+  fsd_scan_free(&sc);
+  return r < 0 ? r : 0;
+}
+
+/* Always printed, whatever the log level: scripts and tests that start fsd on
+ * port 0 read the real port from this line. */
+static void log_listening(void) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  char ip[48];
+
+  if (uv_tcp_getsockname(&srv.listener, (struct sockaddr *)&ss, &len) != 0)
+    return;
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+    fprintf(stderr, "fsd: listening on [%s]:%d\n", ip,
+            ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+  } else {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    fprintf(stderr, "fsd: listening on %s:%d\n", ip,
+            ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  }
+  fflush(stderr);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* Runs the server; see server.h. */
+int fsd_server_run(const struct fsd_config *cfg) {
+  uint64_t epoch = 0;
+  int r;
+
+  memset(&srv, 0, sizeof(srv));
+  signal(SIGPIPE, SIG_IGN);
+  raise_nofile();
+  /* Threadpool size is read on the first uv_queue_work: set it before. A
+   * few more threads than the default keep fsyncs from starving reads. */
+  setenv("UV_THREADPOOL_SIZE", "8", 0);
+  srv.max_clients = cfg->max_clients;
+  srv.idle_timeout = cfg->idle_timeout;
+  srv.rootfd = fsd_root_open(cfg->root);
+  if (srv.rootfd < 0) {
+    fsd_error("cannot open root %s: %s", cfg->root, uv_strerror(srv.rootfd));
+    return srv.rootfd;
+  }
+  if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch) || epoch == 0)
+    epoch = (uint64_t)now_ns() ^ (uint64_t)getpid() << 32;
+  r = fsd_ctx_init(&srv.ctx, epoch);
+  if (r != 0)
+    goto out_fd;
+  srv.ctx.read_only = cfg->read_only;
+  r = load_register();
+  if (r != 0) {
+    fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
+    goto out_ctx;
+  }
+
+  srv.loop = uv_default_loop();
+  uv_tcp_init(srv.loop, &srv.listener);
+  r = uv_tcp_bind(&srv.listener, (const struct sockaddr *)&cfg->addr, 0);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)&srv.listener, 511, on_connection);
+  if (r != 0) {
+    fsd_error("cannot listen: %s", uv_strerror(r));
+    uv_walk(srv.loop, close_walk, NULL);
+    uv_run(srv.loop, UV_RUN_DEFAULT);
+    uv_loop_close(srv.loop);
+    goto out_ctx;
+  }
+  log_listening();
+
+  uv_signal_init(srv.loop, &srv.sigint);
+  uv_signal_start(&srv.sigint, on_signal, SIGINT);
+  uv_signal_init(srv.loop, &srv.sigterm);
+  uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+  uv_timer_init(srv.loop, &srv.sweep);
+  uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  srv.last_reconcile = uv_now(srv.loop);
+  uv_fs_event_init(srv.loop, &srv.watch);
+  if (uv_fs_event_start(&srv.watch, on_fs_event, cfg->root, 0) == 0) {
+    srv.watching = 1;
+  } else {
+    fsd_warn("cannot watch %s; relying on rescans", cfg->root);
+    uv_close((uv_handle_t *)&srv.watch, NULL);
+  }
+
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+  r = uv_loop_close(srv.loop);
+  if (r != 0)
+    fsd_warn("loop closed with handles open: %s", uv_strerror(r));
+  fsd_info("stopped");
+  r = 0;
+out_ctx:
+  fsd_ctx_free(&srv.ctx);
+out_fd:
+  close(srv.rootfd);
+  return r;
+}

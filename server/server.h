@@ -1,0 +1,24 @@
+/* fsd's libuv host: the listener, connections, file transfers on the
+ * threadpool, the folder watcher and signal handling. */
+#ifndef FSD_SERVER_H
+#define FSD_SERVER_H
+
+#include <sys/socket.h>
+
+struct fsd_config {
+  const char *root;             /* folder to serve */
+  struct sockaddr_storage addr; /* where to listen */
+  unsigned max_clients;         /* connections served at once */
+  unsigned idle_timeout;        /* seconds; 0 disables */
+  int read_only;                /* refuse PUT and DELETE */
+};
+
+/* Parses "HOST:PORT" where HOST is an IPv4 literal, "[IPv6 literal]" or
+ * "localhost", and PORT is 0..65535. Returns 0 or UV_EINVAL. */
+int fsd_parse_listen(const char *s, struct sockaddr_storage *out);
+
+/* Runs the server until SIGINT or SIGTERM. Returns 0 after a clean stop, or a
+ * negative UV_E* code when it could not start (the reason is logged). */
+int fsd_server_run(const struct fsd_config *cfg);
+
+#endif /* FSD_SERVER_H */

@@ -1,0 +1,879 @@
+/* The per-connection protocol state machine. See session.h. */
+#include "session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "log.h"
+
+/* Failed uploads whose late DATA we still swallow quietly, per connection. */
+#define MAX_DRAINS 4u
+
+/* Room for any frame the session encodes itself, except ENTRIES and NOTIFY
+ * (which have their own buffers): an ERROR with a name in its text. */
+#define SMALL_FRAME 1024u
+
+static void send_msg(struct fsd_session *s, const struct fsp_msg *m) {
+  uint8_t small[SMALL_FRAME];
+  uint8_t *buf = small;
+  ssize_t n;
+
+  if (s->state == FSD_SESS_CLOSED)
+    return;
+  n = fsp_msg_encode(small, sizeof(small), m);
+  if (n < 0) {
+    fsd_error("cannot encode %s: %s", fsp_op_name(m->op), fsp_strerror((int)n));
+    return;
+  }
+  if ((size_t)n > sizeof(small)) {
+    buf = malloc((size_t)n);
+    if (buf == NULL)
+      return;
+    n = fsp_msg_encode(buf, (size_t)n, m);
+  }
+  s->ops->send(s->host, buf, (size_t)n);
+  if (buf != small)
+    free(buf);
+}
+
+static void send_empty(struct fsd_session *s, uint8_t op, uint32_t id) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = op;
+  m.id = id;
+  send_msg(s, &m);
+}
+
+/* Sends ERROR status; the text is msg (or the status's default text),
+ * followed by ": name" when name is given. */
+static void send_error(struct fsd_session *s, uint32_t id, uint16_t status,
+                       const char *msg, const char *name, size_t name_len) {
+  char text[512];
+  struct fsp_msg m;
+  int n;
+
+  if (msg == NULL)
+    msg = fsp_status_str(status);
+  if (name != NULL)
+    n = snprintf(text, sizeof(text), "%s: %.*s", msg, (int)name_len, name);
+  else
+    n = snprintf(text, sizeof(text), "%s", msg);
+  if (n < 0)
+    n = 0;
+  if ((size_t)n >= sizeof(text))
+    n = (int)strlen(msg) < (int)sizeof(text) ? (int)strlen(msg) : 0;
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_ERROR;
+  m.id = id;
+  m.u.error.status = status;
+  m.u.error.text.ptr = text;
+  m.u.error.text.len = (size_t)n;
+  send_msg(s, &m);
+}
+
+static void do_close(struct fsd_session *s);
+
+/* Initialises a session; see session.h. */
+void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
+                      const struct fsd_host_ops *ops, void *host) {
+  memset(s, 0, sizeof(*s));
+  s->ctx = ctx;
+  s->ops = ops;
+  s->host = host;
+  /* The client may send up to what we are about to announce. */
+  fsp_decoder_init(&s->dec, FSD_MAX_PAYLOAD);
+  s->peer_max = FSP_MIN_PAYLOAD;
+  s->state = FSD_SESS_HELLO;
+}
+
+static struct fsd_req *find_req(struct fsd_session *s, uint32_t id) {
+  for (struct fsd_req *r = s->reqs; r != NULL; r = r->next)
+    if (r->id == id)
+      return r;
+  return NULL;
+}
+
+static void unlink_req(struct fsd_session *s, struct fsd_req *r) {
+  for (struct fsd_req **pp = &s->reqs; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == r) {
+      *pp = r->next;
+      return;
+    }
+}
+
+static void free_req(struct fsd_req *r) {
+  if (r->hash != NULL)
+    XXH3_freeState(r->hash);
+  free(r);
+}
+
+static void drop_drain(struct fsd_session *s, struct fsd_req *r) {
+  unlink_req(s, r);
+  s->ndrain--;
+  free_req(r);
+}
+
+static void finish_bye(struct fsd_session *s) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_BYE;
+  m.id = s->bye_id;
+  m.u.error.status = s->bye_status;
+  send_msg(s, &m);
+  do_close(s);
+}
+
+/* Ends an active request: frees it, or keeps it as a drain entry so the
+ * client's DATA still in flight for a failed upload is swallowed instead of
+ * drawing one PROTOCOL error per frame. */
+static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
+  s->nactive--;
+  if (drain && s->state == FSD_SESS_OPEN) {
+    r->state = FSD_REQ_DRAIN;
+    r->op = NULL;
+    if (r->hash != NULL) {
+      XXH3_freeState(r->hash);
+      r->hash = NULL;
+    }
+    s->ndrain++;
+    if (s->ndrain > MAX_DRAINS) {
+      struct fsd_req *oldest = NULL;
+      for (struct fsd_req *q = s->reqs; q != NULL; q = q->next)
+        if (q->state == FSD_REQ_DRAIN)
+          oldest = q; /* requests are pushed at the head */
+      drop_drain(s, oldest);
+    }
+  } else {
+    unlink_req(s, r);
+    free_req(r);
+  }
+  if (s->state == FSD_SESS_BYE && s->nactive == 0)
+    finish_bye(s);
+}
+
+static void abort_req(struct fsd_session *s, struct fsd_req *r,
+                      uint16_t status, const char *msg, int drain) {
+  r->fail_status = status;
+  r->fail_msg = msg;
+  r->drain_after = (uint8_t)drain;
+  r->state = FSD_REQ_ABORTING;
+  s->ops->abort(s->host, r);
+}
+
+/* Aborts every request the host can still stop, and frees the drains. */
+static void abort_all(struct fsd_session *s, uint16_t status) {
+  struct fsd_req *r, *next;
+
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if (r->state == FSD_REQ_DRAIN)
+      drop_drain(s, r);
+  }
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if (r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING)
+      abort_req(s, r, status, NULL, 0);
+  }
+}
+
+static void unsubscribe(struct fsd_session *s) {
+  if (!s->subscribed)
+    return;
+  if (s->sub_prev != NULL)
+    s->sub_prev->sub_next = s->sub_next;
+  else
+    s->ctx->subs = s->sub_next;
+  if (s->sub_next != NULL)
+    s->sub_next->sub_prev = s->sub_prev;
+  s->sub_prev = s->sub_next = NULL;
+  s->subscribed = 0;
+  s->behind = 0;
+}
+
+/* Asks the host to close after the flush; nothing is sent after this. */
+static void do_close(struct fsd_session *s) {
+  if (s->state == FSD_SESS_CLOSED)
+    return;
+  s->state = FSD_SESS_CLOSED;
+  unsubscribe(s);
+  abort_all(s, FSP_ST_CANCELED);
+  s->ops->close(s->host);
+}
+
+/* Starts the orderly end: requests are stopped, BYE goes out when the last
+ * one has ended. */
+static void begin_bye(struct fsd_session *s, uint32_t id, uint16_t status) {
+  if (s->state == FSD_SESS_CLOSED || s->state == FSD_SESS_BYE)
+    return;
+  s->state = FSD_SESS_BYE;
+  s->bye_id = id;
+  s->bye_status = status;
+  unsubscribe(s);
+  abort_all(s, status == FSP_ST_SHUTDOWN ? FSP_ST_SHUTDOWN : FSP_ST_CANCELED);
+  if (s->nactive == 0)
+    finish_bye(s);
+}
+
+/* Closes the connection (see session.h). */
+void fsd_session_close(struct fsd_session *s) {
+  do_close(s);
+}
+
+/* Server shutdown (see session.h). */
+void fsd_session_shutdown(struct fsd_session *s) {
+  if (s->state == FSD_SESS_HELLO) {
+    do_close(s);
+    return;
+  }
+  begin_bye(s, FSP_EVENT_ID, FSP_ST_SHUTDOWN);
+}
+
+/* Idle timeout (see session.h). */
+void fsd_session_timeout(struct fsd_session *s) {
+  send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT, NULL, NULL, 0);
+  do_close(s);
+}
+
+/* Requests the host still works on (see session.h). */
+unsigned fsd_session_busy(const struct fsd_session *s) {
+  return s->nactive;
+}
+
+/* Whether the connection counts as active (see session.h). */
+int fsd_session_active(const struct fsd_session *s) {
+  return s->subscribed || s->nactive > 0;
+}
+
+/* The client's DATA payload limit (see session.h). */
+uint32_t fsd_session_peer_max(const struct fsd_session *s) {
+  return s->peer_max;
+}
+
+/* Bytes still needed for the frame at buf (see session.h). */
+size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
+                        size_t len) {
+  ssize_t n = fsp_frame_need(buf, len, s->dec.max_payload);
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                    */
+
+static int may_push(struct fsd_session *s) {
+  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind)
+    return 0;
+  if (s->ops->backlog(s->host) > FSD_SUB_BACKLOG) {
+    /* Rather than queue without bound, coalesce: one RESYNC once drained. */
+    s->behind = 1;
+    fsd_debug("subscriber behind, events coalesced");
+    return 0;
+  }
+  return 1;
+}
+
+/* Sends one event to a subscriber (see session.h). */
+void fsd_session_deliver(struct fsd_session *s, const struct fsd_event *ev) {
+  struct fsp_msg m;
+
+  if (!may_push(s))
+    return;
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_EVENT;
+  m.id = FSP_EVENT_ID;
+  m.u.event.seq = ev->seq;
+  m.u.event.kind = ev->kind;
+  m.u.event.file.size = ev->size;
+  m.u.event.file.mtime_ns = ev->mtime_ns;
+  m.u.event.file.name.ptr = ev->name;
+  m.u.event.file.name.len = ev->name_len;
+  send_msg(s, &m);
+}
+
+/* Relays a notice to a subscriber (see session.h). */
+void fsd_session_notify(struct fsd_session *s, const char *text, size_t len) {
+  struct fsp_msg m;
+
+  if (!may_push(s))
+    return;
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_NOTIFY;
+  m.id = FSP_EVENT_ID;
+  m.u.text.ptr = text;
+  m.u.text.len = len;
+  send_msg(s, &m);
+}
+
+static void send_resync(struct fsd_session *s) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_RESYNC;
+  m.id = FSP_EVENT_ID;
+  m.u.sub.epoch = s->ctx->epoch;
+  m.u.sub.seq = s->ctx->seq;
+  send_msg(s, &m);
+}
+
+/* The host's output drained (see session.h). */
+void fsd_session_drained(struct fsd_session *s) {
+  if (!s->behind || !s->subscribed || s->state != FSD_SESS_OPEN)
+    return;
+  s->behind = 0;
+  send_resync(s);
+}
+
+static void on_subscribe(struct fsd_session *s, const struct fsp_msg *m) {
+  struct fsd_ctx *ctx = s->ctx;
+  struct fsp_msg a;
+  uint64_t since = m->u.sub.seq;
+
+  if (!s->subscribed) {
+    s->subscribed = 1;
+    s->behind = 0;
+    s->sub_prev = NULL;
+    s->sub_next = ctx->subs;
+    if (ctx->subs != NULL)
+      ctx->subs->sub_prev = s;
+    ctx->subs = s;
+  }
+  memset(&a, 0, sizeof(a));
+  a.op = FSP_OP_SUBSCRIBED;
+  a.id = m->id;
+  a.u.sub.epoch = ctx->epoch;
+  a.u.sub.seq = ctx->seq;
+  send_msg(s, &a);
+  if (since == 0)
+    return;
+  if ((m->u.sub.epoch != 0 && m->u.sub.epoch != ctx->epoch) ||
+      since > ctx->seq ||
+      (since < ctx->seq && fsd_ctx_event(ctx, since + 1) == NULL)) {
+    send_resync(s);
+    return;
+  }
+  for (uint64_t q = since + 1; q <= ctx->seq; q++)
+    fsd_session_deliver(s, fsd_ctx_event(ctx, q));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                  */
+
+struct list_state {
+  struct fsd_session *s;
+  struct fsp_entries_builder b;
+  uint8_t *buf;
+  size_t cap;
+  uint32_t id;
+};
+
+static void list_flush(struct list_state *ls) {
+  size_t n;
+
+  if (ls->b.count == 0)
+    return;
+  n = fsp_entries_finish(&ls->b);
+  ls->s->ops->send(ls->s->host, ls->buf, n);
+  fsp_entries_begin(&ls->b, ls->buf, ls->cap, ls->id);
+}
+
+static int list_one(void *arg, const struct fsd_file *f) {
+  struct list_state *ls = arg;
+  struct fsp_entry e;
+  int r;
+
+  e.size = f->size;
+  e.mtime_ns = f->mtime_ns;
+  e.name.ptr = f->name;
+  e.name.len = f->name_len;
+  r = fsp_entries_add(&ls->b, &e);
+  if (r == FSP_ENOBUFS) {
+    list_flush(ls);
+    r = fsp_entries_add(&ls->b, &e);
+  }
+  if (r != 0)
+    fsd_warn("LIST skips an entry: %s", fsp_strerror(r));
+  return 0;
+}
+
+static void on_list(struct fsd_session *s, uint32_t id) {
+  struct list_state ls;
+  uint32_t batch = s->peer_max < FSD_LIST_BATCH ? s->peer_max : FSD_LIST_BATCH;
+
+  ls.s = s;
+  ls.id = id;
+  ls.cap = FSP_HDR_LEN + batch;
+  ls.buf = malloc(ls.cap);
+  if (ls.buf == NULL) {
+    send_error(s, id, FSP_ST_IO, "out of memory", NULL, 0);
+    return;
+  }
+  fsp_entries_begin(&ls.b, ls.buf, ls.cap, id);
+  fsd_register_each(&s->ctx->reg, list_one, &ls);
+  list_flush(&ls);
+  free(ls.buf);
+  send_empty(s, FSP_OP_OK, id);
+}
+
+static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
+  const struct fsd_file *f =
+      fsd_register_get(&s->ctx->reg, m->u.name.ptr, m->u.name.len);
+  struct fsp_msg a;
+
+  if (f == NULL) {
+    send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr, m->u.name.len);
+    return;
+  }
+  memset(&a, 0, sizeof(a));
+  a.op = FSP_OP_INFO;
+  a.id = m->id;
+  a.u.entry.size = f->size;
+  a.u.entry.mtime_ns = f->mtime_ns;
+  send_msg(s, &a);
+}
+
+static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
+                               const struct fsp_str *name) {
+  struct fsd_req *r = calloc(1, sizeof(*r));
+
+  if (r == NULL) {
+    send_error(s, m->id, FSP_ST_BUSY, "out of memory", NULL, 0);
+    return NULL;
+  }
+  r->s = s;
+  r->id = m->id;
+  r->opcode = m->op;
+  r->state = FSD_REQ_RUNNING;
+  r->name_len = (uint16_t)name->len;
+  memcpy(r->name, name->ptr, name->len);
+  r->name[name->len] = '\0';
+  r->next = s->reqs;
+  s->reqs = r;
+  s->nactive++;
+  return r;
+}
+
+static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
+  const struct fsp_str *name;
+  struct fsd_req *r;
+
+  switch (m->op) {
+  case FSP_OP_GET:
+  case FSP_OP_HASH:
+    name = &m->u.range.name;
+    break;
+  case FSP_OP_PUT:
+    name = &m->u.put.name;
+    break;
+  default:
+    name = &m->u.name;
+    break;
+  }
+  if (s->ctx->read_only && (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
+    send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
+    return;
+  }
+  if (m->op == FSP_OP_DELETE &&
+      fsd_register_get(&s->ctx->reg, name->ptr, name->len) == NULL) {
+    send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, name->ptr, name->len);
+    return;
+  }
+  if (m->op == FSP_OP_PUT && m->u.put.mode == FSP_PUT_NO_CLOBBER &&
+      fsd_register_get(&s->ctx->reg, name->ptr, name->len) != NULL) {
+    send_error(s, m->id, FSP_ST_EXISTS, NULL, name->ptr, name->len);
+    return;
+  }
+  r = new_req(s, m, name);
+  if (r == NULL)
+    return;
+  if (m->op == FSP_OP_GET || m->op == FSP_OP_HASH) {
+    r->offset = m->u.range.offset;
+    r->length = m->u.range.length;
+  } else if (m->op == FSP_OP_PUT) {
+    r->size = m->u.put.size;
+    r->mode = m->u.put.mode;
+    r->hash = XXH3_createState();
+    if (r->hash == NULL) {
+      fsd_session_fail(s, r, FSP_ST_BUSY, "out of memory");
+      return;
+    }
+    XXH3_64bits_reset(r->hash);
+  }
+  s->ops->start(s->host, r);
+}
+
+static void on_cancel(struct fsd_session *s, uint32_t id) {
+  struct fsd_req *r = find_req(s, id);
+
+  if (r == NULL || r->opcode == FSP_OP_DELETE)
+    return;
+  if (r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING)
+    abort_req(s, r, FSP_ST_CANCELED, NULL, 0);
+}
+
+static void on_data(struct fsd_session *s, const struct fsp_item *it) {
+  struct fsd_req *r = find_req(s, it->frame.id);
+
+  if (r == NULL || r->opcode != FSP_OP_PUT) {
+    if (it->data_off == 0)
+      send_error(s, it->frame.id, FSP_ST_PROTOCOL, "DATA without an upload",
+                 NULL, 0);
+    return;
+  }
+  switch (r->state) {
+  case FSD_REQ_RECEIVING:
+    break;
+  case FSD_REQ_RUNNING:
+    if (it->data_off == 0)
+      abort_req(s, r, FSP_ST_PROTOCOL, "DATA before READY", 1);
+    return;
+  default:
+    return; /* aborting, committing or drained: late bytes are dropped */
+  }
+  if (it->data_len > r->size - r->received) {
+    abort_req(s, r, FSP_ST_SIZE, "more data than the declared size", 1);
+    return;
+  }
+  if (it->data_len == 0)
+    return;
+  XXH3_64bits_update(r->hash, it->data, it->data_len);
+  if (s->ops->put_write(s->host, r, it->data, it->data_len, r->received) == 0)
+    r->received += it->data_len;
+}
+
+static void on_end(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsd_req *r = find_req(s, f->id);
+  struct fsp_msg m;
+  int rc;
+
+  if (r == NULL || r->opcode != FSP_OP_PUT) {
+    send_error(s, f->id, FSP_ST_PROTOCOL, "END without an upload", NULL, 0);
+    return;
+  }
+  switch (r->state) {
+  case FSD_REQ_DRAIN:
+    drop_drain(s, r);
+    return;
+  case FSD_REQ_ABORTING:
+    r->drain_after = 0; /* the client is done sending */
+    return;
+  case FSD_REQ_RUNNING:
+    abort_req(s, r, FSP_ST_PROTOCOL, "END before READY", 0);
+    return;
+  case FSD_REQ_RECEIVING:
+    break;
+  default:
+    send_error(s, f->id, FSP_ST_PROTOCOL, "second END", NULL, 0);
+    return;
+  }
+  rc = fsp_msg_decode(f, &m);
+  if (rc != 0) {
+    abort_req(s, r, FSP_ST_BAD_REQUEST, "malformed END", 0);
+    return;
+  }
+  if (m.u.end.size != r->size || r->received != r->size) {
+    abort_req(s, r, FSP_ST_SIZE, NULL, 0);
+    return;
+  }
+  if (m.u.end.hash != XXH3_64bits_digest(r->hash)) {
+    abort_req(s, r, FSP_ST_CHECKSUM, NULL, 0);
+    return;
+  }
+  r->state = FSD_REQ_COMMITTING;
+  s->ops->put_commit(s->host, r);
+}
+
+static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m, a;
+  int rc;
+
+  if (f->op != FSP_OP_HELLO) {
+    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL, "the first frame must be HELLO",
+               NULL, 0);
+    do_close(s);
+    return;
+  }
+  rc = fsp_msg_decode(f, &m);
+  if (rc == 0 && m.u.hello.version < FSP_PROTO_VERSION) {
+    send_error(s, FSP_EVENT_ID, FSP_ST_VERSION, NULL, NULL, 0);
+    do_close(s);
+    return;
+  }
+  if (rc != 0) {
+    send_error(s, FSP_EVENT_ID, FSP_ST_BAD_REQUEST, "malformed HELLO", NULL, 0);
+    do_close(s);
+    return;
+  }
+  s->peer_max = m.u.hello.max_payload;
+  if (s->peer_max < FSP_MIN_PAYLOAD)
+    s->peer_max = FSP_MIN_PAYLOAD;
+  if (s->peer_max > FSP_MAX_PAYLOAD)
+    s->peer_max = FSP_MAX_PAYLOAD;
+  memset(&a, 0, sizeof(a));
+  a.op = FSP_OP_HELLO;
+  a.id = FSP_EVENT_ID;
+  a.u.hello.version = FSP_PROTO_VERSION;
+  a.u.hello.max_payload = FSD_MAX_PAYLOAD;
+  a.u.hello.max_inflight = FSD_MAX_INFLIGHT;
+  a.u.hello.caps = FSP_CAP_EVENTS | FSP_CAP_NOTICE |
+                   (s->ctx->read_only ? FSP_CAP_READ_ONLY : 0);
+  a.u.hello.agent.ptr = s->ctx->agent;
+  a.u.hello.agent.len = strlen(s->ctx->agent);
+  send_msg(s, &a);
+  s->state = FSD_SESS_OPEN;
+}
+
+static int is_client_request(uint8_t op) {
+  return op >= FSP_OP_LIST && op <= FSP_OP_CANCEL;
+}
+
+static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m;
+  struct fsd_req *r;
+  int rc;
+
+  if (s->state == FSD_SESS_HELLO) {
+    on_hello(s, f);
+    return;
+  }
+  if (fsp_op_name(f->op) == NULL) {
+    send_error(s, f->id, FSP_ST_UNKNOWN_OP, NULL, NULL, 0);
+    return;
+  }
+  if (f->op == FSP_OP_PONG)
+    return; /* fsd sends no PING, so a PONG answers nothing; ignore it */
+  if (f->op == FSP_OP_END) {
+    on_end(s, f);
+    return;
+  }
+  if (f->op != FSP_OP_PING && f->op != FSP_OP_BYE &&
+      !is_client_request(f->op)) {
+    send_error(s, f->id, FSP_ST_PROTOCOL,
+               f->op == FSP_OP_HELLO ? "second HELLO" : "not a client frame",
+               NULL, 0);
+    return;
+  }
+  if (is_client_request(f->op)) {
+    if (f->id == FSP_EVENT_ID && f->op != FSP_OP_CANCEL) {
+      send_error(s, f->id, FSP_ST_PROTOCOL, "request id 0 is reserved", NULL,
+                 0);
+      return;
+    }
+    r = find_req(s, f->id);
+    if (r != NULL && f->op != FSP_OP_CANCEL) {
+      if (r->state != FSD_REQ_DRAIN) {
+        send_error(s, f->id, FSP_ST_PROTOCOL, "request id already in flight",
+                   NULL, 0);
+        return;
+      }
+      drop_drain(s, r); /* the client reuses the id of a failed upload */
+    }
+  }
+  rc = fsp_msg_decode(f, &m);
+  if (rc != 0) {
+    uint16_t st = rc == FSP_EBADNAME  ? FSP_ST_BAD_NAME
+                  : rc == FSP_ETOOBIG ? FSP_ST_TOO_LARGE
+                                      : FSP_ST_BAD_REQUEST;
+    send_error(s, f->id, st, NULL, NULL, 0);
+    return;
+  }
+  switch (m.op) {
+  case FSP_OP_PING:
+    m.op = FSP_OP_PONG;
+    send_msg(s, &m);
+    return;
+  case FSP_OP_BYE:
+    begin_bye(s, m.id, 0);
+    return;
+  case FSP_OP_LIST:
+    on_list(s, m.id);
+    return;
+  case FSP_OP_STAT:
+    on_stat(s, &m);
+    return;
+  case FSP_OP_SUBSCRIBE:
+    on_subscribe(s, &m);
+    return;
+  case FSP_OP_UNSUBSCRIBE:
+    unsubscribe(s);
+    send_empty(s, FSP_OP_OK, m.id);
+    return;
+  case FSP_OP_NOTICE:
+    fsd_ctx_notify(s->ctx, m.u.text.ptr, m.u.text.len);
+    send_empty(s, FSP_OP_OK, m.id);
+    return;
+  case FSP_OP_CANCEL:
+    on_cancel(s, m.id);
+    return;
+  default:
+    break;
+  }
+  /* GET, PUT, HASH, DELETE: work for the host, counted against the limit. */
+  if (s->nactive >= FSD_MAX_INFLIGHT) {
+    send_error(s, m.id, FSP_ST_BUSY, "too many requests in flight", NULL, 0);
+    return;
+  }
+  on_file_request(s, &m);
+}
+
+static void framing_error(struct fsd_session *s, ssize_t err) {
+  uint16_t st = err == FSP_EVERSION  ? FSP_ST_VERSION
+                : err == FSP_ETOOBIG ? FSP_ST_TOO_LARGE
+                                     : FSP_ST_PROTOCOL;
+  fsd_debug("broken framing: %s", fsp_strerror((int)err));
+  send_error(s, FSP_EVENT_ID, st, fsp_strerror((int)err), NULL, 0);
+  do_close(s);
+}
+
+/* Feeds client bytes (see session.h). */
+size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf,
+                        size_t len) {
+  size_t pos = 0;
+
+  while (pos < len) {
+    struct fsp_item it;
+    ssize_t n;
+
+    if (s->state == FSD_SESS_BYE || s->state == FSD_SESS_CLOSED)
+      return len; /* nothing after BYE or a fatal error is read */
+    n = fsp_decoder_feed(&s->dec, buf + pos, len - pos, &it);
+    if (n < 0) {
+      framing_error(s, n);
+      return len;
+    }
+    if (it.type == FSP_ITEM_NONE)
+      break;
+    pos += (size_t)n;
+    if (it.type == FSP_ITEM_DATA) {
+      if (s->state == FSD_SESS_HELLO) {
+        on_hello(s, &it.frame);
+        continue;
+      }
+      on_data(s, &it);
+    } else {
+      on_frame(s, &it.frame);
+    }
+  }
+  return pos;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Completions from the host                                                 */
+
+/* Clamps a range (see session.h). */
+int fsd_range_clamp(uint64_t file_size, uint64_t offset, uint64_t length,
+                    uint64_t *out_len) {
+  if (offset > file_size)
+    return FSP_ST_RANGE;
+  *out_len = length < file_size - offset ? length : file_size - offset;
+  return 0;
+}
+
+/* GET: file open (see session.h). */
+int fsd_session_get_begin(struct fsd_session *s, struct fsd_req *r,
+                          uint64_t file_size, int64_t mtime_ns, uint64_t *off,
+                          uint64_t *len) {
+  struct fsp_msg m;
+
+  if (fsd_range_clamp(file_size, r->offset, r->length, len) != 0) {
+    fsd_session_fail(s, r, FSP_ST_RANGE, NULL);
+    return FSP_ST_RANGE;
+  }
+  *off = r->offset;
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_BEGIN;
+  m.id = r->id;
+  m.u.begin.file_size = file_size;
+  m.u.begin.mtime_ns = mtime_ns;
+  m.u.begin.offset = r->offset;
+  m.u.begin.length = *len;
+  send_msg(s, &m);
+  return 0;
+}
+
+/* GET: done (see session.h). */
+void fsd_session_get_end(struct fsd_session *s, struct fsd_req *r,
+                         uint64_t length, uint64_t hash) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_END;
+  m.id = r->id;
+  m.u.end.size = length;
+  m.u.end.hash = hash;
+  send_msg(s, &m);
+  end_req(s, r, 0);
+}
+
+/* HASH: done (see session.h). */
+void fsd_session_hash_done(struct fsd_session *s, struct fsd_req *r,
+                           uint64_t offset, uint64_t length, uint64_t hash) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_DIGEST;
+  m.id = r->id;
+  m.u.digest.offset = offset;
+  m.u.digest.length = length;
+  m.u.digest.hash = hash;
+  send_msg(s, &m);
+  end_req(s, r, 0);
+}
+
+/* PUT: temp ready (see session.h). */
+void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r) {
+  r->state = FSD_REQ_RECEIVING;
+  send_empty(s, FSP_OP_READY, r->id);
+}
+
+/* PUT: committed (see session.h). */
+void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
+                          uint64_t size, int64_t mtime_ns) {
+  struct fsp_msg m;
+
+  fsd_ctx_update(s->ctx, r->name, r->name_len, 1, size, mtime_ns);
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_INFO;
+  m.id = r->id;
+  m.u.entry.size = size;
+  m.u.entry.mtime_ns = mtime_ns;
+  send_msg(s, &m);
+  end_req(s, r, 0);
+}
+
+/* DELETE: done (see session.h). */
+void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
+                             int64_t now_ns) {
+  fsd_ctx_update(s->ctx, r->name, r->name_len, 0, 0, now_ns);
+  send_empty(s, FSP_OP_OK, r->id);
+  end_req(s, r, 0);
+}
+
+/* Ends a request with an error (see session.h). */
+void fsd_session_fail(struct fsd_session *s, struct fsd_req *r,
+                      uint16_t status, const char *msg) {
+  int drain = r->state == FSD_REQ_RECEIVING;
+
+  send_error(s, r->id, status, msg, r->name, r->name_len);
+  end_req(s, r, drain);
+}
+
+/* The host gives up on a request (see session.h). */
+void fsd_session_failing(struct fsd_session *s, struct fsd_req *r,
+                         uint16_t status, const char *msg) {
+  if (r->state == FSD_REQ_ABORTING)
+    return;
+  r->drain_after = r->state == FSD_REQ_RECEIVING;
+  r->fail_status = status;
+  r->fail_msg = msg;
+  r->state = FSD_REQ_ABORTING;
+}
+
+/* An abort completed (see session.h). */
+void fsd_session_aborted(struct fsd_session *s, struct fsd_req *r) {
+  send_error(s, r->id, r->fail_status, r->fail_msg, r->name, r->name_len);
+  end_req(s, r, r->drain_after);
+}
