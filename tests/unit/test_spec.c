@@ -1,2 +1,294 @@
+/* protocol.md's hex examples, checked byte for byte against the encoder and
+ * decoded back. The path of protocol.md is the program's first argument.
+ *
+ * Every fenced block whose info string is "fsp-hex NAME" is one complete
+ * frame. Each NAME must have an entry in the table below describing the
+ * message in words-turned-into-code, and each entry must have an example, so
+ * neither the document nor the code can change alone. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
 #include "helpers.h"
-Suite *spec_suite(void) { return suite_create("spec"); }
+
+#define MAX_EXAMPLES 64
+
+struct example {
+  char name[64];
+  uint8_t bytes[512];
+  size_t len;
+  int bad_hex; /* the block did not parse */
+};
+
+static struct example examples[MAX_EXAMPLES];
+static size_t nexamples;
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  char *buf;
+  long n;
+
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+  n = ftell(f);
+  ck_assert_int_ge(n, 0);
+  rewind(f);
+  buf = malloc((size_t)n + 1);
+  ck_assert_ptr_nonnull(buf);
+  ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static const char *protocol_md(void) {
+  ck_assert_msg(fsp_test_argc >= 2, "usage: test_spec path/to/protocol.md");
+  return fsp_test_argv[1];
+}
+
+/* Collects the fsp-hex blocks of protocol.md into examples[]. */
+static void load_examples(void) {
+  static const char fence[] = "```";
+  static const char info[] = "```fsp-hex";
+  char *doc = read_file(protocol_md());
+  char *line = doc;
+
+  nexamples = 0;
+  while (line != NULL && *line != '\0') {
+    char *next = strchr(line, '\n');
+    if (next != NULL)
+      *next++ = '\0';
+    if (strncmp(line, info, sizeof(info) - 1) == 0) {
+      struct example *e = &examples[nexamples];
+      const char *name = line + sizeof(info) - 1;
+      char *body = next, *end;
+
+      ck_assert_uint_lt(nexamples, MAX_EXAMPLES);
+      ck_assert_msg(*name == ' ', "fsp-hex block without a name: %s", line);
+      while (*name == ' ')
+        name++;
+      ck_assert_msg(*name != '\0' && strlen(name) < sizeof(e->name),
+                    "bad example name: %s", line);
+      snprintf(e->name, sizeof(e->name), "%s", name);
+      /* The body runs to the closing fence at the start of a line. */
+      end = body;
+      while (end != NULL && strncmp(end, fence, sizeof(fence) - 1) != 0) {
+        end = strchr(end, '\n');
+        if (end != NULL)
+          end++;
+      }
+      ck_assert_msg(end != NULL, "example %s is not closed", e->name);
+      end[-1] = '\0';
+      {
+        ssize_t n = th_hex(body, e->bytes, sizeof(e->bytes));
+        e->bad_hex = n < 0;
+        e->len = n < 0 ? 0 : (size_t)n;
+      }
+      nexamples++;
+      next = strchr(end, '\n');
+      if (next != NULL)
+        next++;
+    }
+    line = next;
+  }
+  free(doc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* What the text of protocol.md section 8 says each example is.             */
+
+#define MTIME_1 1700000000123456789ll /* 2023-11-14T22:13:20.123456789Z */
+#define MTIME_2 1700000000000000000ll
+
+/* Builds the described frame into buf (returns its size) and fills m with
+ * the message that decoding the example must give. */
+typedef size_t build_fn(uint8_t *buf, size_t cap, struct fsp_msg *m);
+
+static size_t encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
+  ssize_t n = fsp_msg_encode(buf, cap, m);
+
+  ck_assert_msg(n > 0 && (size_t)n <= cap, "encode %s: %zd",
+                fsp_op_name(m->op), n);
+  return (size_t)n;
+}
+
+static size_t hello_client(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_HELLO;
+  m->id = FSP_EVENT_ID;
+  m->u.hello.version = 1;
+  m->u.hello.max_payload = FSP_DEFAULT_PAYLOAD;
+  m->u.hello.max_inflight = 0;
+  m->u.hello.caps = 0;
+  m->u.hello.agent = th_str("fsc/0.1.0");
+  return encode(buf, cap, m);
+}
+
+static size_t hello_server(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_HELLO;
+  m->id = FSP_EVENT_ID;
+  m->u.hello.version = 1;
+  m->u.hello.max_payload = 1048576;
+  m->u.hello.max_inflight = 64;
+  m->u.hello.caps = FSP_CAP_EVENTS | FSP_CAP_NOTICE;
+  m->u.hello.agent = th_str("fsd/0.1.0");
+  return encode(buf, cap, m);
+}
+
+static size_t stat_request(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_STAT;
+  m->id = 7;
+  m->u.name = th_str("a.txt");
+  return encode(buf, cap, m);
+}
+
+static size_t info_reply(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_INFO;
+  m->id = 7;
+  m->u.entry.size = 1234;
+  m->u.entry.mtime_ns = MTIME_1;
+  return encode(buf, cap, m);
+}
+
+static size_t error_reply(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_ERROR;
+  m->id = 8;
+  m->u.error.status = FSP_ST_NOT_FOUND;
+  m->u.error.text = th_str("no such file");
+  return encode(buf, cap, m);
+}
+
+static size_t get_request(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_GET;
+  m->id = 9;
+  m->u.range.offset = 0;
+  m->u.range.length = FSP_LENGTH_TO_END;
+  m->u.range.name = th_str("a.txt");
+  return encode(buf, cap, m);
+}
+
+static size_t event_added(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_EVENT;
+  m->id = FSP_EVENT_ID;
+  m->u.event.seq = 42;
+  m->u.event.kind = FSP_EV_ADDED;
+  m->u.event.file.size = 5;
+  m->u.event.file.mtime_ns = MTIME_1;
+  m->u.event.file.name = th_str("a.txt");
+  return encode(buf, cap, m);
+}
+
+/* Built with the in-place builder, the way fsd sends LIST answers. */
+static size_t entries(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  struct fsp_entries_builder b;
+  struct fsp_entry a = {5, MTIME_1, {"a.txt", 5}};
+  struct fsp_entry e = {0, MTIME_2, {"b", 1}};
+  size_t n;
+
+  ck_assert_int_eq(fsp_entries_begin(&b, buf, cap, 3), 0);
+  ck_assert_int_eq(fsp_entries_add(&b, &a), 0);
+  ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
+  n = fsp_entries_finish(&b);
+  m->op = FSP_OP_ENTRIES;
+  m->id = 3;
+  m->u.entries.count = 2;
+  m->u.entries.buf = buf + FSP_HDR_LEN + 4;
+  m->u.entries.len = n - FSP_HDR_LEN - 4;
+  return n;
+}
+
+static const struct {
+  const char *name;
+  build_fn *build;
+} table[] = {
+    {"hello-client", hello_client}, {"hello-server", hello_server},
+    {"stat-request", stat_request}, {"info-reply", info_reply},
+    {"error-reply", error_reply},   {"get-request", get_request},
+    {"event-added", event_added},   {"entries", entries},
+};
+#define NTABLE (sizeof(table) / sizeof(table[0]))
+
+static const struct example *find_example(const char *name) {
+  for (size_t i = 0; i < nexamples; i++)
+    if (strcmp(examples[i].name, name) == 0)
+      return &examples[i];
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+
+START_TEST(test_spec_examples_have_table_entries) {
+  load_examples();
+  ck_assert_msg(nexamples > 0, "no fsp-hex examples in %s", protocol_md());
+  for (size_t i = 0; i < nexamples; i++) {
+    size_t found = 0;
+    ck_assert_msg(!examples[i].bad_hex, "example %s: bad hex",
+                  examples[i].name);
+    for (size_t j = 0; j < NTABLE; j++)
+      found += strcmp(table[j].name, examples[i].name) == 0;
+    ck_assert_msg(found == 1, "example %s in protocol.md has no test entry",
+                  examples[i].name);
+    for (size_t j = i + 1; j < nexamples; j++)
+      ck_assert_msg(strcmp(examples[i].name, examples[j].name) != 0,
+                    "example %s appears twice", examples[i].name);
+  }
+}
+END_TEST
+
+START_TEST(test_spec_table_entries_have_examples) {
+  load_examples();
+  ck_assert_msg(find_example(table[_i].name) != NULL,
+                "protocol.md has no fsp-hex block named %s", table[_i].name);
+}
+END_TEST
+
+/* The example is exactly what the encoder writes, and decodes (one whole
+ * frame, nothing left over) to the message the text describes. */
+START_TEST(test_spec_example_matches_encoder) {
+  const struct example *e;
+  uint8_t buf[512];
+  struct fsp_msg want, got;
+  struct fsp_frame f;
+  size_t n;
+
+  load_examples();
+  e = find_example(table[_i].name);
+  ck_assert_msg(e != NULL, "no example %s", table[_i].name);
+  memset(&want, 0, sizeof(want));
+  n = table[_i].build(buf, sizeof(buf), &want);
+  if (n != e->len || memcmp(buf, e->bytes, n) != 0) {
+    char hex[3 * sizeof(buf) + 1] = "";
+    for (size_t i = 0; i < n; i++)
+      snprintf(hex + 3 * i, 4, "%02x ", buf[i]);
+    ck_abort_msg("example %s differs from the encoder, which writes: %s",
+                 e->name, hex);
+  }
+  ck_assert_int_eq(fsp_frame_decode(e->bytes, e->len, 0, &f), e->len);
+  ck_assert_int_eq(fsp_msg_decode(&f, &got), 0);
+  th_check_msg_eq(&want, &got, e->name);
+}
+END_TEST
+
+/* protocol.md states the checksum of zero bytes; libxxhash agrees. */
+START_TEST(test_spec_xxh3_of_nothing) {
+  char *doc = read_file(protocol_md());
+
+  ck_assert_uint_eq(XXH3_64bits("", 0), 0x2d06800538d394c2ull);
+  ck_assert_ptr_nonnull(strstr(doc, "2d06800538d394c2"));
+  ck_assert_ptr_nonnull(strstr(doc, "XXH3_64bits()"));
+  free(doc);
+}
+END_TEST
+
+Suite *spec_suite(void) {
+  Suite *s = suite_create("spec");
+  TCase *tc = tcase_create("protocol.md");
+
+  tcase_add_test(tc, test_spec_examples_have_table_entries);
+  tcase_add_loop_test(tc, test_spec_table_entries_have_examples, 0,
+                      (int)NTABLE);
+  tcase_add_loop_test(tc, test_spec_example_matches_encoder, 0, (int)NTABLE);
+  tcase_add_test(tc, test_spec_xxh3_of_nothing);
+  suite_add_tcase(s, tc);
+  return s;
+}
