@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import unittest
+import warnings
 
 # --------------------------------------------------------------------------
 # Wire constants (protocol.md sections 2, 5 and 7)
@@ -513,6 +514,7 @@ class Fsd:
         self.log = []
         self.log_lock = threading.Lock()
         self.listening = threading.Event()
+        self.conns = []
 
     def start(self, timeout=None):
         exe = CONFIG["fsd"]
@@ -563,7 +565,9 @@ class Fsd:
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def connect(self, **kw):
-        return Conn(self.addr, **kw)
+        c = Conn(self.addr, **kw)
+        self.conns.append(c)
+        return c
 
     def kill(self):
         if self.alive():
@@ -571,6 +575,7 @@ class Fsd:
         if self.proc:
             self.proc.wait()
             self.reader.join(5)
+            self.proc.stderr.close()
 
     def sanitizer_report(self):
         with self.log_lock:
@@ -591,6 +596,7 @@ class Fsd:
             self.proc.wait()
             rc = "hung after SIGTERM"
         self.reader.join(5)
+        self.proc.stderr.close()
         return rc
 
 
@@ -623,6 +629,10 @@ class FsdCase(unittest.TestCase):
 
     def tearDown(self):
         problems = []
+        for s in self.servers:
+            for c in s.conns:
+                c.close()
+            s.conns = []
         for s in self.servers:
             if s.proc.poll() is not None and not getattr(s, "killed", False):
                 problems.append("fsd exited during the test with %r:\n%s" %
@@ -751,6 +761,9 @@ def main():
         print("fsd not found: %r" % CONFIG["fsd"])
         sys.exit(77)
     random.seed(os.environ.get("ROBUST_SEED", "fsd-robust"))
+    # Sockets of connections the server dropped are closed by the garbage
+    # collector; saying so for each one only hides real failures.
+    warnings.simplefilter("ignore", ResourceWarning)
     prog = unittest.main(module="__main__", argv=[sys.argv[0], "-v"] + rest,
                          exit=False)
     res = prog.result

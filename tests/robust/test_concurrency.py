@@ -49,7 +49,10 @@ class ConcurrencyCase(FsdCase):
             k = self.fsd.connect()
             _, got = k.get("same")
             self.assertIn(got, ok, "the stored file is not one whole upload")
-            self.assertEqual(k.stat("same")[0], len(got))
+            # The register (STAT, LIST) describes the file that won.
+            self.assertEqual(k.stat("same")[0], len(got),
+                             "STAT disagrees with the file GET serves")
+            self.assertEqual(k.list()[b"same"][0], len(got))
             self.wait_for(lambda: self.root_names() == ["same"], 5,
                           "temp files to go")
             for c in conns:

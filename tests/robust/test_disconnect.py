@@ -23,11 +23,12 @@ class DisconnectCase(FsdCase):
         c.put("doc.bin", self.v1)
         c.close()
 
-    def assert_v1_intact(self):
+    def assert_v1_intact(self, others=()):
         c = self.fsd.connect()
         self.assertEqual(c.stat("doc.bin")[0], len(self.v1))
         self.assertEqual(c.get("doc.bin")[1], self.v1)
-        self.assertEqual(sorted(c.list()), [b"doc.bin"])
+        self.assertEqual(sorted(c.list()), sorted([b"doc.bin"] + [
+            o.encode() for o in others]))
         c.close()
 
     def start_upload(self, name, size, send):
@@ -106,7 +107,7 @@ class DisconnectCase(FsdCase):
                       "(fds %d, baseline %d)" % (self.fsd.fd_count(), base))
         k = self.fsd.connect()
         self.assertEqual(k.get("big.bin")[1], big)
-        self.assert_v1_intact()
+        self.assert_v1_intact(others=["big.bin"])
 
     def test_disconnect_cancel_get(self):
         big = os.urandom(8 << 20)

@@ -356,10 +356,14 @@ class MalformedCase(FsdCase):
         for rid in ids:
             f = c.next_frame_for(rid)
             self.assertEqual(f.op, OP["READY"], f)
-        # Every slot is taken by an upload waiting for data.
-        rid = c.request(OP["STAT"], b"known.txt")
-        f = c.next_frame_for(rid)
-        self.assert_error([f], "BUSY", rid)
+        # Every slot is taken by an upload waiting for data: one more piece
+        # of file work is refused (answers from memory, like STAT, may still
+        # be given).
+        for op, payload in ((OP["PUT"], p_put(4, 0, "one-too-many")),
+                            (OP["GET"], p_range(0, 10, "known.txt"))):
+            rid = c.request(op, payload)
+            f = c.next_frame_for(rid)
+            self.assert_error([f], "BUSY", rid)
         for rid in ids[:3]:
             c.send(frame(OP["DATA"], rid, b"abcd") +
                    frame(OP["END"], rid, p_end(4, xxh3(b"abcd"))))
