@@ -1,0 +1,521 @@
+/* fsc connection on libuv. See conn.h. */
+#include "conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Read blocks are big so that a 1 MiB DATA frame takes few reads and few
+ * blocks; a read is only offered the tail of a block when at least
+ * MIN_READ bytes are left, else a new block starts. */
+#define RBLOCK_SIZE (2u << 20)
+#define MIN_READ (128u * 1024)
+
+void fsc_rblock_ref(struct fsc_rblock *b) {
+  b->refs++;
+}
+
+void fsc_rblock_unref(struct fsc_rblock *b) {
+  if (b != NULL && --b->refs == 0)
+    free(b);
+}
+
+/* A queued write of a small frame, encoded into buf. */
+struct wreq {
+  uv_write_t req;
+  struct fsc_conn *c;
+  int bye; /* close the connection once this is written */
+  uint8_t buf[];
+};
+
+static void fail(struct fsc_conn *c, int err);
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+set_msg(struct fsc_conn *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+  va_end(ap);
+}
+
+static void on_close(uv_handle_t *h) {
+  struct fsc_conn *c = h->data;
+  c->state = FSC_CONN_CLOSED;
+  fsc_rblock_unref(c->blk);
+  c->blk = NULL;
+  if (c->on_closed)
+    c->on_closed(c);
+}
+
+static void close_handle(struct fsc_conn *c) {
+  if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+    c->state = FSC_CONN_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+  } else if (!c->tcp_open && c->state != FSC_CONN_CLOSED) {
+    c->state = FSC_CONN_CLOSED;
+    if (c->on_closed)
+      c->on_closed(c);
+  }
+}
+
+static void on_write(uv_write_t *req, int status) {
+  struct wreq *w = (struct wreq *)req;
+  struct fsc_conn *c = w->c;
+  int bye = w->bye;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED)
+    fail(c, status);
+  else if (bye)
+    close_handle(c);
+}
+
+static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
+  ssize_t need = fsp_msg_encode(NULL, 0, m);
+  if (need < 0)
+    return (int)need;
+  struct wreq *w = malloc(sizeof *w + (size_t)need);
+  if (w == NULL)
+    return UV_ENOMEM;
+  w->c = c;
+  w->bye = bye;
+  fsp_msg_encode(w->buf, (size_t)need, m);
+  uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)need);
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  if (rc < 0)
+    free(w);
+  return rc;
+}
+
+int fsc_conn_send(struct fsc_conn *c, const struct fsp_msg *m) {
+  if (c->state != FSC_CONN_READY && c->state != FSC_CONN_CONNECTING)
+    return UV_ENOTCONN;
+  return send_msg(c, m, 0);
+}
+
+int fsc_conn_send_data(struct fsc_conn *c, uv_write_t *req, uint32_t id,
+                       uint8_t *frame, uint32_t len, uv_write_cb cb) {
+  if (c->state != FSC_CONN_READY)
+    return UV_ENOTCONN;
+  fsp_header_write(frame, FSP_OP_DATA, id, len);
+  uv_buf_t b = uv_buf_init((char *)frame, FSP_HDR_LEN + len);
+  return uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, cb);
+}
+
+size_t fsc_conn_write_queue(const struct fsc_conn *c) {
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+static struct fsc_req *find_req(struct fsc_conn *c, uint32_t id) {
+  /* Most frames belong to the same request as the one before. */
+  if (c->last != NULL && c->last->id == id && c->last->registered)
+    return c->last;
+  for (struct fsc_req *r = c->reqs; r != NULL; r = r->next)
+    if (r->id == id) {
+      c->last = r;
+      return r;
+    }
+  return NULL;
+}
+
+int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r,
+                     struct fsp_msg *m) {
+  if (c->state != FSC_CONN_READY)
+    return UV_ENOTCONN;
+  /* Ids are never reused within a connection: a late frame for a request
+   * that already ended can then never be mistaken for a new one. */
+  if (++c->next_id == 0)
+    c->next_id = 1;
+  r->id = c->next_id;
+  m->id = r->id;
+  int rc = send_msg(c, m, 0);
+  if (rc < 0)
+    return rc;
+  r->next = c->reqs;
+  c->reqs = r;
+  r->registered = 1;
+  return 0;
+}
+
+void fsc_conn_finish(struct fsc_conn *c, struct fsc_req *r) {
+  if (!r->registered)
+    return;
+  for (struct fsc_req **p = &c->reqs; *p != NULL; p = &(*p)->next)
+    if (*p == r) {
+      *p = r->next;
+      break;
+    }
+  r->registered = 0;
+  r->next = NULL;
+  if (c->last == r)
+    c->last = NULL;
+}
+
+static void stop_reading(struct fsc_conn *c) {
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void start_reading(struct fsc_conn *c) {
+  if (!c->reading && c->read_paused == 0 && c->tcp_open &&
+      (c->state == FSC_CONN_READY || c->state == FSC_CONN_CONNECTING)) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+      c->reading = 1;
+  }
+}
+
+void fsc_conn_pause(struct fsc_conn *c) {
+  c->read_paused++;
+  stop_reading(c);
+}
+
+void fsc_conn_resume(struct fsc_conn *c) {
+  if (c->read_paused > 0 && --c->read_paused == 0)
+    start_reading(c);
+}
+
+/* The connection broke or the server ended it: tell every request, then the
+ * owner, then close. */
+static void fail(struct fsc_conn *c, int err) {
+  enum fsc_conn_state was = c->state;
+  if (was == FSC_CONN_CLOSED || (was == FSC_CONN_CLOSING && c->err != 0))
+    return;
+  if (c->err == 0)
+    c->err = err;
+  stop_reading(c);
+  c->ai_next = NULL;
+  close_handle(c);
+  if (was == FSC_CONN_CONNECTING) {
+    if (c->on_ready)
+      c->on_ready(c, err);
+    return;
+  }
+  if (was == FSC_CONN_CLOSING)
+    return; /* we were closing anyway: nothing is waiting */
+  while (c->reqs != NULL) {
+    struct fsc_req *r = c->reqs;
+    fsc_conn_finish(c, r);
+    if (r->ops->on_lost)
+      r->ops->on_lost(r, err);
+  }
+  if (c->on_lost)
+    c->on_lost(c, err);
+}
+
+/* Frames with id 0 concern the whole connection. */
+static void conn_frame(struct fsc_conn *c, const struct fsp_msg *m) {
+  switch (m->op) {
+  case FSP_OP_HELLO:
+    if (c->state != FSC_CONN_CONNECTING)
+      return;
+    c->peer_max_payload = m->u.hello.max_payload;
+    c->peer_max_inflight = m->u.hello.max_inflight;
+    c->peer_caps = m->u.hello.caps;
+    if (c->peer_max_payload < FSP_MIN_PAYLOAD)
+      c->peer_max_payload = FSP_MIN_PAYLOAD;
+    if (c->peer_max_inflight == 0)
+      c->peer_max_inflight = 1;
+    c->state = FSC_CONN_READY;
+    if (c->on_ready)
+      c->on_ready(c, 0);
+    return;
+  case FSP_OP_ERROR:
+    if (m->u.error.text.len > 0)
+      set_msg(c, "%.*s", (int)m->u.error.text.len, m->u.error.text.ptr);
+    else
+      set_msg(c, "%s", fsp_status_str(m->u.error.status));
+    fail(c, UV_ECONNABORTED);
+    return;
+  case FSP_OP_BYE:
+    set_msg(c, "server closed the connection%s%.*s",
+            m->u.error.text.len ? ": " : "", (int)m->u.error.text.len,
+            m->u.error.text.ptr);
+    fail(c, UV_ECONNRESET);
+    return;
+  case FSP_OP_PING: {
+    struct fsp_msg pong = *m;
+    pong.op = FSP_OP_PONG;
+    send_msg(c, &pong, 0);
+    return;
+  }
+  case FSP_OP_EVENT:
+  case FSP_OP_NOTIFY:
+  case FSP_OP_RESYNC:
+    if (c->state == FSC_CONN_READY && c->on_push)
+      c->on_push(c, m);
+    return;
+  default:
+    return;
+  }
+}
+
+static void dispatch_frame(struct fsc_conn *c, const struct fsp_frame *f) {
+  struct fsp_msg m;
+  int rc = fsp_msg_decode(f, &m);
+  if (rc == FSP_EOPCODE)
+    return; /* a newer server's frame: nothing we asked for */
+  if (rc < 0) {
+    const char *name = fsp_op_name(f->op);
+    set_msg(c, "malformed %s frame from the server (%s)",
+            name ? name : "?", fsp_strerror(rc));
+    fail(c, UV_EPROTO);
+    return;
+  }
+  if (f->id == FSP_EVENT_ID) {
+    conn_frame(c, &m);
+    return;
+  }
+  if (m.op == FSP_OP_BYE) { /* the answer to our BYE */
+    close_handle(c);
+    return;
+  }
+  if (m.op == FSP_OP_PING) {
+    conn_frame(c, &m);
+    return;
+  }
+  struct fsc_req *r = find_req(c, f->id);
+  if (r != NULL && r->ops->on_msg)
+    r->ops->on_msg(r, &m);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct fsc_conn *c = h->data;
+  struct fsc_rblock *b = c->blk;
+  (void)suggested;
+  if (b != NULL && b->cap - c->end >= MIN_READ) {
+    *buf = uv_buf_init((char *)b->data + c->end, (unsigned)(b->cap - c->end));
+    return;
+  }
+  size_t keep = b != NULL ? c->end - c->start : 0;
+  /* Nobody else holds the block: move the partial frame to its front. */
+  if (b != NULL && b->refs == 1 && b->cap - keep >= MIN_READ) {
+    memmove(b->data, b->data + c->start, keep);
+    c->start = 0;
+    c->end = keep;
+    *buf = uv_buf_init((char *)b->data + c->end, (unsigned)(b->cap - c->end));
+    return;
+  }
+  size_t cap = RBLOCK_SIZE;
+  if (keep + MIN_READ > cap)
+    cap = keep + MIN_READ;
+  struct fsc_rblock *nb = malloc(sizeof *nb + cap);
+  if (nb == NULL) {
+    *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+    return;
+  }
+  nb->refs = 1;
+  nb->cap = cap;
+  if (keep > 0)
+    memcpy(nb->data, b->data + c->start, keep);
+  fsc_rblock_unref(b);
+  c->blk = nb;
+  c->start = 0;
+  c->end = keep;
+  *buf = uv_buf_init((char *)nb->data + keep, (unsigned)(cap - keep));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct fsc_conn *c = s->data;
+  (void)buf;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF && c->state == FSC_CONN_CLOSING)
+      close_handle(c);
+    else
+      fail(c, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
+    return;
+  }
+  c->end += (size_t)nread;
+  /* The block may be swapped by a callback only through on_alloc, which
+   * cannot run inside this loop, so b stays valid throughout. */
+  struct fsc_rblock *b = c->blk;
+  fsc_rblock_ref(b);
+  while (c->start < c->end &&
+         (c->state == FSC_CONN_READY || c->state == FSC_CONN_CONNECTING)) {
+    struct fsp_item it;
+    ssize_t n =
+        fsp_decoder_feed(&c->dec, b->data + c->start, c->end - c->start, &it);
+    if (n < 0) {
+      set_msg(c, "broken stream from the server (%s)", fsp_strerror((int)n));
+      fail(c, UV_EPROTO);
+      break;
+    }
+    if (n == 0)
+      break;
+    c->start += (size_t)n;
+    if (it.type == FSP_ITEM_DATA) {
+      struct fsc_req *r = find_req(c, it.frame.id);
+      if (r != NULL && r->ops->on_data)
+        r->ops->on_data(r, it.data, it.data_len, b);
+    } else if (it.type == FSP_ITEM_FRAME)
+      dispatch_frame(c, &it.frame);
+  }
+  if (c->blk == b && c->start == c->end && b->refs == 2)
+    c->start = c->end = 0; /* all decoded and nobody holds a piece */
+  fsc_rblock_unref(b);
+}
+
+static void try_connect(struct fsc_conn *c);
+
+/* A failed attempt's handle is closed: its memory may be reused for the
+ * next address. */
+static void on_attempt_closed(uv_handle_t *h) {
+  struct fsc_conn *c = h->data;
+  if (c->state == FSC_CONN_CONNECTING)
+    try_connect(c);
+  else {
+    uv_freeaddrinfo(c->ai_list);
+    c->ai_list = c->ai_next = NULL;
+    c->state = FSC_CONN_CLOSED;
+    if (c->on_closed)
+      c->on_closed(c);
+  }
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+  struct fsc_conn *c = req->data;
+  if (status == UV_ECANCELED)
+    return;
+  if (status < 0) {
+    if (c->ai_next != NULL && c->state == FSC_CONN_CONNECTING) {
+      /* Try the next address once this handle is closed. */
+      c->tcp_open = 0;
+      uv_close((uv_handle_t *)&c->tcp, on_attempt_closed);
+      return;
+    }
+    uv_freeaddrinfo(c->ai_list);
+    c->ai_list = NULL;
+    fail(c, status);
+    return;
+  }
+  uv_freeaddrinfo(c->ai_list);
+  c->ai_list = c->ai_next = NULL;
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct fsp_msg hello;
+  memset(&hello, 0, sizeof hello);
+  hello.op = FSP_OP_HELLO;
+  hello.id = FSP_EVENT_ID;
+  hello.u.hello.version = FSP_PROTO_VERSION;
+  hello.u.hello.max_payload = FSP_DEFAULT_PAYLOAD;
+  hello.u.hello.agent.ptr = "fsc/" FSC_VERSION;
+  hello.u.hello.agent.len = strlen(hello.u.hello.agent.ptr);
+  int rc = send_msg(c, &hello, 0);
+  if (rc < 0) {
+    fail(c, rc);
+    return;
+  }
+  start_reading(c);
+}
+
+static void try_connect(struct fsc_conn *c) {
+  while (c->ai_next != NULL) {
+    struct addrinfo *ai = c->ai_next;
+    c->ai_next = ai->ai_next;
+    if (uv_tcp_init(c->loop, &c->tcp) != 0)
+      continue;
+    c->tcp.data = c;
+    c->tcp_open = 1;
+    c->connect_req.data = c;
+    if (uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect) ==
+        0)
+      return;
+    c->tcp_open = 0;
+    uv_close((uv_handle_t *)&c->tcp, on_attempt_closed);
+    return;
+  }
+  uv_freeaddrinfo(c->ai_list);
+  c->ai_list = NULL;
+  fail(c, UV_ECONNREFUSED);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res) {
+  struct fsc_conn *c = req->data;
+  if (c->state != FSC_CONN_CONNECTING) { /* closed while resolving */
+    uv_freeaddrinfo(res);
+    if (c->state != FSC_CONN_CLOSED) {
+      c->state = FSC_CONN_CLOSED;
+      if (c->on_closed)
+        c->on_closed(c);
+    }
+    return;
+  }
+  if (status < 0) {
+    fail(c, status);
+    return;
+  }
+  c->ai_list = c->ai_next = res;
+  try_connect(c);
+}
+
+int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
+  char host[256], port[8];
+  int portn;
+  if (fsc_parse_hostport(server, host, sizeof host, &portn) != 0)
+    return UV_EINVAL;
+  snprintf(port, sizeof port, "%d", portn);
+  c->loop = loop;
+  c->state = FSC_CONN_CONNECTING;
+  fsp_decoder_init(&c->dec, FSP_DEFAULT_PAYLOAD);
+  c->peer_max_payload = FSP_MIN_PAYLOAD;
+  c->peer_max_inflight = 1;
+  c->gai.data = c;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  hints.ai_flags = AI_NUMERICSERV;
+  return uv_getaddrinfo(loop, &c->gai, on_resolved, host, port, &hints);
+}
+
+void fsc_conn_close(struct fsc_conn *c) {
+  if (c->state == FSC_CONN_READY) {
+    struct fsp_msg bye;
+    memset(&bye, 0, sizeof bye);
+    bye.op = FSP_OP_BYE;
+    bye.id = ++c->next_id ? c->next_id : (c->next_id = 1);
+    c->state = FSC_CONN_CLOSING;
+    /* Requests still registered get nothing more. */
+    while (c->reqs != NULL)
+      fsc_conn_finish(c, c->reqs);
+    if (send_msg(c, &bye, 1) == 0)
+      return;
+  }
+  if (c->state == FSC_CONN_CONNECTING) {
+    c->err = UV_ECANCELED;
+    c->ai_next = NULL;
+    if (!c->tcp_open) {
+      /* Resolving, or between two attempts: the pending callback sees the
+       * state and finishes the close. */
+      c->state = FSC_CONN_CLOSING;
+      uv_cancel((uv_req_t *)&c->gai);
+      return;
+    }
+  }
+  stop_reading(c);
+  close_handle(c);
+}
+
+void fsc_conn_abort(struct fsc_conn *c) {
+  while (c->reqs != NULL)
+    fsc_conn_finish(c, c->reqs);
+  if (c->state == FSC_CONN_CONNECTING && !c->tcp_open) {
+    fsc_conn_close(c);
+    return;
+  }
+  c->ai_next = NULL;
+  stop_reading(c);
+  close_handle(c);
+}

@@ -1,0 +1,136 @@
+/* fsc connection: one TCP connection to fsd on libuv. It resolves and
+ * connects, exchanges HELLO, numbers requests, decodes incoming frames with
+ * libfsproto's incremental decoder and hands each to its request. DATA
+ * payloads are handed out where they landed in the read buffer (no copy);
+ * a request that needs them after the callback takes a reference on the
+ * read block that holds them. */
+#ifndef FSC_CONN_H
+#define FSC_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "fsproto/fsproto.h"
+
+/* A reference-counted piece of read buffer. */
+struct fsc_rblock {
+  unsigned refs; /* the connection holds one while it reads into it */
+  size_t cap;    /* bytes in data */
+  uint8_t data[];
+};
+
+/* Takes and drops a reference; the block is freed with its last one. */
+void fsc_rblock_ref(struct fsc_rblock *b);
+void fsc_rblock_unref(struct fsc_rblock *b);
+
+struct fsc_req;
+
+/* What a request does with its frames. */
+struct fsc_req_ops {
+  /* A whole frame other than DATA, decoded, with this request's id. m and
+   * its strings are valid during the call only. */
+  void (*on_msg)(struct fsc_req *r, const struct fsp_msg *m);
+  /* A piece of a DATA frame's payload: p[0..n) lies in blk, which stays
+   * valid after the call only if the request takes a reference. */
+  void (*on_data)(struct fsc_req *r, const uint8_t *p, size_t n,
+                  struct fsc_rblock *blk);
+  /* The connection is gone: the request gets nothing more and has been
+   * unregistered. err is a UV_E* code. */
+  void (*on_lost)(struct fsc_req *r, int err);
+};
+
+/* A request in flight. Embedded in the caller's state. */
+struct fsc_req {
+  struct fsc_req *next; /* private: the connection's list */
+  uint32_t id;          /* assigned by fsc_conn_request() */
+  int registered;       /* 1 while the connection routes frames to it */
+  const struct fsc_req_ops *ops;
+  void *data; /* for the owner */
+};
+
+enum fsc_conn_state {
+  FSC_CONN_IDLE,       /* not started */
+  FSC_CONN_CONNECTING, /* resolving, connecting, waiting for HELLO */
+  FSC_CONN_READY,      /* HELLO exchanged */
+  FSC_CONN_CLOSING,    /* BYE sent or handle closing */
+  FSC_CONN_CLOSED,     /* handle closed */
+};
+
+struct fsc_conn {
+  uv_loop_t *loop;
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  uv_getaddrinfo_t gai;
+  struct addrinfo *ai_list;  /* resolved addresses, freed after connect */
+  struct addrinfo *ai_next;  /* next address to try */
+  enum fsc_conn_state state;
+  int tcp_open;              /* tcp was initialised and must be closed */
+  struct fsp_decoder dec;
+  struct fsc_rblock *blk;    /* block being read into */
+  size_t start;              /* first byte of blk not yet decoded */
+  size_t end;                /* end of the bytes read into blk */
+  int read_paused;           /* pause requests (backpressure) */
+  int reading;               /* uv_read_start is in effect */
+  uint32_t peer_max_payload; /* from the server's HELLO */
+  uint32_t peer_max_inflight;
+  uint64_t peer_caps;
+  uint32_t next_id;          /* last request id used */
+  struct fsc_req *reqs;      /* requests in flight */
+  struct fsc_req *last;      /* the request that got the last frame */
+  int err;                   /* why the connection failed (UV_E*), or 0 */
+  char msg[512];             /* the server's own words, when it gave any */
+  void *data;                /* for the owner */
+  /* Connected and HELLO exchanged (status 0), or failed (UV_E*; msg may
+   * hold the server's reason). */
+  void (*on_ready)(struct fsc_conn *c, int status);
+  /* A frame with id 0 after HELLO: EVENT, NOTIFY or RESYNC. */
+  void (*on_push)(struct fsc_conn *c, const struct fsp_msg *m);
+  /* The connection broke after it was ready (err UV_E*; msg may hold the
+   * server's reason). Requests already had on_lost. */
+  void (*on_lost)(struct fsc_conn *c, int err);
+  /* The handle is closed; c may be freed now. */
+  void (*on_closed)(struct fsc_conn *c);
+};
+
+/* Starts connecting to server ("HOST:PORT" or "[ADDR]:PORT"). The callbacks
+ * must be set first. Returns 0 or a UV_E* code (nothing started). */
+int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server);
+
+/* Registers r (its ops set), gives it a fresh id, and sends m with that id.
+ * Returns 0 or a negative code (r is then not registered). */
+int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r,
+                     struct fsp_msg *m);
+
+/* Unregisters r: frames for its id are ignored from now on. */
+void fsc_conn_finish(struct fsc_conn *c, struct fsc_req *r);
+
+/* Sends one message (its id set by the caller). Returns 0 or negative. */
+int fsc_conn_send(struct fsc_conn *c, const struct fsp_msg *m);
+
+/* Sends a DATA frame whose payload sits at frame + FSP_HDR_LEN; the header
+ * is written into frame[0..FSP_HDR_LEN). frame must stay valid until cb
+ * runs with req (which the caller owns). Returns 0 or negative (cb will
+ * not run). */
+int fsc_conn_send_data(struct fsc_conn *c, uv_write_t *req, uint32_t id,
+                       uint8_t *frame, uint32_t len, uv_write_cb cb);
+
+/* Bytes queued for the socket and not yet written. */
+size_t fsc_conn_write_queue(const struct fsc_conn *c);
+
+/* Backpressure: stop reading from the server until every pause has been
+ * matched by a resume. */
+void fsc_conn_pause(struct fsc_conn *c);
+void fsc_conn_resume(struct fsc_conn *c);
+
+/* Ends the connection: sends BYE (when ready) and closes once it is
+ * written. on_closed runs at the end. Safe to call more than once. */
+void fsc_conn_close(struct fsc_conn *c);
+
+/* Ends the connection at once: pending writes are dropped, requests are
+ * unregistered without on_lost, and the server sees a disconnect (which
+ * drops uploads in progress). on_closed runs at the end. */
+void fsc_conn_abort(struct fsc_conn *c);
+
+#endif /* FSC_CONN_H */

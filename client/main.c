@@ -1,0 +1,163 @@
+/* fsc: the command-line client. Parses the command line, connects, runs one
+ * command and exits with its status. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "shell.h"
+
+struct cli {
+  struct fsc_app app;
+  struct fsc_opts opts;
+  uv_signal_t sigint;
+  int status;
+  int interrupted;
+};
+
+static void cli_print(struct fsc_app *a, int to_err, const char *line) {
+  struct cli *c = a->data;
+  FILE *f = to_err ? stderr : stdout;
+  fputs(line, f);
+  fputc('\n', f);
+  /* watch lines must reach a pipe as they happen, not when a buffer fills. */
+  if (to_err || c->opts.cmd.kind == FSC_CMD_WATCH)
+    fflush(f);
+}
+
+static void on_closed(struct fsc_conn *conn) {
+  struct cli *c = conn->data;
+  uv_close((uv_handle_t *)&c->sigint, NULL);
+}
+
+static void on_done(struct fsc_app *a, int status) {
+  struct cli *c = a->data;
+  if (status > c->status)
+    c->status = status;
+  fsc_conn_close(&a->conn);
+}
+
+static void on_ready(struct fsc_conn *conn, int status) {
+  struct cli *c = conn->data;
+  if (status < 0) {
+    if (c->interrupted || status == UV_ECANCELED)
+      return;
+    if (conn->msg[0])
+      fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
+                     conn->msg);
+    else
+      fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
+                     fsc_strerror(status));
+    c->status = FSC_EXIT_CONN;
+    return;
+  }
+  int rc = fsc_run_start(&c->app, &c->opts.cmd);
+  if (rc != 0) {
+    c->status = rc;
+    fsc_conn_close(conn);
+  }
+}
+
+static void on_lost(struct fsc_conn *conn, int err) {
+  struct cli *c = conn->data;
+  if (c->interrupted)
+    return;
+  if (conn->msg[0])
+    fsc_app_errorf(&c->app, "connection to %s lost: %s", c->app.server,
+                   conn->msg);
+  else
+    fsc_app_errorf(&c->app, "connection to %s lost: %s", c->app.server,
+                   fsc_strerror(err));
+  c->status = FSC_EXIT_CONN;
+  fsc_run_conn_lost(&c->app, err);
+}
+
+static void on_push(struct fsc_conn *conn, const struct fsp_msg *m) {
+  struct cli *c = conn->data;
+  if (c->app.run != NULL && c->opts.cmd.kind == FSC_CMD_WATCH)
+    fsc_app_print_push(&c->app, m);
+}
+
+static void on_sigint(uv_signal_t *s, int signum) {
+  struct cli *c = s->data;
+  if (c->interrupted) {
+    /* A second Ctrl-C: the user does not want to wait for the cleanup. */
+    _exit(FSC_EXIT_INTR);
+  }
+  c->interrupted = 1;
+  if (c->opts.cmd.kind != FSC_CMD_WATCH)
+    c->status = FSC_EXIT_INTR;
+  /* Cancel first (temporary files go, CANCEL frames are queued), then drop
+   * the connection: the server drops an upload when its client leaves,
+   * even if a CANCEL is still stuck behind DATA frames. */
+  fsc_run_cancel(&c->app);
+  fsc_conn_abort(&c->app.conn);
+}
+
+int main(int argc, char **argv) {
+  static struct cli c;
+  char err[512];
+  signal(SIGPIPE, SIG_IGN);
+  int rc = fsc_parse_args(argc, argv, getenv("FSC_SERVER"), &c.opts, err,
+                          sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "fsc: %s\n", err);
+    return rc;
+  }
+  if (c.opts.help) {
+    fputs(fsc_help_text(FSC_CMD_NONE), stdout);
+    return FSC_EXIT_OK;
+  }
+  if (c.opts.version) {
+    printf("fsc %s (libfsproto %s, protocol %u)\n", FSC_VERSION,
+           fsp_version_string(), FSP_PROTO_VERSION);
+    return FSC_EXIT_OK;
+  }
+  if (c.opts.cmd.help) {
+    fputs(fsc_help_text(c.opts.cmd.kind), stdout);
+    return FSC_EXIT_OK;
+  }
+  if (c.opts.cmd.kind == FSC_CMD_SHELL)
+    return fsc_shell_main(&c.opts);
+
+  uv_loop_t *loop = uv_default_loop();
+  c.app.loop = loop;
+  c.app.server = c.opts.server;
+  c.app.quiet = c.opts.quiet;
+  c.app.progress = !c.opts.quiet && isatty(STDERR_FILENO);
+  c.app.stdout_tty = isatty(STDOUT_FILENO);
+  c.app.print = cli_print;
+  c.app.on_done = on_done;
+  c.app.data = &c;
+  c.app.conn.data = &c;
+  c.app.conn.on_ready = on_ready;
+  c.app.conn.on_lost = on_lost;
+  c.app.conn.on_push = on_push;
+  c.app.conn.on_closed = on_closed;
+
+  uv_signal_init(loop, &c.sigint);
+  c.sigint.data = &c;
+  uv_signal_start(&c.sigint, on_sigint, SIGINT);
+  /* The signal watcher alone must not keep the program alive. */
+  uv_unref((uv_handle_t *)&c.sigint);
+
+  rc = fsc_conn_open(&c.app.conn, loop, c.opts.server);
+  if (rc < 0) {
+    fsc_app_errorf(&c.app, "cannot connect to %s: %s", c.opts.server,
+                   fsc_strerror(rc));
+    uv_close((uv_handle_t *)&c.sigint, NULL);
+    c.status = FSC_EXIT_CONN;
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (!uv_is_closing((uv_handle_t *)&c.sigint))
+    uv_close((uv_handle_t *)&c.sigint, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+  fflush(stdout);
+  if (ferror(stdout) && c.status == 0)
+    c.status = FSC_EXIT_FAIL;
+  return c.status;
+}
