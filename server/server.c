@@ -1223,8 +1223,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   fsd_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
   uv_close((uv_handle_t *)&srv.listener, NULL);
   uv_close((uv_handle_t *)&srv.sweep, NULL);
-  uv_close((uv_handle_t *)&srv.sigint, NULL);
-  uv_close((uv_handle_t *)&srv.sigterm, NULL);
+  /* Keep catching signals (a second Ctrl-C must not kill us half way), but
+   * let the loop end without them. */
+  uv_unref((uv_handle_t *)&srv.sigint);
+  uv_unref((uv_handle_t *)&srv.sigterm);
   if (srv.watching)
     uv_close((uv_handle_t *)&srv.watch, NULL);
   uv_timer_init(srv.loop, &srv.stop_timer);
@@ -1240,53 +1242,6 @@ static void on_signal(uv_signal_t *h, int signum) {
 
 /* ------------------------------------------------------------------------ */
 /* Start                                                                     */
-
-/* Parses a listen address; see server.h. */
-int fsd_parse_listen(const char *s, struct sockaddr_storage *out) {
-  char host[64];
-  const char *colon, *port_s;
-  char *end;
-  unsigned long port;
-  size_t hl;
-
-  memset(out, 0, sizeof(*out));
-  if (s[0] == '[') {
-    const char *close_br = strchr(s, ']');
-    if (close_br == NULL || close_br[1] != ':')
-      return UV_EINVAL;
-    hl = (size_t)(close_br - s - 1);
-    if (hl == 0 || hl >= sizeof(host))
-      return UV_EINVAL;
-    memcpy(host, s + 1, hl);
-    host[hl] = '\0';
-    port_s = close_br + 2;
-  } else {
-    colon = strrchr(s, ':');
-    if (colon == NULL || strchr(s, ':') != colon)
-      return UV_EINVAL;
-    hl = (size_t)(colon - s);
-    if (hl == 0 || hl >= sizeof(host))
-      return UV_EINVAL;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    port_s = colon + 1;
-  }
-  if (*port_s < '0' || *port_s > '9')
-    return UV_EINVAL;
-  errno = 0;
-  port = strtoul(port_s, &end, 10);
-  if (errno != 0 || *end != '\0' || port > 65535)
-    return UV_EINVAL;
-  if (s[0] == '[')
-    return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0
-               ? 0
-               : UV_EINVAL;
-  if (strcmp(host, "localhost") == 0)
-    strcpy(host, "127.0.0.1");
-  return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0
-             ? 0
-             : UV_EINVAL;
-}
 
 static void raise_nofile(void) {
   struct rlimit rl;
@@ -1402,6 +1357,13 @@ int fsd_server_run(const struct fsd_config *cfg) {
     uv_close((uv_handle_t *)&srv.watch, NULL);
   }
 
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+  /* Closing the signal handles restores the default action; ignore the
+   * signals right away so that a second SIGTERM during the last steps of a
+   * clean stop does not turn it into a kill. */
+  uv_walk(srv.loop, close_walk, NULL);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   uv_run(srv.loop, UV_RUN_DEFAULT);
   r = uv_loop_close(srv.loop);
   if (r != 0)

@@ -1,0 +1,13 @@
+/* The Check suites of fsd's unit tests, one per module. */
+#ifndef FSD_TEST_SUITES_H
+#define FSD_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *register_suite(void);
+Suite *ctx_suite(void);
+Suite *session_suite(void);
+Suite *fsops_suite(void);
+Suite *addr_suite(void);
+
+#endif /* FSD_TEST_SUITES_H */

@@ -1,0 +1,526 @@
+"""Integration tests: a real fsd on 127.0.0.1:0 with a temporary root, driven
+over TCP by fspclient. Usage: test_fsd.py --fsd PATH [unittest args]."""
+
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fspclient as fc  # noqa: E402
+import fsdrun  # noqa: E402
+
+CHUNK = 256 * 1024  # fsd's DATA payload for a GET (protocol allows more)
+
+
+class ServerTest(unittest.TestCase):
+    """One fsd per test class; a fresh client per test."""
+
+    args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = fsdrun.Fsd(*cls.args).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.srv.stop()
+        log = "\n".join(cls.srv.log)
+        cls.srv.cleanup()
+        if rc != 0:
+            raise AssertionError("fsd exited with %r:\n%s" % (rc, log))
+
+    def client(self, **kw):
+        c = fc.Client("127.0.0.1", self.srv.port, timeout=20, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def write_file(self, name, data):
+        with open(self.srv.path(name), "wb") as f:
+            f.write(data)
+
+
+class BasicTest(ServerTest):
+    def test_hello_announces_limits_and_caps(self):
+        c = self.client()
+        self.assertEqual(c.server["version"], 1)
+        self.assertEqual(c.server["max_payload"], 1 << 20)
+        self.assertEqual(c.server["max_inflight"], 64)
+        self.assertEqual(c.server["caps"], fc.CAP_EVENTS | fc.CAP_NOTICE)
+        self.assertTrue(c.server["agent"].startswith("fsd/"))
+
+    def test_ping(self):
+        self.assertEqual(self.client().ping(b"abc"), b"abc")
+
+    def test_get_put_byte_identical(self):
+        c = self.client()
+        sizes = {"empty": 0, "one": 1, "chunk": CHUNK, "chunk1": CHUNK + 1,
+                 "multi": 5 * (1 << 20) + 7}
+        for name, size in sizes.items():
+            data = os.urandom(size)
+            size_back, _ = c.put(name, data)
+            self.assertEqual(size_back, size)
+            self.assertEqual(c.get(name), data, name)
+            with open(self.srv.path(name), "rb") as f:
+                self.assertEqual(f.read(), data, name)
+
+    def test_chunk_boundary_frames(self):
+        # A file one byte over one DATA chunk arrives as exactly two DATA
+        # frames: CHUNK bytes, then 1.
+        c = self.client()
+        data = os.urandom(CHUNK + 1)
+        c.put("edge", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END, "edge"))
+        frames = c.wait(rid, fc.END)
+        sizes = [len(p) for op, p in frames if op == fc.DATA]
+        self.assertEqual(sizes, [CHUNK, 1])
+        self.assertEqual(struct.unpack(">QQ", frames[-1][1]),
+                         (CHUNK + 1, fc.xxh3_64(data)))
+
+    def test_list_and_stat(self):
+        c = self.client()
+        c.put("l1", b"12345")
+        c.put("l2", b"")
+        files = c.list()
+        self.assertEqual(files["l1"][0], 5)
+        self.assertEqual(files["l2"][0], 0)
+        size, mtime = c.stat("l1")
+        self.assertEqual(size, 5)
+        self.assertEqual(mtime, os.stat(self.srv.path("l1")).st_mtime_ns)
+
+    def test_list_many_in_batches(self):
+        c = self.client()
+        names = ["batch-%04d-%s" % (i, "x" * 200) for i in range(400)]
+        for n in names:
+            self.write_file(n, b"z")
+        fsdrun.wait_until(lambda: all(n in c.list() for n in names), 20)
+        rid = c.request(fc.LIST)
+        frames = c.wait(rid, fc.OK)
+        batches = [p for op, p in frames if op == fc.ENTRIES]
+        self.assertGreater(len(batches), 1)
+        self.assertTrue(all(len(p) <= 65536 for p in batches))
+        for n in names:
+            os.unlink(self.srv.path(n))
+
+    def test_stat_missing_is_not_found(self):
+        with self.assertRaises(fc.FspError) as e:
+            self.client().stat("no-such-file")
+        self.assertEqual(e.exception.status, fc.ST_NOT_FOUND)
+
+    def test_delete(self):
+        c = self.client()
+        c.put("del-me", b"x")
+        c.delete("del-me")
+        self.assertNotIn("del-me", c.list())
+        self.assertFalse(os.path.exists(self.srv.path("del-me")))
+        with self.assertRaises(fc.FspError) as e:
+            c.delete("del-me")
+        self.assertEqual(e.exception.status, fc.ST_NOT_FOUND)
+
+    def test_ranged_get(self):
+        c = self.client()
+        data = os.urandom(3 * CHUNK + 100)
+        c.put("ranged", data)
+        self.assertEqual(c.get("ranged", 10, 20), data[10:30])
+        self.assertEqual(c.get("ranged", CHUNK - 5, CHUNK + 10),
+                         data[CHUNK - 5:2 * CHUNK + 5])
+        self.assertEqual(c.get("ranged", 1000), data[1000:])
+        self.assertEqual(c.get("ranged", len(data) - 3, 1000), data[-3:])
+        self.assertEqual(c.get("ranged", len(data)), b"")
+        with self.assertRaises(fc.FspError) as e:
+            c.get("ranged", len(data) + 1)
+        self.assertEqual(e.exception.status, fc.ST_RANGE)
+
+    def test_hash(self):
+        c = self.client()
+        data = os.urandom(CHUNK * 2 + 3)
+        c.put("hashed", data)
+        self.assertEqual(c.hash("hashed"), (0, len(data), fc.xxh3_64(data)))
+        self.assertEqual(c.hash("hashed", 5, 100),
+                         (5, 100, fc.xxh3_64(data[5:105])))
+        self.assertEqual(c.hash("hashed", 7, fc.TO_END),
+                         (7, len(data) - 7, fc.xxh3_64(data[7:])))
+        self.assertEqual(c.hash("hashed", len(data))[2], 0x2D06800538D394C2)
+        with self.assertRaises(fc.FspError) as e:
+            c.hash("hashed", len(data) + 1)
+        self.assertEqual(e.exception.status, fc.ST_RANGE)
+
+    def test_replace_and_no_clobber(self):
+        c = self.client()
+        c.put("rep", b"first")
+        c.put("rep", b"second version", mode=fc.PUT_REPLACE)
+        self.assertEqual(c.get("rep"), b"second version")
+        with self.assertRaises(fc.FspError) as e:
+            c.put("rep", b"third", mode=fc.PUT_NO_CLOBBER)
+        self.assertEqual(e.exception.status, fc.ST_EXISTS)
+        self.assertEqual(c.get("rep"), b"second version")
+        c.put("fresh", b"new", mode=fc.PUT_NO_CLOBBER)
+        self.assertEqual(c.get("fresh"), b"new")
+
+    def test_put_bad_checksum_leaves_no_trace(self):
+        c = self.client()
+        c.put("keep", b"old")
+        with self.assertRaises(fc.FspError) as e:
+            c.put("keep", b"new data", hash_value=1234)
+        self.assertEqual(e.exception.status, fc.ST_CHECKSUM)
+        self.assertEqual(c.get("keep"), b"old")
+        self.assertEqual(sorted(os.listdir(self.srv.root)).count("keep"), 1)
+        self.assertFalse([n for n in os.listdir(self.srv.root)
+                          if n.startswith(".")])
+
+    def test_put_too_much_data_is_size(self):
+        c = self.client()
+        rid = c.request(fc.PUT, fc.put_payload(3, 0, "toolong"))
+        c.wait(rid, fc.READY)
+        c.send(fc.DATA, rid, b"12345")
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(rid, fc.INFO)
+        self.assertEqual(e.exception.status, fc.ST_SIZE)
+        c.send(fc.END, rid, struct.pack(">QQ", 3, 0))
+        self.assertEqual(c.ping(b"still up"), b"still up")
+        self.assertNotIn("toolong", c.list())
+
+    def test_disconnect_mid_upload_leaves_no_trace(self):
+        c = self.client()
+        c.put("stay", b"original")
+        rid = c.request(fc.PUT, fc.put_payload(1 << 20, 0, "stay"))
+        c.wait(rid, fc.READY)
+        c.send(fc.DATA, rid, b"x" * 1000)
+        c.close()
+        c2 = self.client()
+        fsdrun.wait_until(lambda: not [n for n in os.listdir(self.srv.root)
+                                       if n.startswith(".fsd-tmp")])
+        self.assertEqual(c2.get("stay"), b"original")
+        self.assertFalse([n for n in os.listdir(self.srv.root)
+                          if n.startswith(".")])
+
+    def test_cancel_upload(self):
+        c = self.client()
+        rid = c.request(fc.PUT, fc.put_payload(100, 0, "canceled"))
+        c.wait(rid, fc.READY)
+        c.send(fc.DATA, rid, b"x" * 10)
+        c.cancel(rid)
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(rid, fc.INFO)
+        self.assertEqual(e.exception.status, fc.ST_CANCELED)
+        self.assertNotIn("canceled", c.list())
+
+    def test_get_serves_old_version_when_replaced(self):
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        old = os.urandom(8 << 20)
+        c.put("moving", old)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END, "moving"))
+        op, _, _ = c.next_frame(rid)
+        self.assertEqual(op, fc.BEGIN)
+        c2 = self.client()
+        c2.put("moving", b"new and short")
+        # The rest of the download is still the old file, whole.
+        got = bytearray()
+        while True:
+            op, _, p = c.check(*c.next_frame(rid))
+            if op == fc.END:
+                break
+            got += p
+        self.assertEqual(bytes(got), old)
+        self.assertEqual(struct.unpack(">QQ", p), (len(old), fc.xxh3_64(old)))
+        self.assertEqual(c.get("moving"), b"new and short")
+
+    def test_stat_answer_not_held_back_by_big_get(self):
+        c = self.client()
+        c.put("huge", os.urandom(16 << 20))
+        c.put("small", b"s")
+        gid = c.request(fc.GET, fc.range_payload(0, fc.TO_END, "huge"))
+        sid = c.request(fc.STAT, b"small")
+        data_before = 0
+        while True:
+            op, fid, p = c.read_frame()
+            if fid == sid:
+                self.assertEqual(op, fc.INFO)
+                break
+            if op == fc.DATA:
+                data_before += 1
+        # Only DATA already queued when the STAT arrived may come first.
+        self.assertLess(data_before, 16 << 20 // CHUNK // 2)
+        c.cancel(gid)
+        while True:
+            op, fid, p = c.read_frame()
+            if fid == gid and op in (fc.ERROR, fc.END):
+                break
+
+    def test_bad_names(self):
+        c = self.client()
+        for name in (b"../etc/passwd", b"a/b", b".hidden", b"..", b"\x01x",
+                     b"\xff\xfe"):
+            with self.assertRaises(fc.FspError) as e:
+                c.stat(name)
+            self.assertEqual(e.exception.status, fc.ST_BAD_NAME, name)
+            with self.assertRaises(fc.FspError) as e:
+                c.get(name)
+            self.assertEqual(e.exception.status, fc.ST_BAD_NAME, name)
+        self.assertEqual(c.ping(b"ok"), b"ok")
+
+    def test_symlink_neither_listed_nor_followed(self):
+        outside = os.path.join(self.srv.tmp, "secret")
+        with open(outside, "wb") as f:
+            f.write(b"secret")
+        os.symlink(outside, self.srv.path("link"))
+        c = self.client()
+        time.sleep(0.2)
+        self.assertNotIn("link", c.list())
+        with self.assertRaises(fc.FspError) as e:
+            c.get("link")
+        self.assertEqual(e.exception.status, fc.ST_NOT_FOUND)
+        os.unlink(self.srv.path("link"))
+
+    def test_unknown_opcode_keeps_connection(self):
+        c = self.client()
+        c.send(0x7E, 5, b"whatever")
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(5, fc.OK)
+        self.assertEqual(e.exception.status, fc.ST_UNKNOWN_OP)
+        self.assertEqual(c.ping(b"alive"), b"alive")
+
+    def test_malformed_and_out_of_sequence(self):
+        c = self.client()
+        c.send(fc.GET, 9, b"\x00\x01")  # too short for its layout
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(9, fc.END)
+        self.assertEqual(e.exception.status, fc.ST_BAD_REQUEST)
+        c.send(fc.OK, 10)  # a server-only opcode
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(10, fc.OK)
+        self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
+        c.send(fc.END, 11, bytes(16))  # END without an upload
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(11, fc.OK)
+        self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
+        self.assertEqual(c.ping(b"alive"), b"alive")
+
+    def test_broken_framing_closes(self):
+        c = self.client()
+        c.send_raw(b"\x00" * 12)
+        op, rid, p = c.read_frame()
+        self.assertEqual((op, rid), (fc.ERROR, 0))
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_PROTOCOL)
+        with self.assertRaises(fc.ProtocolError):
+            c.read_frame()
+
+    def test_first_frame_must_be_hello(self):
+        c = self.client(hello=False)
+        c.send(fc.LIST, 1)
+        op, rid, p = c.read_frame()
+        self.assertEqual((op, rid), (fc.ERROR, 0))
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_PROTOCOL)
+        with self.assertRaises(fc.ProtocolError):
+            c.read_frame()
+
+    def test_bye(self):
+        c = self.client()
+        c.bye()
+
+    def test_events_reach_two_subscribers(self):
+        a, b, w = self.client(), self.client(), self.client()
+        ea, sa = a.subscribe()
+        eb, sb = b.subscribe()
+        self.assertEqual(ea, eb)
+        w.put("ev-file", b"12345")
+        w.put("ev-file", b"123")
+        w.delete("ev-file")
+        for sub in (a, b):
+            got = [sub.next_event() for _ in range(3)]
+            got = [(e.type, e.kind, e.name, e.size) for e in got]
+            self.assertEqual(got, [
+                ("EVENT", fc.EV_ADDED, "ev-file", 5),
+                ("EVENT", fc.EV_REPLACED, "ev-file", 3),
+                ("EVENT", fc.EV_REMOVED, "ev-file", 0)])
+        # Replay after a reconnect: since = the seq before the three events.
+        c = self.client()
+        epoch, seq = c.subscribe(ea, sa)
+        got = [c.next_event() for _ in range(3)]
+        self.assertEqual([e.seq for e in got], [sa + 1, sa + 2, sa + 3])
+        # A different epoch means a restart: RESYNC.
+        d = self.client()
+        d.subscribe(ea ^ 1, 1)
+        self.assertEqual(d.next_event().type, "RESYNC")
+
+    def test_notice_relayed(self):
+        a, b = self.client(), self.client()
+        a.subscribe()
+        b.subscribe()
+        b.notice("hello all")
+        for sub in (a, b):
+            e = sub.next_event()
+            self.assertEqual((e.type, e.text), ("NOTIFY", "hello all"))
+        a.unsubscribe()
+        b.notice("again")
+        self.assertEqual(b.next_event().text, "again")
+        a.ping()
+        self.assertFalse(a.events)
+
+    def test_outside_change_appears_in_list_and_events(self):
+        sub = self.client()
+        sub.subscribe()
+        self.write_file("outside", b"from another program")
+        e = sub.next_event()
+        while e.name != "outside":
+            e = sub.next_event()
+        self.assertEqual((e.type, e.kind), ("EVENT", fc.EV_ADDED))
+        c = self.client()
+        self.assertTrue(fsdrun.wait_until(
+            lambda: c.list().get("outside", (0,))[0] == 20))
+        os.unlink(self.srv.path("outside"))
+        e = sub.next_event()
+        while e.name != "outside" or e.kind != fc.EV_REMOVED:
+            e = sub.next_event()
+        self.assertTrue(fsdrun.wait_until(lambda: "outside" not in c.list()))
+
+    def test_many_clients_at_once(self):
+        errors = []
+
+        def worker(i):
+            try:
+                with fc.Client("127.0.0.1", self.srv.port, timeout=30) as c:
+                    data = os.urandom(1000 + i * 97)
+                    c.put("many-%d" % i, data)
+                    if c.get("many-%d" % i) != data:
+                        errors.append("mismatch %d" % i)
+                    c.list()
+                    c.delete("many-%d" % i)
+            except Exception as e:  # noqa: BLE001 - collected for the assert
+                errors.append("%d: %r" % (i, e))
+
+        threads = [threading.Thread(target=worker, args=(i,))
+                   for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+
+    def test_pipelined_requests(self):
+        c = self.client()
+        c.put("pipe", b"p" * 10)
+        ids = [c.request(fc.STAT, b"pipe") for _ in range(50)]
+        for rid in reversed(ids):
+            op, p = c.wait(rid, fc.INFO)[-1]
+            self.assertEqual(struct.unpack(">Qq", p)[0], 10)
+
+    def test_duplicate_id_in_flight(self):
+        c = self.client()
+        rid = c.request(fc.PUT, fc.put_payload(1, 0, "dup"))
+        c.wait(rid, fc.READY)
+        c.send(fc.STAT, rid, b"dup")
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(rid, fc.INFO)
+        self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
+        c.send(fc.DATA, rid, b"x")
+        c.send(fc.END, rid, struct.pack(">QQ", 1, fc.xxh3_64(b"x")))
+        self.assertEqual(c.wait(rid, fc.INFO)[-1][0], fc.INFO)
+
+
+class ReadOnlyTest(ServerTest):
+    args = ("--read-only",)
+
+    def test_read_only(self):
+        self.write_file("ro", b"data")
+        c = self.client()
+        self.assertTrue(c.server["caps"] & fc.CAP_READ_ONLY)
+        fsdrun.wait_until(lambda: "ro" in c.list())
+        self.assertEqual(c.get("ro"), b"data")
+        for call in (lambda: c.put("new", b"x"), lambda: c.delete("ro")):
+            with self.assertRaises(fc.FspError) as e:
+                call()
+            self.assertEqual(e.exception.status, fc.ST_READ_ONLY)
+        self.assertTrue(os.path.exists(self.srv.path("ro")))
+
+
+class LimitsTest(ServerTest):
+    args = ("--max-clients", "2", "--idle-timeout", "1")
+
+    def test_max_clients(self):
+        a, b = self.client(), self.client()
+        a.subscribe()
+        b.subscribe()  # subscribed: not idle
+        c = self.client(hello=False)
+        c.send(fc.HELLO, 0, fc.hello_payload())
+        op, rid, p = c.read_frame()
+        self.assertEqual(op, fc.ERROR)
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_LIMIT)
+
+    def test_idle_timeout(self):
+        time.sleep(0.3)  # let other tests' clients go
+        c = self.client()
+        op, rid, p = c.read_frame()  # blocks until the server gives up
+        self.assertEqual((op, rid), (fc.ERROR, 0))
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_TIMEOUT)
+
+
+class StartStopTest(unittest.TestCase):
+    def test_stale_temp_removed_and_files_indexed(self):
+        srv = fsdrun.Fsd()
+        os.makedirs(srv.root)
+        for name, data in ((".fsd-tmp-0123456789abcdef", b"junk"),
+                           ("kept", b"k"), (".dotfile", b"d")):
+            with open(srv.path(name), "wb") as f:
+                f.write(data)
+        with srv:
+            c = fc.Client("127.0.0.1", srv.port)
+            self.assertEqual(set(c.list()), {"kept"})
+            c.close()
+            self.assertFalse(os.path.exists(
+                srv.path(".fsd-tmp-0123456789abcdef")))
+            self.assertTrue(os.path.exists(srv.path(".dotfile")))
+
+    def test_shutdown_sends_bye_and_drops_uploads(self):
+        srv = fsdrun.Fsd().start()
+        try:
+            c = fc.Client("127.0.0.1", srv.port)
+            rid = c.request(fc.PUT, fc.put_payload(1 << 20, 0, "partial"))
+            c.wait(rid, fc.READY)
+            c.send(fc.DATA, rid, b"y" * 1000)
+            c.ping()
+            srv.proc.send_signal(15)
+            seen = []
+            while True:
+                op, fid, p = c.read_frame()
+                seen.append((op, fid))
+                if op == fc.BYE:
+                    self.assertEqual(fid, 0)
+                    self.assertEqual(struct.unpack_from(">H", p)[0],
+                                     fc.ST_SHUTDOWN)
+                    break
+            self.assertIn((fc.ERROR, rid), seen)
+            c.close()
+            self.assertEqual(srv.stop(), 0)
+            self.assertEqual(os.listdir(srv.root), [])
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    def test_usage_errors_exit_2(self):
+        import subprocess
+        for args in (["--bogus"], ["--listen", "nonsense"],
+                     ["--log-level", "loud"], ["--max-clients", "x"]):
+            p = subprocess.run([fsdrun.FSD] + args, capture_output=True,
+                               timeout=10)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertEqual(len(p.stderr.decode().strip().splitlines()), 1)
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "--fsd":
+        fsdrun.FSD = os.path.abspath(args[1])
+        args = args[2:]
+    if not fsdrun.FSD:
+        sys.exit("usage: test_fsd.py --fsd PATH [unittest args]")
+    socket.setdefaulttimeout(30)
+    unittest.main(argv=[sys.argv[0]] + args, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

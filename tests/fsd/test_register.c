@@ -1,0 +1,111 @@
+/* The register: fsd's in-memory index of files. */
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "register.h"
+#include "suites.h"
+
+START_TEST(test_register_set_get_update_remove) {
+  struct fsd_register reg;
+  struct fsd_file *f;
+
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  ck_assert_ptr_null(fsd_register_get(&reg, "a.txt", 5));
+  ck_assert_int_eq(fsd_register_set(&reg, "a.txt", 5, 10, 100), 1);
+  f = fsd_register_get(&reg, "a.txt", 5);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(f->size, 10);
+  ck_assert_int_eq(f->mtime_ns, 100);
+  /* Same values: nothing changed, no event. */
+  ck_assert_int_eq(fsd_register_set(&reg, "a.txt", 5, 10, 100), 0);
+  ck_assert_int_eq(fsd_register_set(&reg, "a.txt", 5, 11, 100), 2);
+  ck_assert_uint_eq(fsd_register_get(&reg, "a.txt", 5)->size, 11);
+  /* A prefix is another name. */
+  ck_assert_ptr_null(fsd_register_get(&reg, "a.tx", 4));
+  ck_assert_uint_eq(reg.count, 1);
+  ck_assert_int_eq(fsd_register_remove(&reg, "a.txt", 5), 1);
+  ck_assert_int_eq(fsd_register_remove(&reg, "a.txt", 5), 0);
+  ck_assert_ptr_null(fsd_register_get(&reg, "a.txt", 5));
+  ck_assert_uint_eq(reg.count, 0);
+  fsd_register_free(&reg);
+}
+END_TEST
+
+START_TEST(test_register_rejects_bad_lengths) {
+  struct fsd_register reg;
+  char big[300];
+
+  memset(big, 'x', sizeof(big));
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  ck_assert_int_eq(fsd_register_set(&reg, "", 0, 1, 1), UV_EINVAL);
+  ck_assert_int_eq(fsd_register_set(&reg, big, 256, 1, 1), UV_EINVAL);
+  ck_assert_int_eq(fsd_register_set(&reg, big, 255, 1, 1), 1);
+  fsd_register_free(&reg);
+}
+END_TEST
+
+static int count_each(void *arg, const struct fsd_file *f) {
+  size_t *n = arg;
+  (*n)++;
+  return f->size == 999999 ? 7 : 0;
+}
+
+START_TEST(test_register_grows_and_visits_all) {
+  struct fsd_register reg;
+  char name[32];
+  size_t n = 0;
+
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  for (int i = 0; i < 20000; i++) {
+    int len = snprintf(name, sizeof(name), "file-%d", i);
+    ck_assert_int_eq(fsd_register_set(&reg, name, (size_t)len, (uint64_t)i, i),
+                     1);
+  }
+  ck_assert_uint_eq(reg.count, 20000);
+  ck_assert_uint_ge(reg.nbuckets, 16384);
+  for (int i = 0; i < 20000; i += 997) {
+    int len = snprintf(name, sizeof(name), "file-%d", i);
+    struct fsd_file *f = fsd_register_get(&reg, name, (size_t)len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(f->size, (uint64_t)i);
+  }
+  ck_assert_int_eq(fsd_register_each(&reg, count_each, &n), 0);
+  ck_assert_uint_eq(n, 20000);
+  /* A non-zero return stops the walk and is passed on. */
+  fsd_register_set(&reg, "stop", 4, 999999, 0);
+  n = 0;
+  ck_assert_int_eq(fsd_register_each(&reg, count_each, &n), 7);
+  ck_assert_uint_le(n, 20001);
+  fsd_register_free(&reg);
+}
+END_TEST
+
+START_TEST(test_register_generation_moves_on_change) {
+  struct fsd_register reg;
+  uint64_t g;
+
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  g = reg.gen;
+  fsd_register_set(&reg, "a", 1, 1, 1);
+  ck_assert_uint_gt(reg.gen, g);
+  g = reg.gen;
+  fsd_register_set(&reg, "a", 1, 1, 1);
+  ck_assert_uint_eq(reg.gen, g);
+  fsd_register_remove(&reg, "a", 1);
+  ck_assert_uint_gt(reg.gen, g);
+  fsd_register_free(&reg);
+}
+END_TEST
+
+Suite *register_suite(void) {
+  Suite *s = suite_create("register");
+  TCase *tc = tcase_create("core");
+
+  tcase_add_test(tc, test_register_set_get_update_remove);
+  tcase_add_test(tc, test_register_rejects_bad_lengths);
+  tcase_add_test(tc, test_register_grows_and_visits_all);
+  tcase_add_test(tc, test_register_generation_moves_on_change);
+  suite_add_tcase(s, tc);
+  return s;
+}
