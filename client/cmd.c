@@ -40,6 +40,14 @@
 #define IO_CHUNK (1u << 20)
 #define PROGRESS_MS 200
 
+/* The process's umask, read once: new downloads get 0666 & ~umask. */
+static mode_t fsc_umask = 022;
+
+void fsc_app_init_umask(void) {
+  fsc_umask = umask(022);
+  umask(fsc_umask);
+}
+
 /* --- Shared helpers -------------------------------------------------------- */
 
 const char *fsc_strerror(int err) {
@@ -228,7 +236,8 @@ static void job_finished(struct job *j) {
   j->finished = 1;
   fsc_conn_finish(&r->app->conn, &j->req);
   r->active--;
-  if (j->failed)
+  /* Stopping a watch is how it ends: that is no failure. */
+  if (j->failed && !(r->canceled && r->cmd.kind == FSC_CMD_WATCH))
     run_fail(r, r->lost ? FSC_EXIT_CONN
                 : r->canceled ? FSC_EXIT_INTR
                               : FSC_EXIT_FAIL);
@@ -946,10 +955,27 @@ static void on_get_opened(uv_fs_t *req) {
   struct get_job *g = req->data;
   ssize_t res = req->result;
   int mkstemp = req->fs_type == UV_FS_MKSTEMP;
+  int chmoded = req->fs_type == UV_FS_FCHMOD;
   if (mkstemp && res >= 0)
     snprintf(g->work, sizeof g->work, "%s", req->path);
   uv_fs_req_cleanup(req);
   g->fs_busy = 0;
+  if (mkstemp && res >= 0) {
+    /* mkstemp makes the file private (0600); the download should get the
+     * permissions any new file gets. The chmod result comes back here as
+     * an UV_FS_FCHMOD completion. */
+    g->fd = (int)res;
+    g->own_fd = 1;
+    g->fs.data = g;
+    g->fs_busy = 1;
+    int rc = uv_fs_fchmod(g->j.run->app->loop, &g->fs, g->fd,
+                          0666 & ~fsc_umask, on_get_opened);
+    if (rc == 0)
+      return;
+    g->fs_busy = 0;
+  }
+  if (chmoded || mkstemp)
+    res = g->fd; /* a failed chmod leaves the file private, no more */
   if (res < 0) {
     get_error(g, "cannot create %s: %s", g->direct ? g->target : g->work,
               uv_strerror((int)res));
@@ -1143,9 +1169,14 @@ struct put_job {
   int end_sent;
   int cancel_sent;
   int closing;         /* final close requested */
-  int spool_fd;        /* stdin spooled to this unlinked temp file */
-  uint8_t *spool_buf;
-  uint64_t spooled;
+  union {
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } in;                /* stdin, when it is spooled */
+  int in_open;         /* in is initialised and not yet closed */
+  int in_eof;          /* all of stdin has been read */
+  uint8_t *spool_buf;  /* one read of stdin */
+  uint64_t spooled;    /* bytes of stdin in the spool file */
 };
 
 static void put_step(struct put_job *p);
@@ -1275,7 +1306,7 @@ static void on_put_closed(uv_fs_t *req) {
 }
 
 static void put_step(struct put_job *p) {
-  if (p->j.finished || p->fs_busy)
+  if (p->j.finished || p->fs_busy || p->in_open)
     return;
   if (!p->j.failed && p->ready && !p->end_sent) {
     if (fsc_put_next_len(&p->sm) > 0) {
@@ -1383,64 +1414,91 @@ static void put_send_request(struct put_job *p) {
   }
 }
 
-static void on_spool(uv_fs_t *req);
-
 /* stdin is a pipe or a terminal: its size is unknown, but PUT announces
- * it, so copy it to an unlinked temporary file first (bounded memory). */
-static void spool_read(struct put_job *p) {
-  uv_buf_t b = uv_buf_init((char *)p->spool_buf, IO_CHUNK);
-  p->fs.data = p;
-  p->fs_busy = 1;
-  int rc = uv_fs_read(p->j.run->app->loop, &p->fs, STDIN_FILENO, &b, 1, -1,
-                      on_spool);
-  if (rc < 0) {
-    p->fs.result = rc;
-    p->fs.fs_type = UV_FS_READ;
-    on_spool(&p->fs);
-  }
-}
+ * it, so it is first copied to an unlinked temporary file (bounded memory:
+ * one buffer, and reading pauses while it is written out). stdin is read
+ * as a libuv stream rather than with uv_fs_read, because a read blocked in
+ * the threadpool could not be interrupted by Ctrl-C. */
+static void spool_start(struct put_job *p);
 
-static void on_spool(uv_fs_t *req) {
-  struct put_job *p = req->data;
-  ssize_t res = req->result;
-  uv_fs_type type = req->fs_type;
-  uv_fs_req_cleanup(req);
-  p->fs_busy = 0;
-  if (p->j.failed) {
-    p->j.req_done = 1;
-    put_step(p);
-    return;
-  }
-  if (res < 0) {
-    put_error(p, "cannot %s: %s",
-              type == UV_FS_READ ? "read stdin" : "spool stdin",
-              uv_strerror((int)res));
-    p->j.req_done = 1;
-    put_step(p);
-    return;
-  }
-  if (type == UV_FS_READ && res == 0) {
-    free(p->spool_buf);
-    p->spool_buf = NULL;
+static void on_in_closed(uv_handle_t *h) {
+  struct put_job *p = h->data;
+  p->in_open = 0;
+  if (p->in_eof && !p->j.failed) {
     p->size = p->spooled;
     put_send_request(p);
     return;
   }
-  if (type == UV_FS_READ) {
-    uv_buf_t b = uv_buf_init((char *)p->spool_buf, (unsigned)res);
-    p->fs.data = p;
-    p->fs_busy = 1;
-    int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
-                         (int64_t)p->spooled, on_spool);
-    if (rc < 0) {
-      p->fs.result = rc;
-      p->fs.fs_type = UV_FS_WRITE;
-      on_spool(&p->fs);
-    }
+  put_step(p);
+}
+
+static void spool_stop(struct put_job *p) {
+  if (p->in_open && !uv_is_closing((uv_handle_t *)&p->in)) {
+    uv_read_stop((uv_stream_t *)&p->in);
+    uv_close((uv_handle_t *)&p->in, on_in_closed);
+  }
+}
+
+static void on_spool_written(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (p->j.failed) {
+    spool_stop(p);
+    put_step(p);
+    return;
+  }
+  if (res < 0) {
+    put_error(p, "cannot spool stdin: %s", uv_strerror((int)res));
+    p->j.req_done = 1;
+    spool_stop(p);
     return;
   }
   p->spooled += (uint64_t)res;
-  spool_read(p);
+  spool_start(p);
+}
+
+static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct put_job *p = h->data;
+  (void)suggested;
+  *buf = uv_buf_init((char *)p->spool_buf, IO_CHUNK);
+}
+
+static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct put_job *p = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF)
+      p->in_eof = 1;
+    else {
+      put_error(p, "cannot read stdin: %s", uv_strerror((int)nread));
+      p->j.req_done = 1;
+    }
+    spool_stop(p);
+    return;
+  }
+  /* One buffer: stop reading until it is on disk. */
+  uv_read_stop(s);
+  uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
+                       (int64_t)p->spooled, on_spool_written);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_spool_written(&p->fs);
+  }
+}
+
+static void spool_start(struct put_job *p) {
+  int rc = uv_read_start((uv_stream_t *)&p->in, on_in_alloc, on_in_read);
+  if (rc < 0) {
+    put_error(p, "cannot read stdin: %s", uv_strerror(rc));
+    p->j.req_done = 1;
+    spool_stop(p);
+  }
 }
 
 static void on_spool_file(uv_fs_t *req) {
@@ -1471,13 +1529,22 @@ static void on_spool_file(uv_fs_t *req) {
       return;
   }
   p->spool_buf = malloc(IO_CHUNK);
-  if (p->spool_buf == NULL) {
-    put_error(p, "%s", fsc_strerror(UV_ENOMEM));
+  uv_loop_t *loop = p->j.run->app->loop;
+  int rc = p->spool_buf == NULL ? UV_ENOMEM
+           : uv_guess_handle(STDIN_FILENO) == UV_TTY
+               ? uv_tty_init(loop, &p->in.tty, STDIN_FILENO, 1)
+               : uv_pipe_init(loop, &p->in.pipe, 0);
+  if (rc == 0 && uv_guess_handle(STDIN_FILENO) != UV_TTY)
+    rc = uv_pipe_open(&p->in.pipe, STDIN_FILENO);
+  if (rc < 0) {
+    put_error(p, "cannot read stdin: %s", uv_strerror(rc));
     p->j.req_done = 1;
     put_step(p);
     return;
   }
-  spool_read(p);
+  p->in.pipe.data = p;
+  p->in_open = 1;
+  spool_start(p);
 }
 
 static void on_put_stat(uv_fs_t *req) {
@@ -1557,6 +1624,7 @@ static void put_cancel(struct job *j) {
   if (j->failed)
     return;
   j->failed = 1;
+  spool_stop(p);
   put_cancel_request(p);
   j->req_done = 1;
   fsc_conn_finish(&j->run->app->conn, &j->req);

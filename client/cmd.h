@@ -56,6 +56,9 @@ void fsc_app_errorf(struct fsc_app *a, const char *fmt, ...)
 #endif
     ;
 
+/* Reads the process's umask (call once at start-up, before any thread). */
+void fsc_app_init_umask(void);
+
 /* Text for a UV_E*, FSP_E* or FSC_E* code. */
 const char *fsc_strerror(int err);
 

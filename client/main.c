@@ -101,6 +101,7 @@ int main(int argc, char **argv) {
   static struct cli c;
   char err[512];
   signal(SIGPIPE, SIG_IGN);
+  fsc_app_init_umask();
   int rc = fsc_parse_args(argc, argv, getenv("FSC_SERVER"), &c.opts, err,
                           sizeof err);
   if (rc != 0) {

@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Integration tests of fsc against a real fsd.
+
+Usage: fsc_it.py FSD FSC CASE
+
+Each CASE starts its own fsd on 127.0.0.1:0 with a fresh root folder (the
+port is read back from fsd's "listening on HOST:PORT" line on stderr), runs
+fsc the way a user would, and checks what the user would check: exit codes,
+output, files on both sides. Exit status 0 = pass, 1 = fail, 77 = skip.
+"""
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LISTEN_RE = re.compile(r"listening on (\S+)")
+TIMEOUT = 30
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what, *details):
+    if not cond:
+        raise Failure(what + "".join("\n  " + str(d) for d in details))
+
+
+class Env:
+    """A running fsd plus a scratch folder for the client side."""
+
+    def __init__(self, fsd, fsc):
+        self.fsc_path = fsc
+        self.tmp = tempfile.mkdtemp(prefix="fsc-it-")
+        self.root = os.path.join(self.tmp, "root")
+        self.work = os.path.join(self.tmp, "work")
+        os.mkdir(self.root)
+        os.mkdir(self.work)
+        self.fsd = subprocess.Popen(
+            [fsd, "--listen", "127.0.0.1:0", "--root", self.root],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        self.server = None
+        deadline = time.monotonic() + TIMEOUT
+        seen = []
+        while time.monotonic() < deadline:
+            line = self.fsd.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = LISTEN_RE.search(line)
+            if m:
+                self.server = m.group(1)
+                break
+        if self.server is None:
+            self.close()
+            raise Failure("fsd did not say where it listens: %r" % seen)
+        # Keep draining fsd's log so it never blocks on a full pipe.
+        self._drain = subprocess.Popen(["cat"], stdin=self.fsd.stderr,
+                                       stdout=subprocess.DEVNULL)
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    def fsc(self, *args, stdin=None, input=None, env=None, server=True,
+            timeout=TIMEOUT, preexec=None):
+        """Runs fsc to completion; returns (rc, stdout bytes, stderr str)."""
+        cmd = [self.fsc_path]
+        if server:
+            cmd += ["-s", self.server]
+        cmd += list(args)
+        e = dict(os.environ)
+        e.pop("FSC_SERVER", None)
+        if env:
+            e.update(env)
+        p = subprocess.run(cmd, cwd=self.work, input=input,
+                           stdin=stdin if input is None else None,
+                           capture_output=True, env=e, timeout=timeout,
+                           preexec_fn=preexec)
+        return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.fsc(*args, **kw)
+        check(rc == 0, "fsc %s: exit %d" % (" ".join(args), rc), err)
+        return out
+
+    def spawn(self, *args, **kw):
+        return subprocess.Popen([self.fsc_path, "-s", self.server] +
+                                list(args), cwd=self.work, **kw)
+
+    def write(self, name, data):
+        with open(self.path(name), "wb") as f:
+            f.write(data)
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+    def on_server(self, name):
+        p = os.path.join(self.root, name)
+        if not os.path.exists(p):
+            return None
+        with open(p, "rb") as f:
+            return f.read()
+
+    def leftovers(self, folder=None):
+        """Temporary files fsc may have left in a folder."""
+        folder = folder or self.work
+        return [n for n in os.listdir(folder) if ".fsc-" in n]
+
+    def close(self):
+        if self.fsd.poll() is None:
+            self.fsd.send_signal(signal.SIGTERM)
+            try:
+                self.fsd.wait(10)
+            except subprocess.TimeoutExpired:
+                self.fsd.kill()
+                self.fsd.wait()
+        if getattr(self, "_drain", None):
+            self._drain.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def read_line(stream, timeout=TIMEOUT):
+    """One line from a pipe, with a deadline."""
+    fd = stream.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while not buf.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        check(left > 0, "timed out waiting for a line", buf)
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            c = os.read(fd, 1)
+            check(c != b"", "stream ended before a line came", buf)
+            buf += c
+    return buf.decode("utf-8", "replace").rstrip("\n")
+
+
+# --- Cases ------------------------------------------------------------------
+
+def case_roundtrip(env):
+    """put then get gives the same bytes, at the sizes where chunking can
+    go wrong, each file in its own command."""
+    chunk = 1 << 20
+    sizes = {"empty": 0, "one": 1, "chunk": chunk, "chunk1": chunk + 1,
+             "multi": 5 * chunk + 12345}
+    for name, size in sizes.items():
+        data = os.urandom(size)
+        env.write(name, data)
+        env.ok("put", name)
+        check(env.on_server(name) == data, "server copy differs: " + name)
+        os.unlink(env.path(name))
+        env.ok("get", name)
+        check(env.read(name) == data, "downloaded copy differs: " + name)
+    check(env.leftovers() == [], "temporary files left", env.leftovers())
+
+
+def case_many_files(env):
+    """Several files in one put and one get (requests in flight together),
+    into a folder given with -o."""
+    files = {"f%02d.bin" % i: os.urandom(i * 77777) for i in range(12)}
+    for n, d in files.items():
+        env.write(n, d)
+    env.ok("-q", "put", *files)
+    for n, d in files.items():
+        check(env.on_server(n) == d, "server copy differs: " + n)
+    os.mkdir(env.path("dl"))
+    env.ok("get", *files, "-o", "dl")
+    for n, d in files.items():
+        check(env.read(os.path.join("dl", n)) == d, "copy differs: " + n)
+    check(env.leftovers(env.path("dl")) == [], "temporary files left")
+    # Several NAMEs need a folder.
+    rc, _, err = env.fsc("get", "f01.bin", "f02.bin", "-o", "nofolder")
+    check(rc == 2 and "not a folder" in err, "get many -o file", rc, err)
+    # One NAME with -o names the file.
+    env.ok("get", "f03.bin", "-o", "renamed.bin")
+    check(env.read("renamed.bin") == files["f03.bin"], "get -o FILE")
+
+
+def case_stdio(env):
+    """put - reads stdin (with --as), get -o - writes stdout."""
+    data = os.urandom(3 * (1 << 20) + 7)
+    env.ok("put", "-", "--as", "piped.bin", input=data)
+    check(env.on_server("piped.bin") == data, "stdin upload differs")
+    out = env.ok("get", "piped.bin", "-o", "-")
+    check(out == data, "stdout download differs", len(out))
+    # stdin from a regular file is sent without spooling.
+    env.write("src", data[:1000])
+    with open(env.path("src"), "rb") as f:
+        env.ok("put", "-", "--as", "fromfile", stdin=f)
+    check(env.on_server("fromfile") == data[:1000], "stdin file differs")
+    rc, _, err = env.fsc("put", "-")
+    check(rc == 2 and "--as" in err, "put - without --as", rc, err)
+
+
+def case_ls_size_rm(env):
+    """ls output (piped, -l, --json), size, rm, and their exit codes."""
+    out = env.ok("ls")
+    check(out == b"", "ls of an empty server", out)
+    for name, size in (("b.txt", 10), ("a.txt", 2048), ("C", 0)):
+        with open(os.path.join(env.root, name), "wb") as f:
+            f.write(b"x" * size)
+    env.ok("size", "a.txt")  # fsd may need a moment to see new files
+    out = env.ok("ls").decode()
+    check(out == "C\na.txt\nb.txt\n", "ls piped: one sorted name per line",
+          out)
+    out = env.ok("ls", "-l").decode().splitlines()
+    check(len(out) == 3 and out[1].split()[0] == "2048" and
+          out[1].endswith("  a.txt") and
+          re.match(r"^ *0  \d{4}-\d\d-\d\d \d\d:\d\d  C$", out[0]),
+          "ls -l", out)
+    out = env.ok("ls", "-lh").decode().splitlines()
+    check(out[1].split()[0] == "2.0K", "ls -lh", out)
+    lines = env.ok("ls", "--json").decode().splitlines()
+    objs = [json.loads(x) for x in lines]
+    check([o["name"] for o in objs] == ["C", "a.txt", "b.txt"] and
+          objs[1]["size"] == 2048 and isinstance(objs[1]["mtime_ns"], int),
+          "ls --json", lines)
+    check(env.ok("size", "a.txt") == b"2048\n", "size of one file")
+    check(env.ok("size", "-h", "a.txt") == b"2.0K\n", "size -h")
+    out = env.ok("size", "b.txt", "a.txt").decode()
+    check(out == "10\tb.txt\n2048\ta.txt\n", "size of several files", out)
+    rc, out, err = env.fsc("size", "a.txt", "nope")
+    check(rc == 1 and out == b"2048\ta.txt\n", "size with a missing file",
+          rc, out)
+    check("nope" in err and "no such file" in err, "size error names it",
+          err)
+    env.ok("rm", "a.txt", "C")
+    check(env.on_server("a.txt") is None and env.on_server("C") is None,
+          "rm removed the files")
+    check(env.ok("ls") == b"b.txt\n", "ls after rm")
+    rc, _, err = env.fsc("rm", "a.txt")
+    check(rc == 1 and "rm a.txt" in err and "no such file" in err,
+          "rm of a missing file", rc, err)
+    check(err.count("\n") == 1, "one-line error", err)
+
+
+def case_missing_file(env):
+    """get of a file that does not exist: exit 1, a one-line error naming
+    it, no file and no temporary file left."""
+    rc, out, err = env.fsc("get", "ghost.txt")
+    check(rc == 1, "exit status", rc, err)
+    check(err.startswith("fsc: get ghost.txt: ") and "no such file" in err,
+          "error names the file and the server's message", err)
+    check(err.count("\n") == 1, "one-line error", err)
+    check(os.listdir(env.work) == [], "nothing left", os.listdir(env.work))
+    # With other files in the same command, the good ones still arrive.
+    env.write("real", b"data")
+    env.ok("put", "real")
+    os.unlink(env.path("real"))
+    rc, out, err = env.fsc("get", "ghost.txt", "real")
+    check(rc == 1 and env.read("real") == b"data", "partial success", rc)
+
+
+def case_bad_name(env):
+    """Names that would escape the folder or break the rules are refused
+    before anything touches the disk."""
+    for name in ("../escape", "a/b", ".hidden", ".."):
+        rc, _, err = env.fsc("get", name, "-o", env.work)
+        check(rc == 1 and "invalid file name" in err, "get " + name, rc, err)
+        rc, _, err = env.fsc("size", name)
+        check(rc == 1 and "invalid file name" in err, "size " + name, rc, err)
+    env.write("ok.txt", b"1")
+    rc, _, err = env.fsc("put", "ok.txt", "--as", ".dot")
+    check(rc == 1 and "invalid file name" in err, "put --as .dot", rc, err)
+    check(not os.path.exists(os.path.join(env.tmp, "escape")),
+          "nothing written outside")
+    check(os.listdir(env.root) == [], "nothing stored", os.listdir(env.root))
+
+
+def case_no_server(env):
+    """Nothing listening: exit 3 with a clear message."""
+    env.close_port = None
+    # A port that was just free: bind, note it, close.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    rc, _, err = env.fsc("-s", "127.0.0.1:%d" % port, "ls", server=False)
+    check(rc == 3 and "cannot connect" in err, "exit 3", rc, err)
+    rc, _, err = env.fsc("ls", server=False,
+                         env={"FSC_SERVER": "127.0.0.1:%d" % port})
+    check(rc == 3, "FSC_SERVER is used", rc, err)
+    # The connection breaking mid-command is exit 3 too.
+    env.fsd.send_signal(signal.SIGKILL)
+    env.fsd.wait()
+    rc, _, err = env.fsc("ls")
+    check(rc == 3, "server gone", rc, err)
+
+
+def case_usage(env):
+    """--help, --version and usage errors (exit 2)."""
+    rc, out, _ = env.fsc("--help", server=False)
+    out = out.decode()
+    check(rc == 0 and "Usage: fsc" in out and "3  cannot connect" in out,
+          "--help lists commands and exit codes", out)
+    for cmd in ("ls", "size", "rm", "get", "put", "watch", "announce",
+                "shell"):
+        rc, out, _ = env.fsc(cmd, "--help", server=False)
+        check(rc == 0 and out.decode().startswith("Usage: fsc " + cmd),
+              cmd + " --help", out)
+    rc, out, _ = env.fsc("--version", server=False)
+    check(rc == 0 and out.startswith(b"fsc "), "--version", out)
+    for args in ([], ["frob"], ["ls", "-z"], ["size"], ["get"],
+                 ["-s", "nocolon", "ls"]):
+        rc, _, err = env.fsc(*args, server=False)
+        check(rc == 2 and err.startswith("fsc: ") and err.count("\n") == 1,
+              "usage error for %r" % args, rc, err)
+
+
+def case_no_clobber(env):
+    """put --no-clobber refuses to replace; plain put replaces."""
+    env.write("f", b"first")
+    env.ok("put", "f")
+    env.write("f", b"second")
+    rc, _, err = env.fsc("put", "f", "--no-clobber")
+    check(rc == 1 and "put f" in err and "exist" in err, "no-clobber", rc,
+          err)
+    check(env.on_server("f") == b"first", "file untouched")
+    env.ok("put", "f")
+    check(env.on_server("f") == b"second", "plain put replaces")
+    env.ok("put", "f", "--as", "g", "--no-clobber")
+    check(env.on_server("g") == b"second", "no-clobber of a new name")
+
+
+def case_resume(env):
+    """get -c resumes from NAME.fsc-part after checking it with HASH."""
+    data = os.urandom(8 * (1 << 20) + 333)
+    env.write("big", data)
+    env.ok("put", "big")
+    os.unlink(env.path("big"))
+    # A partial copy from an earlier attempt: the first 3 MiB + a bit.
+    env.write("big.fsc-part", data[:3 * (1 << 20) + 5])
+    env.ok("get", "-c", "big")
+    check(env.read("big") == data, "resumed download differs")
+    check(env.leftovers() == [], "part file removed", env.leftovers())
+    # A partial copy that does not match: thrown away, full download.
+    os.unlink(env.path("big"))
+    env.write("big.fsc-part", b"garbage" * 1000)
+    env.ok("get", "--continue", "big")
+    check(env.read("big") == data, "restarted download differs")
+    check(env.leftovers() == [], "part file removed", env.leftovers())
+    # A partial copy as long as the file: nothing left to fetch.
+    os.unlink(env.path("big"))
+    env.write("big.fsc-part", data)
+    env.ok("get", "-c", "big")
+    check(env.read("big") == data, "complete part")
+
+
+def case_resume_interrupted(env):
+    """A download that breaks half way (here: the file size limit makes the
+    disk refuse more bytes) keeps its part under get -c; a second get -c
+    finishes it from there. Without -c nothing is left."""
+    data = os.urandom(6 * (1 << 20))
+    env.write("big", data)
+    env.ok("put", "big")
+    os.unlink(env.path("big"))
+    import resource
+    limit = 2 * (1 << 20) + 100
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    rc, _, err = env.fsc("get", "big", preexec=small_disk)
+    check(rc == 1 and "cannot write" in err, "write error reported", rc, err)
+    check(os.listdir(env.work) == [], "no partial target without -c",
+          os.listdir(env.work))
+    rc, _, err = env.fsc("get", "-c", "big", preexec=small_disk)
+    check(rc == 1, "interrupted get -c fails", rc, err)
+    check("big.fsc-part" in err, "message names the kept part", err)
+    part = env.read("big.fsc-part")
+    check(0 < len(part) <= limit and part == data[:len(part)],
+          "the part is a prefix", len(part))
+    check(not os.path.exists(env.path("big")), "no target yet")
+    env.ok("get", "-c", "big")
+    check(env.read("big") == data, "resumed download differs")
+    check(env.leftovers() == [], "part removed", env.leftovers())
+
+
+def case_interrupt(env):
+    """Ctrl-C: an upload from a pipe that never ends is canceled and
+    leaves nothing on the server; a download leaves no partial target."""
+    p = env.spawn("put", "-", "--as", "never.bin", stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(os.urandom(1 << 20))
+    p.stdin.flush()
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(TIMEOUT)
+    p.stdin.close()
+    check(rc == 130, "put interrupted: exit 130", rc, p.stderr.read())
+    check(env.on_server("never.bin") is None, "nothing stored")
+    check([n for n in os.listdir(env.root)] == [], "no trace on the server",
+          os.listdir(env.root))
+
+    data = os.urandom(32 * (1 << 20))
+    env.write("src", data)
+    env.ok("put", "src", "--as", "big")
+    for attempt in range(3):
+        p = env.spawn("get", "big", stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE)
+        time.sleep(0.02 * attempt)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(TIMEOUT)
+        if rc == 0:
+            check(env.read("big") == data, "completed despite Ctrl-C")
+            os.unlink(env.path("big"))
+        else:
+            check(rc == 130, "exit 130", rc, p.stderr.read())
+            check(not os.path.exists(env.path("big")), "no partial target")
+        check(env.leftovers() == [], "no temporary file", env.leftovers())
+
+
+def case_watch(env):
+    """watch prints another client's put and rm, and an announce; --json
+    gives one object per line; Ctrl-C ends it with status 0."""
+    w = env.spawn("watch", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wj = env.spawn("watch", "--json", stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+    try:
+        check("watching" in read_line(w.stderr), "watch is ready")
+        check("watching" in read_line(wj.stderr), "watch --json is ready")
+        env.write("n.txt", b"12345")
+        env.ok("put", "n.txt")
+        env.ok("rm", "n.txt")
+        env.ok("announce", "lunch", "is", "ready")
+        env.ok("announce", "bell\x07and\x1b[2Jclear")
+        lines = [read_line(w.stdout) for _ in range(4)]
+        check(lines[0] == "added n.txt (5 bytes)", "added", lines)
+        check(lines[1] == "removed n.txt", "removed", lines)
+        check(lines[2] == "notice: lunch is ready", "notice", lines)
+        check(lines[3] == "notice: bell\\x07and\\x1b[2Jclear",
+              "control characters escaped", lines)
+        objs = [json.loads(read_line(wj.stdout)) for _ in range(4)]
+        check(objs[0]["type"] == "event" and objs[0]["kind"] == "added" and
+              objs[0]["name"] == "n.txt" and objs[0]["size"] == 5,
+              "json added", objs)
+        check(objs[1]["kind"] == "removed", "json removed", objs)
+        check(objs[2] == {"type": "notice", "text": "lunch is ready"},
+              "json notice", objs)
+        check(objs[3]["text"] == "bell\x07and\x1b[2Jclear", "json text",
+              objs)
+        for p in (w, wj):
+            p.send_signal(signal.SIGINT)
+            check(p.wait(TIMEOUT) == 0, "watch ends with 0 on Ctrl-C")
+    finally:
+        for p in (w, wj):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+class Pty:
+    """fsc shell on a pseudo-terminal."""
+
+    def __init__(self, argv, cwd):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.chdir(cwd)
+            os.execv(argv[0], argv)
+        self.out = b""
+
+    def expect(self, pattern, timeout=TIMEOUT):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.out)
+            if m:
+                self.out = self.out[m.end():]
+                return m
+            left = deadline - time.monotonic()
+            check(left > 0, "shell did not print %r" % pattern, self.out)
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    data = b""
+                check(data != b"", "shell ended", self.out)
+                self.out += data
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def wait(self):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                os.read(self.fd, 4096)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise Failure("shell did not exit")
+
+
+def case_shell(env):
+    """The shell prints an event while idle at its prompt, keeps the line
+    being typed, and runs commands."""
+    sh = Pty([env.fsc_path, "-s", env.server, "shell"], env.work)
+    try:
+        sh.expect(rb"fsc> ")
+        sh.send(b"ls -")  # a half-typed line
+        sh.expect(rb"ls -")
+        env.write("ev.txt", b"abc")
+        env.ok("put", "ev.txt")
+        # The event appears on its own line, then the prompt and the
+        # half-typed line are drawn again.
+        sh.expect(rb"added ev\.txt \(3 bytes\)\r?\n")
+        sh.expect(rb"fsc> ls -")
+        sh.send(b"l\r")
+        sh.expect(rb"3  \d{4}-\d\d-\d\d \d\d:\d\d  ev\.txt")
+        sh.expect(rb"fsc> ")
+        env.ok("announce", "hi from afar")
+        sh.expect(rb"notice: hi from afar")
+        sh.send(b"size nothere\r")
+        sh.expect(rb"no such file")
+        sh.expect(rb"fsc> ")
+        sh.send(b"frobnicate\r")
+        sh.expect(rb"unknown command")
+        sh.send(b"quit\r")
+        check(sh.wait() == 0, "shell exits 0")
+    finally:
+        try:
+            os.kill(sh.pid, signal.SIGKILL)
+            os.waitpid(sh.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(sh.fd)
+
+
+CASES = {name[5:]: fn for name, fn in globals().items()
+         if name.startswith("case_")}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        print(__doc__ + "\ncases: " + " ".join(CASES), file=sys.stderr)
+        return 2
+    fsd, fsc, case = sys.argv[1:]
+    fsd, fsc = os.path.abspath(fsd), os.path.abspath(fsc)
+    env = Env(fsd, fsc)
+    try:
+        CASES[case](env)
+    except Failure as e:
+        print("FAIL %s: %s" % (case, e), file=sys.stderr)
+        return 1
+    finally:
+        env.close()
+    print("ok %s" % case)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
