@@ -4,9 +4,10 @@ file. After a restart on the same root the old file is intact and listed, no
 temp file is listed, and stale temp files are gone from the folder."""
 
 import os
+import struct
 import time
 
-from fsptest import OP, FsdCase, main, p_put, xxh3
+from fsptest import OP, ST, FsdCase, main, p_put, xxh3
 
 
 class CrashCase(FsdCase):
@@ -71,6 +72,34 @@ class CrashCase(FsdCase):
         self.wait_for(lambda: self.root_names() == [], 5,
                       "stale temp files to be removed (folder: %r)" %
                       self.root_names())
+
+    def test_crash_sigterm_mid_replace(self):
+        # An orderly stop in the middle of an upload: the uploader is told
+        # (BYE SHUTDOWN), fsd exits 0, the old file is whole, no temp left.
+        v1 = os.urandom(1 << 20)
+        c = self.fsd.connect()
+        c.put("doc.bin", v1)
+        rid = c.request(OP["PUT"], p_put(8 << 20, 0, "doc.bin"))
+        self.assertEqual(c.next_frame_for(rid).op, OP["READY"])
+        for _ in range(32):
+            c.send_frame(OP["DATA"], rid, os.urandom(65536))
+        c.ping()
+        rc = self.fsd.stop()
+        self.assertEqual(rc, 0, self.fsd.log_tail())
+        self.assertIsNone(self.fsd.sanitizer_report())
+        self.kill9(self.fsd)  # already gone: keeps tearDown from stopping it
+        frames = []
+        try:
+            frames = c.read_until_closed(5)
+        except (AssertionError, OSError):
+            pass
+        byes = [f for f in frames if f.op == OP["BYE"]]
+        self.assertTrue(byes, "no BYE before the close: %r" % frames[-3:])
+        self.assertEqual(struct.unpack(">H", byes[-1].payload[:2])[0],
+                         ST["SHUTDOWN"])
+        self.assertEqual(self.root_names(), ["doc.bin"])
+        with open(os.path.join(self.root, "doc.bin"), "rb") as f:
+            self.assertEqual(f.read(), v1)
 
 
 if __name__ == "__main__":

@@ -179,6 +179,25 @@ class PathCase(FsdCase):
         self.assertTrue(os.path.isfile(os.path.join(self.outside,
                                                     "secret.txt")))
 
+    def test_paths_hardlink_written_by_replace_only(self):
+        # A hard link is a regular file, so the server lists and serves it.
+        # But an upload must replace the name (temp file + rename), never
+        # write into the existing inode, which would change the outside file.
+        os.link(os.path.join(self.outside, "secret.txt"),
+                os.path.join(self.root, "hard.txt"))
+        c = self.fsd.connect()
+        deadline = time.monotonic() + 5
+        while b"hard.txt" not in c.list():
+            self.assertLess(time.monotonic(), deadline,
+                            "a file added to the folder never appeared")
+            time.sleep(0.1)
+        self.before = snapshot(self.watch)
+        c.put("hard.txt", b"replaced, not overwritten\n")
+        self.assert_outside_unchanged()
+        self.assertEqual(c.get("hard.txt")[1], b"replaced, not overwritten\n")
+        c.delete("hard.txt")
+        self.assert_outside_unchanged()
+
     def test_paths_server_survives(self):
         c = self.fsd.connect()
         for name in BAD_NAMES:
