@@ -19,14 +19,15 @@ DURATION = 10.0
 SHARED = ["shared-%02d" % i for i in range(40)]
 MAX_FILE = 128 * 1024
 
-# Server RSS bound while 200 clients upload and download. Each connection
-# may hold a read buffer of up to one frame (1 MiB with fsd's max_payload)
-# and a bounded number of file chunks; 200 MiB would mean whole files or
-# buffers are piling up. Under ASan, freed memory sits in a 256 MiB
+# Server RSS bound while 200 clients upload and download. The clients send
+# 64 KiB DATA frames and files of at most 128 KiB, so a connection needs at
+# most a frame of read buffer plus a few file chunks: about 50 MiB for all of
+# them in the worst case. 128 MiB leaves room for the allocator; more means
+# files or buffers pile up. Under ASan, freed memory sits in a 256 MiB
 # quarantine and every allocation carries redzones, so the bound is wider
 # there; the assertion is the same.
-RSS_BOUND_KB = 256 * 1024
-RSS_BOUND_ASAN_KB = 1024 * 1024
+RSS_BOUND_KB = 128 * 1024
+RSS_BOUND_ASAN_KB = 768 * 1024
 
 
 class Versions:
