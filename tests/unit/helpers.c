@@ -42,8 +42,8 @@ struct fsp_str th_str(const char *s) {
 
 static void check_str_eq(struct fsp_str a, struct fsp_str b, const char *field,
                          const char *where) {
-  ck_assert_msg(a.len == b.len, "%s: %s length %zu != %zu", where, field,
-                a.len, b.len);
+  ck_assert_msg(a.len == b.len, "%s: %s length %zu != %zu", where, field, a.len,
+                b.len);
   if (a.len > 0)
     ck_assert_msg(memcmp(a.ptr, b.ptr, a.len) == 0, "%s: %s bytes differ",
                   where, field);
@@ -114,8 +114,7 @@ void th_check_msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
     int ra, rb;
     uint32_t n = 0;
 
-    ck_assert_msg(a->u.entries.count == b->u.entries.count, "%s: count",
-                  where);
+    ck_assert_msg(a->u.entries.count == b->u.entries.count, "%s: count", where);
     ck_assert_msg(a->u.entries.len == b->u.entries.len, "%s: entries length",
                   where);
     do {
@@ -139,8 +138,8 @@ void th_check_msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
                   where);
     break;
   case FSP_OP_BEGIN:
-    ck_assert_msg(a->u.begin.file_size == b->u.begin.file_size,
-                  "%s: file_size", where);
+    ck_assert_msg(a->u.begin.file_size == b->u.begin.file_size, "%s: file_size",
+                  where);
     ck_assert_msg(a->u.begin.mtime_ns == b->u.begin.mtime_ns, "%s: mtime_ns",
                   where);
     ck_assert_msg(a->u.begin.offset == b->u.begin.offset, "%s: offset", where);
@@ -204,9 +203,7 @@ static const struct fsp_msg samples[] = {
     {.op = FSP_OP_NOTICE, .id = 12, .u.text = {"hello \xe2\x82\xac", 9}},
     {.op = FSP_OP_CANCEL, .id = 13},
     {.op = FSP_OP_DATA, .id = 14, .u.text = {"\x00\x01\x02\xff\xfe", 5}},
-    {.op = FSP_OP_END,
-     .id = 15,
-     .u.end = {5, 0x2d06800538d394c2ull}},
+    {.op = FSP_OP_END, .id = 15, .u.end = {5, 0x2d06800538d394c2ull}},
     {.op = FSP_OP_OK, .id = 16},
     {.op = FSP_OP_ERROR,
      .id = 17,
@@ -221,9 +218,7 @@ static const struct fsp_msg samples[] = {
      .id = 20,
      .u.begin = {1000, 1700000000123456789ll, 10, 990}},
     {.op = FSP_OP_READY, .id = 21},
-    {.op = FSP_OP_DIGEST,
-     .id = 22,
-     .u.digest = {1, 2, 0xffffffffffffffffull}},
+    {.op = FSP_OP_DIGEST, .id = 22, .u.digest = {1, 2, 0xffffffffffffffffull}},
     {.op = FSP_OP_SUBSCRIBED, .id = 23, .u.sub = {0xdeadbeefcafef00dull, 0}},
     {.op = FSP_OP_EVENT,
      .id = 0,

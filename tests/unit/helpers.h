@@ -8,6 +8,17 @@
 
 #include "fsproto/fsproto.h"
 
+/* A cheap assertion for hot loops. Check's ck_assert_* records a "last
+ * point reached" on every call, through a pipe to the parent process when
+ * tests fork, which makes loops of millions of checks slow; this one only
+ * costs when it fails. */
+#define TH_REQUIRE(cond)                                                       \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      ck_abort_msg("%s:%d: requirement failed: %s", __FILE__, __LINE__,        \
+                   #cond);                                                     \
+  } while (0)
+
 /* Suite constructors, one per test program (see main.c). */
 Suite *error_suite(void);
 Suite *version_suite(void);

@@ -30,13 +30,13 @@ static void run_free(struct run *r) {
 static struct rec *new_rec(struct run *r, const struct fsp_frame *f) {
   struct rec *c;
 
-  ck_assert_uint_lt(r->n, sizeof(r->recs) / sizeof(r->recs[0]));
+  TH_REQUIRE(r->n < sizeof(r->recs) / sizeof(r->recs[0]));
   c = &r->recs[r->n++];
   c->op = f->op;
   c->id = f->id;
   c->len = f->len;
   c->bytes = malloc(f->len + 1u);
-  ck_assert_ptr_nonnull(c->bytes);
+  TH_REQUIRE(c->bytes != NULL);
   c->nbytes = 0;
   c->pieces = 0;
   return c;
@@ -51,36 +51,37 @@ static void add_item(struct run *r, const struct fsp_item *it,
 
   switch (it->type) {
   case FSP_ITEM_FRAME:
-    ck_assert_msg(!r->in_data, "a frame inside a DATA frame");
-    ck_assert_uint_ne(it->frame.op, FSP_OP_DATA);
-    ck_assert_ptr_eq(it->frame.payload, in + FSP_HDR_LEN);
+    if (r->in_data)
+      ck_abort_msg("a frame inside a DATA frame");
+    TH_REQUIRE(it->frame.op != FSP_OP_DATA);
+    TH_REQUIRE(it->frame.payload == in + FSP_HDR_LEN);
     c = new_rec(r, &it->frame);
     if (it->frame.len > 0)
       memcpy(c->bytes, it->frame.payload, it->frame.len);
     c->nbytes = it->frame.len;
     break;
   case FSP_ITEM_DATA:
-    ck_assert_uint_eq(it->frame.op, FSP_OP_DATA);
+    TH_REQUIRE(it->frame.op == FSP_OP_DATA);
     if (!r->in_data) {
-      ck_assert_uint_eq(it->data_off, 0);
+      TH_REQUIRE(it->data_off == 0);
       new_rec(r, &it->frame);
       r->in_data = 1;
     }
     c = &r->recs[r->n - 1];
-    ck_assert_uint_eq(it->frame.id, c->id);
-    ck_assert_uint_eq(it->frame.len, c->len);
-    ck_assert_uint_eq(it->data_off, c->nbytes);
-    ck_assert_ptr_eq(it->frame.payload, it->data);
+    TH_REQUIRE(it->frame.id == c->id);
+    TH_REQUIRE(it->frame.len == c->len);
+    TH_REQUIRE(it->data_off == c->nbytes);
+    TH_REQUIRE(it->frame.payload == it->data);
     if (c->len > 0)
-      ck_assert_uint_gt(it->data_len, 0);
-    ck_assert_uint_le(it->data_len, c->len - c->nbytes);
-    ck_assert_msg(it->data >= in && it->data + it->data_len <= in + in_len,
-                  "DATA piece outside the input");
+      TH_REQUIRE(it->data_len > 0);
+    TH_REQUIRE(it->data_len <= c->len - c->nbytes);
+    if (!(it->data >= in && it->data + it->data_len <= in + in_len))
+      ck_abort_msg("DATA piece outside the input");
     if (it->data_len > 0)
       memcpy(c->bytes + c->nbytes, it->data, it->data_len);
     c->nbytes += it->data_len;
     c->pieces++;
-    ck_assert_int_eq(it->last, c->nbytes == c->len);
+    TH_REQUIRE(it->last == (c->nbytes == c->len));
     if (it->last)
       r->in_data = 0;
     break;
@@ -93,9 +94,8 @@ static void add_item(struct run *r, const struct fsp_item *it,
  * once), keeping unconsumed bytes as a caller must. The kept bytes always
  * end at a guard page, so an over-read crashes. Returns the sticky error or
  * 0. */
-static int feed_chunks(struct fsp_decoder *d, const uint8_t *stream,
-                       size_t len, const size_t *chunks, size_t nchunks,
-                       struct run *r) {
+static int feed_chunks(struct fsp_decoder *d, const uint8_t *stream, size_t len,
+                       const size_t *chunks, size_t nchunks, struct run *r) {
   uint8_t *g = th_guard_alloc(len);
   uint8_t *end = g + len;
   size_t kept = 0, off = 0, ci = 0;
@@ -121,21 +121,22 @@ static int feed_chunks(struct fsp_decoder *d, const uint8_t *stream,
         err = (int)n;
         break;
       }
-      ck_assert_uint_le((size_t)n, kept);
+      TH_REQUIRE((size_t)n <= kept);
       if (n == 0) {
-        ck_assert_int_eq(it.type, FSP_ITEM_NONE);
+        TH_REQUIRE(it.type == FSP_ITEM_NONE);
         break;
       }
       add_item(r, &it, in, kept);
       kept -= (size_t)n;
     }
     /* Only part of a non-DATA frame (or of a header) ever stays behind. */
-    ck_assert_uint_le(kept, FSP_HDR_LEN + (d->max_payload ? d->max_payload
-                                                           : FSP_MIN_PAYLOAD));
+    TH_REQUIRE(kept <= FSP_HDR_LEN +
+                           (d->max_payload ? d->max_payload : FSP_MIN_PAYLOAD));
   }
   if (err == 0) {
-    ck_assert_uint_eq(kept, 0);
-    ck_assert_msg(!r->in_data, "stream ended inside a DATA frame");
+    TH_REQUIRE(kept == 0);
+    if (r->in_data)
+      ck_abort_msg("stream ended inside a DATA frame");
   }
   th_guard_free(g, len);
   return err;
@@ -151,7 +152,7 @@ static void reference(const uint8_t *stream, size_t len, struct run *r) {
     ssize_t n = fsp_frame_decode(stream + off, len - off, 0, &f);
     struct rec *c;
 
-    ck_assert_int_gt(n, 0);
+    TH_REQUIRE(n > 0);
     c = new_rec(r, &f);
     if (f.len > 0)
       memcpy(c->bytes, f.payload, f.len);
@@ -162,15 +163,16 @@ static void reference(const uint8_t *stream, size_t len, struct run *r) {
 
 static void check_same(const struct run *a, const struct run *b,
                        const char *how) {
-  ck_assert_msg(a->n == b->n, "%s: %zu frames, reference %zu", how, a->n,
-                b->n);
+  if (a->n != b->n)
+    ck_abort_msg("%s: %zu frames, reference %zu", how, a->n, b->n);
   for (size_t i = 0; i < a->n; i++) {
     const struct rec *x = &a->recs[i], *y = &b->recs[i];
-    ck_assert_msg(x->op == y->op && x->id == y->id && x->len == y->len,
-                  "%s: frame %zu header differs", how, i);
-    ck_assert_msg(x->nbytes == y->nbytes, "%s: frame %zu length", how, i);
-    ck_assert_msg(x->nbytes == 0 || memcmp(x->bytes, y->bytes, x->nbytes) == 0,
-                  "%s: frame %zu bytes differ", how, i);
+    if (!(x->op == y->op && x->id == y->id && x->len == y->len))
+      ck_abort_msg("%s: frame %zu header differs", how, i);
+    if (x->nbytes != y->nbytes)
+      ck_abort_msg("%s: frame %zu length", how, i);
+    if (!(x->nbytes == 0 || memcmp(x->bytes, y->bytes, x->nbytes) == 0))
+      ck_abort_msg("%s: frame %zu bytes differ", how, i);
   }
 }
 
@@ -390,7 +392,7 @@ static const struct broken broken[] = {
     {0, 0xff, FSP_EMAGIC},   {1, 0x00, FSP_EVERSION},
     {1, 0x02, FSP_EVERSION}, {3, 0x01, FSP_EFLAGS},
     {3, 0x80, FSP_EFLAGS},   {8, 0xff, FSP_ETOOBIG}, /* len 0xff000005 */
-    {9, 0x01, FSP_ETOOBIG},                         /* len 0x00010005 */
+    {9, 0x01, FSP_ETOOBIG},                          /* len 0x00010005 */
 };
 
 START_TEST(test_decoder_framing_errors_sticky) {
@@ -444,19 +446,18 @@ START_TEST(test_decoder_error_after_good_frames) {
       fsp_decoder_feed(&d, buf + FSP_HDR_LEN, sizeof(buf) - FSP_HDR_LEN, &it),
       FSP_HDR_LEN);
   ck_assert_uint_eq(it.frame.op, FSP_OP_READY);
-  ck_assert_int_eq(fsp_decoder_feed(&d, buf + 2 * FSP_HDR_LEN, FSP_HDR_LEN,
-                                    &it),
-                   FSP_EMAGIC);
+  ck_assert_int_eq(
+      fsp_decoder_feed(&d, buf + 2 * FSP_HDR_LEN, FSP_HDR_LEN, &it),
+      FSP_EMAGIC);
 }
 END_TEST
 
 /* Hostile lengths reach the decoder as a header only: refused at once
  * (never waiting for 4 GiB to arrive), for DATA and other frames alike. */
 START_TEST(test_decoder_hostile_lengths) {
-  static const uint32_t lens[] = {FSP_MIN_PAYLOAD + 1, FSP_MAX_PAYLOAD,
-                                  FSP_MAX_PAYLOAD + 1, 0xfffffff4u,
-                                  0xfffffffcu,         0xfffffffdu,
-                                  0xfffffffeu,         0xffffffffu};
+  static const uint32_t lens[] = {
+      FSP_MIN_PAYLOAD + 1, FSP_MAX_PAYLOAD, FSP_MAX_PAYLOAD + 1, 0xfffffff4u,
+      0xfffffffcu,         0xfffffffdu,     0xfffffffeu,         0xffffffffu};
   static const uint8_t ops[] = {FSP_OP_DATA, FSP_OP_PUT, 0xee};
 
   for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {

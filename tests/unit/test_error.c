@@ -26,8 +26,8 @@ START_TEST(test_error_strerror_every_code) {
 END_TEST
 
 START_TEST(test_error_strerror_unknown) {
-  static const int unknown[] = {0, 1, -1, -500, -513, -599, INT32_MIN,
-                                INT32_MAX};
+  static const int unknown[] = {0,    1,    -1,        -500,
+                                -513, -599, INT32_MIN, INT32_MAX};
 
   for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
     ck_assert_str_eq(fsp_strerror(unknown[i]), "unknown error");

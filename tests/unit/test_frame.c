@@ -11,9 +11,8 @@ static const uint8_t stat_frame[] = {0xf5, 0x01, 0x11, 0x00, 0x00, 0x00,
 
 START_TEST(test_frame_header_write_layout) {
   uint8_t buf[FSP_HDR_LEN + 1];
-  static const uint8_t want[FSP_HDR_LEN] = {0xf5, 0x01, 0x44, 0x00,
-                                            0x01, 0x02, 0x03, 0x04,
-                                            0xa1, 0xb2, 0xc3, 0xd4};
+  static const uint8_t want[FSP_HDR_LEN] = {0xf5, 0x01, 0x44, 0x00, 0x01, 0x02,
+                                            0x03, 0x04, 0xa1, 0xb2, 0xc3, 0xd4};
 
   memset(buf, 0xee, sizeof(buf));
   fsp_header_write(buf, FSP_OP_BEGIN, 0x01020304, 0xa1b2c3d4);
@@ -122,9 +121,9 @@ END_TEST
  * from the header alone, before any payload arrives, and no length makes
  * the size computation wrap. */
 struct hostile {
-  uint32_t max;  /* max_payload passed */
-  uint32_t len;  /* announced payload length */
-  int too_big;   /* expected FSP_ETOOBIG */
+  uint32_t max; /* max_payload passed */
+  uint32_t len; /* announced payload length */
+  int too_big;  /* expected FSP_ETOOBIG */
 };
 
 static const struct hostile hostile[] = {
@@ -132,7 +131,7 @@ static const struct hostile hostile[] = {
     {FSP_MIN_PAYLOAD, 1, 0},
     {FSP_MIN_PAYLOAD, FSP_MIN_PAYLOAD, 0},
     {FSP_MIN_PAYLOAD, FSP_MIN_PAYLOAD + 1, 1},
-    {0, FSP_MIN_PAYLOAD, 0},     /* 0 means FSP_MIN_PAYLOAD */
+    {0, FSP_MIN_PAYLOAD, 0}, /* 0 means FSP_MIN_PAYLOAD */
     {0, FSP_MIN_PAYLOAD + 1, 1},
     {FSP_DEFAULT_PAYLOAD, FSP_DEFAULT_PAYLOAD, 0},
     {FSP_DEFAULT_PAYLOAD, FSP_DEFAULT_PAYLOAD + 1, 1},

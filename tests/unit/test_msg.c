@@ -52,8 +52,8 @@ START_TEST(test_msg_samples_cover_every_opcode) {
     seen[samples[i].op]++;
   for (unsigned op = 0; op < 256; op++)
     if (fsp_op_name((uint8_t)op) != NULL)
-      ck_assert_msg(seen[op] == 1, "%s has %u samples", fsp_op_name((uint8_t)op),
-                    seen[op]);
+      ck_assert_msg(seen[op] == 1, "%s has %u samples",
+                    fsp_op_name((uint8_t)op), seen[op]);
 }
 END_TEST
 
@@ -75,8 +75,9 @@ START_TEST(test_msg_encode_reports_needed_size) {
     memset(buf, 0xa5, (size_t)need + 16);
     ck_assert_int_eq(fsp_msg_encode(buf, cap, m), need);
     for (size_t i = 0; i < (size_t)need + 16; i++)
-      ck_assert_msg(buf[i] == 0xa5, "%s: byte %zu written with cap %zu",
-                    fsp_op_name(m->op), i, cap);
+      if (buf[i] != 0xa5)
+        ck_abort_msg("%s: byte %zu written with cap %zu", fsp_op_name(m->op), i,
+                     cap);
   }
   memset(buf, 0xa5, (size_t)need + 16);
   ck_assert_int_eq(fsp_msg_encode(buf, (size_t)need + 16, m), need);
@@ -104,10 +105,9 @@ START_TEST(test_msg_decode_truncated_no_over_read) {
     int r = decode_guarded(m->op, m->id, buf + FSP_HDR_LEN, plen, &d);
     if (plen == len - FSP_HDR_LEN)
       ck_assert_int_eq(r, 0);
-    ck_assert_msg(r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME ||
-                      r == FSP_EUTF8,
-                  "%s truncated to %zu: %s", fsp_op_name(m->op), plen,
-                  fsp_err_name(r));
+    ck_assert_msg(
+        r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME || r == FSP_EUTF8,
+        "%s truncated to %zu: %s", fsp_op_name(m->op), plen, fsp_err_name(r));
     ck_assert_uint_eq(d.op, m->op);
     ck_assert_uint_eq(d.id, m->id);
   }
@@ -164,10 +164,8 @@ static const struct bad bad[] = {
      FSP_EMALFORMED, "HELLO reserved 0x8000"},
     {FSP_OP_PUT, U64_0 "02 61", FSP_EMALFORMED, "PUT mode 2"},
     {FSP_OP_PUT, U64_0 "ff 61", FSP_EMALFORMED, "PUT mode 255"},
-    {FSP_OP_EVENT, U64_0 "00" U64_0 U64_0 "61", FSP_EMALFORMED,
-     "EVENT kind 0"},
-    {FSP_OP_EVENT, U64_0 "04" U64_0 U64_0 "61", FSP_EMALFORMED,
-     "EVENT kind 4"},
+    {FSP_OP_EVENT, U64_0 "00" U64_0 U64_0 "61", FSP_EMALFORMED, "EVENT kind 0"},
+    {FSP_OP_EVENT, U64_0 "04" U64_0 U64_0 "61", FSP_EMALFORMED, "EVENT kind 4"},
     {FSP_OP_EVENT, U64_0 "ff" U64_0 U64_0 "61", FSP_EMALFORMED,
      "EVENT kind 255"},
     /* Names. */
@@ -212,8 +210,8 @@ static const struct bad bad[] = {
      "trailing byte"},
     {FSP_OP_ENTRIES, "00 00 00 01" U64_0 U64_0 "00 00", FSP_EBADNAME,
      "empty name"},
-    {FSP_OP_ENTRIES, "00 00 00 02" U64_0 U64_0 "00 01 61" U64_0 U64_0
-                     "00 02 2e 2e",
+    {FSP_OP_ENTRIES,
+     "00 00 00 02" U64_0 U64_0 "00 01 61" U64_0 U64_0 "00 02 2e 2e",
      FSP_EBADNAME, "second name .."},
 };
 
@@ -235,10 +233,12 @@ END_TEST
 
 /* The variants that must still decode: the edges of each rule. */
 static const struct bad good[] = {
-    {FSP_OP_HELLO, "00 01 00 00 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
-     0, "HELLO empty agent"},
-    {FSP_OP_HELLO, "ff ff 00 00 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff",
-     0, "HELLO all ones but reserved"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00", 0,
+     "HELLO empty agent"},
+    {FSP_OP_HELLO,
+     "ff ff 00 00 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff", 0,
+     "HELLO all ones but reserved"},
     {FSP_OP_PUT, U64_0 "00 61", 0, "PUT mode 0"},
     {FSP_OP_PUT, U64_0 "01 61", 0, "PUT mode 1"},
     {FSP_OP_EVENT, U64_0 "01" U64_0 U64_0 "61", 0, "EVENT kind 1"},
@@ -381,9 +381,8 @@ END_TEST
 
 /* DATA: header then the bytes, unchanged. */
 START_TEST(test_msg_encode_data_layout) {
-  static const uint8_t want[] = {0xf5, 0x01, 0x20, 0x00, 0x00, 0x00, 0x01,
-                                 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0xff,
-                                 0x80};
+  static const uint8_t want[] = {0xf5, 0x01, 0x20, 0x00, 0x00, 0x00, 0x01, 0x00,
+                                 0x00, 0x00, 0x00, 0x03, 0x00, 0xff, 0x80};
   struct fsp_msg m = {.op = FSP_OP_DATA, .id = 256};
   uint8_t buf[sizeof(want)];
 
@@ -479,8 +478,7 @@ START_TEST(test_msg_entries_builder_full) {
   ck_assert_uint_eq(m.u.entries.count, 3);
 
   /* Too small for even the header and count. */
-  ck_assert_int_eq(fsp_entries_begin(&b, buf, FSP_HDR_LEN + 3, 1),
-                   FSP_ENOBUFS);
+  ck_assert_int_eq(fsp_entries_begin(&b, buf, FSP_HDR_LEN + 3, 1), FSP_ENOBUFS);
   ck_assert_int_eq(fsp_entries_add(&b, &e), FSP_ENOBUFS);
   ck_assert_uint_eq(fsp_entries_finish(&b), 0);
   /* An empty batch is valid. */
@@ -505,7 +503,7 @@ END_TEST
 
 /* ENTRIES encoded from a count that does not match the entries given. */
 START_TEST(test_msg_entries_encode_rejects_mismatch) {
-  static const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+  static const uint8_t one[] = {0, 0, 0, 0, 0, 0, 0, 1, 0,  0,
                                 0, 0, 0, 0, 0, 2, 0, 1, 'a'};
   struct fsp_msg m = {.op = FSP_OP_ENTRIES, .id = 1};
 
@@ -514,8 +512,7 @@ START_TEST(test_msg_entries_encode_rejects_mismatch) {
   m.u.entries.count = 2;
   ck_assert_int_eq(fsp_msg_encode(NULL, 0, &m), FSP_EMALFORMED);
   m.u.entries.count = 1;
-  ck_assert_int_eq(fsp_msg_encode(NULL, 0, &m),
-                   FSP_HDR_LEN + 4 + sizeof(one));
+  ck_assert_int_eq(fsp_msg_encode(NULL, 0, &m), FSP_HDR_LEN + 4 + sizeof(one));
 }
 END_TEST
 

@@ -27,7 +27,9 @@ static const struct bytes utf8_good[] = {
     {"\xef\xbf\xbf", 0, "U+FFFF"},
     {"\xf0\x90\x80\x80", 0, "U+10000, first four-byte"},
     {"\xf4\x8f\xbf\xbf", 0, "U+10FFFF, the last code point"},
-    {"\xef\xbb\xbf" "bom", 0, "byte order mark"},
+    {"\xef\xbb\xbf"
+     "bom",
+     0, "byte order mark"},
     {"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80", 0, "mixed"},
 };
 

@@ -108,8 +108,8 @@ typedef size_t build_fn(uint8_t *buf, size_t cap, struct fsp_msg *m);
 static size_t encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
   ssize_t n = fsp_msg_encode(buf, cap, m);
 
-  ck_assert_msg(n > 0 && (size_t)n <= cap, "encode %s: %zd",
-                fsp_op_name(m->op), n);
+  ck_assert_msg(n > 0 && (size_t)n <= cap, "encode %s: %zd", fsp_op_name(m->op),
+                n);
   return (size_t)n;
 }
 
