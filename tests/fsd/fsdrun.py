@@ -53,6 +53,11 @@ class Fsd:
             raise RuntimeError("fsd did not start:\n" + "\n".join(self.log))
         return self
 
+    def sanitizer_report(self):
+        """Lines where ASan or UBSan complained, if any."""
+        return [l for l in self.log if "runtime error" in l or
+                "Sanitizer" in l]
+
     def path(self, name):
         return os.path.join(self.root, name)
 

@@ -31,7 +31,7 @@ class ServerTest(unittest.TestCase):
         rc = cls.srv.stop()
         log = "\n".join(cls.srv.log)
         cls.srv.cleanup()
-        if rc != 0:
+        if rc != 0 or cls.srv.sanitizer_report():
             raise AssertionError("fsd exited with %r:\n%s" % (rc, log))
 
     def client(self, **kw):
