@@ -186,7 +186,9 @@ struct fsp_frame {
 
 /* Checks and parses the 12-byte header at buf (which must hold FSP_HDR_LEN
  * bytes). Fills f (payload left NULL). max_payload is the largest payload the
- * caller accepts (at most FSP_MAX_PAYLOAD). Returns 0 or FSP_EMAGIC,
+ * caller accepts (at most FSP_MAX_PAYLOAD; larger values count as
+ * FSP_MAX_PAYLOAD, and 0 means FSP_MIN_PAYLOAD, here and in every function
+ * taking a max_payload). Returns 0 or FSP_EMAGIC,
  * FSP_EVERSION, FSP_EFLAGS, FSP_ETOOBIG. Unknown opcodes are not an error
  * here: the framing stays valid, so the receiver can answer and go on. */
 FSP_EXTERN int fsp_header_parse(const uint8_t *buf, uint32_t max_payload,
@@ -199,7 +201,8 @@ FSP_EXTERN void fsp_header_write(uint8_t *buf, uint8_t op, uint32_t id,
 /* Stateless decode of one whole frame from buf[0..len). Returns the size of
  * the frame (> 0) with f->payload pointing into buf, FSP_EAGAIN when buf holds
  * only part of a frame (nothing is consumed; call again with more bytes), or
- * one of the fsp_header_parse() errors as soon as the header is in. */
+ * one of the fsp_header_parse() errors as soon as the header is in (a bad
+ * magic, version or flags byte is reported as soon as that byte is in). */
 FSP_EXTERN ssize_t fsp_frame_decode(const uint8_t *buf, size_t len,
                                     uint32_t max_payload, struct fsp_frame *f);
 
