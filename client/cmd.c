@@ -269,7 +269,8 @@ static size_t display_width(const char *s) {
 static void ls_print(struct fsc_run *r) {
   struct fsc_app *a = r->app;
   char line[4 * FSP_NAME_MAX + 128];
-  qsort(r->entries, r->nentries, sizeof r->entries[0], entry_cmp);
+  if (r->nentries > 1)
+    qsort(r->entries, r->nentries, sizeof r->entries[0], entry_cmp);
   if (r->cmd.json) {
     for (size_t i = 0; i < r->nentries; i++) {
       fsc_fmt_ls_json(line, sizeof line, &r->entries[i]);

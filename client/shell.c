@@ -1,10 +1,456 @@
-/* fsc shell. See shell.h. */
+/* fsc shell: an interactive prompt on one connection, subscribed to events.
+ *
+ * The terminal is read through a libuv tty handle in raw mode and fed byte by
+ * byte to the line editor (edit.c); everything the shell prints goes through
+ * shell_print(), which erases the prompt line, prints, and draws the prompt
+ * and the half-typed line again, so events and notices appear the moment they
+ * arrive without mangling what the user is typing. While a command runs the
+ * prompt is hidden; keys typed meanwhile are kept for the next prompt. When
+ * stdin is not a terminal the shell reads commands line by line, without a
+ * prompt, which makes it scriptable. */
 #include "shell.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "edit.h"
+#include "fmt.h"
+
+#define PROMPT "fsc> "
+#define MAX_WORDS 256
+
+struct shell {
+  struct fsc_app app;
+  const struct fsc_opts *opts;
+  union {
+    uv_tty_t tty;
+    uv_pipe_t pipe;
+  } in;                 /* stdin */
+  uv_tty_t out;         /* stdout, when it is a terminal */
+  uv_signal_t sigint;   /* Ctrl-C when stdin is not in raw mode */
+  struct fsc_req sub;   /* the subscription */
+  int interactive;      /* stdin and stdout are terminals: raw mode, prompt */
+  int out_tty;          /* out is initialised */
+  int in_open;
+  int raw;              /* the terminal is in raw mode */
+  struct fsc_edit ed;
+  char line[FSC_EDIT_MAX + 1]; /* the running command's words live here */
+  char *argv[MAX_WORDS];
+  struct fsc_cmd cmd;
+  int running;          /* a command is running */
+  char pend[4096];      /* without a terminal: input not yet acted on */
+  size_t npend, ppend;  /* bytes in pend, and the next one to use */
+  int prompt_shown;     /* the prompt line is on the screen */
+  int quitting;
+  int status;
+};
+
+/* Writes to the terminal through the tty handle; a write that cannot go at
+ * once is queued with a copy, after anything queued before it. */
+static void on_out_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void term_write(struct shell *sh, const char *s, size_t n) {
+  if (!sh->out_tty) {
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)s, (unsigned)n);
+  int done = uv_try_write((uv_stream_t *)&sh->out, &b, 1);
+  if (done == (int)n)
+    return;
+  if (done < 0)
+    done = 0;
+  uv_write_t *w = malloc(sizeof *w + n - (size_t)done);
+  if (w == NULL)
+    return;
+  char *copy = (char *)(w + 1);
+  memcpy(copy, s + done, n - (size_t)done);
+  b = uv_buf_init(copy, (unsigned)(n - (size_t)done));
+  if (uv_write(w, (uv_stream_t *)&sh->out, &b, 1, on_out_written) < 0)
+    free(w);
+}
+
+static void draw_prompt(struct shell *sh) {
+  static char buf[FSC_EDIT_MAX + 64];
+  if (!sh->interactive || sh->running || sh->quitting)
+    return;
+  size_t n = fsc_edit_render(&sh->ed, PROMPT, buf, sizeof buf);
+  if (n >= sizeof buf)
+    n = sizeof buf - 1;
+  term_write(sh, buf, n);
+  sh->prompt_shown = 1;
+}
+
+static void shell_print(struct fsc_app *a, int to_err, const char *line) {
+  struct shell *sh = a->data;
+  (void)to_err; /* one terminal: errors and output interleave in order */
+  if (sh->prompt_shown)
+    term_write(sh, "\r\x1b[K", 4);
+  term_write(sh, line, strlen(line));
+  term_write(sh, "\n", 1);
+  if (sh->prompt_shown)
+    draw_prompt(sh);
+}
+
+/* Prints a multi-line text (help) one line at a time. */
+static void print_text(struct shell *sh, const char *text) {
+  char line[256];
+  while (*text) {
+    const char *nl = strchr(text, '\n');
+    size_t n = nl ? (size_t)(nl - text) : strlen(text);
+    if (n >= sizeof line)
+      n = sizeof line - 1;
+    memcpy(line, text, n);
+    line[n] = '\0';
+    shell_print(&sh->app, 0, line);
+    text += n + (nl != NULL);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void shell_quit(struct shell *sh, int status) {
+  if (sh->quitting)
+    return;
+  sh->quitting = 1;
+  if (status > sh->status)
+    sh->status = status;
+  if (sh->prompt_shown && sh->interactive)
+    term_write(sh, "\n", 1);
+  sh->prompt_shown = 0;
+  if (sh->app.run != NULL)
+    fsc_run_cancel(&sh->app);
+  if (sh->raw) {
+    uv_tty_reset_mode();
+    sh->raw = 0;
+  }
+  if (sh->in_open) {
+    uv_read_stop((uv_stream_t *)&sh->in);
+    uv_close((uv_handle_t *)&sh->in, on_handle_closed);
+    sh->in_open = 0;
+  }
+  if (!uv_is_closing((uv_handle_t *)&sh->sigint))
+    uv_close((uv_handle_t *)&sh->sigint, on_handle_closed);
+  /* The command (if any) finishes its cleanup first; on_done closes the
+   * connection then. */
+  if (sh->app.run == NULL)
+    fsc_conn_close(&sh->app.conn);
+}
+
+static void run_line(struct shell *sh, const char *text) {
+  char err[512];
+  snprintf(sh->line, sizeof sh->line, "%s", text);
+  int argc = fsc_split_line(sh->line, sh->argv, MAX_WORDS);
+  if (argc < 0) {
+    shell_print(&sh->app, 1, "fsc: unterminated quote or too many words");
+    return;
+  }
+  if (argc == 0)
+    return;
+  if (fsc_parse_cmd(argc, sh->argv, 1, &sh->cmd, err, sizeof err) != 0) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "fsc: %s", err);
+    shell_print(&sh->app, 1, msg);
+    return;
+  }
+  if (sh->cmd.help) {
+    print_text(sh, fsc_help_text(sh->cmd.kind));
+    return;
+  }
+  switch (sh->cmd.kind) {
+  case FSC_CMD_QUIT:
+    shell_quit(sh, FSC_EXIT_OK);
+    return;
+  case FSC_CMD_HELP: {
+    enum fsc_cmd_kind k = FSC_CMD_HELP;
+    if (sh->cmd.nargs == 1)
+      for (int i = FSC_CMD_LS; i <= FSC_CMD_QUIT; i++)
+        if (fsc_cmd_name(i) && strcmp(fsc_cmd_name(i), sh->cmd.args[0]) == 0)
+          k = i;
+    print_text(sh, fsc_help_text(k));
+    return;
+  }
+  default:
+    break;
+  }
+  sh->running = 1;
+  sh->prompt_shown = 0;
+  int rc = fsc_run_start(&sh->app, &sh->cmd);
+  if (rc != 0)
+    sh->running = 0;
+}
+
+static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void process_pending(struct shell *sh);
+
+static void on_done(struct fsc_app *a, int status) {
+  struct shell *sh = a->data;
+  sh->running = 0;
+  if (sh->quitting) {
+    fsc_conn_close(&a->conn);
+    return;
+  }
+  draw_prompt(sh);
+  if (!sh->interactive && sh->in_open) {
+    process_pending(sh);
+    if (!sh->running && sh->npend == 0 && !sh->quitting)
+      uv_read_start((uv_stream_t *)&sh->in, on_in_alloc, on_in_read);
+  }
+}
+
+static void on_key(struct shell *sh, unsigned char c) {
+  enum fsc_edit_result r = fsc_edit_key(&sh->ed, c);
+  switch (r) {
+  case FSC_EDIT_NONE:
+    return;
+  case FSC_EDIT_REDRAW:
+    if (!sh->running)
+      draw_prompt(sh);
+    return;
+  case FSC_EDIT_CLEAR:
+    if (!sh->running) {
+      term_write(sh, "\x1b[H\x1b[2J", 7);
+      draw_prompt(sh);
+    }
+    return;
+  case FSC_EDIT_LINE:
+    if (sh->running)
+      return; /* one command at a time: the line waits for the prompt */
+    if (sh->interactive)
+      term_write(sh, "\n", 1);
+    sh->prompt_shown = 0;
+    run_line(sh, fsc_edit_take(&sh->ed));
+    draw_prompt(sh);
+    return;
+  case FSC_EDIT_INTR:
+    if (sh->running) {
+      fsc_run_cancel(&sh->app);
+      return;
+    }
+    term_write(sh, "^C\n", 3);
+    sh->prompt_shown = 0;
+    draw_prompt(sh);
+    return;
+  case FSC_EDIT_EOF:
+    if (!sh->running)
+      shell_quit(sh, FSC_EXIT_OK);
+    return;
+  }
+}
+
+static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char mem[sizeof((struct shell *)0)->pend];
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(mem, sizeof mem);
+}
+
+/* Without a terminal, commands come one per line and run one after the
+ * other: input waits in pend (and reading pauses) while a command runs. */
+static void process_pending(struct shell *sh) {
+  while (sh->ppend < sh->npend && !sh->running && !sh->quitting)
+    on_key(sh, (unsigned char)sh->pend[sh->ppend++]);
+  if (sh->ppend < sh->npend || sh->quitting || !sh->in_open)
+    return;
+  sh->npend = sh->ppend = 0;
+  if (sh->running)
+    uv_read_stop((uv_stream_t *)&sh->in);
+}
+
+static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct shell *sh = s->data;
+  if (nread < 0) {
+    /* End of input: a last line without newline still runs. */
+    if (!sh->interactive && sh->ed.len > 0 && !sh->running)
+      on_key(sh, '\n');
+    if (sh->running) {
+      uv_read_stop(s);
+      sh->npend = sh->ppend = 0;
+      sh->pend[0] = 0x04;
+      sh->npend = 1; /* quit once the command is done */
+      sh->ed.len = 0;
+      return;
+    }
+    shell_quit(sh, FSC_EXIT_OK);
+    return;
+  }
+  if (!sh->interactive) {
+    memcpy(sh->pend, buf->base, (size_t)nread);
+    sh->npend = (size_t)nread;
+    sh->ppend = 0;
+    process_pending(sh);
+    if (sh->ppend < sh->npend)
+      uv_read_stop(s);
+    return;
+  }
+  for (ssize_t i = 0; i < nread && !sh->quitting; i++)
+    on_key(sh, (unsigned char)buf->base[i]);
+}
+
+static void on_sigint(uv_signal_t *s, int signum) {
+  struct shell *sh = s->data;
+  (void)signum;
+  if (sh->running)
+    fsc_run_cancel(&sh->app);
+  else
+    shell_quit(sh, FSC_EXIT_INTR);
+}
+
+static void sub_msg(struct fsc_req *r, const struct fsp_msg *m) {
+  struct shell *sh = r->data;
+  if (m->op == FSP_OP_ERROR) {
+    shell_print(&sh->app, 1, "fsc: the server does not send events");
+    fsc_conn_finish(&sh->app.conn, r);
+  }
+}
+
+static void sub_lost(struct fsc_req *r, int err) {
+  (void)r;
+  (void)err;
+}
+
+static const struct fsc_req_ops sub_ops = {sub_msg, NULL, sub_lost};
+
+static void on_push(struct fsc_conn *c, const struct fsp_msg *m) {
+  struct shell *sh = c->data;
+  fsc_app_print_push(&sh->app, m);
+}
+
+static void start_input(struct shell *sh) {
+  uv_loop_t *loop = sh->app.loop;
+  int rc;
+  if (uv_guess_handle(STDIN_FILENO) == UV_TTY) {
+    rc = uv_tty_init(loop, &sh->in.tty, STDIN_FILENO, 1);
+    if (rc == 0 && sh->interactive &&
+        uv_tty_set_mode(&sh->in.tty, UV_TTY_MODE_RAW) == 0)
+      sh->raw = 1;
+  } else {
+    rc = uv_pipe_init(loop, &sh->in.pipe, 0);
+    if (rc == 0)
+      rc = uv_pipe_open(&sh->in.pipe, STDIN_FILENO);
+  }
+  if (rc < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "fsc: cannot read the terminal: %s",
+             uv_strerror(rc));
+    shell_print(&sh->app, 1, msg);
+    shell_quit(sh, FSC_EXIT_FAIL);
+    return;
+  }
+  sh->in.tty.data = sh;
+  sh->in_open = 1;
+  uv_read_start((uv_stream_t *)&sh->in, on_in_alloc, on_in_read);
+}
+
+static void on_ready(struct fsc_conn *c, int status) {
+  struct shell *sh = c->data;
+  char msg[700];
+  if (status < 0) {
+    if (c->msg[0])
+      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s",
+               sh->app.server, c->msg);
+    else
+      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s",
+               sh->app.server, fsc_strerror(status));
+    shell_print(&sh->app, 1, msg);
+    sh->status = FSC_EXIT_CONN;
+    sh->quitting = 1;
+    uv_close((uv_handle_t *)&sh->sigint, on_handle_closed);
+    return;
+  }
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_SUBSCRIBE;
+  sh->sub.ops = &sub_ops;
+  sh->sub.data = sh;
+  fsc_conn_request(c, &sh->sub, &m);
+  if (sh->interactive) {
+    snprintf(msg, sizeof msg,
+             "Connected to %s. Type help for the commands, quit or Ctrl-D "
+             "to leave.",
+             sh->app.server);
+    shell_print(&sh->app, 0, msg);
+  }
+  start_input(sh);
+  draw_prompt(sh);
+}
+
+static void on_lost(struct fsc_conn *c, int err) {
+  struct shell *sh = c->data;
+  char msg[700];
+  snprintf(msg, sizeof msg, "fsc: connection to %s lost: %s",
+           sh->app.server, c->msg[0] ? c->msg : fsc_strerror(err));
+  shell_print(&sh->app, 1, msg);
+  fsc_run_conn_lost(&sh->app, err);
+  shell_quit(sh, FSC_EXIT_CONN);
+}
+
+static void on_closed(struct fsc_conn *c) {
+  struct shell *sh = c->data;
+  if (!sh->quitting)
+    shell_quit(sh, FSC_EXIT_CONN);
+  if (sh->out_tty && !uv_is_closing((uv_handle_t *)&sh->out))
+    uv_close((uv_handle_t *)&sh->out, on_handle_closed);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
 
 int fsc_shell_main(const struct fsc_opts *o) {
-  (void)o;
-  fputs("fsc: shell: not available yet\n", stderr);
-  return FSC_EXIT_USAGE;
+  static struct shell sh;
+  uv_loop_t *loop = uv_default_loop();
+  sh.opts = o;
+  sh.app.loop = loop;
+  sh.app.server = o->server;
+  sh.app.quiet = o->quiet;
+  sh.app.shell = 1;
+  sh.app.stdout_tty = 0; /* one name per line: columns would fight events */
+  sh.app.print = shell_print;
+  sh.app.on_done = on_done;
+  sh.app.data = &sh;
+  sh.app.conn.data = &sh;
+  sh.app.conn.on_ready = on_ready;
+  sh.app.conn.on_lost = on_lost;
+  sh.app.conn.on_push = on_push;
+  sh.app.conn.on_closed = on_closed;
+  sh.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  fsc_edit_init(&sh.ed);
+  if (isatty(STDOUT_FILENO) &&
+      uv_tty_init(loop, &sh.out, STDOUT_FILENO, 0) == 0)
+    sh.out_tty = 1;
+  uv_signal_init(loop, &sh.sigint);
+  sh.sigint.data = &sh;
+  uv_signal_start(&sh.sigint, on_sigint, SIGINT);
+
+  int rc = fsc_conn_open(&sh.app.conn, loop, o->server);
+  if (rc < 0) {
+    fprintf(stderr, "fsc: cannot connect to %s: %s\n", o->server,
+            fsc_strerror(rc));
+    sh.status = FSC_EXIT_CONN;
+    uv_close((uv_handle_t *)&sh.sigint, on_handle_closed);
+    if (sh.out_tty)
+      uv_close((uv_handle_t *)&sh.out, on_handle_closed);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (sh.raw)
+    uv_tty_reset_mode();
+  uv_walk(loop, close_walk, NULL);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_loop_close(loop);
+  fsc_edit_free(&sh.ed);
+  return sh.status;
 }
