@@ -9,7 +9,7 @@ import socket
 import time
 
 from fsptest import (OP, ST, FsdCase, FspError, frame, main, p_put, p_range,
-                     snapshot, xxh3)
+                     slow_factor, snapshot, xxh3)
 
 BAD_NAMES = [
     b"../x", b"..", b".", b"a/b", b"/etc/passwd", b"../outside/secret.txt",
@@ -186,7 +186,9 @@ class PathCase(FsdCase):
         os.link(os.path.join(self.outside, "secret.txt"),
                 os.path.join(self.root, "hard.txt"))
         c = self.fsd.connect()
-        deadline = time.monotonic() + 5
+        # The folder watcher normally sees it at once; fsd's periodic rescan
+        # (every 10 s) is the backstop.
+        deadline = time.monotonic() + 15 * slow_factor()
         while b"hard.txt" not in c.list():
             self.assertLess(time.monotonic(), deadline,
                             "a file added to the folder never appeared")
