@@ -101,6 +101,7 @@ struct op {
   /* PUT */
   unsigned writes;        /* disk writes in flight */
   uint8_t commit;         /* END checked: commit once writes are done */
+  struct op *cnext;       /* in srv.committing or srv.commit_wait */
   uint8_t cleaning;       /* cleanup job started */
   struct stat st;         /* result of open or commit */
   char temp[FSD_TEMP_NAME_LEN];
@@ -144,6 +145,8 @@ struct server {
   unsigned idle_timeout;
   unsigned nclients;
   struct conn *conns;
+  struct op *committing;  /* PUTs whose commit job runs */
+  struct op *commit_wait; /* PUTs waiting for a commit of the same name */
   int stopping;
   int watching;
 };
@@ -795,11 +798,39 @@ static void commit_work(uv_work_t *w) {
   op->fd = -1;
 }
 
+static void start_commit(struct op *op);
+
+/* Takes op out of one of the commit lists. */
+static void commit_unlist(struct op **head, struct op *op) {
+  for (struct op **pp = head; *pp != NULL; pp = &(*pp)->cnext)
+    if (*pp == op) {
+      *pp = op->cnext;
+      op->cnext = NULL;
+      return;
+    }
+}
+
+static int commit_busy(const char *name) {
+  for (struct op *o = srv.committing; o != NULL; o = o->cnext)
+    if (strcmp(o->r->name, name) == 0)
+      return 1;
+  return 0;
+}
+
 static void after_commit(uv_work_t *w, int status) {
   struct op *op = w->data;
   struct conn *c = op->c;
 
   op->jobs--;
+  commit_unlist(&srv.committing, op);
+  /* Let the next upload of this name commit, now that the register is
+   * about to learn of this one: that keeps the register in rename order. */
+  for (struct op *o = srv.commit_wait; o != NULL; o = o->cnext)
+    if (strcmp(o->r->name, op->r->name) == 0) {
+      commit_unlist(&srv.commit_wait, o);
+      start_commit(o);
+      break;
+    }
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", op->r->name,
              (unsigned long long)op->st.st_size, c->peer);
@@ -832,12 +863,30 @@ static void put_step(struct op *op) {
   }
   if (op->commit) {
     op->commit = 0;
-    if (queue(op, commit_work, after_commit) != 0) {
-      op->status = FSP_ST_IO;
-      fsd_session_failing(&op->c->sess, op->r, FSP_ST_IO, NULL);
-      put_step(op);
+    if (commit_busy(op->r->name)) {
+      /* Commits of one name run one at a time, so that the register is
+       * updated in the order the renames happened. */
+      struct op **pp = &srv.commit_wait;
+      while (*pp != NULL)
+        pp = &(*pp)->cnext;
+      *pp = op;
+      op->jobs++; /* counts as a job: nothing else may start meanwhile */
+      return;
     }
+    start_commit(op);
   }
+}
+
+static void start_commit(struct op *op) {
+  if (op->jobs > 0)
+    op->jobs--; /* it was waiting */
+  if (queue(op, commit_work, after_commit) != 0) {
+    fsd_session_fail(&op->c->sess, op->r, FSP_ST_IO, NULL);
+    op_release(op);
+    return;
+  }
+  op->cnext = srv.committing;
+  srv.committing = op;
 }
 
 static void resume_reading(struct conn *c);
@@ -1322,13 +1371,25 @@ int fsd_server_run(const struct fsd_config *cfg) {
   if (r != 0)
     goto out_fd;
   srv.ctx.read_only = cfg->read_only;
+
+  /* Watch before the first scan, so that nothing created after the scan
+   * read its directory entry goes unseen until the next rescan. */
+  srv.loop = uv_default_loop();
+  uv_fs_event_init(srv.loop, &srv.watch);
+  if (uv_fs_event_start(&srv.watch, on_fs_event, cfg->root, 0) == 0) {
+    srv.watching = 1;
+  } else {
+    fsd_warn("cannot watch %s; relying on rescans", cfg->root);
+    uv_close((uv_handle_t *)&srv.watch, NULL);
+  }
   r = load_register();
   if (r != 0) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
+    uv_walk(srv.loop, close_walk, NULL);
+    uv_run(srv.loop, UV_RUN_DEFAULT);
+    uv_loop_close(srv.loop);
     goto out_ctx;
   }
-
-  srv.loop = uv_default_loop();
   uv_tcp_init(srv.loop, &srv.listener);
   r = uv_tcp_bind(&srv.listener, (const struct sockaddr *)&cfg->addr, 0);
   if (r == 0)
@@ -1349,13 +1410,6 @@ int fsd_server_run(const struct fsd_config *cfg) {
   uv_timer_init(srv.loop, &srv.sweep);
   uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
   srv.last_reconcile = uv_now(srv.loop);
-  uv_fs_event_init(srv.loop, &srv.watch);
-  if (uv_fs_event_start(&srv.watch, on_fs_event, cfg->root, 0) == 0) {
-    srv.watching = 1;
-  } else {
-    fsd_warn("cannot watch %s; relying on rescans", cfg->root);
-    uv_close((uv_handle_t *)&srv.watch, NULL);
-  }
 
   uv_run(srv.loop, UV_RUN_DEFAULT);
   /* Closing the signal handles restores the default action; ignore the
