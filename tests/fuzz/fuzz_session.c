@@ -10,8 +10,9 @@
  * out.
  *
  * Besides the sanitizers' checks, the target aborts when the session sends a
- * frame that does not decode, or frames after it asked for the close, or
- * when a request is still held once everything was torn down. */
+ * frame that does not decode, sends frames after it asked for the close,
+ * counts other requests in flight than the host holds, or still holds a
+ * request once everything was torn down. */
 #include <fsproto/fsproto.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -342,6 +343,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memmove(keep, keep + used, kept - used);
     kept -= used;
     host_turn(&h, &ctx);
+    /* Every request the session counts is one the host works on. */
+    if (fsd_session_busy(&h.s) != h.nheld ||
+        fsd_session_busy(&h.s) > FSD_MAX_INFLIGHT) {
+      fprintf(stderr, "session counts %u requests, host holds %zu\n",
+              fsd_session_busy(&h.s), h.nheld);
+      abort();
+    }
   }
   teardown(&h);
   teardown(&peer);

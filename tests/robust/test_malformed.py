@@ -73,6 +73,78 @@ class MalformedCase(FsdCase):
         self.assert_serving()
         self.assert_known_intact()
 
+    def test_malformed_random_frames(self):
+        # Well-framed but otherwise random traffic on 8 connections at once:
+        # random opcodes (known and not), ids, payloads, names, ranges, and
+        # upload pieces. The framing is valid, so no connection may be
+        # closed; every answer must be a well-formed frame; known.txt (only
+        # ever read) stays intact.
+        import threading
+        names = [b"known.txt", b"m1", b"m2", b"..", b"", b"a/b", b"\xff"]
+        ops = [o for n, o in OP.items() if n not in ("BYE",)] + [0x05, 0x7E]
+        errors = []
+
+        def one(seed):
+            rng = random.Random(seed)
+            try:
+                c = self.fsd.connect()
+                stop = threading.Event()
+                got = []
+
+                def reader():
+                    try:
+                        while not stop.is_set():
+                            try:
+                                got.append(c.recv_frame(timeout=0.2))
+                            except socket.timeout:
+                                pass
+                    except Exception as e:  # Closed or Violation
+                        errors.append("conn %d: %r" % (seed, e))
+
+                t = threading.Thread(target=reader)
+                t.start()
+                end = time.monotonic() + 3
+                while time.monotonic() < end:
+                    op = rng.choice(ops)
+                    rid = rng.choice([0, 1, 2, 3, rng.getrandbits(32)])
+                    name = rng.choice(names)
+                    if op in (OP["GET"], OP["HASH"]):
+                        body = p_range(rng.choice([0, 1, 5, 2**63, 2**64 - 1]),
+                                       rng.choice([0, 3, 2**64 - 1]), name)
+                    elif op == OP["PUT"]:
+                        nm = name if name != b"known.txt" else b"m1"
+                        body = p_put(rng.choice([0, 4, 10, 2**64 - 1]),
+                                     rng.choice([0, 1, 2]), nm)
+                    elif op in (OP["STAT"], OP["DELETE"]):
+                        body = name if op == OP["STAT"] or \
+                            name != b"known.txt" else b"m2"
+                    elif op == OP["END"]:
+                        body = p_end(rng.choice([0, 4, 10]), rng.getrandbits(64))
+                    else:
+                        body = rand_bytes(rng, rng.choice([0, 1, 8, 16, 20,
+                                                           100, 2000]))
+                    c.send(frame(op, rid, body))
+                    if rng.random() < 0.05:
+                        time.sleep(0.01)
+                stop.set()
+                t.join()
+                # The connection is still up and answering (an id the random
+                # traffic did not use).
+                c.next_id = 0xFFFFFF00
+                c.ping(b"end")
+                c.close()
+            except Exception as e:
+                errors.append("conn %d: %r" % (seed, e))
+
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60 * slow_factor())
+        self.assertFalse(errors, errors[:5])
+        self.assert_serving()
+        self.assert_known_intact()
+
     def test_malformed_garbage_after_hello(self):
         c = self.fsd.connect()
         c.send(b"\x00" * 64)
