@@ -34,8 +34,10 @@
  * for the disk, and start again below the low mark. */
 #define GET_HIGH_WATER (16u << 20)
 #define GET_LOW_WATER (4u << 20)
-/* Pieces written to disk with one call. */
+/* Pieces written to disk with one call, and the bytes worth a call: each
+ * write is a trip through the threadpool, so small pieces are gathered. */
 #define GET_IOV 64
+#define GET_WRITE_MIN (1u << 20)
 /* Reads of a partial copy being hashed, and of stdin being spooled. */
 #define IO_CHUNK (1u << 20)
 #define PROGRESS_MS 200
@@ -476,6 +478,7 @@ struct get_job {
   uint64_t prefix_off;   /* prefix bytes hashed so far */
   struct piece *q;       /* received pieces waiting for the disk */
   size_t qlen, qcap;
+  uint64_t qbytes;       /* bytes in q */
   struct piece inflight[GET_IOV]; /* pieces being written */
   size_t ninflight;
   uint64_t woff;         /* file offset of the next write */
@@ -510,13 +513,22 @@ static void drop_queue(struct get_job *g) {
     fsc_rblock_unref(g->q[i].blk);
   }
   g->qlen = 0;
+  g->qbytes = 0;
 }
+
+static void get_write(struct get_job *g);
 
 static void check_water(struct fsc_run *r) {
   struct fsc_conn *c = &r->app->conn;
   if (!r->paused && r->waiting > GET_HIGH_WATER) {
     r->paused = 1;
     fsc_conn_pause(c);
+    /* Nothing more arrives until the disk catches up: write out what
+     * every download holds, however little. */
+    for (int i = 0; i < r->njobs; i++)
+      if (r->jobs[i] != NULL && !r->jobs[i]->finished &&
+          r->cmd.kind == FSC_CMD_GET)
+        get_write((struct get_job *)r->jobs[i]);
   } else if (r->paused && r->waiting < GET_LOW_WATER) {
     r->paused = 0;
     fsc_conn_resume(c);
@@ -573,10 +585,14 @@ static void on_get_write(uv_fs_t *req) {
 static void get_write(struct get_job *g) {
   if (g->fs_busy || g->qlen == 0 || g->fd < 0 || g->j.failed)
     return;
+  if (g->qbytes < GET_WRITE_MIN && g->sm.state == FSC_GET_DATA &&
+      !g->j.run->paused)
+    return; /* more is on its way: write it together */
   uv_buf_t iov[GET_IOV];
   size_t n = g->qlen < GET_IOV ? g->qlen : GET_IOV;
   for (size_t i = 0; i < n; i++) {
     g->inflight[i] = g->q[i];
+    g->qbytes -= g->q[i].n;
     iov[i] = uv_buf_init((char *)g->q[i].p, (unsigned)g->q[i].n);
   }
   g->ninflight = n;
@@ -624,6 +640,7 @@ static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
   g->q[g->qlen].p = p;
   g->q[g->qlen].n = n;
   g->qlen++;
+  g->qbytes += n;
   r->waiting += n;
   check_water(r);
   get_write(g);

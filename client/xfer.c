@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "hash.h"
+
 const char *fsc_xfer_strerror(int err) {
   switch (err) {
 #define FSC_XS(name, val, msg)                                                \
@@ -37,7 +39,7 @@ void fsc_get_free(struct fsc_get *g) {
 }
 
 void fsc_get_prefix_data(struct fsc_get *g, const void *p, size_t n) {
-  XXH3_64bits_update(g->whole, p, n);
+  fsc_hash_update(g->whole, p, n);
 }
 
 void fsc_get_prefix_done(struct fsc_get *g) {
@@ -91,8 +93,10 @@ int fsc_get_on_data(struct fsc_get *g, const void *p, size_t n) {
     return FSC_ETOOMUCH;
   }
   g->received += n;
-  XXH3_64bits_update(g->range, p, n);
-  XXH3_64bits_update(g->whole, p, n);
+  fsc_hash_update(g->range, p, n);
+  /* Without a resumed prefix the whole file is the range: hash once. */
+  if (g->offset > 0)
+    fsc_hash_update(g->whole, p, n);
   return 0;
 }
 
@@ -114,7 +118,7 @@ int fsc_get_on_end(struct fsc_get *g, const struct fsp_msg *m) {
 }
 
 uint64_t fsc_get_whole_hash(const struct fsc_get *g) {
-  return XXH3_64bits_digest(g->whole);
+  return XXH3_64bits_digest(g->offset > 0 ? g->whole : g->range);
 }
 
 int fsc_put_init(struct fsc_put *p, uint64_t size, uint32_t max_payload,
@@ -157,7 +161,7 @@ int fsc_put_on_read(struct fsc_put *p, const void *buf, size_t n,
     p->state = FSC_PUT_FAILED;
     return FSC_ESTATE;
   }
-  XXH3_64bits_update(p->hash, buf, n);
+  fsc_hash_update(p->hash, buf, n);
   p->read += n;
   if (n < want) {
     p->state = FSC_PUT_FAILED;

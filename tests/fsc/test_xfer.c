@@ -4,6 +4,7 @@
 
 #include <xxhash.h>
 
+#include "hash.h"
 #include "suites.h"
 #include "xfer.h"
 
@@ -232,6 +233,31 @@ START_TEST(test_xfer_put_file_shrank) {
 }
 END_TEST
 
+START_TEST(test_xfer_hash_matches_xxh3) {
+  /* Whatever vector code fsc_hash_update picks, fed in whatever pieces,
+   * it must give XXH3_64bits()'s answer: lengths around the 64-byte stripe
+   * and 1 KiB block edges, split at odd places. */
+  static unsigned char buf[70000];
+  for (size_t i = 0; i < sizeof buf; i++)
+    buf[i] = (unsigned char)(i * 2654435761u >> 13);
+  const size_t lens[] = {0, 1, 63, 64, 65, 239, 240, 241, 1023, 1024,
+                         1025, 4096, 65536, sizeof buf};
+  XXH3_state_t *st = XXH3_createState();
+  ck_assert_ptr_nonnull(st);
+  for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+    size_t len = lens[k];
+    for (size_t step = 1; step <= 4099; step = step * 3 + 2) {
+      XXH3_64bits_reset(st);
+      for (size_t off = 0; off < len; off += step)
+        fsc_hash_update(st, buf + off, len - off < step ? len - off : step);
+      ck_assert_msg(XXH3_64bits_digest(st) == XXH3_64bits(buf, len),
+                    "len %zu step %zu (%s)", len, step, fsc_hash_impl());
+    }
+  }
+  XXH3_freeState(st);
+}
+END_TEST
+
 Suite *xfer_suite(void) {
   Suite *s = suite_create("xfer");
   TCase *tc = tcase_create("get");
@@ -247,6 +273,7 @@ Suite *xfer_suite(void) {
   tcase_add_test(tc, test_xfer_put_chunks_and_end);
   tcase_add_test(tc, test_xfer_put_chunk_capped_by_server);
   tcase_add_test(tc, test_xfer_put_file_shrank);
+  tcase_add_test(tc, test_xfer_hash_matches_xxh3);
   suite_add_tcase(s, tc);
   return s;
 }
