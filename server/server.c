@@ -145,6 +145,8 @@ struct server {
   unsigned idle_timeout;
   unsigned nclients;
   struct conn *conns;
+  struct fsd_register watched; /* names with a stat job queued; size 1 when
+                                 another change came in meanwhile */
   struct op *committing;  /* PUTs whose commit job runs */
   struct op *commit_wait; /* PUTs waiting for a commit of the same name */
   int stopping;
@@ -1122,8 +1124,10 @@ static void watch_dispatch(struct watch_job *j);
 
 static void after_watch_stat(uv_work_t *w, int status) {
   struct watch_job *j = w->data;
+  struct fsd_file *pending;
 
   if (srv.stopping) {
+    fsd_register_remove(&srv.watched, j->name, j->name_len);
     free(j);
     return;
   }
@@ -1136,24 +1140,49 @@ static void after_watch_stat(uv_work_t *w, int status) {
     fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size, j->mtime_ns);
   else if (j->err == UV_ENOENT)
     fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0, now_ns());
+  pending = fsd_register_get(&srv.watched, j->name, j->name_len);
+  if (pending != NULL && pending->size != 0) {
+    /* More changes came while this stat ran: look once more. */
+    pending->size = 0;
+    j->tries = 3;
+    watch_dispatch(j);
+    return;
+  }
+  fsd_register_remove(&srv.watched, j->name, j->name_len);
   free(j);
 }
 
 static void watch_dispatch(struct watch_job *j) {
   j->gen = srv.ctx.reg.gen;
   j->work.data = j;
-  if (uv_queue_work(srv.loop, &j->work, watch_stat_work, after_watch_stat))
+  if (uv_queue_work(srv.loop, &j->work, watch_stat_work, after_watch_stat)) {
+    fsd_register_remove(&srv.watched, j->name, j->name_len);
     free(j);
+  }
 }
 
+/* Confirms what happened to name with a stat on the threadpool. A file
+ * being written by another program reports a change per write: while a
+ * stat for the name is queued, further reports only mark it for one more
+ * look, so the queue holds at most one job per name. */
 static void watch_name(const char *name, size_t len) {
+  struct fsd_file *pending;
   struct watch_job *j;
 
   if (fsp_name_check(name, len) != 0)
     return; /* dotfiles, including our temp files */
+  pending = fsd_register_get(&srv.watched, name, len);
+  if (pending != NULL) {
+    pending->size = 1;
+    return;
+  }
   j = malloc(sizeof(*j));
   if (j == NULL)
     return;
+  if (fsd_register_set(&srv.watched, name, len, 0, 0) < 0) {
+    free(j);
+    return;
+  }
   j->tries = 3;
   j->name_len = (uint16_t)len;
   memcpy(j->name, name, len);
@@ -1371,6 +1400,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
   if (r != 0)
     goto out_fd;
   srv.ctx.read_only = cfg->read_only;
+  r = fsd_register_init(&srv.watched);
+  if (r != 0)
+    goto out_ctx;
 
   /* Watch before the first scan, so that nothing created after the scan
    * read its directory entry goes unseen until the next rescan. */
@@ -1425,6 +1457,8 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_info("stopped");
   r = 0;
 out_ctx:
+  if (srv.watched.buckets != NULL)
+    fsd_register_free(&srv.watched);
   fsd_ctx_free(&srv.ctx);
 out_fd:
   close(srv.rootfd);
