@@ -30,6 +30,8 @@
 #include "session.h"
 
 #define READ_BLOCK 65536u           /* usual read buffer size */
+#define PUT_BLOCK 262144u           /* read buffer while an upload streams */
+#define PUT_WRITES_MAX 64u          /* disk writes in flight per connection */
 #define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
 #define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
 #define PUT_PENDING_MAX (4u << 20)  /* disk backlog that pauses reading */
@@ -57,6 +59,8 @@ struct conn {
   uint64_t last_active;      /* uv_now() of the last byte in */
   uint64_t closing_since;    /* uv_now() when close-after-flush began */
   size_t put_pending;        /* PUT bytes waiting for the disk */
+  unsigned put_writes;       /* disk writes in flight */
+  unsigned puts;             /* uploads open (temp file created) */
   unsigned refs;             /* the handle + every op */
   uint8_t closing;           /* no more reading; closing after flush */
   uint8_t paused;            /* reading stopped for disk backpressure */
@@ -89,6 +93,7 @@ struct op {
   /* GET */
   uint64_t pos, end;      /* next byte to read, end of the range */
   uint64_t length;        /* bytes in the range */
+  size_t chunk_len;       /* bytes the read job in flight reads */
   uint64_t file_size;
   int64_t mtime_ns;
   XXH3_state_t *hs;       /* hash of the bytes read so far */
@@ -103,6 +108,7 @@ struct op {
   uint8_t commit;         /* END checked: commit once writes are done */
   struct op *cnext;       /* in srv.committing or srv.commit_wait */
   uint8_t cleaning;       /* cleanup job started */
+  uint8_t put_open;       /* counted in c->puts */
   struct stat st;         /* result of open or commit */
   char temp[FSD_TEMP_NAME_LEN];
 };
@@ -291,7 +297,8 @@ static size_t host_backlog(void *host) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct conn *c = h->data;
   struct block *b = c->rb;
-  size_t need = READ_BLOCK;
+  /* Uploads come in bigger reads: fewer disk writes per byte. */
+  size_t need = c->puts > 0 ? PUT_BLOCK : READ_BLOCK;
 
   if (b != NULL) {
     size_t more = fsd_session_need(&c->sess, b->data, b->len);
@@ -365,7 +372,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
     if (nread != UV_EOF)
       fsd_debug("read from %s: %s", c->peer, uv_strerror((int)nread));
     /* After BYE the peer may half-close while our answer is queued. */
-    if (nread == UV_EOF && c->closing) {
+    if (nread == UV_EOF &&
+        (c->closing || c->sess.state == FSD_SESS_BYE)) {
       uv_read_stop(stream);
       return;
     }
@@ -422,6 +430,8 @@ static void op_free(struct op *op) {
   struct conn *c = op->c;
 
   op_unlist(op);
+  if (op->put_open)
+    c->puts--;
   if (op->hs != NULL)
     XXH3_freeState(op->hs);
   free(op->ready);
@@ -462,13 +472,9 @@ static void get_open_work(uv_work_t *w) {
 static void get_read_work(uv_work_t *w) {
   struct op *op = w->data;
   struct wreq *ch = op->chunk;
-  size_t n = (size_t)(op->end - op->pos < GET_CHUNK ? op->end - op->pos
-                                                    : GET_CHUNK);
-  uint32_t max = fsd_session_peer_max(&op->c->sess);
+  size_t n = op->chunk_len;
   size_t got = 0;
 
-  if (n > max)
-    n = max;
   while (got < n) {
     ssize_t k = pread(op->fd, ch->data + FSP_HDR_LEN + got, n - got,
                       (off_t)(op->pos + got));
@@ -563,8 +569,13 @@ static void op_pump(struct op *op) {
       op_pump(op);
       return;
     }
+    uint64_t left = op->end - op->pos;
+    size_t max = fsd_session_peer_max(&c->sess);
     ch->c = c;
     ch->op = op;
+    op->chunk_len = left < GET_CHUNK ? (size_t)left : GET_CHUNK;
+    if (op->chunk_len > max)
+      op->chunk_len = max;
     op->chunk = ch;
     op->reading = 1;
     op->jobs++;
@@ -768,6 +779,8 @@ static void after_put_open(uv_work_t *w, int status) {
     put_step(op);
     return;
   }
+  op->put_open = 1;
+  c->puts++;
   fsd_session_put_ready(&c->sess, op->r);
 }
 
@@ -902,6 +915,7 @@ static void on_put_written(uv_fs_t *req) {
   uv_fs_req_cleanup(req);
   block_unref(pw->b);
   c->put_pending -= pw->len;
+  c->put_writes--;
   op->writes--;
   if ((res < 0 || (size_t)res != pw->len) && op->status == 0) {
     int err = res < 0 ? (int)res : UV_ENOSPC;
@@ -948,8 +962,11 @@ static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
   c->rb->refs++;
   op->writes++;
   c->put_pending += n;
-  if (c->put_pending > PUT_PENDING_MAX && !c->paused) {
-    /* The disk is slower than the client: stop reading the socket. */
+  c->put_writes++;
+  if ((c->put_pending > PUT_PENDING_MAX || c->put_writes > PUT_WRITES_MAX) &&
+      !c->paused) {
+    /* The disk is slower than the client (or the client sends tiny DATA
+     * frames, each a write): stop reading the socket for a while. */
     c->paused = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
   }
@@ -957,7 +974,8 @@ static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
 }
 
 static void resume_reading(struct conn *c) {
-  if (!c->paused || c->put_pending > PUT_PENDING_MAX / 2)
+  if (!c->paused || c->put_pending > PUT_PENDING_MAX / 2 ||
+      c->put_writes > PUT_WRITES_MAX / 2)
     return;
   c->paused = 0;
   if (!c->closing && !c->hard)
