@@ -562,21 +562,61 @@ static void on_get_write(uv_fs_t *req) {
   ssize_t res = req->result;
   uv_fs_req_cleanup(req);
   g->fs_busy = 0;
-  size_t bytes = 0;
-  for (size_t i = 0; i < g->ninflight; i++) {
-    bytes += g->inflight[i].n;
+  size_t written = res > 0 ? (size_t)res : 0;
+  size_t left = written, i = 0;
+  for (; i < g->ninflight && left >= g->inflight[i].n; i++) {
+    left -= g->inflight[i].n;
     fsc_rblock_unref(g->inflight[i].blk);
   }
+  if (i < g->ninflight) {
+    /* A short write (libuv reports the bytes written before an error,
+     * such as a full disk or a file size limit, and drops the error): put
+     * the rest back in front of the queue. Writing it again either works
+     * or brings the error out. */
+    size_t k = g->ninflight - i;
+    g->inflight[i].p += left;
+    g->inflight[i].n -= left;
+    if (g->qlen + k > g->qcap) {
+      size_t nc = g->qlen + k + 64;
+      struct piece *nq = realloc(g->q, nc * sizeof *nq);
+      if (nq == NULL) {
+        for (; i < g->ninflight; i++) {
+          r->waiting -= g->inflight[i].n;
+          fsc_rblock_unref(g->inflight[i].blk);
+        }
+        g->ninflight = 0;
+        r->waiting -= written;
+        get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+        get_fail(g);
+        return;
+      }
+      g->q = nq;
+      g->qcap = nc;
+    }
+    memmove(g->q + k, g->q, g->qlen * sizeof g->q[0]);
+    for (size_t m = 0; m < k; m++) {
+      g->q[m] = g->inflight[i + m];
+      g->qbytes += g->q[m].n;
+    }
+    g->qlen += k;
+  }
   g->ninflight = 0;
-  r->waiting -= bytes;
+  r->waiting -= written;
   if (res < 0) {
     get_error(g, "cannot write %s: %s", g->direct ? g->target : g->work,
               uv_strerror((int)res));
     get_fail(g);
     return;
   }
-  g->woff += bytes;
-  r->done += bytes;
+  if (res == 0 && g->qbytes > 0) {
+    /* No progress at all: do not spin. */
+    get_error(g, "cannot write %s: nothing was written",
+              g->direct ? g->target : g->work);
+    get_fail(g);
+    return;
+  }
+  g->woff += written;
+  r->done += written;
   check_water(r);
   get_step(g);
 }
@@ -1194,6 +1234,8 @@ struct put_job {
   int in_open;         /* in is initialised and not yet closed */
   int in_eof;          /* all of stdin has been read */
   uint8_t *spool_buf;  /* one read of stdin */
+  size_t spool_len;    /* bytes in spool_buf */
+  size_t spool_off;    /* of which already in the spool file */
   uint64_t spooled;    /* bytes of stdin in the spool file */
 };
 
@@ -1457,6 +1499,21 @@ static void spool_stop(struct put_job *p) {
   }
 }
 
+static void on_spool_written(uv_fs_t *req);
+
+static void spool_write(struct put_job *p) {
+  uv_buf_t b = uv_buf_init((char *)p->spool_buf + p->spool_off,
+                           (unsigned)(p->spool_len - p->spool_off));
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
+                       (int64_t)p->spooled, on_spool_written);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_spool_written(&p->fs);
+  }
+}
+
 static void on_spool_written(uv_fs_t *req) {
   struct put_job *p = req->data;
   ssize_t res = req->result;
@@ -1474,6 +1531,18 @@ static void on_spool_written(uv_fs_t *req) {
     return;
   }
   p->spooled += (uint64_t)res;
+  p->spool_off += (size_t)res;
+  if (p->spool_off < p->spool_len) {
+    /* A short write: write the rest, which works or shows the error. */
+    if (res == 0) {
+      put_error(p, "cannot spool stdin: nothing was written");
+      p->j.req_done = 1;
+      spool_stop(p);
+      return;
+    }
+    spool_write(p);
+    return;
+  }
   spool_start(p);
 }
 
@@ -1499,15 +1568,9 @@ static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   /* One buffer: stop reading until it is on disk. */
   uv_read_stop(s);
-  uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
-  p->fs.data = p;
-  p->fs_busy = 1;
-  int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
-                       (int64_t)p->spooled, on_spool_written);
-  if (rc < 0) {
-    p->fs.result = rc;
-    on_spool_written(&p->fs);
-  }
+  p->spool_len = (size_t)nread;
+  p->spool_off = 0;
+  spool_write(p);
 }
 
 static void spool_start(struct put_job *p) {
