@@ -230,7 +230,7 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   int nops = 0, only_operands = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *val;
+    const char *val = NULL;
     if (only_operands || a[0] != '-' || strcmp(a, "-") == 0) {
       ops[nops++] = argv[i];
       continue;
@@ -331,7 +331,7 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
   o->server = (env_server && *env_server) ? env_server : FSC_DEFAULT_SERVER;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *val;
+    const char *val = NULL;
     if (a[0] != '-' || strcmp(a, "-") == 0)
       break;
     if (strcmp(a, "--") == 0) {
@@ -345,7 +345,7 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
     else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
       o->quiet = 1;
     else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
-             strcmp(a, "-s") == 0 || strncmp(a, "-s", 2) == 0) {
+             strncmp(a, "-s", 2) == 0) {
       if (a[1] == 's')
         val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
       if (val == NULL || *val == '\0')
