@@ -147,3 +147,29 @@ int fsd_register_each(const struct fsd_register *reg,
     }
   return 0;
 }
+
+static uint64_t rev64(uint64_t v) {
+  v = ((v >> 1) & 0x5555555555555555u) | ((v & 0x5555555555555555u) << 1);
+  v = ((v >> 2) & 0x3333333333333333u) | ((v & 0x3333333333333333u) << 2);
+  v = ((v >> 4) & 0x0f0f0f0f0f0f0f0fu) | ((v & 0x0f0f0f0f0f0f0f0fu) << 4);
+  v = ((v >> 8) & 0x00ff00ff00ff00ffu) | ((v & 0x00ff00ff00ff00ffu) << 8);
+  v = ((v >> 16) & 0x0000ffff0000ffffu) | ((v & 0x0000ffff0000ffffu) << 16);
+  return (v >> 32) | (v << 32);
+}
+
+/* One step of an incremental walk; see register.h. */
+uint64_t fsd_register_scan(const struct fsd_register *reg, uint64_t cursor,
+                           int (*fn)(void *arg, const struct fsd_file *f),
+                           void *arg) {
+  uint64_t mask = reg->nbuckets - 1;
+
+  for (const struct fsd_file *f = reg->buckets[cursor & mask]; f != NULL;
+       f = f->next)
+    fn(arg, f);
+  /* Increment the high bits first: a bucket that splits when the map
+   * doubles leaves both halves at cursors not visited yet. */
+  cursor |= ~mask;
+  cursor = rev64(cursor);
+  cursor++;
+  return rev64(cursor);
+}

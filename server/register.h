@@ -55,4 +55,14 @@ int fsd_register_each(const struct fsd_register *reg,
                       int (*fn)(void *arg, const struct fsd_file *f),
                       void *arg);
 
+/* Incremental walk, for answers sent over many callbacks: visits the
+ * entries of one bucket and returns the cursor for the next call, 0 when the
+ * walk is complete (start with 0). The cursor counts in reversed bit order
+ * (as redis's dictScan does), so an entry present for the whole walk is
+ * visited exactly once even when the map grows between calls; entries added
+ * or removed meanwhile may or may not be visited. */
+uint64_t fsd_register_scan(const struct fsd_register *reg, uint64_t cursor,
+                           int (*fn)(void *arg, const struct fsd_file *f),
+                           void *arg);
+
 #endif /* FSD_REGISTER_H */

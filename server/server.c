@@ -247,8 +247,8 @@ static void after_write(struct conn *c) {
     next = op->next;
     op_pump(op);
   }
-  if (!c->hard && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
-    fsd_session_drained(&c->sess);
+  if (!c->hard)
+    fsd_session_writable(&c->sess);
 }
 
 static void on_written(uv_write_t *req, int status) {

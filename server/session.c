@@ -158,6 +158,12 @@ static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
 
 static void abort_req(struct fsd_session *s, struct fsd_req *r,
                       uint16_t status, const char *msg, int drain) {
+  if (r->opcode == FSP_OP_LIST) {
+    /* The session streams LIST itself: nothing for the host to stop. */
+    send_error(s, r->id, status, msg, NULL, 0);
+    end_req(s, r, 0);
+    return;
+  }
   r->fail_status = status;
   r->fail_msg = msg;
   r->drain_after = (uint8_t)drain;
@@ -399,23 +405,65 @@ static int list_one(void *arg, const struct fsd_file *f) {
   return 0;
 }
 
-static void on_list(struct fsd_session *s, uint32_t id) {
+/* Sends ENTRIES batches of a LIST while the host's backlog is short, so a
+ * register of any size streams out in bounded memory. r->offset holds the
+ * register cursor, r->size is 1 once the walk has begun. */
+static void list_pump(struct fsd_session *s, struct fsd_req *r) {
   struct list_state ls;
   uint32_t batch = s->peer_max < FSD_LIST_BATCH ? s->peer_max : FSD_LIST_BATCH;
 
   ls.s = s;
-  ls.id = id;
+  ls.id = r->id;
   ls.cap = FSP_HDR_LEN + batch;
   ls.buf = malloc(ls.cap);
   if (ls.buf == NULL) {
-    send_error(s, id, FSP_ST_IO, "out of memory", NULL, 0);
+    fsd_session_fail(s, r, FSP_ST_IO, "out of memory");
     return;
   }
-  fsp_entries_begin(&ls.b, ls.buf, ls.cap, id);
-  fsd_register_each(&s->ctx->reg, list_one, &ls);
-  list_flush(&ls);
+  fsp_entries_begin(&ls.b, ls.buf, ls.cap, ls.id);
+  for (;;) {
+    r->offset = fsd_register_scan(&s->ctx->reg, r->offset, list_one, &ls);
+    r->size = 1;
+    if (r->offset == 0) {
+      list_flush(&ls);
+      free(ls.buf);
+      send_empty(s, FSP_OP_OK, r->id);
+      end_req(s, r, 0);
+      return;
+    }
+    if (ls.cap - ls.b.len < FSP_ENTRY_LEN(FSP_NAME_MAX)) {
+      list_flush(&ls);
+      if (s->ops->backlog(s->host) >= FSD_LIST_BATCH)
+        break; /* fsd_session_writable() goes on */
+    }
+  }
   free(ls.buf);
-  send_empty(s, FSP_OP_OK, id);
+}
+
+/* The host wrote some output (see session.h). */
+void fsd_session_writable(struct fsd_session *s) {
+  struct fsd_req *r, *next;
+
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if (r->opcode == FSP_OP_LIST && r->state == FSD_REQ_RUNNING &&
+        s->state == FSD_SESS_OPEN &&
+        s->ops->backlog(s->host) < FSD_LIST_BATCH)
+      list_pump(s, r);
+  }
+  if (s->ops->backlog(s->host) == 0)
+    fsd_session_drained(s);
+}
+
+static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
+                               const struct fsp_str *name);
+
+static void on_list(struct fsd_session *s, const struct fsp_msg *m) {
+  static const struct fsp_str none = {"", 0};
+  struct fsd_req *r = new_req(s, m, &none);
+
+  if (r != NULL)
+    list_pump(s, r);
 }
 
 static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
@@ -508,7 +556,7 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
 static void on_cancel(struct fsd_session *s, uint32_t id) {
   struct fsd_req *r = find_req(s, id);
 
-  if (r == NULL || r->opcode == FSP_OP_DELETE)
+  if (r == NULL || r->opcode == FSP_OP_DELETE || r->opcode == FSP_OP_LIST)
     return;
   if (r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING)
     abort_req(s, r, FSP_ST_CANCELED, NULL, 0);
@@ -688,9 +736,6 @@ static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   case FSP_OP_BYE:
     begin_bye(s, m.id, 0);
     return;
-  case FSP_OP_LIST:
-    on_list(s, m.id);
-    return;
   case FSP_OP_STAT:
     on_stat(s, &m);
     return;
@@ -711,12 +756,15 @@ static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   default:
     break;
   }
-  /* GET, PUT, HASH, DELETE: work for the host, counted against the limit. */
+  /* LIST, GET, PUT, HASH, DELETE: counted against the limit. */
   if (s->nactive >= FSD_MAX_INFLIGHT) {
     send_error(s, m.id, FSP_ST_BUSY, "too many requests in flight", NULL, 0);
     return;
   }
-  on_file_request(s, &m);
+  if (m.op == FSP_OP_LIST)
+    on_list(s, &m);
+  else
+    on_file_request(s, &m);
 }
 
 static void framing_error(struct fsd_session *s, ssize_t err) {

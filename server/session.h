@@ -36,13 +36,13 @@ struct fsd_req {
   struct fsd_session *s;    /* owning session */
   void *op;                 /* the host's state for this request */
   uint32_t id;              /* request id from the client */
-  uint8_t opcode;           /* FSP_OP_GET, PUT, HASH or DELETE */
+  uint8_t opcode;           /* FSP_OP_LIST, GET, PUT, HASH or DELETE */
   uint8_t state;            /* enum fsd_req_state */
   uint8_t mode;             /* PUT mode */
   uint8_t drain_after;      /* after the abort, swallow the client's DATA */
   uint16_t fail_status;     /* ERROR status to send once an abort is done */
   const char *fail_msg;     /* and its message (static text) */
-  uint64_t offset;          /* GET/HASH: requested offset */
+  uint64_t offset;          /* GET/HASH: requested offset; LIST: cursor */
   uint64_t length;          /* GET/HASH: requested length */
   uint64_t size;            /* PUT: declared size */
   uint64_t received;        /* PUT: bytes received so far */
@@ -137,6 +137,10 @@ int fsd_session_active(const struct fsd_session *s);
 
 /* The largest DATA payload the client accepts. */
 uint32_t fsd_session_peer_max(const struct fsd_session *s);
+
+/* The host wrote queued output: a LIST paused for a long backlog goes on,
+ * and when the backlog is zero, fsd_session_drained() follows. */
+void fsd_session_writable(struct fsd_session *s);
 
 /* The host's backlog drained to zero: sends RESYNC if events were skipped. */
 void fsd_session_drained(struct fsd_session *s);

@@ -98,6 +98,48 @@ START_TEST(test_register_generation_moves_on_change) {
 }
 END_TEST
 
+static int mark_seen(void *arg, const struct fsd_file *f) {
+  unsigned char *seen = arg;
+  int i = 0;
+  sscanf(f->name, "n%d", &i);
+  seen[i]++;
+  return 0;
+}
+
+/* Entries present for the whole walk are seen exactly once, even when the
+ * map doubles several times between steps. */
+START_TEST(test_register_scan_survives_growth) {
+  static unsigned char seen[9000];
+  struct fsd_register reg;
+  char name[32];
+  uint64_t cursor = 0;
+  int steps = 0, added = 100;
+
+  memset(seen, 0, sizeof(seen));
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  for (int i = 0; i < added; i++) {
+    int n = snprintf(name, sizeof(name), "n%d", i);
+    fsd_register_set(&reg, name, (size_t)n, 0, 0);
+  }
+  do {
+    cursor = fsd_register_scan(&reg, cursor, mark_seen, seen);
+    steps++;
+    if (steps % 3 == 0 && added < 8000) {
+      for (int k = 0; k < 400; k++, added++) {
+        int n = snprintf(name, sizeof(name), "n%d", added);
+        fsd_register_set(&reg, name, (size_t)n, 0, 0);
+      }
+    }
+  } while (cursor != 0);
+  ck_assert_uint_gt(reg.nbuckets, 64);
+  for (int i = 0; i < 100; i++)
+    ck_assert_msg(seen[i] == 1, "entry %d seen %d times", i, seen[i]);
+  for (int i = 100; i < added; i++)
+    ck_assert_msg(seen[i] <= 1, "entry %d seen %d times", i, seen[i]);
+  fsd_register_free(&reg);
+}
+END_TEST
+
 Suite *register_suite(void) {
   Suite *s = suite_create("register");
   TCase *tc = tcase_create("core");
@@ -106,6 +148,7 @@ Suite *register_suite(void) {
   tcase_add_test(tc, test_register_rejects_bad_lengths);
   tcase_add_test(tc, test_register_grows_and_visits_all);
   tcase_add_test(tc, test_register_generation_moves_on_change);
+  tcase_add_test(tc, test_register_scan_survives_growth);
   suite_add_tcase(s, tc);
   return s;
 }

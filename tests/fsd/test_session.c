@@ -21,6 +21,7 @@ struct fake {
   size_t outpos;    /* next frame to read back */
   int closed;       /* close() called */
   size_t backlog;   /* what backlog() reports */
+  int grow;         /* sends add to the backlog */
   struct fsd_req *started[MAX_REQS];
   int nstarted;
   struct fsd_req *aborted[MAX_REQS];
@@ -38,7 +39,8 @@ static int f_send(void *host, const void *frame, size_t len) {
   ck_assert_uint_le(f->outlen + len, OUT_CAP);
   memcpy(f->out + f->outlen, frame, len);
   f->outlen += len;
-  f->backlog += 0;
+  if (f->grow)
+    f->backlog += len; /* nothing drains until the test says so */
   return 0;
 }
 
@@ -494,6 +496,72 @@ START_TEST(test_session_list_in_batches) {
   }
   ck_assert_uint_eq(total, 1000);
   ck_assert_int_ge(batches, 3);
+  fake_free(f);
+}
+END_TEST
+
+/* With a long backlog, LIST sends a batch and waits; each writable() call
+ * sends more, so a huge register never sits in the output queue at once. */
+START_TEST(test_session_list_waits_for_backlog) {
+  struct fake *f = connected();
+  struct fsp_msg m;
+  char name[256];
+  size_t total = 0, before;
+  int rounds = 0;
+
+  for (int i = 0; i < 3000; i++) {
+    int n = snprintf(name, sizeof(name), "%0200d", i);
+    fsd_register_set(&ctx.reg, name, (size_t)n, 1, 1);
+  }
+  f->grow = 1; /* as if the client were slow */
+  feed_simple(f, FSP_OP_LIST, 3);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 1);
+  for (;;) {
+    int done = 0;
+    before = total;
+    while (next_out(f, &m)) {
+      size_t pos = 0;
+      struct fsp_entry e;
+      if (m.op == FSP_OP_OK) {
+        done = 1;
+        break;
+      }
+      ck_assert_uint_eq(m.op, FSP_OP_ENTRIES);
+      while (fsp_entries_next(&m, &pos, &e) == 1)
+        total++;
+    }
+    if (done)
+      break;
+    ck_assert_uint_gt(total, before); /* one batch per round */
+    ck_assert_uint_lt(total - before, 1000);
+    rounds++;
+    f->backlog = 0;
+    fsd_session_writable(&f->s); /* sends one batch, then backlog is high */
+    if (rounds > 100)
+      ck_abort_msg("LIST never ends");
+  }
+  ck_assert_uint_eq(total, 3000);
+  ck_assert_int_ge(rounds, 3);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 0);
+  fake_free(f);
+}
+END_TEST
+
+/* A LIST paused for the backlog ends with the connection. */
+START_TEST(test_session_list_ends_on_close) {
+  struct fake *f = connected();
+  char name[256];
+
+  for (int i = 0; i < 3000; i++) {
+    int n = snprintf(name, sizeof(name), "%0200d", i);
+    fsd_register_set(&ctx.reg, name, (size_t)n, 1, 1);
+  }
+  f->backlog = FSD_LIST_BATCH;
+  feed_simple(f, FSP_OP_LIST, 3);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 1);
+  fsd_session_close(&f->s);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 0);
+  ck_assert_int_eq(f->naborted, 0);
   fake_free(f);
 }
 END_TEST
@@ -959,6 +1027,8 @@ Suite *session_suite(void) {
   tcase_add_test(tc, test_session_stat_from_register);
   tcase_add_test(tc, test_session_list_in_batches);
   tcase_add_test(tc, test_session_list_empty);
+  tcase_add_test(tc, test_session_list_waits_for_backlog);
+  tcase_add_test(tc, test_session_list_ends_on_close);
   tcase_add_test(tc, test_session_get_flow);
   tcase_add_test(tc, test_session_range_clamp);
   tcase_add_test(tc, test_session_duplicate_id_and_busy);
