@@ -516,6 +516,108 @@ def case_interrupt_resume(env):
         os.unlink(env.path("big"))
 
 
+class FakeServer:
+    """A server that speaks just enough of the protocol to lie: it answers
+    GET with a wrong checksum or too few bytes, and LIST with a name that
+    would climb out of the folder. fsc must catch every lie."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def frame(op, rid, payload=b""):
+        import struct
+        return struct.pack(">BBBBII", 0xF5, 1, op, 0, rid,
+                           len(payload)) + payload
+
+    def serve(self):
+        import struct
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                with conn:
+                    self.talk(conn)
+            except OSError:
+                pass  # the client went away: next one
+
+    def talk(self, conn):
+        import struct
+        buf = b""
+        while True:
+            while len(buf) < 12 or len(buf) < 12 + struct.unpack(
+                    ">I", buf[8:12])[0]:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+            _, _, op, _, rid, n = struct.unpack(">BBBBII", buf[:12])
+            payload, buf = buf[12:12 + n], buf[12 + n:]
+            conn.sendall(self.answer(op, rid, payload))
+
+    def answer(self, op, rid, payload):
+        import struct
+        if op == 0x01:  # HELLO
+            return self.frame(0x01, 0, struct.pack(
+                ">HHIIQ", 1, 0, 1 << 20, 64, 6) + b"liar/1")
+        if op == 0x13:  # GET
+            name = payload[16:]
+            if name == b"corrupt":
+                return (self.frame(0x44, rid, struct.pack(">QqQQ", 5, 0, 0, 5))
+                        + self.frame(0x20, rid, b"hellO")
+                        + self.frame(0x21, rid, struct.pack(">QQ", 5, 0x1234)))
+            if name == b"short":
+                return (self.frame(0x44, rid,
+                                   struct.pack(">QqQQ", 10, 0, 0, 10))
+                        + self.frame(0x20, rid, b"hello")
+                        + self.frame(0x21, rid, struct.pack(">QQ", 5, 0)))
+        if op == 0x10:  # LIST
+            name = b"../evil"
+            entry = struct.pack(">QqH", 3, 0, len(name)) + name
+            return (self.frame(0x42, rid, struct.pack(">I", 1) + entry)
+                    + self.frame(0x40, rid))
+        if op == 0x04:  # BYE
+            return self.frame(0x04, rid, struct.pack(">H", 0))
+        return self.frame(0x41, rid, struct.pack(">H", 1) + b"no")
+
+    def close(self):
+        self.sock.close()
+
+
+def case_lying_server(env):
+    """Data that does not match END's checksum or size is thrown away, and
+    a name that breaks the rules never reaches the screen or the disk."""
+    fake = FakeServer()
+    try:
+        for name, what in (("corrupt", "checksum mismatch"),
+                           ("short", "size mismatch")):
+            rc, out, err = env.fsc("-s", fake.server, "get", name,
+                                   server=False)
+            check(rc == 1 and what in err and name in err, "get " + name,
+                  rc, err)
+            check(os.listdir(env.work) == [], "nothing kept",
+                  os.listdir(env.work))
+        rc, out, err = env.fsc("-s", fake.server, "get", "corrupt", "-c",
+                               server=False)
+        check(rc == 1 and os.listdir(env.work) == [],
+              "a corrupt resumable download is not kept", rc,
+              os.listdir(env.work))
+        rc, out, err = env.fsc("-s", fake.server, "ls", server=False)
+        check(rc == 3 and b"evil" not in out and "malformed" in err,
+              "ls with a hostile name", rc, out, err)
+    finally:
+        fake.close()
+
+
 class Pty:
     """fsc shell on a pseudo-terminal."""
 
