@@ -44,6 +44,19 @@ set_msg(struct fsc_conn *c, const char *fmt, ...) {
   va_end(ap);
 }
 
+static void stop_timer(struct fsc_conn *c) {
+  if (c->timer_open) {
+    uv_close((uv_handle_t *)&c->hello_timer, NULL);
+    c->timer_open = 0;
+  }
+}
+
+static void on_hello_timeout(uv_timer_t *t) {
+  struct fsc_conn *c = t->data;
+  set_msg(c, "no answer within %d s", FSC_HELLO_TIMEOUT_MS / 1000);
+  fail(c, UV_ETIMEDOUT);
+}
+
 static void on_close(uv_handle_t *h) {
   struct fsc_conn *c = h->data;
   c->state = FSC_CONN_CLOSED;
@@ -192,6 +205,7 @@ static void fail(struct fsc_conn *c, int err) {
     return;
   if (c->err == 0)
     c->err = err;
+  stop_timer(c);
   stop_reading(c);
   c->ai_next = NULL;
   close_handle(c);
@@ -226,6 +240,7 @@ static void conn_frame(struct fsc_conn *c, const struct fsp_msg *m) {
     if (c->peer_max_inflight == 0)
       c->peer_max_inflight = 1;
     c->state = FSC_CONN_READY;
+    stop_timer(c);
     if (c->on_ready)
       c->on_ready(c, 0);
     return;
@@ -477,10 +492,20 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = AI_NUMERICSERV;
-  return uv_getaddrinfo(loop, &c->gai, on_resolved, host, port, &hints);
+  int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, host, port, &hints);
+  if (rc < 0)
+    return rc;
+  if (uv_timer_init(loop, &c->hello_timer) == 0) {
+    c->hello_timer.data = c;
+    c->timer_open = 1;
+    uv_timer_start(&c->hello_timer, on_hello_timeout, FSC_HELLO_TIMEOUT_MS,
+                   0);
+  }
+  return 0;
 }
 
 void fsc_conn_close(struct fsc_conn *c) {
+  stop_timer(c);
   if (c->state == FSC_CONN_READY) {
     struct fsp_msg bye;
     memset(&bye, 0, sizeof bye);

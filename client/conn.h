@@ -63,6 +63,8 @@ struct fsc_conn {
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_getaddrinfo_t gai;
+  uv_timer_t hello_timer;    /* gives up when HELLO does not come */
+  int timer_open;            /* hello_timer is initialised, not closed */
   struct addrinfo *ai_list;  /* resolved addresses, freed after connect */
   struct addrinfo *ai_next;  /* next address to try */
   enum fsc_conn_state state;
@@ -93,6 +95,9 @@ struct fsc_conn {
   /* The handle is closed; c may be freed now. */
   void (*on_closed)(struct fsc_conn *c);
 };
+
+/* How long connecting and the HELLO exchange may take, in ms. */
+#define FSC_HELLO_TIMEOUT_MS 15000
 
 /* Starts connecting to server ("HOST:PORT" or "[ADDR]:PORT"). The callbacks
  * must be set first. Returns 0 or a UV_E* code (nothing started). */
