@@ -600,6 +600,9 @@ static void start_run(struct bench *b) {
   b->phase = PH_RUN;
   b->now = uv_hrtime();
   b->t_start = b->now;
+  /* Handshakes and set-up are not part of the run's traffic. */
+  b->rx = 0;
+  b->tx = 0;
   if (b->target == 0) {
     uint64_t ms = (uint64_t)(b->o.seconds * 1000.0);
     uv_timer_start(&b->timer, on_deadline, ms ? ms : 1, 0);
