@@ -164,10 +164,16 @@ static void progress_draw(struct fsc_run *r) {
   uint64_t ms = uv_now(a->loop) - r->t0;
   double rate = ms >= 200 ? (double)r->done * 1000.0 / (double)ms : 0;
   char label[64];
-  if (r->cmd.nargs == 1)
-    fsc_fmt_escape(label, sizeof label, r->cmd.args[0],
-                   strlen(r->cmd.args[0]));
-  else
+  if (r->cmd.nargs == 1) {
+    /* The file's name, not the path it came from. */
+    size_t len;
+    const char *name = r->cmd.kind == FSC_CMD_PUT
+                           ? fsc_put_name(r->cmd.args[0], r->cmd.as, &len)
+                           : r->cmd.args[0];
+    if (r->cmd.kind != FSC_CMD_PUT)
+      len = strlen(name);
+    fsc_fmt_escape(label, sizeof label, name, len);
+  } else
     snprintf(label, sizeof label, "%d files", r->cmd.nargs);
   char line[512];
   fsc_fmt_progress(line, sizeof line, width, label, r->done,

@@ -653,17 +653,45 @@ class Pty:
     def wait(self):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
+            r, _, _ = select.select([self.fd], [], [], 0.05)
+            if r:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    pass
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 return os.waitstatus_to_exitcode(status)
-            try:
-                os.read(self.fd, 4096)
-            except OSError:
-                pass
             time.sleep(0.05)
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         raise Failure("shell did not exit")
+
+
+def case_progress(env):
+    """A progress bar (percentage, bar, rate) on a terminal; none with -q
+    and none when stderr is not a terminal."""
+    data = os.urandom(24 * (1 << 20))
+    env.write("p.bin", data)
+    os.mkdir(env.path("sub"))
+    t = Pty([env.fsc_path, "-s", env.server, "put", "sub/../p.bin"],
+            env.work)
+    try:
+        t.expect(rb"p\.bin +100% \[=+\] 24M/24M")
+        check(t.wait() == 0, "put on a terminal exits 0")
+    finally:
+        os.close(t.fd)
+    t = Pty([env.fsc_path, "-s", env.server, "-q", "get", "p.bin", "-o",
+             "q.bin"], env.work)
+    try:
+        check(t.wait() == 0, "get -q exits 0")
+        check(b"%" not in t.out and b"ETA" not in t.out, "no bar with -q",
+              t.out)
+    finally:
+        os.close(t.fd)
+    check(env.read("q.bin") == data, "get -q copy")
+    rc, out, err = env.fsc("get", "p.bin", "-o", "r.bin")
+    check(rc == 0 and err == "", "no bar when stderr is a pipe", err)
 
 
 def case_shell(env):
