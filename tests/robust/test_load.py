@@ -205,7 +205,7 @@ class LoadCase(FsdCase):
         print("load: %d requests %r, server RSS max %d KiB" %
               (sum(total.values()), total, max(rss)))
         self.assertLess(max(rss), bound)
-        self.assertGreater(sum(total.values()), CLIENTS * 5)
+        self.assertGreater(sum(total.values()), CLIENTS * 3)
         # Whatever the register says is on disk, whole.
         c = self.fsd.connect()
         listed = c.list()

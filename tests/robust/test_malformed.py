@@ -297,6 +297,65 @@ class MalformedCase(FsdCase):
                 self.assert_error([f], "BAD_NAME")
         self.assert_stays_up(c)
 
+    def test_malformed_hostile_ranges(self):
+        c = self.fsd.connect()
+        data = b"0123456789abcde"  # 15 bytes
+        c.put("r.txt", data)
+        top = 2**64 - 1
+        # (offset, length) -> expected bytes, or None for RANGE
+        cases = [((0, top), data), ((5, top), data[5:]), ((5, 3), data[5:8]),
+                 ((14, top), data[14:]), ((15, top), b""), ((15, 0), b""),
+                 ((0, 0), b""), ((3, 2**63), data[3:]), ((10, top - 5),
+                                                         data[10:]),
+                 ((16, 1), None), ((2**63, 1), None), ((top, top), None),
+                 ((top, 1), None)]
+        for (off, length), want in cases:
+            if want is None:
+                for fn in (c.get, c.hash):
+                    with self.assertRaises(FspError, msg=(off, length)) as cm:
+                        fn("r.txt", off, length)
+                    self.assertEqual(cm.exception.status, ST["RANGE"])
+                continue
+            size, got = c.get("r.txt", off, length)
+            self.assertEqual((size, got), (len(data), want), (off, length))
+            d_off, d_len, d_hash = c.hash("r.txt", off, length)
+            self.assertEqual((d_off, d_len, d_hash),
+                             (off, len(want), xxh3(want)), (off, length))
+        self.assert_stays_up(c)
+
+    def test_malformed_huge_declared_size(self):
+        c = self.fsd.connect()
+        rid = c.request(OP["PUT"], p_put(2**64 - 1, 0, "huge.bin"))
+        f = c.next_frame_for(rid)
+        if f.op == OP["READY"]:
+            c.send(frame(OP["DATA"], rid, b"x" * 1000) +
+                   frame(OP["END"], rid, p_end(1000, xxh3(b"x" * 1000))))
+            f = c.next_frame_for(rid)
+        self.assert_error([f], ("SIZE", "TOO_LARGE", "NO_SPACE"), rid)
+        self.assert_stays_up(c)
+        self.assertEqual(sorted(c.list()), [b"known.txt"])
+
+    def test_malformed_id_zero_and_stray_cancel(self):
+        c = self.fsd.connect()
+        for op, body in ((OP["STAT"], b"known.txt"), (OP["LIST"], b""),
+                         (OP["PUT"], p_put(1, 0, "z"))):
+            c.send(frame(op, 0, body))
+            f = c.recv_frame()
+            self.assertEqual((f.op, f.id), (OP["ERROR"], 0), f)
+            self.assert_error([f], "PROTOCOL")
+        # A CANCEL for an id not in flight has no answer at all.
+        c.send(frame(OP["CANCEL"], 999) + frame(OP["CANCEL"], 0) +
+               frame(OP["PING"], 5, b"after"))
+        f = c.recv_frame()
+        self.assertEqual((f.op, f.id, f.payload), (OP["PONG"], 5, b"after"))
+        self.assert_stays_up(c)
+
+    def test_malformed_ping_limits(self):
+        c = self.fsd.connect()
+        c.ping(b"")
+        c.ping(b"p" * 64)
+        self.assert_stays_up(c)
+
     # ---- out of sequence
 
     def test_malformed_second_hello(self):
