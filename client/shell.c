@@ -22,6 +22,7 @@
 
 #define PROMPT "fsc> "
 #define MAX_WORDS 256
+#define MAX_QUEUED 16 /* lines typed ahead while a command runs */
 
 struct shell {
   struct fsc_app app;
@@ -42,6 +43,8 @@ struct shell {
   char *argv[MAX_WORDS];
   struct fsc_cmd cmd;
   int running;          /* a command is running */
+  char *queued[MAX_QUEUED]; /* lines typed while a command ran (owned) */
+  int nqueued;
   char pend[4096];      /* without a terminal: input not yet acted on */
   size_t npend, ppend;  /* bytes in pend, and the next one to use */
   int prompt_shown;     /* the prompt line is on the screen */
@@ -201,6 +204,21 @@ static void on_done(struct fsc_app *a, int status) {
     fsc_conn_close(&a->conn);
     return;
   }
+  /* Lines typed ahead run now, shown after a prompt as if just typed. */
+  while (sh->nqueued > 0 && !sh->running && !sh->quitting) {
+    char *l = sh->queued[0];
+    memmove(sh->queued, sh->queued + 1,
+            (size_t)(--sh->nqueued) * sizeof sh->queued[0]);
+    if (sh->interactive) {
+      term_write(sh, PROMPT, strlen(PROMPT));
+      term_write(sh, l, strlen(l));
+      term_write(sh, "\n", 1);
+    }
+    run_line(sh, l);
+    free(l);
+  }
+  if (sh->running || sh->quitting)
+    return;
   draw_prompt(sh);
   if (!sh->interactive && sh->in_open) {
     process_pending(sh);
@@ -225,8 +243,14 @@ static void on_key(struct shell *sh, unsigned char c) {
     }
     return;
   case FSC_EDIT_LINE:
-    if (sh->running)
-      return; /* one command at a time: the line waits for the prompt */
+    if (sh->running) {
+      /* One command at a time: the line waits for this one to end. */
+      const char *l = fsc_edit_take(&sh->ed);
+      if (sh->nqueued < MAX_QUEUED &&
+          (sh->queued[sh->nqueued] = strdup(l)) != NULL)
+        sh->nqueued++;
+      return;
+    }
     if (sh->interactive)
       term_write(sh, "\n", 1);
     sh->prompt_shown = 0;
@@ -452,5 +476,7 @@ int fsc_shell_main(const struct fsc_opts *o) {
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   fsc_edit_free(&sh.ed);
+  for (int i = 0; i < sh.nqueued; i++)
+    free(sh.queued[i]);
   return sh.status;
 }

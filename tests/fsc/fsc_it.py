@@ -718,6 +718,14 @@ def case_shell(env):
         sh.expect(rb"fsc> ")
         sh.send(b"frobnicate\r")
         sh.expect(rb"unknown command")
+        # Ctrl-C at the prompt drops the half-typed line, not the shell;
+        # the line editor's history brings back the last command.
+        sh.send(b"rm ev.txt\x03")
+        sh.expect(rb"\^C\r?\n")
+        sh.send(b"\x1b[A")
+        sh.expect(rb"fsc> frobnicate")
+        sh.send(b"\x15rm ev.txt\r")
+        sh.expect(rb"removed ev\.txt")
         sh.send(b"quit\r")
         check(sh.wait() == 0, "shell exits 0")
     finally:
