@@ -73,7 +73,9 @@ static const char program_help[] =
     "  1  an operation failed (the error names the file)\n"
     "  2  usage error\n"
     "  3  cannot connect to the server, or the connection was lost\n"
-    "  130  interrupted (Ctrl-C)\n";
+    "  130  interrupted by Ctrl-C (128 + N for signal N, e.g. 143 for "
+    "kill);\n"
+    "       transfers are canceled and temporary files removed\n";
 
 static const char ls_help[] =
     "Usage: fsc ls [-l] [-h] [--json]\n"

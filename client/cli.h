@@ -11,7 +11,7 @@
 #define FSC_EXIT_FAIL 1  /* at least one operation failed */
 #define FSC_EXIT_USAGE 2 /* bad command line */
 #define FSC_EXIT_CONN 3  /* cannot connect, or the connection was lost */
-#define FSC_EXIT_INTR 130 /* interrupted (Ctrl-C) */
+#define FSC_EXIT_INTR 130 /* interrupted (Ctrl-C); 128 + N for signal N */
 
 #define FSC_DEFAULT_SERVER "127.0.0.1:7878"
 

@@ -13,7 +13,7 @@
 struct cli {
   struct fsc_app app;
   struct fsc_opts opts;
-  uv_signal_t sigint;
+  uv_signal_t sigs[3]; /* SIGINT, SIGTERM, SIGHUP */
   int status;
   int interrupted;
 };
@@ -28,9 +28,16 @@ static void cli_print(struct fsc_app *a, int to_err, const char *line) {
     fflush(f);
 }
 
+static const int caught[3] = {SIGINT, SIGTERM, SIGHUP};
+
+static void close_signals(struct cli *c) {
+  for (int i = 0; i < 3; i++)
+    if (!uv_is_closing((uv_handle_t *)&c->sigs[i]))
+      uv_close((uv_handle_t *)&c->sigs[i], NULL);
+}
+
 static void on_closed(struct fsc_conn *conn) {
-  struct cli *c = conn->data;
-  uv_close((uv_handle_t *)&c->sigint, NULL);
+  close_signals(conn->data);
 }
 
 static void on_done(struct fsc_app *a, int status) {
@@ -81,15 +88,17 @@ static void on_push(struct fsc_conn *conn, const struct fsp_msg *m) {
     fsc_app_print_push(&c->app, m);
 }
 
-static void on_sigint(uv_signal_t *s, int signum) {
+/* Ctrl-C, and also kill or a closed terminal: clean up as for Ctrl-C so no
+ * temporary file is left behind, and exit with 128 + the signal. */
+static void on_signal(uv_signal_t *s, int signum) {
   struct cli *c = s->data;
   if (c->interrupted) {
     /* A second Ctrl-C: the user does not want to wait for the cleanup. */
-    _exit(FSC_EXIT_INTR);
+    _exit(128 + signum);
   }
   c->interrupted = 1;
-  if (c->opts.cmd.kind != FSC_CMD_WATCH)
-    c->status = FSC_EXIT_INTR;
+  if (c->opts.cmd.kind != FSC_CMD_WATCH || signum != SIGINT)
+    c->status = 128 + signum;
   /* Cancel first (temporary files go, CANCEL frames are queued), then drop
    * the connection: the server drops an upload when its client leaves,
    * even if a CANCEL is still stuck behind DATA frames. */
@@ -139,22 +148,23 @@ int main(int argc, char **argv) {
   c.app.conn.on_push = on_push;
   c.app.conn.on_closed = on_closed;
 
-  uv_signal_init(loop, &c.sigint);
-  c.sigint.data = &c;
-  uv_signal_start(&c.sigint, on_sigint, SIGINT);
-  /* The signal watcher alone must not keep the program alive. */
-  uv_unref((uv_handle_t *)&c.sigint);
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(loop, &c.sigs[i]);
+    c.sigs[i].data = &c;
+    uv_signal_start(&c.sigs[i], on_signal, caught[i]);
+    /* The signal watchers alone must not keep the program alive. */
+    uv_unref((uv_handle_t *)&c.sigs[i]);
+  }
 
   rc = fsc_conn_open(&c.app.conn, loop, c.opts.server);
   if (rc < 0) {
     fsc_app_errorf(&c.app, "cannot connect to %s: %s", c.opts.server,
                    fsc_strerror(rc));
-    uv_close((uv_handle_t *)&c.sigint, NULL);
+    close_signals(&c);
     c.status = FSC_EXIT_CONN;
   }
   uv_run(loop, UV_RUN_DEFAULT);
-  if (!uv_is_closing((uv_handle_t *)&c.sigint))
-    uv_close((uv_handle_t *)&c.sigint, NULL);
+  close_signals(&c);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   fflush(stdout);

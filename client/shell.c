@@ -33,6 +33,8 @@ struct shell {
   } in;                 /* stdin */
   uv_tty_t out;         /* stdout, when it is a terminal */
   uv_signal_t sigint;   /* Ctrl-C when stdin is not in raw mode */
+  uv_signal_t sigterm;  /* kill or a closed terminal: restore the tty */
+  uv_signal_t sighup;
   struct fsc_req sub;   /* the subscription */
   int interactive;      /* stdin and stdout are terminals: raw mode, prompt */
   int out_tty;          /* out is initialised */
@@ -122,6 +124,13 @@ static void on_handle_closed(uv_handle_t *h) {
   (void)h;
 }
 
+static void close_signals(struct shell *sh) {
+  uv_signal_t *sigs[] = {&sh->sigint, &sh->sigterm, &sh->sighup};
+  for (int i = 0; i < 3; i++)
+    if (!uv_is_closing((uv_handle_t *)sigs[i]))
+      uv_close((uv_handle_t *)sigs[i], on_handle_closed);
+}
+
 static void shell_quit(struct shell *sh, int status) {
   if (sh->quitting)
     return;
@@ -142,8 +151,7 @@ static void shell_quit(struct shell *sh, int status) {
     uv_close((uv_handle_t *)&sh->in, on_handle_closed);
     sh->in_open = 0;
   }
-  if (!uv_is_closing((uv_handle_t *)&sh->sigint))
-    uv_close((uv_handle_t *)&sh->sigint, on_handle_closed);
+  close_signals(sh);
   /* The command (if any) finishes its cleanup first; on_done closes the
    * connection then. */
   if (sh->app.run == NULL)
@@ -324,7 +332,10 @@ static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 
 static void on_sigint(uv_signal_t *s, int signum) {
   struct shell *sh = s->data;
-  (void)signum;
+  if (signum != SIGINT) {
+    shell_quit(sh, 128 + signum);
+    return;
+  }
   if (sh->running)
     fsc_run_cancel(&sh->app);
   else
@@ -390,7 +401,7 @@ static void on_ready(struct fsc_conn *c, int status) {
     shell_print(&sh->app, 1, msg);
     sh->status = FSC_EXIT_CONN;
     sh->quitting = 1;
-    uv_close((uv_handle_t *)&sh->sigint, on_handle_closed);
+    close_signals(sh);
     return;
   }
   struct fsp_msg m;
@@ -459,13 +470,19 @@ int fsc_shell_main(const struct fsc_opts *o) {
   uv_signal_init(loop, &sh.sigint);
   sh.sigint.data = &sh;
   uv_signal_start(&sh.sigint, on_sigint, SIGINT);
+  uv_signal_init(loop, &sh.sigterm);
+  sh.sigterm.data = &sh;
+  uv_signal_start(&sh.sigterm, on_sigint, SIGTERM);
+  uv_signal_init(loop, &sh.sighup);
+  sh.sighup.data = &sh;
+  uv_signal_start(&sh.sighup, on_sigint, SIGHUP);
 
   int rc = fsc_conn_open(&sh.app.conn, loop, o->server);
   if (rc < 0) {
     fprintf(stderr, "fsc: cannot connect to %s: %s\n", o->server,
             fsc_strerror(rc));
     sh.status = FSC_EXIT_CONN;
-    uv_close((uv_handle_t *)&sh.sigint, on_handle_closed);
+    close_signals(&sh);
     if (sh.out_tty)
       uv_close((uv_handle_t *)&sh.out, on_handle_closed);
   }

@@ -413,6 +413,17 @@ def case_interrupt(env):
     p.stdin.close()
     check(rc == 130, "put interrupted: exit 130", rc, p.stderr.read())
     check(env.on_server("never.bin") is None, "nothing stored")
+    # kill (SIGTERM) cleans up the same way.
+    p = env.spawn("put", "-", "--as", "killed.bin", stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(os.urandom(1 << 20))
+    p.stdin.flush()
+    time.sleep(0.3)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(TIMEOUT)
+    p.stdin.close()
+    check(rc == 143, "put killed: exit 143", rc, p.stderr.read())
+    check(env.on_server("killed.bin") is None, "nothing stored")
     check([n for n in os.listdir(env.root)] == [], "no trace on the server",
           os.listdir(env.root))
 
