@@ -530,6 +530,8 @@ class Fsd:
             self.kill()
             raise AssertionError("fsd did not print 'listening on': %s" %
                                  self.log_tail())
+        # What fsd holds open with no client: the test ends with this again.
+        self.base_fds = self.fd_count()
         return self
 
     def _read_log(self):
@@ -563,6 +565,16 @@ class Fsd:
 
     def fd_count(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def fd_targets(self):
+        out = []
+        d = "/proc/%d/fd" % self.proc.pid
+        for n in os.listdir(d):
+            try:
+                out.append(os.readlink(os.path.join(d, n)))
+            except OSError:
+                pass
+        return sorted(out)
 
     def connect(self, **kw):
         c = Conn(self.addr, **kw)
@@ -633,6 +645,18 @@ class FsdCase(unittest.TestCase):
             for c in s.conns:
                 c.close()
             s.conns = []
+        for s in self.servers:
+            if not s.alive() or getattr(s, "killed", False):
+                continue
+            # With every client gone, fsd is back to the files it held at
+            # start: no socket, file or temp file descriptor leaked.
+            deadline = time.monotonic() + 5 * slow_factor()
+            while s.alive() and s.fd_count() > s.base_fds and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            if s.alive() and s.fd_count() > s.base_fds:
+                problems.append("fsd holds %d descriptors, %d at start: %r" %
+                                (s.fd_count(), s.base_fds, s.fd_targets()))
         for s in self.servers:
             if s.proc.poll() is not None and not getattr(s, "killed", False):
                 problems.append("fsd exited during the test with %r:\n%s" %
