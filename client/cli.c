@@ -60,8 +60,8 @@ static const char program_help[] =
     "  shell                            interactive prompt\n"
     "\n"
     "Options:\n"
-    "  -s, --server HOST:PORT  server address (default: $FSC_SERVER, else "
-    FSC_DEFAULT_SERVER ");\n"
+    "  -s, --server HOST:PORT  server address (default: $FSC_SERVER, "
+    "else " FSC_DEFAULT_SERVER ");\n"
     "                          an IPv6 address goes in brackets: [::1]:7878\n"
     "  -q, --quiet             no progress bar\n"
     "      --help              this help; `fsc COMMAND --help` for a "
@@ -302,11 +302,9 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   if (sp->max_args >= 0 && nops > sp->max_args)
     return usage(err, errlen, "%s: unexpected argument '%s'", sp->name,
                  ops[sp->max_args]);
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 &&
-      nops > 1)
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && nops > 1)
     return usage(err, errlen, "get: -o - takes exactly one NAME");
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 &&
-      c->resume)
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && c->resume)
     return usage(err, errlen, "get: --continue cannot write to stdout");
   if (c->kind == FSC_CMD_PUT) {
     if (c->as && nops > 1)

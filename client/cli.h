@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 /* Exit codes, as listed by `fsc --help`. */
-#define FSC_EXIT_OK 0    /* everything worked */
-#define FSC_EXIT_FAIL 1  /* at least one operation failed */
-#define FSC_EXIT_USAGE 2 /* bad command line */
-#define FSC_EXIT_CONN 3  /* cannot connect, or the connection was lost */
+#define FSC_EXIT_OK 0     /* everything worked */
+#define FSC_EXIT_FAIL 1   /* at least one operation failed */
+#define FSC_EXIT_USAGE 2  /* bad command line */
+#define FSC_EXIT_CONN 3   /* cannot connect, or the connection was lost */
 #define FSC_EXIT_INTR 130 /* interrupted (Ctrl-C); 128 + N for signal N */
 
 #define FSC_DEFAULT_SERVER "127.0.0.1:7878"
@@ -25,22 +25,22 @@ enum fsc_cmd_kind {
   FSC_CMD_WATCH,
   FSC_CMD_ANNOUNCE,
   FSC_CMD_SHELL,
-  FSC_CMD_HELP,    /* shell only: `help [COMMAND]` */
-  FSC_CMD_QUIT,    /* shell only: `quit`, `exit` */
+  FSC_CMD_HELP, /* shell only: `help [COMMAND]` */
+  FSC_CMD_QUIT, /* shell only: `quit`, `exit` */
 };
 
 /* One parsed command. Strings point into the argv that was parsed. */
 struct fsc_cmd {
   enum fsc_cmd_kind kind;
-  int help;           /* --help: print this command's help and stop */
-  int long_fmt;       /* ls -l */
-  int human;          /* ls/size -h */
-  int json;           /* ls/watch --json */
-  int resume;         /* get -c/--continue */
-  int no_clobber;     /* put --no-clobber */
-  const char *out;    /* get -o PATH ("-" is stdout), or NULL */
-  const char *as;     /* put --as NAME, or NULL */
-  char **args;        /* operands (NAMEs, FILEs, TEXT words, help topic) */
+  int help;        /* --help: print this command's help and stop */
+  int long_fmt;    /* ls -l */
+  int human;       /* ls/size -h */
+  int json;        /* ls/watch --json */
+  int resume;      /* get -c/--continue */
+  int no_clobber;  /* put --no-clobber */
+  const char *out; /* get -o PATH ("-" is stdout), or NULL */
+  const char *as;  /* put --as NAME, or NULL */
+  char **args;     /* operands (NAMEs, FILEs, TEXT words, help topic) */
   int nargs;
 };
 

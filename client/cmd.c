@@ -50,7 +50,8 @@ void fsc_app_init_umask(void) {
   umask(fsc_umask);
 }
 
-/* --- Shared helpers -------------------------------------------------------- */
+/* --- Shared helpers --------------------------------------------------------
+ */
 
 const char *fsc_strerror(int err) {
   const char *s = fsc_xfer_strerror(err);
@@ -100,20 +101,21 @@ static void server_msg(char *buf, size_t cap, const struct fsp_msg *m) {
     snprintf(buf, cap, "%s", fsp_status_str(m->u.error.status));
 }
 
-/* --- Runs and jobs --------------------------------------------------------- */
+/* --- Runs and jobs ---------------------------------------------------------
+ */
 
 struct job;
 
 struct fsc_run {
   struct fsc_app *app;
   struct fsc_cmd cmd;
-  int status;       /* worst exit status so far */
-  int canceled;     /* Ctrl-C */
-  int lost;         /* the connection is gone */
-  int next;         /* next operand to start a job for */
-  int active;       /* jobs started and not finished */
-  int parallel;     /* jobs allowed at once */
-  int finished;     /* on_done ran */
+  int status;        /* worst exit status so far */
+  int canceled;      /* Ctrl-C */
+  int lost;          /* the connection is gone */
+  int next;          /* next operand to start a job for */
+  int active;        /* jobs started and not finished */
+  int parallel;      /* jobs allowed at once */
+  int finished;      /* on_done ran */
   struct job **jobs; /* one per operand (NULL until started) */
   int njobs;
   /* ls */
@@ -121,27 +123,27 @@ struct fsc_run {
   size_t nentries, centries;
   /* get */
   int out_is_dir;
-  uint64_t waiting;  /* downloaded bytes waiting for the disk */
-  int paused;        /* we paused the connection's reading */
+  uint64_t waiting; /* downloaded bytes waiting for the disk */
+  int paused;       /* we paused the connection's reading */
   /* progress */
   uv_timer_t timer;
   int timer_on;
-  uint64_t t0;      /* ms */
-  uint64_t total;   /* bytes to transfer, as far as known */
-  uint64_t done;    /* bytes transferred */
-  int sizes_known;  /* jobs whose size is in total */
-  int in_next;      /* run_next is on the stack: do not recurse or end */
+  uint64_t t0;     /* ms */
+  uint64_t total;  /* bytes to transfer, as far as known */
+  uint64_t done;   /* bytes transferred */
+  int sizes_known; /* jobs whose size is in total */
+  int in_next;     /* run_next is on the stack: do not recurse or end */
 };
 
 /* Common head of every job. */
 struct job {
   struct fsc_req req;
   struct fsc_run *run;
-  int index;          /* operand index */
-  const char *arg;    /* the operand */
-  int failed;         /* an error was reported */
-  int req_done;       /* the request ended (final frame, or connection) */
-  int finished;       /* the job is over */
+  int index;       /* operand index */
+  const char *arg; /* the operand */
+  int failed;      /* an error was reported */
+  int req_done;    /* the request ended (final frame, or connection) */
+  int finished;    /* the job is over */
   void (*cancel)(struct job *j); /* Ctrl-C or connection lost */
   void (*destroy)(struct job *j);
 };
@@ -246,7 +248,7 @@ static void job_finished(struct job *j) {
   r->active--;
   /* Stopping a watch is how it ends: that is no failure. */
   if (j->failed && !(r->canceled && r->cmd.kind == FSC_CMD_WATCH))
-    run_fail(r, r->lost ? FSC_EXIT_CONN
+    run_fail(r, r->lost       ? FSC_EXIT_CONN
                 : r->canceled ? FSC_EXIT_INTR
                               : FSC_EXIT_FAIL);
   run_next(r);
@@ -254,7 +256,8 @@ static void job_finished(struct job *j) {
 
 static void run_next(struct fsc_run *r);
 
-/* --- ls -------------------------------------------------------------------- */
+/* --- ls --------------------------------------------------------------------
+ */
 
 static int entry_cmp(const void *x, const void *y) {
   const struct fsp_entry *a = x, *b = y;
@@ -290,8 +293,8 @@ static void ls_print(struct fsc_run *r) {
     int width = 1;
     for (size_t i = 0; i < r->nentries; i++) {
       char sz[32];
-      int w = (int)fsc_fmt_size(sz, sizeof sz, r->entries[i].size,
-                                r->cmd.human);
+      int w =
+          (int)fsc_fmt_size(sz, sizeof sz, r->entries[i].size, r->cmd.human);
       if (w > width)
         width = w;
     }
@@ -401,7 +404,8 @@ static void ls_msg(struct fsc_req *req, const struct fsp_msg *m) {
   job_finished(j);
 }
 
-/* --- size, rm, announce: one request, one answer --------------------------- */
+/* --- size, rm, announce: one request, one answer ---------------------------
+ */
 
 struct small_job {
   struct job j;
@@ -449,7 +453,8 @@ static void size_print(struct fsc_run *r) {
   }
 }
 
-/* --- get ------------------------------------------------------------------- */
+/* --- get -------------------------------------------------------------------
+ */
 
 struct piece {
   struct fsc_rblock *blk;
@@ -458,13 +463,13 @@ struct piece {
 };
 
 enum get_phase {
-  GP_OPEN,     /* opening the file to write */
-  GP_PREFIX,   /* hashing the partial copy */
-  GP_XFER,     /* request in flight */
-  GP_VERIFY,   /* resumed: HASH of the whole file in flight */
-  GP_CLOSE,    /* closing the file */
-  GP_RENAME,   /* moving it into place */
-  GP_UNLINK,   /* removing the temporary file */
+  GP_OPEN,   /* opening the file to write */
+  GP_PREFIX, /* hashing the partial copy */
+  GP_XFER,   /* request in flight */
+  GP_VERIFY, /* resumed: HASH of the whole file in flight */
+  GP_CLOSE,  /* closing the file */
+  GP_RENAME, /* moving it into place */
+  GP_UNLINK, /* removing the temporary file */
   GP_DONE,
 };
 
@@ -478,16 +483,16 @@ struct get_job {
   int own_fd;            /* fd is ours to close */
   enum get_phase phase;
   struct fsc_get sm;
-  uv_fs_t fs;            /* the one file operation in flight */
+  uv_fs_t fs; /* the one file operation in flight */
   int fs_busy;
-  uint8_t *iobuf;        /* prefix hashing buffer */
-  uint64_t prefix_off;   /* prefix bytes hashed so far */
-  struct piece *q;       /* received pieces waiting for the disk */
+  uint8_t *iobuf;      /* prefix hashing buffer */
+  uint64_t prefix_off; /* prefix bytes hashed so far */
+  struct piece *q;     /* received pieces waiting for the disk */
   size_t qlen, qcap;
-  uint64_t qbytes;       /* bytes in q */
+  uint64_t qbytes;                /* bytes in q */
   struct piece inflight[GET_IOV]; /* pieces being written */
   size_t ninflight;
-  uint64_t woff;         /* file offset of the next write */
+  uint64_t woff; /* file offset of the next write */
   int cancel_sent;
 };
 
@@ -507,8 +512,8 @@ static void get_error(struct get_job *g, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fsc_app_errorf(g->j.run->app, "get %s: %s",
-                 esc(name, sizeof name, g->j.arg), msg);
+  fsc_app_errorf(g->j.run->app, "get %s: %s", esc(name, sizeof name, g->j.arg),
+                 msg);
   g->j.failed = 1;
 }
 
@@ -648,8 +653,8 @@ static void get_write(struct get_job *g) {
   g->fs_busy = 1;
   /* A pipe or terminal has no offsets: write at its current position. */
   int64_t off = g->direct ? -1 : (int64_t)g->woff;
-  int rc = uv_fs_write(g->j.run->app->loop, &g->fs, g->fd, iov,
-                       (unsigned)n, off, on_get_write);
+  int rc = uv_fs_write(g->j.run->app->loop, &g->fs, g->fd, iov, (unsigned)n,
+                       off, on_get_write);
   if (rc < 0) {
     g->fs.result = rc;
     on_get_write(&g->fs);
@@ -892,11 +897,11 @@ static void get_step(struct get_job *g) {
       break;
     }
     g->phase = GP_DONE;
-    if (g->j.failed && g->keep_part && g->work[0] != '\0' &&
-        !g->direct) {
+    if (g->j.failed && g->keep_part && g->work[0] != '\0' && !g->direct) {
       char name[1024];
-      fsc_app_errorf(r->app, "get %s: partial copy kept in %s (resume with "
-                             "get -c)",
+      fsc_app_errorf(r->app,
+                     "get %s: partial copy kept in %s (resume with "
+                     "get -c)",
                      esc(name, sizeof name, g->j.arg), g->work);
     }
     job_finished(&g->j);
@@ -1032,8 +1037,8 @@ static void on_get_opened(uv_fs_t *req) {
     g->own_fd = 1;
     g->fs.data = g;
     g->fs_busy = 1;
-    int rc = uv_fs_fchmod(g->j.run->app->loop, &g->fs, g->fd,
-                          0666 & ~fsc_umask, on_get_opened);
+    int rc = uv_fs_fchmod(g->j.run->app->loop, &g->fs, g->fd, 0666 & ~fsc_umask,
+                          on_get_opened);
     if (rc == 0)
       return;
     g->fs_busy = 0;
@@ -1108,8 +1113,8 @@ static void on_target_stat(uv_fs_t *req) {
     if (fsc_part_path(g->work, sizeof g->work, g->target) < 0)
       rc = UV_ENAMETOOLONG;
     else
-      rc = uv_fs_open(loop, &g->fs, g->work,
-                      O_RDWR | O_CREAT | O_CLOEXEC, 0644, on_get_opened);
+      rc = uv_fs_open(loop, &g->fs, g->work, O_RDWR | O_CREAT | O_CLOEXEC, 0644,
+                      on_get_opened);
   } else {
     char tmpl[PATH_MAX];
     if (fsc_temp_template(tmpl, sizeof tmpl, g->target) < 0)
@@ -1205,7 +1210,8 @@ static void get_job_start(struct get_job *g) {
   }
 }
 
-/* --- put ------------------------------------------------------------------- */
+/* --- put -------------------------------------------------------------------
+ */
 
 struct put_buf {
   uv_write_t w;
@@ -1223,26 +1229,26 @@ struct put_job {
   int is_stdin;
   uint64_t size;
   struct fsc_put sm;
-  uv_fs_t fs;          /* open, fstat, read, spool, close */
+  uv_fs_t fs; /* open, fstat, read, spool, close */
   int fs_busy;
   struct put_buf bufs[PUT_NBUF];
-  int writes;          /* DATA frames not yet written */
-  uint64_t roff;       /* file offset of the next read */
+  int writes;              /* DATA frames not yet written */
+  uint64_t roff;           /* file offset of the next read */
   struct put_buf *reading; /* the buffer being read into */
-  int ready;           /* READY came */
+  int ready;               /* READY came */
   int end_sent;
   int cancel_sent;
-  int closing;         /* final close requested */
+  int closing; /* final close requested */
   union {
     uv_pipe_t pipe;
     uv_tty_t tty;
-  } in;                /* stdin, when it is spooled */
-  int in_open;         /* in is initialised and not yet closed */
-  int in_eof;          /* all of stdin has been read */
-  uint8_t *spool_buf;  /* one read of stdin */
-  size_t spool_len;    /* bytes in spool_buf */
-  size_t spool_off;    /* of which already in the spool file */
-  uint64_t spooled;    /* bytes of stdin in the spool file */
+  } in;               /* stdin, when it is spooled */
+  int in_open;        /* in is initialised and not yet closed */
+  int in_eof;         /* all of stdin has been read */
+  uint8_t *spool_buf; /* one read of stdin */
+  size_t spool_len;   /* bytes in spool_buf */
+  size_t spool_off;   /* of which already in the spool file */
+  uint64_t spooled;   /* bytes of stdin in the spool file */
 };
 
 static void put_step(struct put_job *p);
@@ -1261,8 +1267,8 @@ static void put_error(struct put_job *p, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fsc_app_errorf(p->j.run->app, "put %s: %s",
-                 esc(name, sizeof name, p->j.arg), msg);
+  fsc_app_errorf(p->j.run->app, "put %s: %s", esc(name, sizeof name, p->j.arg),
+                 msg);
   p->j.failed = 1;
 }
 
@@ -1456,8 +1462,8 @@ static void put_lost(struct fsc_req *req, int err) {
 
 static void put_send_request(struct put_job *p) {
   struct fsc_run *r = p->j.run;
-  if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload,
-                   PUT_CHUNK) < 0) {
+  if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload, PUT_CHUNK) <
+      0) {
     put_error(p, "%s", fsc_strerror(UV_ENOMEM));
     p->j.req_done = 1;
     put_step(p);
@@ -1777,7 +1783,8 @@ static void put_job_start(struct put_job *p) {
   }
 }
 
-/* --- watch ----------------------------------------------------------------- */
+/* --- watch -----------------------------------------------------------------
+ */
 
 static void watch_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct job *j = req->data;
@@ -1801,7 +1808,8 @@ static void watch_msg(struct fsc_req *req, const struct fsp_msg *m) {
   }
 }
 
-/* --- Generic job plumbing -------------------------------------------------- */
+/* --- Generic job plumbing --------------------------------------------------
+ */
 
 static void small_lost(struct fsc_req *req, int err) {
   struct job *j = req->data;

@@ -16,14 +16,14 @@ struct fsc_run;
 struct fsc_app {
   uv_loop_t *loop;
   struct fsc_conn conn;
-  const char *server;   /* HOST:PORT, for messages */
-  int quiet;            /* -q */
-  int progress;         /* draw a progress bar on stderr (a tty, no -q) */
-  int stdout_tty;       /* stdout is a terminal: ls prints columns */
-  int shell;            /* inside the shell: no progress bar */
-  int push_json;        /* print pushed frames as JSON */
-  int progress_shown;   /* a progress line is on the screen */
-  struct fsc_run *run;  /* the running command, or NULL */
+  const char *server;  /* HOST:PORT, for messages */
+  int quiet;           /* -q */
+  int progress;        /* draw a progress bar on stderr (a tty, no -q) */
+  int stdout_tty;      /* stdout is a terminal: ls prints columns */
+  int shell;           /* inside the shell: no progress bar */
+  int push_json;       /* print pushed frames as JSON */
+  int progress_shown;  /* a progress line is on the screen */
+  struct fsc_run *run; /* the running command, or NULL */
   /* Prints one line (without newline) on stdout (to_err 0) or stderr. */
   void (*print)(struct fsc_app *a, int to_err, const char *line);
   /* The running command ended with an exit status (FSC_EXIT_*). */

@@ -136,8 +136,7 @@ static struct fsc_req *find_req(struct fsc_conn *c, uint32_t id) {
   return NULL;
 }
 
-int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r,
-                     struct fsp_msg *m) {
+int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r, struct fsp_msg *m) {
   if (c->state != FSC_CONN_READY)
     return UV_ENOTCONN;
   /* Ids are never reused within a connection: a late frame for a request
@@ -281,8 +280,8 @@ static void dispatch_frame(struct fsc_conn *c, const struct fsp_frame *f) {
     return; /* a newer server's frame: nothing we asked for */
   if (rc < 0) {
     const char *name = fsp_op_name(f->op);
-    set_msg(c, "malformed %s frame from the server (%s)",
-            name ? name : "?", fsp_strerror(rc));
+    set_msg(c, "malformed %s frame from the server (%s)", name ? name : "?",
+            fsp_strerror(rc));
     fail(c, UV_EPROTO);
     return;
   }
@@ -442,8 +441,7 @@ static void try_connect(struct fsc_conn *c) {
     c->tcp.data = c;
     c->tcp_open = 1;
     c->connect_req.data = c;
-    if (uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect) ==
-        0)
+    if (uv_tcp_connect(&c->connect_req, &c->tcp, ai->ai_addr, on_connect) == 0)
       return;
     c->tcp_open = 0;
     uv_close((uv_handle_t *)&c->tcp, on_attempt_closed);
@@ -498,8 +496,7 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   if (uv_timer_init(loop, &c->hello_timer) == 0) {
     c->hello_timer.data = c;
     c->timer_open = 1;
-    uv_timer_start(&c->hello_timer, on_hello_timeout, FSC_HELLO_TIMEOUT_MS,
-                   0);
+    uv_timer_start(&c->hello_timer, on_hello_timeout, FSC_HELLO_TIMEOUT_MS, 0);
   }
   return 0;
 }

@@ -63,12 +63,12 @@ struct fsc_conn {
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_getaddrinfo_t gai;
-  uv_timer_t hello_timer;    /* gives up when HELLO does not come */
-  int timer_open;            /* hello_timer is initialised, not closed */
-  struct addrinfo *ai_list;  /* resolved addresses, freed after connect */
-  struct addrinfo *ai_next;  /* next address to try */
+  uv_timer_t hello_timer;   /* gives up when HELLO does not come */
+  int timer_open;           /* hello_timer is initialised, not closed */
+  struct addrinfo *ai_list; /* resolved addresses, freed after connect */
+  struct addrinfo *ai_next; /* next address to try */
   enum fsc_conn_state state;
-  int tcp_open;              /* tcp was initialised and must be closed */
+  int tcp_open; /* tcp was initialised and must be closed */
   struct fsp_decoder dec;
   struct fsc_rblock *blk;    /* block being read into */
   size_t start;              /* first byte of blk not yet decoded */
@@ -78,12 +78,12 @@ struct fsc_conn {
   uint32_t peer_max_payload; /* from the server's HELLO */
   uint32_t peer_max_inflight;
   uint64_t peer_caps;
-  uint32_t next_id;          /* last request id used */
-  struct fsc_req *reqs;      /* requests in flight */
-  struct fsc_req *last;      /* the request that got the last frame */
-  int err;                   /* why the connection failed (UV_E*), or 0 */
-  char msg[512];             /* the server's own words, when it gave any */
-  void *data;                /* for the owner */
+  uint32_t next_id;     /* last request id used */
+  struct fsc_req *reqs; /* requests in flight */
+  struct fsc_req *last; /* the request that got the last frame */
+  int err;              /* why the connection failed (UV_E*), or 0 */
+  char msg[512];        /* the server's own words, when it gave any */
+  void *data;           /* for the owner */
   /* Connected and HELLO exchanged (status 0), or failed (UV_E*; msg may
    * hold the server's reason). */
   void (*on_ready)(struct fsc_conn *c, int status);
@@ -105,8 +105,7 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server);
 
 /* Registers r (its ops set), gives it a fresh id, and sends m with that id.
  * Returns 0 or a negative code (r is then not registered). */
-int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r,
-                     struct fsp_msg *m);
+int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r, struct fsp_msg *m);
 
 /* Unregisters r: frames for its id are ignored from now on. */
 void fsc_conn_finish(struct fsc_conn *c, struct fsc_req *r);

@@ -225,8 +225,8 @@ static size_t columns(const char *s, size_t n) {
   return cols;
 }
 
-size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt,
-                       char *out, size_t cap) {
+size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt, char *out,
+                       size_t cap) {
   size_t back = columns(e->buf + e->pos, e->len - e->pos);
   int n;
   if (back > 0)

@@ -21,15 +21,15 @@ enum fsc_edit_result {
 };
 
 struct fsc_edit {
-  char buf[FSC_EDIT_MAX + 1]; /* the line being typed, NUL-terminated */
-  size_t len;                 /* bytes in buf */
-  size_t pos;                 /* cursor, a byte offset into buf */
+  char buf[FSC_EDIT_MAX + 1];  /* the line being typed, NUL-terminated */
+  size_t len;                  /* bytes in buf */
+  size_t pos;                  /* cursor, a byte offset into buf */
   char line[FSC_EDIT_MAX + 1]; /* the last accepted line */
-  char esc[8];                /* an escape sequence being received */
-  size_t esc_len;             /* bytes in esc; 0 when none */
-  char *hist[FSC_EDIT_HIST];  /* accepted lines, oldest first (owned) */
-  int nhist;                  /* entries in hist */
-  int hist_pos;               /* entry shown while browsing; nhist: none */
+  char esc[8];                 /* an escape sequence being received */
+  size_t esc_len;              /* bytes in esc; 0 when none */
+  char *hist[FSC_EDIT_HIST];   /* accepted lines, oldest first (owned) */
+  int nhist;                   /* entries in hist */
+  int hist_pos;                /* entry shown while browsing; nhist: none */
 };
 
 /* Zero-fills e and prepares it. */
@@ -49,7 +49,7 @@ const char *fsc_edit_take(struct fsc_edit *e);
 /* Renders the prompt line: carriage return, prompt, the line, erase to the
  * end of the screen line, and the cursor moved back to its place. Returns
  * the length snprintf-style. */
-size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt,
-                       char *out, size_t cap);
+size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt, char *out,
+                       size_t cap);
 
 #endif /* FSC_EDIT_H */

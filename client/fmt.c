@@ -267,14 +267,14 @@ const char *fsc_event_kind_name(uint8_t kind) {
   return "unknown";
 }
 
-size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m,
-                    int json) {
+size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m, int json) {
   struct out o = {buf, cap, 0};
   switch (m->op) {
   case FSP_OP_EVENT:
     if (json) {
-      put_fmt(&o, "{\"type\":\"event\",\"seq\":%" PRIu64 ",\"kind\":\"%s\","
-                  "\"name\":",
+      put_fmt(&o,
+              "{\"type\":\"event\",\"seq\":%" PRIu64 ",\"kind\":\"%s\","
+              "\"name\":",
               m->u.event.seq, fsc_event_kind_name(m->u.event.kind));
       put_json_str(&o, &m->u.event.file.name);
       put_fmt(&o, ",\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 "}",
@@ -300,8 +300,7 @@ size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m,
   case FSP_OP_RESYNC:
     if (json)
       put_fmt(&o,
-              "{\"type\":\"resync\",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64
-              "}",
+              "{\"type\":\"resync\",\"epoch\":%" PRIu64 ",\"seq\":%" PRIu64 "}",
               m->u.sub.epoch, m->u.sub.seq);
     else
       put_str(&o, "resync: some events were missed; list again");

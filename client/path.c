@@ -45,8 +45,8 @@ int fsc_temp_template(char *buf, size_t cap, const char *target) {
   if (slash == NULL)
     n = snprintf(buf, cap, ".%s.fsc-XXXXXX", target);
   else
-    n = snprintf(buf, cap, "%.*s/.%s.fsc-XXXXXX", (int)(slash - target),
-                 target, slash + 1);
+    n = snprintf(buf, cap, "%.*s/.%s.fsc-XXXXXX", (int)(slash - target), target,
+                 slash + 1);
   return (n < 0 || (size_t)n >= cap) ? -1 : 0;
 }
 

@@ -30,26 +30,26 @@ struct shell {
   union {
     uv_tty_t tty;
     uv_pipe_t pipe;
-  } in;                 /* stdin */
-  uv_tty_t out;         /* stdout, when it is a terminal */
-  uv_signal_t sigint;   /* Ctrl-C when stdin is not in raw mode */
-  uv_signal_t sigterm;  /* kill or a closed terminal: restore the tty */
+  } in;                /* stdin */
+  uv_tty_t out;        /* stdout, when it is a terminal */
+  uv_signal_t sigint;  /* Ctrl-C when stdin is not in raw mode */
+  uv_signal_t sigterm; /* kill or a closed terminal: restore the tty */
   uv_signal_t sighup;
-  struct fsc_req sub;   /* the subscription */
-  int interactive;      /* stdin and stdout are terminals: raw mode, prompt */
-  int out_tty;          /* out is initialised */
+  struct fsc_req sub; /* the subscription */
+  int interactive;    /* stdin and stdout are terminals: raw mode, prompt */
+  int out_tty;        /* out is initialised */
   int in_open;
-  int raw;              /* the terminal is in raw mode */
+  int raw; /* the terminal is in raw mode */
   struct fsc_edit ed;
   char line[FSC_EDIT_MAX + 1]; /* the running command's words live here */
   char *argv[MAX_WORDS];
   struct fsc_cmd cmd;
-  int running;          /* a command is running */
+  int running;              /* a command is running */
   char *queued[MAX_QUEUED]; /* lines typed while a command ran (owned) */
   int nqueued;
-  char pend[4096];      /* without a terminal: input not yet acted on */
-  size_t npend, ppend;  /* bytes in pend, and the next one to use */
-  int prompt_shown;     /* the prompt line is on the screen */
+  char pend[4096];     /* without a terminal: input not yet acted on */
+  size_t npend, ppend; /* bytes in pend, and the next one to use */
+  int prompt_shown;    /* the prompt line is on the screen */
   int quitting;
   int status;
 };
@@ -393,11 +393,11 @@ static void on_ready(struct fsc_conn *c, int status) {
   char msg[700];
   if (status < 0) {
     if (c->msg[0])
-      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s",
-               sh->app.server, c->msg);
+      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
+               c->msg);
     else
-      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s",
-               sh->app.server, fsc_strerror(status));
+      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
+               fsc_strerror(status));
     shell_print(&sh->app, 1, msg);
     sh->status = FSC_EXIT_CONN;
     sh->quitting = 1;
@@ -424,8 +424,8 @@ static void on_ready(struct fsc_conn *c, int status) {
 static void on_lost(struct fsc_conn *c, int err) {
   struct shell *sh = c->data;
   char msg[700];
-  snprintf(msg, sizeof msg, "fsc: connection to %s lost: %s",
-           sh->app.server, c->msg[0] ? c->msg : fsc_strerror(err));
+  snprintf(msg, sizeof msg, "fsc: connection to %s lost: %s", sh->app.server,
+           c->msg[0] ? c->msg : fsc_strerror(err));
   shell_print(&sh->app, 1, msg);
   fsc_run_conn_lost(&sh->app, err);
   shell_quit(sh, FSC_EXIT_CONN);

@@ -7,8 +7,8 @@
 
 const char *fsc_xfer_strerror(int err) {
   switch (err) {
-#define FSC_XS(name, val, msg)                                                \
-  case val:                                                                   \
+#define FSC_XS(name, val, msg)                                                 \
+  case val:                                                                    \
     return msg;
     FSC_XFER_ERRNO_MAP(FSC_XS)
 #undef FSC_XS
@@ -155,8 +155,7 @@ uint32_t fsc_put_next_len(const struct fsc_put *p) {
   return left < p->chunk ? (uint32_t)left : p->chunk;
 }
 
-int fsc_put_on_read(struct fsc_put *p, const void *buf, size_t n,
-                    size_t want) {
+int fsc_put_on_read(struct fsc_put *p, const void *buf, size_t n, size_t want) {
   if (p->state != FSC_PUT_SENDING || n > p->size - p->read) {
     p->state = FSC_PUT_FAILED;
     return FSC_ESTATE;

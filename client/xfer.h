@@ -15,13 +15,13 @@
 #include "fsproto/fsproto.h"
 
 /* Client-side transfer errors (negative, apart from FSP_E* and UV_E*). */
-#define FSC_XFER_ERRNO_MAP(X)                                                 \
-  X(ESTATE, -601, "unexpected answer from the server")                       \
-  X(ERANGE, -602, "server sent a different range than asked for")           \
-  X(ETOOMUCH, -603, "server sent more data than announced")                 \
-  X(ESIZE, -604, "size mismatch: transfer incomplete")                      \
-  X(ECHECKSUM, -605, "checksum mismatch: data corrupted in transit")        \
-  X(ECHANGED, -606, "local file changed size while being uploaded")         \
+#define FSC_XFER_ERRNO_MAP(X)                                                  \
+  X(ESTATE, -601, "unexpected answer from the server")                         \
+  X(ERANGE, -602, "server sent a different range than asked for")              \
+  X(ETOOMUCH, -603, "server sent more data than announced")                    \
+  X(ESIZE, -604, "size mismatch: transfer incomplete")                         \
+  X(ECHECKSUM, -605, "checksum mismatch: data corrupted in transit")           \
+  X(ECHANGED, -606, "local file changed size while being uploaded")            \
   X(ENOMEM, -607, "out of memory")
 
 enum fsc_xfer_errno {
@@ -36,22 +36,22 @@ const char *fsc_xfer_strerror(int err);
 /* --- Download ----------------------------------------------------------- */
 
 enum fsc_get_state {
-  FSC_GET_PREFIX,  /* resuming: hashing the local partial copy */
-  FSC_GET_DIGEST,  /* resuming: HASH sent, waiting for DIGEST */
-  FSC_GET_BEGIN,   /* GET sent, waiting for BEGIN */
-  FSC_GET_DATA,    /* receiving DATA until END */
-  FSC_GET_DONE,    /* END matched: the download is good */
-  FSC_GET_FAILED,  /* an error ended it */
+  FSC_GET_PREFIX, /* resuming: hashing the local partial copy */
+  FSC_GET_DIGEST, /* resuming: HASH sent, waiting for DIGEST */
+  FSC_GET_BEGIN,  /* GET sent, waiting for BEGIN */
+  FSC_GET_DATA,   /* receiving DATA until END */
+  FSC_GET_DONE,   /* END matched: the download is good */
+  FSC_GET_FAILED, /* an error ended it */
 };
 
 struct fsc_get {
   enum fsc_get_state state;
-  uint64_t offset;    /* where the GET starts (the verified prefix) */
-  uint64_t prefix;    /* bytes of the local partial copy (resume) */
-  uint64_t length;    /* bytes the DATA frames carry, from BEGIN */
-  uint64_t received;  /* DATA bytes so far */
-  uint64_t file_size; /* from BEGIN */
-  int64_t mtime_ns;   /* from BEGIN */
+  uint64_t offset;     /* where the GET starts (the verified prefix) */
+  uint64_t prefix;     /* bytes of the local partial copy (resume) */
+  uint64_t length;     /* bytes the DATA frames carry, from BEGIN */
+  uint64_t received;   /* DATA bytes so far */
+  uint64_t file_size;  /* from BEGIN */
+  int64_t mtime_ns;    /* from BEGIN */
   XXH3_state_t *range; /* hash of the bytes of this GET */
   XXH3_state_t *whole; /* hash of prefix + bytes: the whole local file */
 };
@@ -104,9 +104,9 @@ enum fsc_put_state {
 
 struct fsc_put {
   enum fsc_put_state state;
-  uint64_t size;    /* bytes announced in PUT */
-  uint64_t read;    /* bytes read from the file and hashed so far */
-  uint32_t chunk;   /* DATA payload size to use */
+  uint64_t size;  /* bytes announced in PUT */
+  uint64_t read;  /* bytes read from the file and hashed so far */
+  uint32_t chunk; /* DATA payload size to use */
   XXH3_state_t *hash;
 };
 

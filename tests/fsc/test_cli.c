@@ -34,9 +34,8 @@ START_TEST(test_cli_default_server_and_env) {
   ck_assert_int_eq(o.cmd.kind, FSC_CMD_LS);
   ck_assert_int_eq(parse(&o, "example:9", err, "fsc", "ls", NULL), 0);
   ck_assert_str_eq(o.server, "example:9");
-  ck_assert_int_eq(parse(&o, "example:9", err, "fsc", "-s", "[::1]:7878",
-                         "ls", NULL),
-                   0);
+  ck_assert_int_eq(
+      parse(&o, "example:9", err, "fsc", "-s", "[::1]:7878", "ls", NULL), 0);
   ck_assert_str_eq(o.server, "[::1]:7878");
   ck_assert_int_eq(
       parse(&o, NULL, err, "fsc", "--server=h:1", "-q", "ls", NULL), 0);
@@ -79,8 +78,7 @@ START_TEST(test_cli_options_anywhere) {
   struct fsc_opts o;
   char err[256];
   ck_assert_int_eq(
-      parse(&o, NULL, err, "fsc", "get", "a", "-o", "dir", "b", "-c", NULL),
-      0);
+      parse(&o, NULL, err, "fsc", "get", "a", "-o", "dir", "b", "-c", NULL), 0);
   ck_assert_int_eq(o.cmd.kind, FSC_CMD_GET);
   ck_assert_str_eq(o.cmd.out, "dir");
   ck_assert_int_eq(o.cmd.resume, 1);
@@ -88,8 +86,7 @@ START_TEST(test_cli_options_anywhere) {
   ck_assert_str_eq(o.cmd.args[0], "a");
   ck_assert_str_eq(o.cmd.args[1], "b");
 
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-lh", "--json", NULL),
-                   0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-lh", "--json", NULL), 0);
   ck_assert_int_eq(o.cmd.long_fmt, 1);
   ck_assert_int_eq(o.cmd.human, 1);
   ck_assert_int_eq(o.cmd.json, 1);

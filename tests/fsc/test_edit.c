@@ -66,7 +66,8 @@ START_TEST(test_edit_ctrl_keys) {
   ck_assert_int_eq(type(&e, "\x03"), FSC_EDIT_INTR);
   ck_assert_str_eq(e.buf, "");
   /* Other control bytes are not inserted. */
-  type(&e, "a\x07" "b");
+  type(&e, "a\x07"
+           "b");
   ck_assert_str_eq(e.buf, "ab");
   fsc_edit_free(&e);
 }

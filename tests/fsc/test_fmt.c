@@ -130,7 +130,11 @@ START_TEST(test_fmt_push_long_notice) {
   static char text[4096];
   static char out[6 * 4096 + 64];
   for (size_t i = 0; i < sizeof text; i += 4)
-    memcpy(text + i, i % 8 ? "\xe2\x82\xac\x01" : "ab\x1b" "c", 4);
+    memcpy(text + i,
+           i % 8 ? "\xe2\x82\xac\x01"
+                 : "ab\x1b"
+                   "c",
+           4);
   struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_NOTIFY;

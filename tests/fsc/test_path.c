@@ -6,8 +6,8 @@
 
 START_TEST(test_path_hostile_names_rejected) {
   /* A server or a user must not make a download land outside -o. */
-  const char *bad[] = {"..", ".", "../x", "a/b", "/etc/passwd", ".ssh",
-                       "", "a\nb", "x\x1b"};
+  const char *bad[] = {"..",   ".", "../x", "a/b",  "/etc/passwd",
+                       ".ssh", "",  "a\nb", "x\x1b"};
   char buf[256];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ck_assert_int_eq(fsc_name_safe(bad[i]), -1);
@@ -26,8 +26,7 @@ START_TEST(test_path_targets) {
   ck_assert_str_eq(buf, "dl/a.txt");
   ck_assert_int_eq(fsc_target_path(buf, sizeof buf, "dl/", 1, "a.txt"), 0);
   ck_assert_str_eq(buf, "dl/a.txt");
-  ck_assert_int_eq(fsc_target_path(buf, sizeof buf, "x/y.bin", 0, "a.txt"),
-                   0);
+  ck_assert_int_eq(fsc_target_path(buf, sizeof buf, "x/y.bin", 0, "a.txt"), 0);
   ck_assert_str_eq(buf, "x/y.bin");
   ck_assert_int_eq(fsc_target_path(buf, 5, "dl", 1, "a.txt"), -1);
 }

@@ -240,8 +240,8 @@ START_TEST(test_xfer_hash_matches_xxh3) {
   static unsigned char buf[70000];
   for (size_t i = 0; i < sizeof buf; i++)
     buf[i] = (unsigned char)(i * 2654435761u >> 13);
-  const size_t lens[] = {0, 1, 63, 64, 65, 239, 240, 241, 1023, 1024,
-                         1025, 4096, 65536, sizeof buf};
+  const size_t lens[] = {0,   1,    63,   64,   65,   239,   240,
+                         241, 1023, 1024, 1025, 4096, 65536, sizeof buf};
   XXH3_state_t *st = XXH3_createState();
   ck_assert_ptr_nonnull(st);
   for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
