@@ -28,7 +28,7 @@
 #define PUT_NBUF 4
 /* Files transferred at the same time. */
 #define GET_PARALLEL 16
-#define PUT_PARALLEL 2
+#define PUT_PARALLEL 4
 #define SMALL_PARALLEL 32 /* STAT, DELETE */
 /* Downloads: stop reading the socket while this many received bytes wait
  * for the disk, and start again below the low mark. */
@@ -1347,7 +1347,9 @@ static void put_read_next(struct put_job *p) {
   if (b == NULL)
     return;
   if (b->frame == NULL) {
-    b->frame = malloc(FSP_HDR_LEN + p->sm.chunk);
+    /* A small file needs no full-size chunk buffer. */
+    uint64_t need = p->size < p->sm.chunk ? p->size : p->sm.chunk;
+    b->frame = malloc(FSP_HDR_LEN + (size_t)need + 1);
     if (b->frame == NULL) {
       put_error(p, "%s", fsc_strerror(UV_ENOMEM));
       put_cancel_request(p);
