@@ -268,13 +268,9 @@ static int entry_cmp(const void *x, const void *y) {
   return (a->name.len > b->name.len) - (a->name.len < b->name.len);
 }
 
-/* Terminal columns of an escaped name. */
-static size_t display_width(const char *s) {
-  size_t w = 0;
-  for (; *s; s++)
-    if (((unsigned char)*s & 0xc0) != 0x80)
-      w++;
-  return w;
+static void emit_line(void *arg, const char *line) {
+  struct fsc_app *a = arg;
+  a->print(a, 0, line);
 }
 
 static void ls_print(struct fsc_run *r) {
@@ -314,7 +310,7 @@ static void ls_print(struct fsc_run *r) {
   }
   /* On a terminal: columns, filled top to bottom, like ls. */
   struct winsize ws;
-  size_t term = 80, maxw = 1;
+  size_t term = 80;
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
     term = ws.ws_col;
   char **names = calloc(r->nentries, sizeof *names);
@@ -323,36 +319,8 @@ static void ls_print(struct fsc_run *r) {
   for (size_t i = 0; i < r->nentries; i++) {
     fsc_fmt_ls_line(line, sizeof line, &r->entries[i], 0, 0, 0);
     names[i] = strdup(line);
-    if (names[i] != NULL && display_width(names[i]) > maxw)
-      maxw = display_width(names[i]);
   }
-  size_t cols = term / (maxw + 2);
-  if (cols < 1)
-    cols = 1;
-  size_t rows = (r->nentries + cols - 1) / cols;
-  cols = (r->nentries + rows - 1) / rows;
-  for (size_t row = 0; row < rows; row++) {
-    size_t len = 0;
-    line[0] = '\0';
-    for (size_t col = 0; col < cols; col++) {
-      size_t i = col * rows + row;
-      if (i >= r->nentries || names[i] == NULL)
-        continue;
-      int last = col + 1 == cols || (col + 1) * rows + row >= r->nentries;
-      size_t pad = last ? 0 : maxw + 2 - display_width(names[i]);
-      int n = snprintf(line + len, sizeof line - len, "%s%*s", names[i],
-                       (int)pad, "");
-      if (n < 0 || (size_t)n >= sizeof line - len) {
-        /* Too wide for the line buffer: print what we have. */
-        a->print(a, 0, line);
-        len = 0;
-        line[0] = '\0';
-        continue;
-      }
-      len += (size_t)n;
-    }
-    a->print(a, 0, line);
-  }
+  fsc_fmt_columns((const char *const *)names, r->nentries, term, emit_line, a);
   for (size_t i = 0; i < r->nentries; i++)
     free(names[i]);
   free(names);

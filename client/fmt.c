@@ -255,6 +255,45 @@ size_t fsc_fmt_ls_json(char *buf, size_t cap, const struct fsp_entry *e) {
   return finish(&o);
 }
 
+size_t fsc_fmt_width(const char *s) {
+  size_t w = 0;
+  for (; *s; s++)
+    if (((unsigned char)*s & 0xc0) != 0x80)
+      w++;
+  return w;
+}
+
+void fsc_fmt_columns(const char *const *items, size_t n, size_t term,
+                     void (*emit)(void *arg, const char *line), void *arg) {
+  size_t maxw = 1;
+  for (size_t i = 0; i < n; i++)
+    if (items[i] != NULL && fsc_fmt_width(items[i]) > maxw)
+      maxw = fsc_fmt_width(items[i]);
+  if (n == 0)
+    return;
+  size_t cols = term / (maxw + 2);
+  if (cols < 1)
+    cols = 1;
+  size_t rows = (n + cols - 1) / cols;
+  cols = (n + rows - 1) / rows; /* no empty columns at the right */
+  char line[4096];
+  for (size_t row = 0; row < rows; row++) {
+    struct out o = {line, sizeof line, 0};
+    for (size_t col = 0; col < cols; col++) {
+      size_t i = col * rows + row;
+      if (i >= n || items[i] == NULL)
+        continue;
+      put_str(&o, items[i]);
+      int last = col + 1 == cols || (col + 1) * rows + row >= n;
+      if (!last)
+        for (size_t pad = fsc_fmt_width(items[i]); pad < maxw + 2; pad++)
+          put_bytes(&o, " ", 1);
+    }
+    finish(&o);
+    emit(arg, line);
+  }
+}
+
 const char *fsc_event_kind_name(uint8_t kind) {
   switch (kind) {
   case FSP_EV_ADDED:

@@ -35,6 +35,16 @@ size_t fsc_fmt_json_str(char *buf, size_t cap, const char *s, size_t len);
 size_t fsc_fmt_ls_line(char *buf, size_t cap, const struct fsp_entry *e,
                        int long_fmt, int human, int size_width);
 
+/* Lays out n strings (already escaped; NULL entries are skipped) in columns
+ * for a terminal term columns wide, filled top to bottom like ls, two
+ * spaces apart, no trailing blanks. Calls emit once per output line (the
+ * line is valid during the call). */
+void fsc_fmt_columns(const char *const *items, size_t n, size_t term,
+                     void (*emit)(void *arg, const char *line), void *arg);
+
+/* Terminal columns taken by UTF-8 text s: one per character. */
+size_t fsc_fmt_width(const char *s);
+
 /* One `ls --json` line: {"name":..,"size":..,"mtime_ns":..}. */
 size_t fsc_fmt_ls_json(char *buf, size_t cap, const struct fsp_entry *e);
 

@@ -1,4 +1,5 @@
 /* Tests of fsc's output formatting (client/fmt.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,36 @@ START_TEST(test_fmt_progress_bar) {
 }
 END_TEST
 
+static char grid[8][128];
+static int ngrid;
+
+static void collect(void *arg, const char *line) {
+  (void)arg;
+  if (ngrid < 8)
+    snprintf(grid[ngrid++], sizeof grid[0], "%s", line);
+}
+
+START_TEST(test_fmt_columns_like_ls) {
+  const char *names[] = {"a", "bb", "ccc", "d", "caf\xc3\xa9", "f", "g"};
+  ngrid = 0;
+  /* Widest is 4 columns (the UTF-8 name counts 4), so a column is 6 wide;
+   * 20 columns fit 3 across, giving 3 rows filled top to bottom. */
+  fsc_fmt_columns(names, 7, 20, collect, NULL);
+  ck_assert_int_eq(ngrid, 3);
+  ck_assert_str_eq(grid[0], "a     d     g");
+  ck_assert_str_eq(grid[1], "bb    caf\xc3\xa9");
+  ck_assert_str_eq(grid[2], "ccc   f");
+  /* Too narrow for two columns: one name per line. */
+  ngrid = 0;
+  fsc_fmt_columns(names, 3, 4, collect, NULL);
+  ck_assert_int_eq(ngrid, 3);
+  ck_assert_str_eq(grid[2], "ccc");
+  ngrid = 0;
+  fsc_fmt_columns(names, 0, 80, collect, NULL);
+  ck_assert_int_eq(ngrid, 0);
+}
+END_TEST
+
 Suite *fmt_suite(void) {
   Suite *s = suite_create("fmt");
   TCase *tc = tcase_create("fmt");
@@ -179,6 +210,7 @@ Suite *fmt_suite(void) {
   tcase_add_test(tc, test_fmt_push_lines);
   tcase_add_test(tc, test_fmt_push_long_notice);
   tcase_add_test(tc, test_fmt_progress_bar);
+  tcase_add_test(tc, test_fmt_columns_like_ls);
   suite_add_tcase(s, tc);
   return s;
 }
