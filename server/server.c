@@ -35,6 +35,7 @@
 #define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
 #define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
 #define PUT_PENDING_MAX (4u << 20)  /* disk backlog that pauses reading */
+#define OUT_PAUSE (2u << 20)        /* unsent output that pauses reading */
 #define SWEEP_MS 1000u              /* idle and flush checks */
 #define RECONCILE_MS 10000u         /* full rescan of the root */
 #define FLUSH_TIMEOUT_MS 10000u     /* a closing peer must read by then */
@@ -63,7 +64,7 @@ struct conn {
   unsigned puts;             /* uploads open (temp file created) */
   unsigned refs;             /* the handle + every op */
   uint8_t closing;           /* no more reading; closing after flush */
-  uint8_t paused;            /* reading stopped for disk backpressure */
+  uint8_t paused;            /* reading stopped for backpressure */
   uint8_t hard;              /* being closed without flush */
   uint8_t counted;           /* counts against --max-clients */
   char peer[56];             /* "addr:port" for the log */
@@ -171,6 +172,8 @@ static int64_t now_ns(void) {
 /* Connections                                                               */
 
 static void op_pump(struct op *op);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_hard_close(struct conn *c);
 
 static void block_unref(struct block *b) {
@@ -239,6 +242,25 @@ static void host_close(void *host) {
   req->data = c;
 }
 
+/* Stops reading the socket while the disk lags behind an upload, or while
+ * the client leaves our answers unread (it could otherwise pile up requests
+ * whose answers we would queue without bound); resumes at half the mark. */
+static void update_reading(struct conn *c) {
+  size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+
+  if (c->closing || c->hard)
+    return;
+  if (!c->paused && (c->put_pending > PUT_PENDING_MAX ||
+                     c->put_writes > PUT_WRITES_MAX || q > OUT_PAUSE)) {
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+  } else if (c->paused && c->put_pending <= PUT_PENDING_MAX / 2 &&
+             c->put_writes <= PUT_WRITES_MAX / 2 && q <= OUT_PAUSE / 2) {
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
+}
+
 static void after_write(struct conn *c) {
   struct op *op, *next;
 
@@ -247,8 +269,10 @@ static void after_write(struct conn *c) {
     next = op->next;
     op_pump(op);
   }
-  if (!c->hard)
+  if (!c->hard) {
     fsd_session_writable(&c->sess);
+    update_reading(c);
+  }
 }
 
 static void on_written(uv_write_t *req, int status) {
@@ -394,6 +418,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   used = fsd_session_feed(&c->sess, c->rb->data, c->rb->len);
   if (c->rb != NULL)
     keep_tail(c, used);
+  update_reading(c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -904,7 +929,6 @@ static void start_commit(struct op *op) {
   srv.committing = op;
 }
 
-static void resume_reading(struct conn *c);
 
 static void on_put_written(uv_fs_t *req) {
   struct pwrite *pw = (struct pwrite *)req;
@@ -925,10 +949,8 @@ static void on_put_written(uv_fs_t *req) {
   }
   free(pw);
   put_step(op);
-  resume_reading(c);
+  update_reading(c);
 }
-
-static void resume_reading(struct conn *c);
 
 /* Session callback: write PUT bytes that live in the current read buffer. */
 static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
@@ -963,23 +985,8 @@ static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
   op->writes++;
   c->put_pending += n;
   c->put_writes++;
-  if ((c->put_pending > PUT_PENDING_MAX || c->put_writes > PUT_WRITES_MAX) &&
-      !c->paused) {
-    /* The disk is slower than the client (or the client sends tiny DATA
-     * frames, each a write): stop reading the socket for a while. */
-    c->paused = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  }
+  update_reading(c);
   return 0;
-}
-
-static void resume_reading(struct conn *c) {
-  if (!c->paused || c->put_pending > PUT_PENDING_MAX / 2 ||
-      c->put_writes > PUT_WRITES_MAX / 2)
-    return;
-  c->paused = 0;
-  if (!c->closing && !c->hard)
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 static void host_put_commit(void *host, struct fsd_req *r) {

@@ -330,6 +330,7 @@ void fsd_session_drained(struct fsd_session *s) {
   if (!s->behind || !s->subscribed || s->state != FSD_SESS_OPEN)
     return;
   s->behind = 0;
+  fsd_debug("subscriber drained, RESYNC sent");
   send_resync(s);
 }
 
