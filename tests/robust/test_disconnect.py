@@ -141,6 +141,38 @@ class DisconnectCase(FsdCase):
         c.read_until_closed(10 * slow_factor())
         self.assert_serving()
 
+    def test_disconnect_idle_mid_frame_dropped(self):
+        # Half a frame, then silence: still idle, still dropped.
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 1, b"doc.bin")[:7])
+        c.read_until_closed(10 * slow_factor())
+        c = self.fsd.connect()
+        c.send(frame(OP["STAT"], 1, b"doc.bin", length=5000)[:100])
+        c.read_until_closed(10 * slow_factor())
+        self.assert_serving()
+
+    def test_disconnect_many_uploads_dropped(self):
+        # 16 connections each hold 64 uploads with some data sent, then all
+        # vanish at once: every temp file goes, nothing is listed.
+        conns = []
+        for i in range(16):
+            c = self.fsd.connect()
+            ids = [c.request(OP["PUT"], p_put(100000, 0, "u%d-%d" % (i, j)))
+                   for j in range(64)]
+            for rid in ids:
+                self.assertEqual(c.next_frame_for(rid).op, OP["READY"])
+            for rid in ids:
+                c.send_frame(OP["DATA"], rid, b"d" * 5000)
+            c.ping()
+            conns.append(c)
+        self.assertGreater(len(self.root_names()), 1)
+        for c in conns:
+            c.abort()
+        self.wait_for(lambda: self.root_names() == ["doc.bin"], 10,
+                      "1,024 dropped uploads to leave nothing (%d left)" %
+                      len(self.root_names()))
+        self.assert_v1_intact()
+
     def test_disconnect_active_client_kept(self):
         c = self.fsd.connect()
         end = time.monotonic() + 4
