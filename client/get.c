@@ -1,0 +1,783 @@
+/* fsc downloads: get. Each NAME is a job that opens its local file
+ * (a temporary file beside the target, the resumable NAME.fsc-part with
+ * --continue, or the target itself for stdout and devices), sends GET (after
+ * HASH when resuming), queues the DATA pieces it receives without copying
+ * them, writes them with uv_fs_write in big gathered writes, and moves the
+ * file into place only after END's size and checksum matched. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_int.h"
+#include "fmt.h"
+#include "path.h"
+#include "xfer.h"
+
+/* Downloads: stop reading the socket while this many received bytes wait
+ * for the disk, and start again below the low mark. */
+#define GET_HIGH_WATER (16u << 20)
+#define GET_LOW_WATER (4u << 20)
+/* Pieces written to disk with one call, and the bytes worth a call: each
+ * write is a trip through the threadpool, so small pieces are gathered. */
+#define GET_IOV 64
+#define GET_WRITE_MIN (1u << 20)
+
+struct piece {
+  struct fsc_rblock *blk;
+  const uint8_t *p;
+  size_t n;
+};
+
+enum get_phase {
+  GP_OPEN,   /* opening the file to write */
+  GP_PREFIX, /* hashing the partial copy */
+  GP_XFER,   /* request in flight */
+  GP_VERIFY, /* resumed: HASH of the whole file in flight */
+  GP_CLOSE,  /* closing the file */
+  GP_RENAME, /* moving it into place */
+  GP_UNLINK, /* removing the temporary file */
+  GP_DONE,
+};
+
+struct get_job {
+  struct job j;
+  char target[PATH_MAX]; /* where the file ends up ("-": stdout) */
+  char work[PATH_MAX];   /* the file being written */
+  int direct;            /* writing into target itself (stdout, a device) */
+  int keep_part;         /* on failure, keep work (resumable) */
+  int fd;                /* -1 when not open */
+  int own_fd;            /* fd is ours to close */
+  enum get_phase phase;
+  struct fsc_get sm;
+  uv_fs_t fs; /* the one file operation in flight */
+  int fs_busy;
+  uint8_t *iobuf;      /* prefix hashing buffer */
+  uint64_t prefix_off; /* prefix bytes hashed so far */
+  struct piece *q;     /* received pieces waiting for the disk */
+  size_t qlen, qcap;
+  uint64_t qbytes;                /* bytes in q */
+  struct piece inflight[GET_IOV]; /* pieces being written */
+  size_t ninflight;
+  uint64_t woff; /* file offset of the next write */
+  int cancel_sent;
+};
+
+static void get_step(struct get_job *g);
+
+static void get_error(struct get_job *g, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void get_error(struct get_job *g, const char *fmt, ...) {
+  char msg[768], name[1024];
+  va_list ap;
+  if (g->j.failed)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fsc_app_errorf(g->j.run->app, "get %s: %s",
+                 fsc__esc(name, sizeof name, g->j.arg), msg);
+  g->j.failed = 1;
+}
+
+static void drop_queue(struct get_job *g) {
+  struct fsc_run *r = g->j.run;
+  for (size_t i = 0; i < g->qlen; i++) {
+    r->waiting -= g->q[i].n;
+    fsc_rblock_unref(g->q[i].blk);
+  }
+  g->qlen = 0;
+  g->qbytes = 0;
+}
+
+static void get_write(struct get_job *g);
+
+static void check_water(struct fsc_run *r) {
+  struct fsc_conn *c = &r->app->conn;
+  if (!r->paused && r->waiting > GET_HIGH_WATER) {
+    r->paused = 1;
+    fsc_conn_pause(c);
+    /* Nothing more arrives until the disk catches up: write out what
+     * every download holds, however little. */
+    for (int i = 0; i < r->njobs; i++)
+      if (r->jobs[i] != NULL && !r->jobs[i]->finished &&
+          r->cmd.kind == FSC_CMD_GET)
+        get_write((struct get_job *)r->jobs[i]);
+  } else if (r->paused && r->waiting < GET_LOW_WATER) {
+    r->paused = 0;
+    fsc_conn_resume(c);
+  }
+}
+
+/* The download failed or was canceled while the server may still send:
+ * tell it to stop. Frames until its final answer are ignored. */
+static void get_cancel_request(struct get_job *g) {
+  struct fsc_conn *c = &g->j.run->app->conn;
+  if (g->j.req_done || g->cancel_sent || !g->j.req.registered)
+    return;
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_CANCEL;
+  m.id = g->j.req.id;
+  fsc_conn_send(c, &m);
+  g->cancel_sent = 1;
+}
+
+static void get_fail(struct get_job *g) {
+  drop_queue(g);
+  get_cancel_request(g);
+  check_water(g->j.run);
+  get_step(g);
+}
+
+static void on_get_write(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  struct fsc_run *r = g->j.run;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  size_t written = res > 0 ? (size_t)res : 0;
+  size_t left = written, i = 0;
+  for (; i < g->ninflight && left >= g->inflight[i].n; i++) {
+    left -= g->inflight[i].n;
+    fsc_rblock_unref(g->inflight[i].blk);
+  }
+  if (i < g->ninflight) {
+    /* A short write (libuv reports the bytes written before an error,
+     * such as a full disk or a file size limit, and drops the error): put
+     * the rest back in front of the queue. Writing it again either works
+     * or brings the error out. */
+    size_t k = g->ninflight - i;
+    g->inflight[i].p += left;
+    g->inflight[i].n -= left;
+    if (g->qlen + k > g->qcap) {
+      size_t nc = g->qlen + k + 64;
+      struct piece *nq = realloc(g->q, nc * sizeof *nq);
+      if (nq == NULL) {
+        for (; i < g->ninflight; i++) {
+          r->waiting -= g->inflight[i].n;
+          fsc_rblock_unref(g->inflight[i].blk);
+        }
+        g->ninflight = 0;
+        r->waiting -= written;
+        get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+        get_fail(g);
+        return;
+      }
+      g->q = nq;
+      g->qcap = nc;
+    }
+    memmove(g->q + k, g->q, g->qlen * sizeof g->q[0]);
+    for (size_t m = 0; m < k; m++) {
+      g->q[m] = g->inflight[i + m];
+      g->qbytes += g->q[m].n;
+    }
+    g->qlen += k;
+  }
+  g->ninflight = 0;
+  r->waiting -= written;
+  if (res < 0) {
+    get_error(g, "cannot write %s: %s", g->direct ? g->target : g->work,
+              uv_strerror((int)res));
+    get_fail(g);
+    return;
+  }
+  if (res == 0 && g->qbytes > 0) {
+    /* No progress at all: do not spin. */
+    get_error(g, "cannot write %s: nothing was written",
+              g->direct ? g->target : g->work);
+    get_fail(g);
+    return;
+  }
+  g->woff += written;
+  r->done += written;
+  check_water(r);
+  get_step(g);
+}
+
+/* Writes what is queued, in one call for up to GET_IOV pieces. */
+static void get_write(struct get_job *g) {
+  if (g->fs_busy || g->qlen == 0 || g->fd < 0 || g->j.failed)
+    return;
+  if (g->qbytes < GET_WRITE_MIN && g->sm.state == FSC_GET_DATA &&
+      !g->j.run->paused)
+    return; /* more is on its way: write it together */
+  uv_buf_t iov[GET_IOV];
+  size_t n = g->qlen < GET_IOV ? g->qlen : GET_IOV;
+  for (size_t i = 0; i < n; i++) {
+    g->inflight[i] = g->q[i];
+    g->qbytes -= g->q[i].n;
+    iov[i] = uv_buf_init((char *)g->q[i].p, (unsigned)g->q[i].n);
+  }
+  g->ninflight = n;
+  memmove(g->q, g->q + n, (g->qlen - n) * sizeof g->q[0]);
+  g->qlen -= n;
+  g->fs.data = g;
+  g->fs_busy = 1;
+  /* A pipe or terminal has no offsets: write at its current position. */
+  int64_t off = g->direct ? -1 : (int64_t)g->woff;
+  int rc = uv_fs_write(g->j.run->app->loop, &g->fs, g->fd, iov, (unsigned)n,
+                       off, on_get_write);
+  if (rc < 0) {
+    g->fs.result = rc;
+    on_get_write(&g->fs);
+  }
+}
+
+static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
+                     struct fsc_rblock *blk) {
+  struct get_job *g = req->data;
+  struct fsc_run *r = g->j.run;
+  if (g->j.failed || g->phase != GP_XFER)
+    return; /* canceled: the rest is discarded */
+  int rc = fsc_get_on_data(&g->sm, p, n);
+  if (rc < 0) {
+    get_error(g, "%s", fsc_strerror(rc));
+    get_fail(g);
+    return;
+  }
+  if (n == 0)
+    return;
+  if (g->qlen == g->qcap) {
+    size_t nc = g->qcap ? 2 * g->qcap : 64;
+    struct piece *nq = realloc(g->q, nc * sizeof *nq);
+    if (nq == NULL) {
+      get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+      get_fail(g);
+      return;
+    }
+    g->q = nq;
+    g->qcap = nc;
+  }
+  fsc_rblock_ref(blk);
+  g->q[g->qlen].blk = blk;
+  g->q[g->qlen].p = p;
+  g->q[g->qlen].n = n;
+  g->qlen++;
+  g->qbytes += n;
+  r->waiting += n;
+  check_water(r);
+  get_write(g);
+}
+
+static int send_range(struct get_job *g, uint8_t op, uint64_t off,
+                      uint64_t len) {
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = op;
+  m.u.range.offset = off;
+  m.u.range.length = len;
+  m.u.range.name.ptr = g->j.arg;
+  m.u.range.name.len = strlen(g->j.arg);
+  fsc_conn_finish(&g->j.run->app->conn, &g->j.req);
+  g->j.req_done = 0;
+  g->cancel_sent = 0;
+  int rc = fsc_conn_request(&g->j.run->app->conn, &g->j.req, &m);
+  if (rc < 0) {
+    get_error(g, "%s", fsc_strerror(rc));
+    g->j.req_done = 1;
+  }
+  return rc;
+}
+
+static void get_start_transfer(struct get_job *g) {
+  g->phase = GP_XFER;
+  if (send_range(g, FSP_OP_GET, g->sm.offset, FSP_LENGTH_TO_END) < 0)
+    get_step(g);
+}
+
+static void on_truncated(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (res < 0) {
+    get_error(g, "cannot truncate %s: %s", g->work, uv_strerror((int)res));
+    get_step(g);
+    return;
+  }
+  get_start_transfer(g);
+}
+
+static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
+  struct get_job *g = req->data;
+  struct fsc_run *r = g->j.run;
+  char msg[512];
+  int rc;
+  if (m->op == FSP_OP_ERROR) {
+    g->j.req_done = 1;
+    fsc_conn_finish(&r->app->conn, req);
+    if (!g->j.failed) {
+      fsc__server_msg(msg, sizeof msg, m);
+      get_error(g, "%s", msg);
+      if (m->u.error.status == FSP_ST_NOT_FOUND ||
+          m->u.error.status == FSP_ST_RANGE)
+        g->keep_part = 0;
+    }
+    get_fail(g);
+    return;
+  }
+  if (g->j.failed) {
+    /* Canceled: wait for the final frame, ignore the rest. */
+    if (m->op == FSP_OP_END || m->op == FSP_OP_DIGEST) {
+      g->j.req_done = 1;
+      fsc_conn_finish(&r->app->conn, req);
+      get_step(g);
+    }
+    return;
+  }
+  switch (m->op) {
+  case FSP_OP_DIGEST:
+    g->j.req_done = 1;
+    fsc_conn_finish(&r->app->conn, req);
+    if (g->phase == GP_VERIFY) {
+      if (m->u.digest.length != g->woff ||
+          m->u.digest.hash != fsc_get_whole_hash(&g->sm)) {
+        get_error(g, "%s (the file changed on the server while resuming)",
+                  fsc_strerror(FSC_ECHECKSUM));
+        g->keep_part = 0;
+      }
+      g->phase = GP_CLOSE;
+      get_step(g);
+      return;
+    }
+    rc = fsc_get_on_digest(&g->sm, m);
+    if (rc < 0) {
+      get_error(g, "%s", fsc_strerror(rc));
+      get_step(g);
+    } else if (rc == 0) {
+      /* The partial copy is not the start of this file: start over. */
+      g->woff = 0;
+      g->fs.data = g;
+      g->fs_busy = 1;
+      rc = uv_fs_ftruncate(r->app->loop, &g->fs, g->fd, 0, on_truncated);
+      if (rc < 0) {
+        g->fs.result = rc;
+        on_truncated(&g->fs);
+      }
+    } else {
+      g->woff = g->sm.offset;
+      r->done += g->sm.offset;
+      get_start_transfer(g);
+    }
+    return;
+  case FSP_OP_BEGIN:
+    rc = fsc_get_on_begin(&g->sm, m);
+    if (rc < 0) {
+      get_error(g, "%s", fsc_strerror(rc));
+      get_fail(g);
+      return;
+    }
+    r->total += g->sm.offset + g->sm.length;
+    r->sizes_known++;
+    return;
+  case FSP_OP_END:
+    g->j.req_done = 1;
+    fsc_conn_finish(&r->app->conn, req);
+    rc = fsc_get_on_end(&g->sm, m);
+    if (rc < 0) {
+      get_error(g, "%s", fsc_strerror(rc));
+      g->keep_part = 0;
+      get_fail(g);
+      return;
+    }
+    get_step(g);
+    return;
+  default:
+    return;
+  }
+}
+
+static void get_lost(struct fsc_req *req, int err) {
+  struct get_job *g = req->data;
+  g->j.req_done = 1;
+  if (!g->j.failed && !g->j.run->canceled)
+    get_error(g, "connection lost");
+  g->j.failed = 1;
+  drop_queue(g);
+  get_step(g);
+}
+
+static void on_get_fs(uv_fs_t *req);
+
+/* Advances a download through its phases, once the file operation in
+ * flight (if any) has finished. */
+static void get_step(struct get_job *g) {
+  struct fsc_run *r = g->j.run;
+  uv_loop_t *loop = r->app->loop;
+  int rc = 0;
+  if (g->fs_busy || g->phase == GP_DONE)
+    return;
+  if (g->phase < GP_CLOSE) {
+    if (!g->j.failed) {
+      if (g->phase != GP_XFER)
+        return; /* waiting for the disk or the server */
+      if (g->qlen > 0) {
+        get_write(g);
+        return;
+      }
+      if (g->sm.state != FSC_GET_DONE)
+        return;
+      if (g->sm.offset > 0) {
+        /* Resumed: END vouched for the new bytes and DIGEST for the old
+         * ones; one HASH of the whole file proves they belong together. */
+        g->phase = GP_VERIFY;
+        if (send_range(g, FSP_OP_HASH, 0, FSP_LENGTH_TO_END) < 0) {
+          g->keep_part = 0;
+          get_step(g);
+        }
+        return;
+      }
+    } else if (!g->j.req_done)
+      return; /* CANCEL sent: wait for the final frame */
+    g->phase = GP_CLOSE;
+  }
+  g->fs.data = g;
+  switch (g->phase) {
+  case GP_CLOSE:
+    if (g->fd >= 0 && g->own_fd) {
+      g->fs_busy = 1;
+      rc = uv_fs_close(loop, &g->fs, g->fd, on_get_fs);
+      g->fd = -1;
+      break;
+    }
+    g->fd = -1;
+    g->phase = GP_RENAME;
+    /* fall through */
+  case GP_RENAME:
+    if (!g->direct && !g->j.failed) {
+      g->fs_busy = 1;
+      rc = uv_fs_rename(loop, &g->fs, g->work, g->target, on_get_fs);
+      break;
+    }
+    g->phase = GP_UNLINK;
+    /* fall through */
+  case GP_UNLINK:
+    if (!g->direct && g->j.failed && !g->keep_part && g->work[0] != '\0') {
+      g->fs_busy = 1;
+      rc = uv_fs_unlink(loop, &g->fs, g->work, on_get_fs);
+      g->work[0] = '\0';
+      break;
+    }
+    g->phase = GP_DONE;
+    if (g->j.failed && g->keep_part && g->work[0] != '\0' && !g->direct) {
+      char name[1024];
+      fsc_app_errorf(r->app,
+                     "get %s: partial copy kept in %s (resume with "
+                     "get -c)",
+                     fsc__esc(name, sizeof name, g->j.arg), g->work);
+    }
+    fsc__job_finished(&g->j);
+    return;
+  default:
+    return;
+  }
+  if (rc < 0) {
+    g->fs.result = rc;
+    on_get_fs(&g->fs);
+  }
+}
+
+/* Completion of close, rename and unlink. */
+static void on_get_fs(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  ssize_t res = req->result;
+  uv_fs_type type = req->fs_type;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (type == UV_FS_CLOSE) {
+    /* Some file systems report write errors only at close. */
+    if (res < 0 && !g->j.failed) {
+      get_error(g, "cannot write %s: %s", g->work, uv_strerror((int)res));
+      g->keep_part = 0;
+    }
+    g->phase = GP_RENAME;
+  } else if (type == UV_FS_RENAME) {
+    if (res < 0) {
+      get_error(g, "cannot rename %s to %s: %s", g->work, g->target,
+                uv_strerror((int)res));
+      g->keep_part = 0;
+    } else
+      g->work[0] = '\0';
+    g->phase = GP_UNLINK;
+  } else
+    g->phase = GP_UNLINK; /* unlinked; work[0] was cleared */
+  get_step(g);
+}
+
+static void on_prefix_read(uv_fs_t *req);
+
+static void prefix_read_next(struct get_job *g) {
+  uint64_t left = g->sm.prefix - g->prefix_off;
+  uv_buf_t b = uv_buf_init(
+      (char *)g->iobuf, (unsigned)(left < FSC_IO_CHUNK ? left : FSC_IO_CHUNK));
+  g->fs.data = g;
+  g->fs_busy = 1;
+  int rc = uv_fs_read(g->j.run->app->loop, &g->fs, g->fd, &b, 1,
+                      (int64_t)g->prefix_off, on_prefix_read);
+  if (rc < 0) {
+    g->fs.result = rc;
+    on_prefix_read(&g->fs);
+  }
+}
+
+static void on_prefix_read(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (g->j.failed) {
+    get_step(g);
+    return;
+  }
+  if (res <= 0) {
+    get_error(g, "cannot read %s: %s", g->work,
+              res == 0 ? "file shrank" : uv_strerror((int)res));
+    get_step(g);
+    return;
+  }
+  fsc_get_prefix_data(&g->sm, g->iobuf, (size_t)res);
+  g->prefix_off += (uint64_t)res;
+  if (g->prefix_off < g->sm.prefix) {
+    prefix_read_next(g);
+    return;
+  }
+  free(g->iobuf);
+  g->iobuf = NULL;
+  fsc_get_prefix_done(&g->sm);
+  g->phase = GP_XFER;
+  send_range(g, FSP_OP_HASH, 0, g->sm.prefix);
+  get_step(g);
+}
+
+static void on_get_opened(uv_fs_t *req);
+
+static void on_part_stat(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  ssize_t res = req->result;
+  uint64_t size = req->statbuf.st_size;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (res < 0 || g->j.failed) {
+    if (!g->j.failed)
+      get_error(g, "cannot stat %s: %s", g->work, uv_strerror((int)res));
+    get_step(g);
+    return;
+  }
+  if (fsc_get_init(&g->sm, size) < 0) {
+    get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+    get_step(g);
+    return;
+  }
+  if (size == 0) {
+    get_start_transfer(g);
+    return;
+  }
+  g->phase = GP_PREFIX;
+  g->iobuf = malloc(FSC_IO_CHUNK);
+  if (g->iobuf == NULL) {
+    get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+    get_step(g);
+    return;
+  }
+  prefix_read_next(g);
+}
+
+static void on_get_opened(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  ssize_t res = req->result;
+  int mkstemp = req->fs_type == UV_FS_MKSTEMP;
+  int chmoded = req->fs_type == UV_FS_FCHMOD;
+  if (mkstemp && res >= 0)
+    snprintf(g->work, sizeof g->work, "%s", req->path);
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (mkstemp && res >= 0) {
+    /* mkstemp makes the file private (0600); the download should get the
+     * permissions any new file gets. The chmod result comes back here as
+     * an UV_FS_FCHMOD completion. */
+    g->fd = (int)res;
+    g->own_fd = 1;
+    g->fs.data = g;
+    g->fs_busy = 1;
+    int rc = uv_fs_fchmod(g->j.run->app->loop, &g->fs, g->fd,
+                          0666 & ~fsc__umask(), on_get_opened);
+    if (rc == 0)
+      return;
+    g->fs_busy = 0;
+  }
+  if (chmoded || mkstemp)
+    res = g->fd; /* a failed chmod leaves the file private, no more */
+  if (res < 0) {
+    get_error(g, "cannot create %s: %s", g->direct ? g->target : g->work,
+              uv_strerror((int)res));
+    g->work[0] = '\0';
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  g->fd = (int)res;
+  g->own_fd = 1;
+  if (g->j.failed) { /* canceled meanwhile */
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  if (g->keep_part) {
+    /* Resuming: how much of the file do we have already? */
+    g->fs.data = g;
+    g->fs_busy = 1;
+    int rc = uv_fs_fstat(g->j.run->app->loop, &g->fs, g->fd, on_part_stat);
+    if (rc < 0) {
+      g->fs.result = rc;
+      on_part_stat(&g->fs);
+    }
+    return;
+  }
+  if (fsc_get_init(&g->sm, 0) < 0) {
+    get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  get_start_transfer(g);
+}
+
+static void on_target_stat(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  struct fsc_run *r = g->j.run;
+  uv_loop_t *loop = r->app->loop;
+  ssize_t res = req->result;
+  uint64_t mode = req->statbuf.st_mode;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  int rc;
+  if (g->j.failed) {
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  if (res == 0 && S_ISDIR(mode)) {
+    get_error(g, "%s is a folder", g->target);
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  g->fs.data = g;
+  g->fs_busy = 1;
+  if (res == 0 && !S_ISREG(mode)) {
+    /* A device or a pipe (/dev/null, a FIFO): there is no file to rename
+     * into place, so write straight into it. */
+    g->direct = 1;
+    rc = uv_fs_open(loop, &g->fs, g->target, O_WRONLY | O_CLOEXEC, 0,
+                    on_get_opened);
+  } else if (r->cmd.resume) {
+    g->keep_part = 1;
+    if (fsc_part_path(g->work, sizeof g->work, g->target) < 0)
+      rc = UV_ENAMETOOLONG;
+    else
+      rc = uv_fs_open(loop, &g->fs, g->work, O_RDWR | O_CREAT | O_CLOEXEC, 0644,
+                      on_get_opened);
+  } else {
+    char tmpl[PATH_MAX];
+    if (fsc_temp_template(tmpl, sizeof tmpl, g->target) < 0)
+      rc = UV_ENAMETOOLONG;
+    else
+      rc = uv_fs_mkstemp(loop, &g->fs, tmpl, on_get_opened);
+  }
+  if (rc < 0) {
+    g->fs.result = rc;
+    g->fs.fs_type = UV_FS_OPEN;
+    on_get_opened(&g->fs);
+  }
+}
+
+static void get_cancel(struct job *j) {
+  struct get_job *g = (struct get_job *)j;
+  if (j->failed)
+    return;
+  j->failed = 1;
+  drop_queue(g);
+  get_cancel_request(g);
+  /* On Ctrl-C the connection closes right after, which ends the request
+   * on the server too; nothing more will come. */
+  g->j.req_done = 1;
+  fsc_conn_finish(&j->run->app->conn, &j->req);
+  check_water(j->run);
+  get_step(g);
+}
+
+static void get_destroy(struct job *j) {
+  struct get_job *g = (struct get_job *)j;
+  drop_queue(g);
+  free(g->q);
+  free(g->iobuf);
+  fsc_get_free(&g->sm);
+  free(g);
+}
+
+static const struct fsc_req_ops get_ops = {get_msg, get_data, get_lost};
+
+struct job *fsc__get_job_new(void) {
+  struct get_job *g = calloc(1, sizeof *g);
+  if (g == NULL)
+    return NULL;
+  g->fd = -1;
+  g->j.cancel = get_cancel;
+  g->j.destroy = get_destroy;
+  g->j.req.ops = &get_ops;
+  g->j.req.data = g;
+  return &g->j;
+}
+
+void fsc__get_job_start(struct job *j) {
+  struct get_job *g = (struct get_job *)j;
+  struct fsc_run *r = g->j.run;
+  const char *name = g->j.arg;
+  char ename[1024];
+  g->phase = GP_OPEN;
+  if (fsc_name_safe(name) != 0) {
+    fsc_app_errorf(r->app, "get %s: %s", fsc__esc(ename, sizeof ename, name),
+                   fsp_strerror(FSP_EBADNAME));
+    g->j.failed = 1;
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  if (r->cmd.out != NULL && strcmp(r->cmd.out, "-") == 0) {
+    snprintf(g->target, sizeof g->target, "-");
+    g->direct = 1;
+    g->fd = STDOUT_FILENO;
+    g->own_fd = 0;
+    if (fsc_get_init(&g->sm, 0) < 0) {
+      get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+      g->j.req_done = 1;
+      get_step(g);
+      return;
+    }
+    get_start_transfer(g);
+    return;
+  }
+  if (fsc_target_path(g->target, sizeof g->target, r->cmd.out, r->out_is_dir,
+                      name) < 0) {
+    get_error(g, "%s", uv_strerror(UV_ENAMETOOLONG));
+    g->j.req_done = 1;
+    get_step(g);
+    return;
+  }
+  g->fs.data = g;
+  g->fs_busy = 1;
+  int rc = uv_fs_stat(r->app->loop, &g->fs, g->target, on_target_stat);
+  if (rc < 0) {
+    g->fs.result = rc;
+    on_target_stat(&g->fs);
+  }
+}

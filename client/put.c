@@ -1,0 +1,598 @@
+/* fsc uploads: put. Each FILE is a job that opens the file (or spools a
+ * piped stdin to an unlinked temporary file, since PUT announces the size),
+ * sends PUT, waits for READY, then reads the file in chunks into a few
+ * buffers, each sent as one DATA frame with its header in front (no copy),
+ * and ends with END carrying the XXH3-64 of what was read. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_int.h"
+#include "fmt.h"
+#include "path.h"
+#include "xfer.h"
+
+/* DATA frames we send are at most this big (and at most what the server
+ * accepts): big frames mean few headers, few syscalls, few callbacks. */
+#define PUT_CHUNK (1u << 20)
+/* Upload buffers per file: one being read from disk while others are on
+ * their way to the socket. Memory per upload is PUT_NBUF * PUT_CHUNK. */
+#define PUT_NBUF 4
+
+struct put_buf {
+  uv_write_t w;
+  struct put_job *p;
+  uint8_t *frame; /* FSP_HDR_LEN + chunk bytes */
+  uint32_t len;   /* payload bytes in flight */
+  int busy;
+};
+
+struct put_job {
+  struct job j;
+  char name[FSP_NAME_MAX + 1]; /* the name on the server */
+  int fd;
+  int own_fd;
+  int is_stdin;
+  uint64_t size;
+  struct fsc_put sm;
+  uv_fs_t fs; /* open, fstat, read, spool, close */
+  int fs_busy;
+  struct put_buf bufs[PUT_NBUF];
+  int writes;              /* DATA frames not yet written */
+  uint64_t roff;           /* file offset of the next read */
+  struct put_buf *reading; /* the buffer being read into */
+  int ready;               /* READY came */
+  int end_sent;
+  int cancel_sent;
+  int closing; /* final close requested */
+  union {
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } in;               /* stdin, when it is spooled */
+  int in_open;        /* in is initialised and not yet closed */
+  int in_eof;         /* all of stdin has been read */
+  uint8_t *spool_buf; /* one read of stdin */
+  size_t spool_len;   /* bytes in spool_buf */
+  size_t spool_off;   /* of which already in the spool file */
+  uint64_t spooled;   /* bytes of stdin in the spool file */
+};
+
+static void put_step(struct put_job *p);
+
+static void put_error(struct put_job *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void put_error(struct put_job *p, const char *fmt, ...) {
+  char msg[768], name[1024];
+  va_list ap;
+  if (p->j.failed)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fsc_app_errorf(p->j.run->app, "put %s: %s",
+                 fsc__esc(name, sizeof name, p->j.arg), msg);
+  p->j.failed = 1;
+}
+
+static void put_cancel_request(struct put_job *p) {
+  if (p->j.req_done || p->cancel_sent || !p->j.req.registered)
+    return;
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_CANCEL;
+  m.id = p->j.req.id;
+  fsc_conn_send(&p->j.run->app->conn, &m);
+  p->cancel_sent = 1;
+}
+
+static void put_read_next(struct put_job *p);
+
+static void on_put_written(uv_write_t *w, int status) {
+  struct put_buf *b = (struct put_buf *)w;
+  struct put_job *p = b->p;
+  b->busy = 0;
+  p->writes--;
+  if (status == 0)
+    p->j.run->done += b->len;
+  put_step(p);
+}
+
+static void on_put_read(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  struct put_buf *b = p->reading;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  p->reading = NULL;
+  b->busy = 0;
+  if (p->j.failed) {
+    put_step(p);
+    return;
+  }
+  if (res < 0) {
+    put_error(p, "cannot read: %s", uv_strerror((int)res));
+    put_cancel_request(p);
+    put_step(p);
+    return;
+  }
+  uint32_t want = fsc_put_next_len(&p->sm);
+  int rc = fsc_put_on_read(&p->sm, b->frame + FSP_HDR_LEN, (size_t)res, want);
+  if (rc < 0) {
+    put_error(p, "%s", fsc_strerror(rc));
+    put_cancel_request(p);
+    put_step(p);
+    return;
+  }
+  p->roff += (uint64_t)res;
+  b->len = (uint32_t)res;
+  b->busy = 1;
+  p->writes++;
+  rc = fsc_conn_send_data(&p->j.run->app->conn, &b->w, p->j.req.id, b->frame,
+                          b->len, on_put_written);
+  if (rc < 0) {
+    b->busy = 0;
+    p->writes--;
+    put_error(p, "%s", fsc_strerror(rc));
+    put_step(p);
+    return;
+  }
+  put_step(p);
+}
+
+static void put_read_next(struct put_job *p) {
+  struct put_buf *b = NULL;
+  for (int i = 0; i < PUT_NBUF; i++)
+    if (!p->bufs[i].busy) {
+      b = &p->bufs[i];
+      break;
+    }
+  if (b == NULL)
+    return;
+  if (b->frame == NULL) {
+    /* A small file needs no full-size chunk buffer. */
+    uint64_t need = p->size < p->sm.chunk ? p->size : p->sm.chunk;
+    b->frame = malloc(FSP_HDR_LEN + (size_t)need + 1);
+    if (b->frame == NULL) {
+      put_error(p, "%s", fsc_strerror(UV_ENOMEM));
+      put_cancel_request(p);
+      return;
+    }
+  }
+  b->p = p;
+  b->busy = 1;
+  p->reading = b;
+  p->fs.data = p;
+  p->fs_busy = 1;
+  uv_buf_t ub =
+      uv_buf_init((char *)b->frame + FSP_HDR_LEN, fsc_put_next_len(&p->sm));
+  int rc = uv_fs_read(p->j.run->app->loop, &p->fs, p->fd, &ub, 1,
+                      (int64_t)p->roff, on_put_read);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_put_read(&p->fs);
+  }
+}
+
+static void on_put_closed(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  p->fd = -1;
+  put_step(p);
+}
+
+static void put_step(struct put_job *p) {
+  if (p->j.finished || p->fs_busy || p->in_open)
+    return;
+  if (!p->j.failed && p->ready && !p->end_sent) {
+    if (fsc_put_next_len(&p->sm) > 0) {
+      put_read_next(p);
+      return;
+    }
+    struct fsp_msg end;
+    if (fsc_put_end(&p->sm, &end, p->j.req.id) == 0) {
+      int rc = fsc_conn_send(&p->j.run->app->conn, &end);
+      if (rc < 0)
+        put_error(p, "%s", fsc_strerror(rc));
+      p->end_sent = 1;
+    }
+  }
+  if (!p->j.req_done || p->writes > 0)
+    return;
+  if (p->fd >= 0 && p->own_fd) {
+    p->fs.data = p;
+    p->fs_busy = 1;
+    int fd = p->fd;
+    p->fd = -1;
+    if (uv_fs_close(p->j.run->app->loop, &p->fs, fd, on_put_closed) < 0)
+      p->fs_busy = 0;
+    else
+      return;
+  }
+  fsc__job_finished(&p->j);
+}
+
+static void put_msg(struct fsc_req *req, const struct fsp_msg *m) {
+  struct put_job *p = req->data;
+  struct fsc_run *r = p->j.run;
+  char msg[512];
+  int rc;
+  switch (m->op) {
+  case FSP_OP_READY:
+    if (p->j.failed)
+      return;
+    rc = fsc_put_on_ready(&p->sm);
+    if (rc < 0) {
+      put_error(p, "%s", fsc_strerror(rc));
+      put_cancel_request(p);
+      return;
+    }
+    p->ready = 1;
+    put_step(p);
+    return;
+  case FSP_OP_INFO:
+    p->j.req_done = 1;
+    fsc_conn_finish(&r->app->conn, req);
+    if (!p->j.failed) {
+      rc = fsc_put_on_info(&p->sm, m);
+      if (rc < 0)
+        put_error(p, "%s", fsc_strerror(rc));
+    }
+    put_step(p);
+    return;
+  case FSP_OP_ERROR:
+    p->j.req_done = 1;
+    fsc_conn_finish(&r->app->conn, req);
+    if (!p->j.failed || m->u.error.status != FSP_ST_CANCELED) {
+      fsc__server_msg(msg, sizeof msg, m);
+      put_error(p, "%s", msg);
+    }
+    p->j.failed = 1;
+    put_step(p);
+    return;
+  default:
+    return;
+  }
+}
+
+static void put_lost(struct fsc_req *req, int err) {
+  struct put_job *p = req->data;
+  p->j.req_done = 1;
+  if (!p->j.failed && !p->j.run->canceled)
+    put_error(p, "connection lost");
+  p->j.failed = 1;
+  put_step(p);
+}
+
+static void put_send_request(struct put_job *p) {
+  struct fsc_run *r = p->j.run;
+  if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload, PUT_CHUNK) <
+      0) {
+    put_error(p, "%s", fsc_strerror(UV_ENOMEM));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  r->total += p->size;
+  r->sizes_known++;
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_PUT;
+  m.u.put.size = p->size;
+  m.u.put.mode = r->cmd.no_clobber ? FSP_PUT_NO_CLOBBER : FSP_PUT_REPLACE;
+  m.u.put.name.ptr = p->name;
+  m.u.put.name.len = strlen(p->name);
+  int rc = fsc_conn_request(&r->app->conn, &p->j.req, &m);
+  if (rc < 0) {
+    put_error(p, "%s", fsc_strerror(rc));
+    p->j.req_done = 1;
+    put_step(p);
+  }
+}
+
+/* stdin is a pipe or a terminal: its size is unknown, but PUT announces
+ * it, so it is first copied to an unlinked temporary file (bounded memory:
+ * one buffer, and reading pauses while it is written out). stdin is read
+ * as a libuv stream rather than with uv_fs_read, because a read blocked in
+ * the threadpool could not be interrupted by Ctrl-C. */
+static void spool_start(struct put_job *p);
+
+static void on_in_closed(uv_handle_t *h) {
+  struct put_job *p = h->data;
+  p->in_open = 0;
+  if (p->in_eof && !p->j.failed) {
+    p->size = p->spooled;
+    put_send_request(p);
+    return;
+  }
+  put_step(p);
+}
+
+static void spool_stop(struct put_job *p) {
+  if (p->in_open && !uv_is_closing((uv_handle_t *)&p->in)) {
+    uv_read_stop((uv_stream_t *)&p->in);
+    uv_close((uv_handle_t *)&p->in, on_in_closed);
+  }
+}
+
+static void on_spool_written(uv_fs_t *req);
+
+static void spool_write(struct put_job *p) {
+  uv_buf_t b = uv_buf_init((char *)p->spool_buf + p->spool_off,
+                           (unsigned)(p->spool_len - p->spool_off));
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
+                       (int64_t)p->spooled, on_spool_written);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_spool_written(&p->fs);
+  }
+}
+
+static void on_spool_written(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (p->j.failed) {
+    spool_stop(p);
+    put_step(p);
+    return;
+  }
+  if (res < 0) {
+    put_error(p, "cannot spool stdin: %s", uv_strerror((int)res));
+    p->j.req_done = 1;
+    spool_stop(p);
+    return;
+  }
+  p->spooled += (uint64_t)res;
+  p->spool_off += (size_t)res;
+  if (p->spool_off < p->spool_len) {
+    /* A short write: write the rest, which works or shows the error. */
+    if (res == 0) {
+      put_error(p, "cannot spool stdin: nothing was written");
+      p->j.req_done = 1;
+      spool_stop(p);
+      return;
+    }
+    spool_write(p);
+    return;
+  }
+  spool_start(p);
+}
+
+static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct put_job *p = h->data;
+  (void)suggested;
+  *buf = uv_buf_init((char *)p->spool_buf, FSC_IO_CHUNK);
+}
+
+static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct put_job *p = s->data;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF)
+      p->in_eof = 1;
+    else {
+      put_error(p, "cannot read stdin: %s", uv_strerror((int)nread));
+      p->j.req_done = 1;
+    }
+    spool_stop(p);
+    return;
+  }
+  /* One buffer: stop reading until it is on disk. */
+  uv_read_stop(s);
+  p->spool_len = (size_t)nread;
+  p->spool_off = 0;
+  spool_write(p);
+}
+
+static void spool_start(struct put_job *p) {
+  int rc = uv_read_start((uv_stream_t *)&p->in, on_in_alloc, on_in_read);
+  if (rc < 0) {
+    put_error(p, "cannot read stdin: %s", uv_strerror(rc));
+    p->j.req_done = 1;
+    spool_stop(p);
+  }
+}
+
+static void on_spool_file(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uv_fs_type type = req->fs_type;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s", req->path ? req->path : "");
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (res < 0) {
+    put_error(p, "cannot create a temporary file for stdin: %s",
+              uv_strerror((int)res));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  if (type == UV_FS_MKSTEMP) {
+    p->fd = (int)res;
+    p->own_fd = 1;
+    /* Nobody needs its name: the open descriptor is enough, and nothing
+     * is left behind whatever happens next. */
+    p->fs.data = p;
+    p->fs_busy = 1;
+    if (uv_fs_unlink(p->j.run->app->loop, &p->fs, path, on_spool_file) < 0)
+      p->fs_busy = 0;
+    else
+      return;
+  }
+  p->spool_buf = malloc(FSC_IO_CHUNK);
+  uv_loop_t *loop = p->j.run->app->loop;
+  int rc = p->spool_buf == NULL ? UV_ENOMEM
+           : uv_guess_handle(STDIN_FILENO) == UV_TTY
+               ? uv_tty_init(loop, &p->in.tty, STDIN_FILENO, 1)
+               : uv_pipe_init(loop, &p->in.pipe, 0);
+  if (rc == 0 && uv_guess_handle(STDIN_FILENO) != UV_TTY)
+    rc = uv_pipe_open(&p->in.pipe, STDIN_FILENO);
+  if (rc < 0) {
+    put_error(p, "cannot read stdin: %s", uv_strerror(rc));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  p->in.pipe.data = p;
+  p->in_open = 1;
+  spool_start(p);
+}
+
+static void on_put_stat(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uint64_t mode = req->statbuf.st_mode;
+  uint64_t size = req->statbuf.st_size;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (res < 0 || p->j.failed) {
+    if (!p->j.failed)
+      put_error(p, "%s", uv_strerror((int)res));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  if (S_ISDIR(mode)) {
+    put_error(p, "is a folder");
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  if (!S_ISREG(mode) && p->is_stdin) {
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[PATH_MAX];
+    snprintf(tmpl, sizeof tmpl, "%s/fsc-stdin-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    p->fs.data = p;
+    p->fs_busy = 1;
+    int rc = uv_fs_mkstemp(p->j.run->app->loop, &p->fs, tmpl, on_spool_file);
+    if (rc < 0) {
+      p->fs.result = rc;
+      p->fs.fs_type = UV_FS_MKSTEMP;
+      on_spool_file(&p->fs);
+    }
+    return;
+  }
+  if (!S_ISREG(mode)) {
+    put_error(p, "not a regular file");
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  p->size = size;
+  put_send_request(p);
+}
+
+static void on_put_opened(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (res < 0) {
+    put_error(p, "%s", uv_strerror((int)res));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  p->fd = (int)res;
+  p->own_fd = 1;
+  if (p->j.failed) {
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc = uv_fs_fstat(p->j.run->app->loop, &p->fs, p->fd, on_put_stat);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_put_stat(&p->fs);
+  }
+}
+
+static void put_cancel(struct job *j) {
+  struct put_job *p = (struct put_job *)j;
+  if (j->failed)
+    return;
+  j->failed = 1;
+  spool_stop(p);
+  put_cancel_request(p);
+  j->req_done = 1;
+  fsc_conn_finish(&j->run->app->conn, &j->req);
+  put_step(p);
+}
+
+static void put_destroy(struct job *j) {
+  struct put_job *p = (struct put_job *)j;
+  for (int i = 0; i < PUT_NBUF; i++)
+    free(p->bufs[i].frame);
+  free(p->spool_buf);
+  fsc_put_free(&p->sm);
+  free(p);
+}
+
+static const struct fsc_req_ops put_ops = {put_msg, NULL, put_lost};
+
+struct job *fsc__put_job_new(void) {
+  struct put_job *p = calloc(1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  p->fd = -1;
+  p->j.cancel = put_cancel;
+  p->j.destroy = put_destroy;
+  p->j.req.ops = &put_ops;
+  p->j.req.data = p;
+  return &p->j;
+}
+
+void fsc__put_job_start(struct job *j) {
+  struct put_job *p = (struct put_job *)j;
+  struct fsc_run *r = p->j.run;
+  size_t len;
+  const char *name = fsc_put_name(p->j.arg, r->cmd.as, &len);
+  char ename[1024];
+  if (len > FSP_NAME_MAX || fsp_name_check(name, len) != 0) {
+    fsc_fmt_escape(ename, sizeof ename, name, len);
+    put_error(p, "'%s': %s", ename, fsp_strerror(FSP_EBADNAME));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  memcpy(p->name, name, len);
+  p->name[len] = '\0';
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc;
+  if (strcmp(p->j.arg, "-") == 0) {
+    p->is_stdin = 1;
+    p->fd = STDIN_FILENO;
+    p->own_fd = 0;
+    rc = uv_fs_fstat(r->app->loop, &p->fs, p->fd, on_put_stat);
+    if (rc < 0) {
+      p->fs.result = rc;
+      on_put_stat(&p->fs);
+    }
+    return;
+  }
+  rc = uv_fs_open(r->app->loop, &p->fs, p->j.arg, O_RDONLY | O_CLOEXEC, 0,
+                  on_put_opened);
+  if (rc < 0) {
+    p->fs.result = rc;
+    on_put_opened(&p->fs);
+  }
+}
