@@ -779,7 +779,7 @@ def main():
     ap.add_argument("--fsd", default=CONFIG["fsd"])
     ap.add_argument("--sanitized", action="store_true")
     opts, rest = ap.parse_known_args()
-    CONFIG["fsd"] = opts.fsd
+    CONFIG["fsd"] = os.path.abspath(opts.fsd) if opts.fsd else ""
     CONFIG["sanitized"] = opts.sanitized
     if not CONFIG["fsd"] or not os.access(CONFIG["fsd"], os.X_OK):
         print("fsd not found: %r" % CONFIG["fsd"])
