@@ -35,6 +35,7 @@
 #define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
 #define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
 #define PUT_PENDING_MAX (4u << 20)  /* disk backlog that pauses reading */
+#define OUT_CHUNK 16384u            /* small frames gathered per write */
 #define OUT_PAUSE (2u << 20)        /* unsent output that pauses reading */
 #define SWEEP_MS 1000u              /* idle and flush checks */
 #define RECONCILE_MS 10000u         /* full rescan of the root */
@@ -67,6 +68,9 @@ struct conn {
   uint8_t paused;            /* reading stopped for backpressure */
   uint8_t hard;              /* being closed without flush */
   uint8_t counted;           /* counts against --max-clients */
+  uint8_t dirty;             /* in srv.dirty: out waits for a flush */
+  struct wreq *out;          /* small frames gathered for one write */
+  struct conn *dirty_next;   /* next in srv.dirty */
   char peer[56];             /* "addr:port" for the log */
 };
 
@@ -75,6 +79,8 @@ struct wreq {
   uv_write_t req;
   struct conn *c;
   struct op *op; /* GET chunk: the transfer it belongs to */
+  size_t len;    /* bytes in data */
+  size_t cap;    /* room in data */
   uint8_t data[];
 };
 
@@ -141,6 +147,8 @@ struct server {
   uv_signal_t sigint, sigterm;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
+  uv_check_t flush;       /* writes gathered output after each poll */
+  struct conn *dirty;     /* connections with gathered output */
   uv_fs_event_t watch;
   uv_work_t scan_work;
   struct fsd_scan scan;
@@ -172,6 +180,7 @@ static int64_t now_ns(void) {
 /* Connections                                                               */
 
 static void op_pump(struct op *op);
+static void out_flush(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_hard_close(struct conn *c);
@@ -186,6 +195,7 @@ static void conn_unref(struct conn *c) {
     return;
   if (c->rb != NULL)
     block_unref(c->rb);
+  free(c->out);
   if (c->prev != NULL)
     c->prev->next = c->next;
   else
@@ -211,6 +221,8 @@ static void conn_hard_close(struct conn *c) {
   if (c->hard)
     return;
   c->hard = 1;
+  free(c->out); /* nobody will read it */
+  c->out = NULL;
   fsd_session_close(&c->sess);
   if (!uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
@@ -229,6 +241,9 @@ static void host_close(void *host) {
   uv_shutdown_t *req;
 
   if (c->closing || c->hard)
+    return;
+  out_flush(c); /* the shutdown follows everything queued */
+  if (c->hard)
     return;
   c->closing = 1;
   c->closing_since = uv_now(srv.loop);
@@ -289,33 +304,72 @@ static void on_written(uv_write_t *req, int status) {
   after_write(c);
 }
 
-/* Session callback: queue a frame (copied). */
+/* Hands the gathered small frames to libuv as one write. */
+static void out_flush(struct conn *c) {
+  struct wreq *w = c->out;
+  uv_buf_t buf;
+
+  if (w == NULL)
+    return;
+  c->out = NULL;
+  buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
+    free(w);
+    conn_hard_close(c);
+  }
+}
+
+/* Runs once per loop iteration, after the callbacks of the poll phase: all
+ * the answers and events one iteration produced for a client go out in one
+ * write, and a client with thousands of small answers pending costs bytes,
+ * not one write request (about 200 bytes) each. */
+static void on_flush(uv_check_t *h) {
+  while (srv.dirty != NULL) {
+    struct conn *c = srv.dirty;
+    srv.dirty = c->dirty_next;
+    c->dirty = 0;
+    out_flush(c);
+    conn_unref(c);
+  }
+}
+
+/* Session callback: queue a frame (copied into the gathered output). */
 static int host_send(void *host, const void *frame, size_t len) {
   struct conn *c = host;
-  struct wreq *w;
-  uv_buf_t buf;
-  int r;
+  struct wreq *w = c->out;
 
   if (c->hard || uv_is_closing((uv_handle_t *)&c->tcp))
     return UV_ECANCELED;
-  w = malloc(sizeof(*w) + len);
-  if (w == NULL)
-    return UV_ENOMEM;
-  w->c = c;
-  w->op = NULL;
-  memcpy(w->data, frame, len);
-  buf = uv_buf_init((char *)w->data, (unsigned)len);
-  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-  if (r != 0) {
-    free(w);
-    return r;
+  if (w != NULL && w->cap - w->len < len) {
+    out_flush(c);
+    w = NULL;
   }
+  if (w == NULL) {
+    size_t cap = len > OUT_CHUNK ? len : OUT_CHUNK;
+    w = malloc(sizeof(*w) + cap);
+    if (w == NULL)
+      return UV_ENOMEM;
+    w->c = c;
+    w->op = NULL;
+    w->len = 0;
+    w->cap = cap;
+    c->out = w;
+    if (!c->dirty) {
+      c->dirty = 1;
+      c->refs++; /* held by srv.dirty until the flush */
+      c->dirty_next = srv.dirty;
+      srv.dirty = c;
+    }
+  }
+  memcpy(w->data + w->len, frame, len);
+  w->len += len;
   return 0;
 }
 
 static size_t host_backlog(void *host) {
   struct conn *c = host;
-  return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) +
+         (c->out != NULL ? c->out->len : 0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -577,6 +631,7 @@ static void op_pump(struct op *op) {
                             (size_t)(ch->data[9]) << 16 |
                             (size_t)(ch->data[10]) << 8 | ch->data[11]);
     uv_buf_t buf = uv_buf_init((char *)ch->data, FSP_HDR_LEN + n);
+    out_flush(c); /* BEGIN and other answers go first */
     op->ready = NULL;
     if (uv_write(&ch->req, (uv_stream_t *)&c->tcp, &buf, 1,
                  on_chunk_written) != 0) {
@@ -1110,6 +1165,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   peer_name(c);
+  c->sess.label = c->peer;
   uv_tcp_nodelay(&c->tcp, 1);
   c->last_active = uv_now(srv.loop);
   if (srv.nclients >= srv.max_clients) {
@@ -1466,6 +1522,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
   uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
   uv_timer_init(srv.loop, &srv.sweep);
   uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  uv_check_init(srv.loop, &srv.flush);
+  uv_check_start(&srv.flush, on_flush);
+  uv_unref((uv_handle_t *)&srv.flush); /* never the reason to keep running */
   srv.last_reconcile = uv_now(srv.loop);
 
   uv_run(srv.loop, UV_RUN_DEFAULT);

@@ -66,6 +66,14 @@ static void send_error(struct fsd_session *s, uint32_t id, uint16_t status,
     n = 0;
   if ((size_t)n >= sizeof(text))
     n = (int)strlen(msg) < (int)sizeof(text) ? (int)strlen(msg) : 0;
+  /* Answers a client expects in normal use stay at debug level; the rest
+   * (its mistakes, our failures) are worth a line. */
+  fsd_log(status == FSP_ST_NOT_FOUND || status == FSP_ST_EXISTS ||
+                  status == FSP_ST_RANGE || status == FSP_ST_CANCELED
+              ? FSD_LOG_DEBUG
+              : FSD_LOG_INFO,
+          "%s: request %u: %s: %.*s", s->label, (unsigned)id,
+          fsp_status_name(status), n, text);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_ERROR;
   m.id = id;
@@ -84,6 +92,7 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   s->ctx = ctx;
   s->ops = ops;
   s->host = host;
+  s->label = "client";
   /* The client may send up to what we are about to announce. */
   fsp_decoder_init(&s->dec, FSD_MAX_PAYLOAD);
   s->peer_max = FSP_MIN_PAYLOAD;

@@ -88,6 +88,7 @@ struct fsd_session {
   struct fsd_ctx *ctx;              /* server-wide state */
   const struct fsd_host_ops *ops;   /* host callbacks */
   void *host;                       /* their first argument */
+  const char *label;                /* names the peer in log lines */
   struct fsp_decoder dec;           /* incremental frame decoder */
   struct fsd_req *reqs;             /* requests in flight and drains */
   struct fsd_session *sub_prev;     /* subscriber list links */

@@ -15,7 +15,7 @@ FSD = os.environ.get("FSD", "")
 
 
 class Fsd:
-    def __init__(self, *args, root=None, fsd=None):
+    def __init__(self, *args, root=None, fsd=None, listen="127.0.0.1:0"):
         self.fsd = fsd or FSD
         self.tmp = None
         if root is None:
@@ -26,9 +26,11 @@ class Fsd:
         self.log = []
         self.proc = None
         self.port = None
+        self.host = None
+        self.listen = listen
 
     def start(self, timeout=10.0):
-        cmd = [self.fsd, "--root", self.root, "--listen", "127.0.0.1:0",
+        cmd = [self.fsd, "--root", self.root, "--listen", self.listen,
                "--log-level", "debug"] + self.args
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL)
@@ -38,9 +40,11 @@ class Fsd:
             for raw in self.proc.stderr:
                 line = raw.decode(errors="replace").rstrip("\n")
                 self.log.append(line)
-                m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+                m = re.search(r"listening on \[?([0-9a-fA-F:.]+?)\]?:(\d+)$",
+                              line)
                 if m and self.port is None:
-                    self.port = int(m.group(1))
+                    self.host = m.group(1)
+                    self.port = int(m.group(2))
                     found.set()
             found.set()
 
@@ -57,6 +61,13 @@ class Fsd:
         """Lines where ASan or UBSan complained, if any."""
         return [l for l in self.log if "runtime error" in l or
                 "Sanitizer" in l]
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
 
     def path(self, name):
         return os.path.join(self.root, name)

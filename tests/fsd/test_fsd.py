@@ -501,6 +501,72 @@ class StartStopTest(unittest.TestCase):
             srv.stop()
             srv.cleanup()
 
+    def test_ipv6_literal(self):
+        try:
+            probe = socket.socket(socket.AF_INET6)
+            probe.bind(("::1", 0))
+            probe.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        with fsdrun.Fsd(listen="[::1]:0") as srv:
+            self.assertEqual(srv.host, "::1")
+            sock = socket.create_connection(("::1", srv.port), timeout=10)
+            c = fc.Client(sock=sock)
+            self.assertEqual(c.ping(b"v6"), b"v6")
+            c.close()
+
+    def test_sigint_stops_cleanly(self):
+        srv = fsdrun.Fsd().start()
+        try:
+            c = fc.Client("127.0.0.1", srv.port)
+            c.subscribe()
+            srv.proc.send_signal(2)
+            op, rid, p = c.read_frame()
+            self.assertEqual((op, rid), (fc.BYE, 0))
+            c.close()
+            self.assertEqual(srv.proc.wait(15), 0)
+        finally:
+            srv.stop()
+            srv.cleanup()
+
+    def test_unread_answers_pause_reading(self):
+        # A client that sends requests without reading the answers: fsd
+        # stops reading from it instead of queueing answers without bound,
+        # and every answer arrives once the client reads.
+        with fsdrun.Fsd() as srv:
+            c = fc.Client("127.0.0.1", srv.port)
+            c.put("s", b"x")
+            info = fc.frame(fc.INFO, 1, struct.pack(">Qq", *c.stat("s")))
+            base = srv.rss_kib()
+            n = 800000
+            frame = fc.frame(fc.STAT, 1, b"s")
+            done = threading.Event()
+
+            def flood():
+                try:
+                    c.sock.sendall(frame * n)
+                finally:
+                    done.set()
+
+            t = threading.Thread(target=flood, daemon=True)
+            t.start()
+            # The flood (10 MB of requests, 22 MB of answers) cannot finish
+            # while nobody reads: fsd stopped reading.
+            self.assertFalse(done.wait(2.0))
+            self.assertLess(srv.rss_kib() - base, 24 * 1024)
+            want = len(info) * n
+            got = bytearray(c._buf)
+            while len(got) < want:
+                chunk = c.sock.recv(1 << 20)
+                self.assertTrue(chunk)
+                got += chunk
+            self.assertEqual(bytes(got[:want]), info * n)
+            c._buf = got[want:]
+            t.join(10)
+            self.assertTrue(done.is_set())
+            self.assertEqual(c.ping(b"end"), b"end")
+            c.close()
+
     def test_usage_errors_exit_2(self):
         import subprocess
         for args in (["--bogus"], ["--listen", "nonsense"],
