@@ -346,8 +346,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (nread == UV_EOF && c->state == FSC_CONN_CLOSING)
       close_handle(c);
-    else
+    else {
+      if (nread == UV_EOF && c->msg[0] == '\0')
+        set_msg(c, "the server closed the connection");
       fail(c, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
+    }
     return;
   }
   c->end += (size_t)nread;
