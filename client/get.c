@@ -614,10 +614,11 @@ static void on_get_opened(uv_fs_t *req) {
       return;
     g->fs_busy = 0;
   }
-  if (chmoded || mkstemp)
+  if (chmoded)
     res = g->fd; /* a failed chmod leaves the file private, no more */
   if (res < 0) {
-    get_error(g, "cannot create %s: %s", g->direct ? g->target : g->work,
+    get_error(g, "cannot create %s: %s",
+              g->direct || g->work[0] == '\0' ? g->target : g->work,
               uv_strerror((int)res));
     g->work[0] = '\0';
     g->j.req_done = 1;

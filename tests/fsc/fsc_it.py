@@ -264,6 +264,11 @@ def case_missing_file(env):
     os.unlink(env.path("real"))
     rc, out, err = env.fsc("get", "ghost.txt", "real")
     check(rc == 1 and env.read("real") == b"data", "partial success", rc)
+    # A target in a folder that does not exist: the local error, named.
+    missing = os.path.join(env.tmp, "nowhere", "x")
+    rc, out, err = env.fsc("get", "real", "-o", missing)
+    check(rc == 1 and missing in err and "no such file or directory" in err,
+          "target folder missing", rc, err)
 
 
 def case_bad_name(env):
