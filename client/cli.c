@@ -116,7 +116,9 @@ static const char put_help[] =
     "Usage: fsc put FILE... [--as NAME] [--no-clobber]\n"
     "\n"
     "Upload files. Each is stored under its base name, or under NAME.\n"
-    "FILE '-' reads standard input and needs --as.\n"
+    "FILE '-' reads standard input and needs --as; a pipe or a FIFO (such\n"
+    "as bash's <(command)) is read to its end first, since the size goes\n"
+    "ahead of the data.\n"
     "\n"
     "  --as NAME       the name on the server (one FILE only)\n"
     "  --no-clobber    fail instead of replacing an existing file\n";

@@ -38,6 +38,7 @@ struct put_job {
   int fd;
   int own_fd;
   int is_stdin;
+  int src_fd; /* a pipe being spooled (stdin or a FIFO) */
   uint64_t size;
   struct fsc_put sm;
   uv_fs_t fs; /* open, fstat, read, spool, close */
@@ -437,11 +438,11 @@ static void on_spool_file(uv_fs_t *req) {
   p->spool_buf = malloc(FSC_IO_CHUNK);
   uv_loop_t *loop = p->j.run->app->loop;
   int rc = p->spool_buf == NULL ? UV_ENOMEM
-           : uv_guess_handle(STDIN_FILENO) == UV_TTY
-               ? uv_tty_init(loop, &p->in.tty, STDIN_FILENO, 1)
+           : uv_guess_handle(p->src_fd) == UV_TTY
+               ? uv_tty_init(loop, &p->in.tty, p->src_fd, 1)
                : uv_pipe_init(loop, &p->in.pipe, 0);
-  if (rc == 0 && uv_guess_handle(STDIN_FILENO) != UV_TTY)
-    rc = uv_pipe_open(&p->in.pipe, STDIN_FILENO);
+  if (rc == 0 && uv_guess_handle(p->src_fd) != UV_TTY)
+    rc = uv_pipe_open(&p->in.pipe, p->src_fd);
   if (rc < 0) {
     put_error(p, "cannot read stdin: %s", uv_strerror(rc));
     p->j.req_done = 1;
@@ -473,10 +474,16 @@ static void on_put_stat(uv_fs_t *req) {
     put_step(p);
     return;
   }
-  if (!S_ISREG(mode) && p->is_stdin) {
+  if (!S_ISREG(mode) && (p->is_stdin || S_ISFIFO(mode) || S_ISSOCK(mode) ||
+                         uv_guess_handle(p->fd) == UV_TTY)) {
+    /* A pipe (stdin, or a FIFO such as bash's <(command)) or a terminal:
+     * spool it. The stream handle owns the descriptor from now on. */
+    p->src_fd = p->fd;
+    p->fd = -1;
+    p->own_fd = 0;
     const char *tmp = getenv("TMPDIR");
     char tmpl[PATH_MAX];
-    snprintf(tmpl, sizeof tmpl, "%s/fsc-stdin-XXXXXX",
+    snprintf(tmpl, sizeof tmpl, "%s/fsc-spool-XXXXXX",
              tmp && *tmp ? tmp : "/tmp");
     p->fs.data = p;
     p->fs_busy = 1;

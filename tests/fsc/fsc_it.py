@@ -200,6 +200,14 @@ def case_stdio(env):
     check(env.on_server("fromfile") == data[:1000], "stdin file differs")
     rc, _, err = env.fsc("put", "-")
     check(rc == 2 and "--as" in err, "put - without --as", rc, err)
+    # A named pipe (what bash's <(command) gives) is spooled like stdin.
+    fifo = env.path("fifo")
+    os.mkfifo(fifo)
+    p = env.spawn("put", "fifo", "--as", "from-fifo", stderr=subprocess.PIPE)
+    with open(fifo, "wb") as f:
+        f.write(data[:70000])
+    check(p.wait(TIMEOUT) == 0, "put of a FIFO", p.stderr.read())
+    check(env.on_server("from-fifo") == data[:70000], "FIFO upload differs")
 
 
 def case_ls_size_rm(env):
