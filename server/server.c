@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -260,8 +261,10 @@ static void host_close(void *host) {
 /* Stops reading the socket while the disk lags behind an upload, or while
  * the client leaves our answers unread (it could otherwise pile up requests
  * whose answers we would queue without bound); resumes at half the mark. */
+static size_t host_backlog(void *host);
+
 static void update_reading(struct conn *c) {
-  size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+  size_t q = host_backlog(c);
 
   if (c->closing || c->hard)
     return;
@@ -829,12 +832,18 @@ static void put_step(struct op *op);
 
 static void put_open_work(uv_work_t *w) {
   struct op *op = w->data;
+  struct statvfs vfs;
   struct stat st;
   int fd;
 
   if (op->r->mode == FSP_PUT_NO_CLOBBER &&
       fstatat(srv.rootfd, op->r->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     op->err = UV_EEXIST;
+    return;
+  }
+  if (fstatvfs(srv.rootfd, &vfs) == 0 &&
+      op->r->size / vfs.f_frsize >= (uint64_t)vfs.f_bavail) {
+    op->err = UV_ENOSPC; /* refuse now rather than after the upload */
     return;
   }
   fd = fsd_temp_create(srv.rootfd, op->temp);

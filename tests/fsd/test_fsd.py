@@ -198,6 +198,14 @@ class BasicTest(ServerTest):
         self.assertFalse([n for n in os.listdir(self.srv.root)
                           if n.startswith(".")])
 
+    def test_put_larger_than_free_space_refused(self):
+        c = self.client()
+        rid = c.request(fc.PUT, fc.put_payload(1 << 62, 0, "enormous"))
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(rid, fc.READY)
+        self.assertEqual(e.exception.status, fc.ST_NO_SPACE)
+        self.assertEqual(c.ping(b"up"), b"up")
+
     def test_cancel_upload(self):
         c = self.client()
         rid = c.request(fc.PUT, fc.put_payload(100, 0, "canceled"))
