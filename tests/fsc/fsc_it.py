@@ -320,7 +320,7 @@ def case_usage(env):
     """--help, --version and usage errors (exit 2)."""
     rc, out, _ = env.fsc("--help", server=False)
     out = out.decode()
-    check(rc == 0 and "Usage: fsc" in out and "3  cannot connect" in out,
+    check(rc == 0 and "Usage: fsc" in out and "3    cannot connect" in out,
           "--help lists commands and exit codes", out)
     for cmd in ("ls", "size", "rm", "get", "put", "watch", "announce",
                 "shell"):

@@ -121,8 +121,8 @@ START_TEST(test_cli_help_and_version) {
   ck_assert_int_eq(o.cmd.kind, FSC_CMD_GET);
   ck_assert_int_eq(o.cmd.help, 1);
   const char *h = fsc_help_text(FSC_CMD_NONE);
-  ck_assert_ptr_nonnull(strstr(h, "3  cannot connect"));
-  ck_assert_ptr_nonnull(strstr(h, "2  usage error"));
+  ck_assert_ptr_nonnull(strstr(h, "3    cannot connect"));
+  ck_assert_ptr_nonnull(strstr(h, "2    usage error"));
   ck_assert_ptr_nonnull(strstr(fsc_help_text(FSC_CMD_GET), "--continue"));
   ck_assert_str_eq(fsc_cmd_name(FSC_CMD_ANNOUNCE), "announce");
 }
