@@ -379,6 +379,23 @@ class MalformedCase(FsdCase):
         self.assert_stays_up(c)
         self.assertEqual(sorted(c.list()), [b"known.txt"])
 
+    def test_malformed_data_before_ready(self):
+        # The client must wait for READY; one that does not gets PROTOCOL
+        # for the upload, which stores nothing.
+        c = self.fsd.connect()
+        rid = c.new_id()
+        c.send(frame(OP["PUT"], rid, p_put(5, 0, "eager.txt")) +
+               frame(OP["DATA"], rid, b"hello") +
+               frame(OP["END"], rid, p_end(5, xxh3(b"hello"))))
+        frames = []
+        while not frames or frames[-1].op not in (OP["ERROR"], OP["INFO"]):
+            frames.append(c.recv_frame())
+        self.assert_error(frames[-1:], "PROTOCOL", rid)
+        self.assert_stays_up(c)
+        self.assertNotIn(b"eager.txt", c.list())
+        self.wait_for(lambda: self.root_names() == ["known.txt"], 5,
+                      "the refused upload's temp file to go")
+
     def test_malformed_end_twice(self):
         c = self.fsd.connect()
         c.put("once.txt", b"hello")
