@@ -1,4 +1,5 @@
-/* Runs fsc's unit suites: the command logic, without sockets. */
+/* Runs fsc's unit suites: the command logic without sockets, and the
+ * connection layer against a scripted server on loopback. */
 #include <stdlib.h>
 
 #include "suites.h"
@@ -9,6 +10,7 @@ int main(void) {
   srunner_add_suite(sr, path_suite());
   srunner_add_suite(sr, xfer_suite());
   srunner_add_suite(sr, edit_suite());
+  srunner_add_suite(sr, conn_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);

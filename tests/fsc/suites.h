@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *cli_suite(void);
+Suite *conn_suite(void);
 Suite *fmt_suite(void);
 Suite *path_suite(void);
 Suite *xfer_suite(void);

@@ -1,0 +1,379 @@
+/* Tests of fsc's connection layer (client/conn.c) against a scripted server
+ * on loopback: frames must come out whole and in order however the bytes
+ * are cut, DATA payloads must arrive intact through the zero-copy read
+ * blocks (including a partial frame carried over into a new block), and a
+ * server that breaks the framing must end the connection. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "conn.h"
+#include "suites.h"
+
+#define DATA_TOTAL (3u * 1048576u + 12345u)
+
+/* The scripted server: accepts one client, waits for its HELLO, then sends
+ * `script` in writes of `chunk` bytes. */
+struct server {
+  uv_tcp_t listener;
+  uv_tcp_t peer;
+  int accepted;
+  uint8_t *script;
+  size_t script_len;
+  size_t chunk;
+  size_t got; /* bytes received from the client */
+  int sent;
+};
+
+struct client {
+  struct fsc_conn conn;
+  struct fsc_req list;
+  struct fsc_req get;
+  int ready;
+  int entries;  /* entries seen in ENTRIES */
+  int list_ok;  /* OK for the LIST came */
+  size_t data;  /* DATA bytes for the GET */
+  int data_bad; /* a DATA byte differed from the pattern */
+  int end_ok;   /* END came after all the data */
+  int lost;     /* on_lost ran */
+  int closed;
+  int order_bad; /* a frame came out of order */
+};
+
+static struct server srv;
+static struct client cli;
+
+static uint8_t pattern(size_t i) {
+  return (uint8_t)(i * 31u + (i >> 12));
+}
+
+static void let_all_go(void);
+
+static void on_list_msg(struct fsc_req *r, const struct fsp_msg *m) {
+  if (m->op == FSP_OP_ENTRIES) {
+    size_t pos = 0;
+    struct fsp_entry e;
+    while (fsp_entries_next(m, &pos, &e) == 1)
+      cli.entries++;
+  } else if (m->op == FSP_OP_OK) {
+    cli.list_ok = 1;
+    fsc_conn_finish(&cli.conn, r);
+  }
+}
+
+static void on_get_msg(struct fsc_req *r, const struct fsp_msg *m) {
+  if (m->op == FSP_OP_END) {
+    let_all_go();
+    cli.end_ok = cli.data == DATA_TOTAL && m->u.end.size == DATA_TOTAL;
+    if (!cli.list_ok)
+      cli.order_bad = 1;
+    fsc_conn_finish(&cli.conn, r);
+    fsc_conn_close(&cli.conn);
+  }
+}
+
+/* DATA pieces are kept (with a reference on their read block) for a while
+ * and checked only when let go, as a download waiting for the disk would:
+ * the bytes must stay put while the connection reads on into new blocks. */
+#define HELD 16
+static struct held {
+  struct fsc_rblock *blk;
+  const uint8_t *p;
+  size_t n;
+  size_t off; /* offset of p[0] in the data */
+} held[HELD];
+static size_t nheld;
+
+static void let_go(struct held *h) {
+  for (size_t i = 0; i < h->n; i++)
+    if (h->p[i] != pattern(h->off + i))
+      cli.data_bad = 1;
+  fsc_rblock_unref(h->blk);
+}
+
+static void let_all_go(void) {
+  for (size_t i = 0; i < nheld; i++)
+    let_go(&held[i]);
+  nheld = 0;
+}
+
+static void on_get_data(struct fsc_req *r, const uint8_t *p, size_t n,
+                        struct fsc_rblock *blk) {
+  (void)r;
+  if (nheld == HELD) {
+    let_go(&held[0]);
+    memmove(held, held + 1, (HELD - 1) * sizeof held[0]);
+    nheld--;
+  }
+  fsc_rblock_ref(blk);
+  held[nheld].blk = blk;
+  held[nheld].p = p;
+  held[nheld].n = n;
+  held[nheld].off = cli.data;
+  nheld++;
+  cli.data += n;
+}
+
+static void on_req_lost(struct fsc_req *r, int err) {
+  (void)r;
+  (void)err;
+}
+
+static const struct fsc_req_ops list_ops = {on_list_msg, NULL, on_req_lost};
+static const struct fsc_req_ops get_ops = {on_get_msg, on_get_data,
+                                           on_req_lost};
+
+static void on_ready(struct fsc_conn *c, int status) {
+  ck_assert_int_eq(status, 0);
+  cli.ready = 1;
+  ck_assert_uint_eq(c->peer_max_payload, 1048576);
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_LIST;
+  cli.list.ops = &list_ops;
+  ck_assert_int_eq(fsc_conn_request(c, &cli.list, &m), 0);
+  ck_assert_uint_eq(cli.list.id, 1);
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_GET;
+  m.u.range.length = FSP_LENGTH_TO_END;
+  m.u.range.name.ptr = "f";
+  m.u.range.name.len = 1;
+  cli.get.ops = &get_ops;
+  ck_assert_int_eq(fsc_conn_request(c, &cli.get, &m), 0);
+  ck_assert_uint_eq(cli.get.id, 2);
+}
+
+static void on_lost(struct fsc_conn *c, int err) {
+  (void)c;
+  (void)err;
+  let_all_go();
+  cli.lost = 1;
+}
+
+static void on_closed(struct fsc_conn *c) {
+  (void)c;
+  cli.closed = 1;
+  uv_close((uv_handle_t *)&srv.listener, NULL);
+  if (srv.accepted)
+    uv_close((uv_handle_t *)&srv.peer, NULL);
+}
+
+/* --- The script ----------------------------------------------------------- */
+
+static size_t put_frame(uint8_t *at, const struct fsp_msg *m) {
+  ssize_t n = fsp_msg_encode(at, 1u << 21, m);
+  ck_assert_int_gt(n, 0);
+  return (size_t)n;
+}
+
+/* HELLO, an ENTRIES batch and OK for id 1, then DATA frames of up to 1 MiB
+ * for id 2 (with a PING and an unknown-id frame mixed in), then END. */
+static void build_script(void) {
+  size_t cap = DATA_TOTAL + 16 * 300000 + 4096;
+  uint8_t *s = malloc(cap);
+  size_t len = 0;
+  struct fsp_msg m;
+  ck_assert_ptr_nonnull(s);
+
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_HELLO;
+  m.u.hello.version = 1;
+  m.u.hello.max_payload = 1048576;
+  m.u.hello.max_inflight = 64;
+  m.u.hello.agent.ptr = "script";
+  m.u.hello.agent.len = 6;
+  len += put_frame(s + len, &m);
+
+  struct fsp_entries_builder b;
+  ck_assert_int_eq(fsp_entries_begin(&b, s + len, cap - len, 1), 0);
+  struct fsp_entry e = {5, 7, {"a.txt", 5}};
+  ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
+  e.name.ptr = "b";
+  e.name.len = 1;
+  ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
+  len += fsp_entries_finish(&b);
+
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_OK;
+  m.id = 1;
+  len += put_frame(s + len, &m);
+
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_PING;
+  m.u.text.ptr = "ping";
+  m.u.text.len = 4;
+  len += put_frame(s + len, &m);
+
+  for (size_t off = 0; off < DATA_TOTAL;) {
+    /* Frames of several sizes up to the 1 MiB maximum. */
+    size_t want = (off / 7 % 3 + 1) * 349525u;
+    size_t n = DATA_TOTAL - off < want ? DATA_TOTAL - off : want;
+    fsp_header_write(s + len, FSP_OP_DATA, 2, (uint32_t)n);
+    len += FSP_HDR_LEN;
+    for (size_t i = 0; i < n; i++)
+      s[len + i] = pattern(off + i);
+    len += n;
+    off += n;
+    /* A big frame for a request nobody made (ignored once decoded): big
+     * enough that it often straddles two read blocks and has to be carried
+     * over into the new one. */
+    struct fsp_entries_builder big;
+    char name[101];
+    memset(name, 'n', 100);
+    name[100] = '\0';
+    ck_assert_int_eq(fsp_entries_begin(&big, s + len, 300000, 99), 0);
+    for (int k = 0; k < 2000; k++) {
+      struct fsp_entry be = {1, 1, {name, 100}};
+      ck_assert_int_eq(fsp_entries_add(&big, &be), 0);
+    }
+    len += fsp_entries_finish(&big);
+  }
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_END;
+  m.id = 2;
+  m.u.end.size = DATA_TOTAL;
+  len += put_frame(s + len, &m);
+  srv.script = s;
+  srv.script_len = len;
+}
+
+struct chunk_write {
+  uv_write_t req;
+};
+
+static void on_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void send_script(void) {
+  for (size_t off = 0, n; off < srv.script_len; off += n) {
+    /* chunk 1: every byte of the control frames at the start on its own,
+     * then the bulk in ordinary pieces (a million one-byte writes would
+     * test only patience). */
+    size_t want = srv.chunk == 1 && off >= 4096 ? 65536 : srv.chunk;
+    n = srv.script_len - off < want ? srv.script_len - off : want;
+    struct chunk_write *w = malloc(sizeof *w);
+    ck_assert_ptr_nonnull(w);
+    uv_buf_t b = uv_buf_init((char *)srv.script + off, (unsigned)n);
+    ck_assert_int_eq(
+        uv_write(&w->req, (uv_stream_t *)&srv.peer, &b, 1, on_written), 0);
+  }
+}
+
+static void srv_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char mem[65536];
+  (void)h;
+  (void)suggested;
+  *buf = uv_buf_init(mem, sizeof mem);
+}
+
+static void srv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  (void)buf;
+  if (nread <= 0)
+    return;
+  srv.got += (size_t)nread;
+  /* The client's HELLO (12 + 29 bytes) is in: answer with the script. The
+   * client makes its requests when our HELLO arrives, before it decodes
+   * the answers that follow in the same bytes, so they find their
+   * requests. */
+  if (!srv.sent && srv.got >= 41) {
+    srv.sent = 1;
+    send_script();
+  }
+  (void)s;
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  ck_assert_int_eq(status, 0);
+  uv_tcp_init(l->loop, &srv.peer);
+  ck_assert_int_eq(uv_accept(l, (uv_stream_t *)&srv.peer), 0);
+  srv.accepted = 1;
+  uv_tcp_nodelay(&srv.peer, 1);
+  uv_read_start((uv_stream_t *)&srv.peer, srv_alloc, srv_read);
+}
+
+static int start_server(uv_loop_t *loop) {
+  struct sockaddr_in addr;
+  struct sockaddr_storage bound;
+  int len = sizeof bound;
+  uv_ip4_addr("127.0.0.1", 0, &addr);
+  uv_tcp_init(loop, &srv.listener);
+  ck_assert_int_eq(
+      uv_tcp_bind(&srv.listener, (const struct sockaddr *)&addr, 0), 0);
+  ck_assert_int_eq(uv_listen((uv_stream_t *)&srv.listener, 4, on_connection),
+                   0);
+  uv_tcp_getsockname(&srv.listener, (struct sockaddr *)&bound, &len);
+  return ntohs(((struct sockaddr_in *)&bound)->sin_port);
+}
+
+static const size_t chunks[] = {1, 7, 4093, 65536, 1048576 + 5, 1u << 24};
+
+START_TEST(test_conn_frames_survive_any_split) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  srv.chunk = chunks[_i];
+  build_script();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.on_ready = on_ready;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.ready, 1);
+  ck_assert_int_eq(cli.entries, 2);
+  ck_assert_int_eq(cli.list_ok, 1);
+  ck_assert_int_eq(cli.data_bad, 0);
+  ck_assert_uint_eq(cli.data, DATA_TOTAL);
+  ck_assert_int_eq(cli.end_ok, 1);
+  ck_assert_int_eq(cli.order_bad, 0);
+  ck_assert_int_eq(cli.lost, 0);
+  ck_assert_int_eq(cli.closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+}
+END_TEST
+
+START_TEST(test_conn_broken_framing_ends_connection) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  build_script();
+  /* Break the magic byte of the frame after HELLO. */
+  size_t hello_len =
+      FSP_HDR_LEN + ((size_t)srv.script[10] << 8 | srv.script[11]);
+  srv.script[hello_len] = 0x00;
+  srv.chunk = 4096;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.on_ready = on_ready;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.ready, 1);
+  ck_assert_int_eq(cli.lost, 1);
+  ck_assert_int_eq(cli.conn.err, UV_EPROTO);
+  ck_assert_ptr_nonnull(strstr(cli.conn.msg, "broken stream"));
+  ck_assert_int_eq(cli.entries, 0);
+  ck_assert_int_eq(cli.closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+}
+END_TEST
+
+Suite *conn_suite(void) {
+  Suite *s = suite_create("conn");
+  TCase *tc = tcase_create("conn");
+  tcase_set_timeout(tc, 60);
+  tcase_add_loop_test(tc, test_conn_frames_survive_any_split, 0,
+                      (int)(sizeof chunks / sizeof chunks[0]));
+  tcase_add_test(tc, test_conn_broken_framing_ends_connection);
+  suite_add_tcase(s, tc);
+  return s;
+}
