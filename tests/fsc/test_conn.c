@@ -370,7 +370,7 @@ END_TEST
 Suite *conn_suite(void) {
   Suite *s = suite_create("conn");
   TCase *tc = tcase_create("conn");
-  tcase_set_timeout(tc, 60);
+  tcase_set_timeout(tc, 100);
   tcase_add_loop_test(tc, test_conn_frames_survive_any_split, 0,
                       (int)(sizeof chunks / sizeof chunks[0]));
   tcase_add_test(tc, test_conn_broken_framing_ends_connection);
