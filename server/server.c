@@ -704,7 +704,16 @@ static uint64_t *hcache_find(const struct stat *st) {
 }
 
 static void hcache_put(const struct stat *st, uint64_t hash) {
-  struct hash_entry *e = &srv.hcache[srv.hcache_next++ % 64];
+  int64_t ctime_ns =
+      (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+  struct hash_entry *e;
+
+  /* File times tick coarsely (a few ms): a file changed again within the
+   * same tick would keep its times. Like git's "racily clean" entries,
+   * files changed in the last two seconds are not cached. */
+  if (now_ns() - ctime_ns < 2000000000)
+    return;
+  e = &srv.hcache[srv.hcache_next++ % 64];
   e->dev = (uint64_t)st->st_dev;
   e->ino = (uint64_t)st->st_ino;
   e->size = (uint64_t)st->st_size;

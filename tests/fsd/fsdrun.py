@@ -15,7 +15,8 @@ FSD = os.environ.get("FSD", "")
 
 
 class Fsd:
-    def __init__(self, *args, root=None, fsd=None, listen="127.0.0.1:0"):
+    def __init__(self, *args, root=None, fsd=None, listen="127.0.0.1:0",
+                 env=None):
         self.fsd = fsd or FSD
         self.tmp = None
         if root is None:
@@ -28,12 +29,13 @@ class Fsd:
         self.port = None
         self.host = None
         self.listen = listen
+        self.env = dict(os.environ, **(env or {}))
 
     def start(self, timeout=10.0):
         cmd = [self.fsd, "--root", self.root, "--listen", self.listen,
                "--log-level", "debug"] + self.args
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, env=self.env)
         found = threading.Event()
 
         def reader():

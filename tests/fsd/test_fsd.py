@@ -21,10 +21,11 @@ class ServerTest(unittest.TestCase):
     """One fsd per test class; a fresh client per test."""
 
     args = ()
+    env = None
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = fsdrun.Fsd(*cls.args).start()
+        cls.srv = fsdrun.Fsd(*cls.args, env=cls.env).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -428,6 +429,40 @@ class BasicTest(ServerTest):
         c.send(fc.DATA, rid, b"x")
         c.send(fc.END, rid, struct.pack(">QQ", 1, fc.xxh3_64(b"x")))
         self.assertEqual(c.wait(rid, fc.INFO)[-1][0], fc.INFO)
+
+
+    def test_changed_file_not_served_with_old_hash(self):
+        # Whole-file hashes are cached for sendfile(); a file rewritten in
+        # place, even with its old size and mtime put back, must get its
+        # new hash.
+        data = os.urandom(CHUNK * 3)
+        self.write_file("cached", data)
+        c = self.client()
+        fsdrun.wait_until(lambda: "cached" in c.list())
+        time.sleep(2.2)  # files changed in the last 2 s are not cached
+        self.assertEqual(c.get("cached"), data)
+        self.assertEqual(c.get("cached"), data)
+        st = os.stat(self.srv.path("cached"))
+        data2 = os.urandom(len(data))
+        with open(self.srv.path("cached"), "r+b") as f:
+            f.write(data2)
+        os.utime(self.srv.path("cached"), ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.assertEqual(c.get("cached"), data2)
+        self.assertEqual(c.get("cached", 5, 10), data2[5:15])
+
+
+class CopyPathTest(ServerTest):
+    """GET through pread + write instead of sendfile()."""
+
+    env = {"FSD_SENDFILE": "0"}
+    test_get_put_byte_identical = BasicTest.test_get_put_byte_identical
+    test_chunk_boundary_frames = BasicTest.test_chunk_boundary_frames
+    test_ranged_get = BasicTest.test_ranged_get
+    test_get_serves_old_version_when_replaced = \
+        BasicTest.test_get_serves_old_version_when_replaced
+    test_stat_answer_not_held_back_by_big_get = \
+        BasicTest.test_stat_answer_not_held_back_by_big_get
+    test_many_clients_at_once = BasicTest.test_many_clients_at_once
 
 
 class ReadOnlyTest(ServerTest):
