@@ -355,14 +355,14 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
     } else
       return usage(err, errlen, "unknown option '%s' (try --help)", a);
   }
+  if (o->help || o->version)
+    return 0; /* whatever the address: help must always work */
   char host[256];
   int port;
   if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
     return usage(err, errlen,
                  "bad server address '%s' (want HOST:PORT or [ADDR]:PORT)",
                  o->server);
-  if (o->help || o->version)
-    return 0;
   if (i >= argc)
     return usage(err, errlen, "missing command (try --help)");
   return fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
