@@ -87,6 +87,8 @@ class TmpfsCase(DiskFullBase, FsdCase):
         finally:
             if getattr(self, "mounted", False):
                 subprocess.run(["umount", "-l", self.root])
+                # The first clean-up could not remove the mount point.
+                shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_diskfull_tmpfs(self):
         self.check_write_failure()
