@@ -357,15 +357,18 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
   }
   if (o->help || o->version)
     return 0; /* whatever the address: help must always work */
+  if (i >= argc)
+    return usage(err, errlen, "missing command (try --help)");
+  int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
+  if (rc != 0 || o->cmd.help)
+    return rc;
   char host[256];
   int port;
   if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
     return usage(err, errlen,
                  "bad server address '%s' (want HOST:PORT or [ADDR]:PORT)",
                  o->server);
-  if (i >= argc)
-    return usage(err, errlen, "missing command (try --help)");
-  return fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
+  return 0;
 }
 
 int fsc_split_line(char *line, char **argv, int max) {
