@@ -305,23 +305,24 @@ static void dispatch_frame(struct fsc_conn *c, const struct fsp_frame *f) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct fsc_conn *c = h->data;
   struct fsc_rblock *b = c->blk;
+  size_t min_read = c->min_read ? c->min_read : MIN_READ;
   (void)suggested;
-  if (b != NULL && b->cap - c->end >= MIN_READ) {
+  if (b != NULL && b->cap - c->end >= min_read) {
     *buf = uv_buf_init((char *)b->data + c->end, (unsigned)(b->cap - c->end));
     return;
   }
   size_t keep = b != NULL ? c->end - c->start : 0;
   /* Nobody else holds the block: move the partial frame to its front. */
-  if (b != NULL && b->refs == 1 && b->cap - keep >= MIN_READ) {
+  if (b != NULL && b->refs == 1 && b->cap - keep >= min_read) {
     memmove(b->data, b->data + c->start, keep);
     c->start = 0;
     c->end = keep;
     *buf = uv_buf_init((char *)b->data + c->end, (unsigned)(b->cap - c->end));
     return;
   }
-  size_t cap = RBLOCK_SIZE;
-  if (keep + MIN_READ > cap)
-    cap = keep + MIN_READ;
+  size_t cap = c->rblock_size ? c->rblock_size : RBLOCK_SIZE;
+  if (keep + min_read > cap)
+    cap = keep + min_read; /* a big frame started: room for all of it */
   struct fsc_rblock *nb = malloc(sizeof *nb + cap);
   if (nb == NULL) {
     *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */

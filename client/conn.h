@@ -73,6 +73,8 @@ struct fsc_conn {
   struct fsc_rblock *blk;    /* block being read into */
   size_t start;              /* first byte of blk not yet decoded */
   size_t end;                /* end of the bytes read into blk */
+  size_t rblock_size;        /* read block size; 0: the default (2 MiB) */
+  size_t min_read;           /* smallest tail worth a read; 0: 128 KiB */
   int read_paused;           /* pause requests (backpressure) */
   int reading;               /* uv_read_start is in effect */
   uint32_t peer_max_payload; /* from the server's HELLO */
