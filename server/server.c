@@ -75,10 +75,16 @@ struct conn {
   struct wreq *out;          /* small frames gathered for one write */
   struct conn *dirty_next;   /* next in srv.dirty */
   struct op *zop;            /* GET whose DATA frame sendfile() is sending */
-  uv_poll_t *poll;           /* writability of a dup of the socket, for zop */
-  int dupfd;                 /* that dup, -1 when none */
+  struct zpoll *poll;        /* writability of a dup of the socket, for zop */
   uint8_t close_pending;     /* close once the zop frame is out */
   char peer[56];             /* "addr:port" for the log */
+};
+
+/* A poll handle on a dup of a connection's socket, with that dup. */
+struct zpoll {
+  uv_poll_t handle;
+  struct conn *c;
+  int fd;
 };
 
 /* A write request with its bytes inline (libuv test/echo-server.c style). */
@@ -146,8 +152,8 @@ struct pwrite {
 /* A stat job for a name the watcher reported. */
 struct watch_job {
   uv_work_t work;
-  uint64_t gen;   /* register generation at dispatch */
-  int tries;      /* retries left when the register moved meanwhile */
+  uint64_t gen;   /* the name's register generation at dispatch, 0 when
+                     absent */
   int err;
   uint64_t size;
   int64_t mtime_ns;
@@ -239,17 +245,18 @@ static void on_conn_closed(uv_handle_t *h) {
 }
 
 static void on_poll_closed(uv_handle_t *h) {
-  struct conn *c = h->data;
-  close(c->dupfd);
-  c->dupfd = -1;
-  free(h);
+  struct zpoll *p = (struct zpoll *)h;
+  struct conn *c = p->c;
+
+  close(p->fd);
+  free(p);
   conn_unref(c);
 }
 
 /* Closes the socket handle, and the poll on its dup if there is one. */
 static void close_tcp(struct conn *c) {
   if (c->poll != NULL) {
-    uv_close((uv_handle_t *)c->poll, on_poll_closed);
+    uv_close((uv_handle_t *)&c->poll->handle, on_poll_closed);
     c->poll = NULL;
   }
   if (!uv_is_closing((uv_handle_t *)&c->tcp))
@@ -764,26 +771,26 @@ static int zc_send(struct conn *c) {
     op->zleft -= (size_t)k;
   }
   if (c->poll != NULL)
-    uv_poll_stop(c->poll);
+    uv_poll_stop(&c->poll->handle);
   return 1;
 
 wait:
   if (c->poll == NULL) {
-    c->dupfd = dup(fd);
-    c->poll = malloc(sizeof(*c->poll));
-    if (c->dupfd < 0 || c->poll == NULL ||
-        uv_poll_init(srv.loop, c->poll, c->dupfd) != 0) {
-      free(c->poll);
-      c->poll = NULL;
-      if (c->dupfd >= 0)
-        close(c->dupfd);
-      c->dupfd = -1;
+    struct zpoll *p = malloc(sizeof(*p));
+    if (p == NULL)
+      goto fail;
+    p->c = c;
+    p->fd = dup(fd);
+    if (p->fd < 0 || uv_poll_init(srv.loop, &p->handle, p->fd) != 0) {
+      if (p->fd >= 0)
+        close(p->fd);
+      free(p);
       goto fail;
     }
-    c->poll->data = c;
+    c->poll = p;
     c->refs++; /* released when the poll handle is closed */
   }
-  if (uv_poll_start(c->poll, UV_WRITABLE, on_zc_writable) != 0)
+  if (uv_poll_start(&c->poll->handle, UV_WRITABLE, on_zc_writable) != 0)
     goto fail;
   return 0;
 
@@ -806,7 +813,7 @@ static void zc_finish(struct conn *c) {
 }
 
 static void on_zc_writable(uv_poll_t *h, int status, int events) {
-  struct conn *c = h->data;
+  struct conn *c = ((struct zpoll *)h)->c;
 
   if (c->zop == NULL || c->hard) {
     uv_poll_stop(h);
@@ -831,6 +838,10 @@ static int zc_start(struct op *op) {
 
   if (op->zready == 0 || op->writing || c->zop != NULL)
     return 0;
+  if (c->hard || uv_is_closing((uv_handle_t *)&c->tcp)) {
+    conn_hard_close(c);
+    return -1;
+  }
   out_flush(c);
   if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) != 0)
     return 0; /* after_write() comes back here */
@@ -1429,7 +1440,6 @@ static void on_connection(uv_stream_t *server, int status) {
     srv.conns->prev = c;
   srv.conns = c;
   fsd_session_init(&c->sess, &srv.ctx, &host_ops, c);
-  c->dupfd = -1;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     c->hard = 1;
     close_tcp(c);
@@ -1474,6 +1484,11 @@ static void watch_stat_work(uv_work_t *w) {
 
 static void watch_dispatch(struct watch_job *j);
 
+static uint64_t entry_gen(const char *name, size_t len) {
+  const struct fsd_file *f = fsd_register_get(&srv.ctx.reg, name, len);
+  return f != NULL ? f->gen : 0;
+}
+
 static void after_watch_stat(uv_work_t *w, int status) {
   struct watch_job *j = w->data;
   struct fsd_file *pending;
@@ -1483,20 +1498,23 @@ static void after_watch_stat(uv_work_t *w, int status) {
     free(j);
     return;
   }
-  if (srv.ctx.reg.gen != j->gen && j->tries-- > 0) {
-    /* The register changed while we looked: the answer may be stale. */
-    watch_dispatch(j);
-    return;
+  /* When the name's entry changed while we looked (our own PUT or DELETE
+   * finished), that change is newer than what we saw: keep it. */
+  if (entry_gen(j->name, j->name_len) == j->gen) {
+    if (j->err == 0)
+      fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size,
+                     j->mtime_ns);
+    else if (j->err == UV_ENOENT &&
+             fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0,
+                            now_ns()) > 0)
+      fsd_debug("%s is gone from the folder", j->name);
+    else if (j->err < 0 && j->err != UV_ENOENT)
+      fsd_warn("stat of %s: %s", j->name, uv_strerror(j->err));
   }
-  if (j->err == 0)
-    fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size, j->mtime_ns);
-  else if (j->err == UV_ENOENT)
-    fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0, now_ns());
   pending = fsd_register_get(&srv.watched, j->name, j->name_len);
   if (pending != NULL && pending->size != 0) {
     /* More changes came while this stat ran: look once more. */
     pending->size = 0;
-    j->tries = 3;
     watch_dispatch(j);
     return;
   }
@@ -1505,7 +1523,7 @@ static void after_watch_stat(uv_work_t *w, int status) {
 }
 
 static void watch_dispatch(struct watch_job *j) {
-  j->gen = srv.ctx.reg.gen;
+  j->gen = entry_gen(j->name, j->name_len);
   j->work.data = j;
   if (uv_queue_work(srv.loop, &j->work, watch_stat_work, after_watch_stat)) {
     fsd_register_remove(&srv.watched, j->name, j->name_len);
@@ -1535,7 +1553,6 @@ static void watch_name(const char *name, size_t len) {
     free(j);
     return;
   }
-  j->tries = 3;
   j->name_len = (uint16_t)len;
   memcpy(j->name, name, len);
   j->name[len] = '\0';

@@ -100,8 +100,15 @@ END_TEST
 
 static int mark_seen(void *arg, const struct fsd_file *f) {
   unsigned char *seen = arg;
-  int i = 0;
-  sscanf(f->name, "n%d", &i);
+  char name[32];
+  int i = -1;
+
+  /* Names in the register are not NUL-terminated. */
+  ck_assert_uint_lt(f->name_len, sizeof(name));
+  memcpy(name, f->name, f->name_len);
+  name[f->name_len] = '\0';
+  ck_assert_int_eq(sscanf(name, "n%d", &i), 1);
+  ck_assert(i >= 0 && i < 9000);
   seen[i]++;
   return 0;
 }
