@@ -252,8 +252,9 @@ class BasicTest(ServerTest):
                 break
             if op == fc.DATA:
                 data_before += 1
-        # Only DATA already queued when the STAT arrived may come first.
-        self.assertLess(data_before, 16 << 20 // CHUNK // 2)
+        # Only DATA already on its way when the STAT arrived may come first:
+        # a GET keeps one chunk queued and one being read.
+        self.assertLessEqual(data_before, 3)
         c.cancel(gid)
         while True:
             op, fid, p = c.read_frame()
