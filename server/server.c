@@ -208,6 +208,7 @@ static int64_t now_ns(void) {
 /* Connections                                                               */
 
 static void op_pump(struct op *op);
+static void commit_next(struct op *op);
 static void out_flush(struct conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
@@ -1083,6 +1084,7 @@ static void after_delete(uv_work_t *w, int status) {
   struct conn *c = op->c;
 
   op->jobs--;
+  commit_next(op);
   /* A delete is never abandoned half way: report what happened, even to a
    * closed session, so the register follows the disk. */
   if (op->err == 0) {
@@ -1193,20 +1195,39 @@ static int commit_busy(const char *name) {
   return 0;
 }
 
-static void after_commit(uv_work_t *w, int status) {
-  struct op *op = w->data;
-  struct conn *c = op->c;
-
-  op->jobs--;
+/* op's rename or unlink is done and the register is about to learn of it:
+ * let the next commit or delete of the same name go. Running them one at a
+ * time per name keeps the register in the order the disk changed. */
+static void commit_next(struct op *op) {
   commit_unlist(&srv.committing, op);
-  /* Let the next upload of this name commit, now that the register is
-   * about to learn of this one: that keeps the register in rename order. */
   for (struct op *o = srv.commit_wait; o != NULL; o = o->cnext)
     if (strcmp(o->r->name, op->r->name) == 0) {
       commit_unlist(&srv.commit_wait, o);
       start_commit(o);
       break;
     }
+}
+
+/* Runs op's commit (PUT) or unlink (DELETE) now, or after the one of the same
+ * name in progress. */
+static void commit_or_wait(struct op *op) {
+  if (commit_busy(op->r->name)) {
+    struct op **pp = &srv.commit_wait;
+    while (*pp != NULL)
+      pp = &(*pp)->cnext;
+    *pp = op;
+    op->jobs++; /* counts as a job: nothing else may start meanwhile */
+    return;
+  }
+  start_commit(op);
+}
+
+static void after_commit(uv_work_t *w, int status) {
+  struct op *op = w->data;
+  struct conn *c = op->c;
+
+  op->jobs--;
+  commit_next(op);
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", op->r->name,
              (unsigned long long)op->st.st_size, c->peer);
@@ -1239,24 +1260,20 @@ static void put_step(struct op *op) {
   }
   if (op->commit) {
     op->commit = 0;
-    if (commit_busy(op->r->name)) {
-      /* Commits of one name run one at a time, so that the register is
-       * updated in the order the renames happened. */
-      struct op **pp = &srv.commit_wait;
-      while (*pp != NULL)
-        pp = &(*pp)->cnext;
-      *pp = op;
-      op->jobs++; /* counts as a job: nothing else may start meanwhile */
-      return;
-    }
-    start_commit(op);
+    commit_or_wait(op);
   }
 }
 
 static void start_commit(struct op *op) {
+  int r;
+
   if (op->jobs > 0)
     op->jobs--; /* it was waiting */
-  if (queue(op, commit_work, after_commit) != 0) {
+  if (op->r->opcode == FSP_OP_DELETE)
+    r = queue(op, delete_work, after_delete);
+  else
+    r = queue(op, commit_work, after_commit);
+  if (r != 0) {
     fsd_session_fail(&op->c->sess, op->r, FSP_ST_IO, NULL);
     op_release(op);
     return;
@@ -1353,9 +1370,9 @@ static void host_start(void *host, struct fsd_req *r) {
     after = after_hash;
     break;
   case FSP_OP_DELETE:
-    work = delete_work;
-    after = after_delete;
-    break;
+    /* In order with uploads of the same name; see commit_next(). */
+    commit_or_wait(op);
+    return;
   default:
     work = put_open_work;
     after = after_put_open;

@@ -419,6 +419,32 @@ class BasicTest(ServerTest):
             op, p = c.wait(rid, fc.INFO)[-1]
             self.assertEqual(struct.unpack(">Qq", p)[0], 10)
 
+    def test_concurrent_delete_and_put_keep_register_exact(self):
+        # A DELETE and an upload of one name from two clients, racing: once
+        # both are answered, LIST and STAT say what the disk holds.
+        a, b, c = self.client(), self.client(), self.client()
+        b.put("race", b"first")
+        for i in range(40):
+            data = b"v%d" % i
+            pid = b.request(fc.PUT, fc.put_payload(len(data), 0, "race"))
+            b.wait(pid, fc.READY)
+            b.send(fc.DATA, pid, data)
+            did = a.request(fc.DELETE, b"race")
+            b.send(fc.END, pid, struct.pack(">QQ", len(data),
+                                            fc.xxh3_64(data)))
+            b.wait(pid, fc.INFO)
+            try:
+                a.wait(did, fc.OK)
+            except fc.FspError as e:
+                self.assertEqual(e.status, fc.ST_NOT_FOUND)
+            on_disk = os.path.exists(self.srv.path("race"))
+            self.assertEqual("race" in c.list(), on_disk, "round %d" % i)
+            if on_disk:
+                self.assertEqual(c.stat("race")[0],
+                                 os.path.getsize(self.srv.path("race")))
+            else:
+                b.put("race", b"again")
+
     def test_duplicate_id_in_flight(self):
         c = self.client()
         rid = c.request(fc.PUT, fc.put_payload(1, 0, "dup"))
