@@ -22,16 +22,16 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <uv.h>
 #include <xxhash.h>
 
 #include "fsproto/fsproto.h"
+
+#include "benchutil.h"
 
 #define RBUF_SIZE (256u * 1024u)   /* loop-wide read buffer */
 #define PATTERN_SIZE (1u << 20)    /* upload content repeats this buffer */
@@ -175,30 +175,18 @@ struct bench {
   uint64_t fan_resync;
 };
 
-static void fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("fsbench: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (p == NULL)
-    fatal("out of memory");
+    bench_fatal("out of memory");
   return p;
 }
 
 static void *xcalloc(size_t n, size_t m) {
   void *p = calloc(n ? n : 1, m ? m : 1);
   if (p == NULL)
-    fatal("out of memory");
+    bench_fatal("out of memory");
   return p;
 }
 
@@ -275,7 +263,7 @@ static void flush(struct conn *c) {
     return;
   }
   if (r < 0 && r != UV_EAGAIN)
-    fatal("connection %u: write: %s", c->idx, uv_strerror(r));
+    bench_fatal("connection %u: write: %s", c->idx, uv_strerror(r));
   if (r < 0)
     r = 0;
   c->b->tx += len;
@@ -287,7 +275,7 @@ static void flush(struct conn *c) {
   c->cur ^= 1;
   r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_out_written);
   if (r < 0)
-    fatal("connection %u: write: %s", c->idx, uv_strerror(r));
+    bench_fatal("connection %u: write: %s", c->idx, uv_strerror(r));
 }
 
 static void on_out_written(uv_write_t *req, int status) {
@@ -295,7 +283,7 @@ static void on_out_written(uv_write_t *req, int status) {
   if (status < 0) {
     if (c->b->phase == PH_DONE)
       return;
-    fatal("connection %u: write: %s", c->idx, uv_strerror(status));
+    bench_fatal("connection %u: write: %s", c->idx, uv_strerror(status));
   }
   c->writing = 0;
   c->out_len[c->wcur] = 0;
@@ -305,7 +293,7 @@ static void on_out_written(uv_write_t *req, int status) {
 /* Room for one frame of at most max bytes in the current out buffer. */
 static uint8_t *out_room(struct conn *c, size_t max) {
   if (c->out_len[c->cur] + max > c->out_cap)
-    fatal("connection %u: output buffer full", c->idx);
+    bench_fatal("connection %u: output buffer full", c->idx);
   return c->out[c->cur] + c->out_len[c->cur];
 }
 
@@ -313,9 +301,9 @@ static void out_msg(struct conn *c, const struct fsp_msg *m) {
   size_t cap = c->out_cap - c->out_len[c->cur];
   ssize_t n = fsp_msg_encode(out_room(c, 0), cap, m);
   if (n < 0)
-    fatal("cannot encode %s: %s", fsp_op_name(m->op), fsp_strerror((int)n));
+    bench_fatal("cannot encode %s: %s", fsp_op_name(m->op), fsp_strerror((int)n));
   if ((size_t)n > cap)
-    fatal("connection %u: output buffer full", c->idx);
+    bench_fatal("connection %u: output buffer full", c->idx);
   c->out_len[c->cur] += (uint32_t)n;
 }
 
@@ -349,7 +337,7 @@ static void on_dw_written(uv_write_t *req, int status) {
   if (status < 0) {
     if (b->phase == PH_DONE)
       return;
-    fatal("connection %u: write: %s", c->idx, uv_strerror(status));
+    bench_fatal("connection %u: write: %s", c->idx, uv_strerror(status));
   }
   pump(c);
 }
@@ -406,7 +394,7 @@ static void pump(struct conn *c) {
       m.u.end.hash = b->put_hash;
       n = fsp_msg_encode(w->end, sizeof(w->end), &m);
       if (n != (ssize_t)sizeof(w->end))
-        fatal("cannot encode END");
+        bench_fatal("cannot encode END");
       w->bufs[nb++] = uv_buf_init((char *)w->end, (unsigned)n);
       b->tx += (uint64_t)n;
       sl->state = S_PUT_INFO;
@@ -416,7 +404,7 @@ static void pump(struct conn *c) {
     }
     r = uv_write(&w->req, s, w->bufs, nb, on_dw_written);
     if (r < 0)
-      fatal("connection %u: write: %s", c->idx, uv_strerror(r));
+      bench_fatal("connection %u: write: %s", c->idx, uv_strerror(r));
   }
 }
 
@@ -532,7 +520,7 @@ static void report_error(struct conn *c, const struct fsp_frame *f) {
   struct fsp_msg m;
   struct bench *b = c->b;
   if (fsp_msg_decode(f, &m) != 0)
-    fatal("connection %u: malformed ERROR", c->idx);
+    bench_fatal("connection %u: malformed ERROR", c->idx);
   if (b->errors == 0 || b->phase != PH_RUN)
     fprintf(stderr, "fsbench: connection %u id %" PRIu32 ": %s: %.*s\n",
             c->idx, f->id, fsp_status_name(m.u.error.status),
@@ -571,7 +559,7 @@ static void setup_frame(struct conn *c, const struct fsp_frame *f) {
       return;
     }
     report_error(c, f);
-    fatal("set-up of %s failed", b->o.name);
+    bench_fatal("set-up of %s failed", b->o.name);
   default:
     return;
   }
@@ -642,7 +630,7 @@ static void on_hello(struct conn *c, const struct fsp_frame *f) {
   struct fsp_msg m;
   int r = fsp_msg_decode(f, &m);
   if (r != 0)
-    fatal("connection %u: bad HELLO: %s", c->idx, fsp_strerror(r));
+    bench_fatal("connection %u: bad HELLO: %s", c->idx, fsp_strerror(r));
   c->peer_max = m.u.hello.max_payload;
   if (c->idx == 0 && m.u.hello.max_inflight < c->nslots)
     fprintf(stderr,
@@ -671,7 +659,7 @@ static void on_push(struct conn *c, const struct fsp_frame *f) {
   } else {
     r = fsp_msg_decode(f, &m);
     if (r != 0)
-      fatal("connection %u: bad %s: %s", c->idx, fsp_op_name(f->op),
+      bench_fatal("connection %u: bad %s: %s", c->idx, fsp_op_name(f->op),
             fsp_strerror(r));
     s = f->op == FSP_OP_EVENT ? &m.u.event.file.name : &m.u.text;
     if ((f->op == FSP_OP_EVENT) == (b->o.notice != 0))
@@ -704,7 +692,7 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
     return;
   case FSP_OP_BYE:
     if (b->phase != PH_DONE)
-      fatal("connection %u: the server said BYE", c->idx);
+      bench_fatal("connection %u: the server said BYE", c->idx);
     return;
   case FSP_OP_PING:
   case FSP_OP_PONG:
@@ -715,7 +703,7 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
   if (f->id == 0) {
     if (f->op == FSP_OP_ERROR)
       report_error(c, f);
-    fatal("connection %u: unexpected %s for the connection", c->idx,
+    bench_fatal("connection %u: unexpected %s for the connection", c->idx,
           fsp_op_name(f->op) ? fsp_op_name(f->op) : "frame");
   }
   slot = f->id - 1;
@@ -731,9 +719,9 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
   if (f->op == FSP_OP_ERROR) {
     report_error(c, f);
     if (sl->state == S_PUT_SEND || sl->state == S_PUT_INFO)
-      fatal("upload failed");
+      bench_fatal("upload failed");
     if (sl->op == FSP_OP_SUBSCRIBE)
-      fatal("subscribe failed");
+      bench_fatal("subscribe failed");
     complete(c, slot, 0);
     return;
   }
@@ -752,12 +740,12 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
     } else if (f->op == FSP_OP_END && f->len == 16) {
       uint64_t size = get_u64be(f->payload);
       if (size != sl->got || size != sl->expect)
-        fatal("GET %s: got %" PRIu64 " bytes, BEGIN said %" PRIu64
+        bench_fatal("GET %s: got %" PRIu64 " bytes, BEGIN said %" PRIu64
               ", END said %" PRIu64,
               b->o.name, sl->got, sl->expect, size);
       if (sl->xs != NULL &&
           XXH3_64bits_digest(sl->xs) != get_u64be(f->payload + 8))
-        fatal("GET %s: checksum mismatch", b->o.name);
+        bench_fatal("GET %s: checksum mismatch", b->o.name);
       complete(c, slot, 1);
     }
     return;
@@ -827,7 +815,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     if (cap > c->keep_cap) {
       uint8_t *p = realloc(c->keep, cap);
       if (p == NULL)
-        fatal("out of memory");
+        bench_fatal("out of memory");
       c->keep = p;
       c->keep_cap = cap;
     }
@@ -876,7 +864,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     if (b->phase == PH_DONE)
       return;
-    fatal("connection %u: %s", c->idx,
+    bench_fatal("connection %u: %s", c->idx,
           nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
   }
   if (b->phase == PH_DONE)
@@ -891,7 +879,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     struct fsp_item it;
     ssize_t n = fsp_decoder_feed(&c->dec, base + off, len - off, &it);
     if (n < 0)
-      fatal("connection %u: broken stream: %s", c->idx,
+      bench_fatal("connection %u: broken stream: %s", c->idx,
             fsp_strerror((int)n));
     off += (size_t)n;
     if (it.type == FSP_ITEM_FRAME)
@@ -942,7 +930,7 @@ static void on_connect(uv_connect_t *req, int status) {
 
   b->connecting--;
   if (status < 0)
-    fatal("connection %u: connect: %s", c->idx, uv_strerror(status));
+    bench_fatal("connection %u: connect: %s", c->idx, uv_strerror(status));
   uv_tcp_nodelay(&c->tcp, 1);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   connect_more(b);
@@ -974,13 +962,13 @@ static void connect_more(struct bench *b) {
     struct conn *c = &b->conns[b->next_connect++];
     int r = uv_tcp_init(b->loop, &c->tcp);
     if (r < 0)
-      fatal("tcp init: %s", uv_strerror(r));
+      bench_fatal("tcp init: %s", uv_strerror(r));
     c->tcp.data = c;
     c->creq.data = c;
     r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&b->addr,
                        on_connect);
     if (r < 0)
-      fatal("connection %u: connect: %s%s", c->idx, uv_strerror(r),
+      bench_fatal("connection %u: connect: %s%s", c->idx, uv_strerror(r),
             r == UV_EMFILE ? " (open-file limit)" : "");
     b->connecting++;
   }
@@ -995,27 +983,19 @@ static void on_fan_pause(uv_timer_t *t) {
 
 static void on_fan_timeout(uv_timer_t *t) {
   struct bench *b = t->data;
-  fatal("fan-out round %d: %u of %u watchers still without the event after "
+  bench_fatal("fan-out round %d: %u of %u watchers still without the event after "
         "%d ms",
         b->round, b->fan_left, b->nconns - 1, FAN_TIMEOUT_MS);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(*v), cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void fan_report(struct bench *b) {
   int n = b->round;
   uint32_t w = b->nconns - 1;
   double med, med_end, lo, hi;
-  med_end = median(b->fan_end_ms, n);
-  med = median(b->fan_ms, n);
+  med_end = bench_median(b->fan_end_ms, n);
+  med = bench_median(b->fan_ms, n);
   lo = b->fan_ms[0];
   hi = b->fan_ms[n - 1];
   if (!b->o.quiet) {
@@ -1148,7 +1128,7 @@ static uint64_t parse_size(const char *s) {
   errno = 0;
   v = strtod(s, &end);
   if (errno != 0 || end == s || v < 0)
-    fatal("bad size: %s", s);
+    bench_fatal("bad size: %s", s);
   switch (*end) {
   case 'k':
   case 'K':
@@ -1173,7 +1153,7 @@ static uint64_t parse_size(const char *s) {
   if (*end == 'B')
     end++;
   if (*end != '\0')
-    fatal("bad size: %s", s);
+    bench_fatal("bad size: %s", s);
   return (uint64_t)v;
 }
 
@@ -1207,35 +1187,6 @@ static void usage(FILE *f) {
           "(for -d seconds, or until killed).\n");
 }
 
-static void parse_addr(struct bench *b, const char *s) {
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  size_t hl;
-  long port;
-  char *end;
-  int r;
-
-  if (colon == NULL)
-    fatal("-s wants HOST:PORT");
-  hl = (size_t)(colon - s);
-  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-    s++;
-    hl -= 2;
-  }
-  if (hl == 0 || hl >= sizeof(host))
-    fatal("bad host in %s", s);
-  memcpy(host, s, hl);
-  host[hl] = '\0';
-  port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port <= 0 || port > 65535)
-    fatal("bad port in %s", s);
-  if (strchr(host, ':') != NULL)
-    r = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&b->addr);
-  else
-    r = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&b->addr);
-  if (r < 0)
-    fatal("bad address %s: %s", host, uv_strerror(r));
-}
 
 static uint64_t parse_count(const char *s, const char *what) {
   char *end;
@@ -1243,7 +1194,7 @@ static uint64_t parse_count(const char *s, const char *what) {
   errno = 0;
   v = strtoull(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0')
-    fatal("bad %s: %s", what, s);
+    bench_fatal("bad %s: %s", what, s);
   return v;
 }
 
@@ -1289,7 +1240,7 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
     case 'd':
       o->seconds = strtod(optarg, NULL);
       if (o->seconds <= 0)
-        fatal("bad duration: %s", optarg);
+        bench_fatal("bad duration: %s", optarg);
       break;
     case 't': {
       int found = 0;
@@ -1300,7 +1251,7 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
           found = 1;
         }
       if (!found)
-        fatal("unknown test %s", optarg);
+        bench_fatal("unknown test %s", optarg);
       break;
     }
     case 'q':
@@ -1344,13 +1295,13 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
     exit(2);
   }
   if (o->conns == 0 || o->pipeline == 0 || o->pipeline > 65536)
-    fatal("-c and -P must be at least 1 (and -P at most 65536)");
+    bench_fatal("-c and -P must be at least 1 (and -P at most 65536)");
   if (o->rounds < 1 || o->rounds > MAX_ROUNDS)
-    fatal("--rounds must be 1..%d", MAX_ROUNDS);
+    bench_fatal("--rounds must be 1..%d", MAX_ROUNDS);
   if (o->seconds > 0 && n_set)
-    fatal("-n and -d exclude each other");
+    bench_fatal("-n and -d exclude each other");
   if (o->raw && o->test != T_IDLE)
-    fatal("--raw is for -t idle");
+    bench_fatal("--raw is for -t idle");
   if (o->test == T_FANOUT) {
     o->pipeline = 1;
     if (!o->file_size_set)
@@ -1359,26 +1310,12 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
   if (o->name == NULL)
     o->name = o->test == T_FANOUT ? "fsbench-fan" : "fsbench.dat";
   if (fsp_name_check(o->name, strlen(o->name)) != 0)
-    fatal("bad name: %s", o->name);
+    bench_fatal("bad name: %s", o->name);
   if (o->seconds == 0 && o->requests == 0)
-    fatal("-n must be at least 1");
-  parse_addr(b, server);
+    bench_fatal("-n must be at least 1");
+  bench_parse_addr(server, &b->addr);
 }
 
-/* Thousands of connections need thousands of descriptors. */
-static void raise_nofile(uint32_t want) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 16)
-    fprintf(stderr,
-            "fsbench: warning: open-file limit %llu is below %u connections\n",
-            (unsigned long long)rl.rlim_cur, want);
-}
 
 /* Builds the request templates (id 0) once. */
 static void build_templates(struct bench *b) {
@@ -1392,7 +1329,7 @@ static void build_templates(struct bench *b) {
   m.u.name.len = nl;
   n = fsp_msg_encode(b->tpl_stat, sizeof(b->tpl_stat), &m);
   if (n < 0 || (size_t)n > sizeof(b->tpl_stat))
-    fatal("cannot encode STAT");
+    bench_fatal("cannot encode STAT");
   b->tpl_stat_len = (uint32_t)n;
 
   memset(&m, 0, sizeof(m));
@@ -1403,7 +1340,7 @@ static void build_templates(struct bench *b) {
   m.u.range.name.len = nl;
   n = fsp_msg_encode(b->tpl_get, sizeof(b->tpl_get), &m);
   if (n < 0 || (size_t)n > sizeof(b->tpl_get))
-    fatal("cannot encode GET");
+    bench_fatal("cannot encode GET");
   b->tpl_get_len = (uint32_t)n;
 
   fsp_header_write(b->tpl_list, FSP_OP_LIST, 0, 0);
@@ -1425,7 +1362,7 @@ static void fill_pattern(struct bench *b) {
     return;
   st = XXH3_createState();
   if (st == NULL)
-    fatal("out of memory");
+    bench_fatal("out of memory");
   XXH3_64bits_reset(st);
   left = b->o.file_size;
   while (left > 0) {
@@ -1444,9 +1381,11 @@ int main(int argc, char **argv) {
   int r;
 
   signal(SIGPIPE, SIG_IGN);
+  bench_set_prog("fsbench");
   parse_opts(b, argc, argv);
   b->nconns = b->o.conns + (b->o.test == T_FANOUT ? 1 : 0);
-  raise_nofile(b->nconns);
+  /* Thousands of connections need thousands of descriptors. */
+  bench_raise_nofile(b->nconns);
   if (b->o.test != T_FANOUT && b->o.test != T_IDLE)
     b->target = b->o.seconds > 0 ? 0 : b->o.requests;
   b->loop = uv_default_loop();
@@ -1474,7 +1413,7 @@ int main(int argc, char **argv) {
       for (uint32_t s = 0; s < c->nslots; s++) {
         c->slots[s].xs = XXH3_createState();
         if (c->slots[s].xs == NULL)
-          fatal("out of memory");
+          bench_fatal("out of memory");
       }
     if (b->o.rate) {
       c->rate_timer = xmalloc(sizeof(*c->rate_timer));
@@ -1487,5 +1426,5 @@ int main(int argc, char **argv) {
   (void)r;
   /* The loop only ends early when every handle is gone, which finish()
    * preempts; reaching here means the run never started. */
-  fatal("the run ended before it finished");
+  bench_fatal("the run ended before it finished");
 }

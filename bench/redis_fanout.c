@@ -14,13 +14,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <uv.h>
+
+#include "benchutil.h"
 
 #define RBUF_SIZE (64u * 1024u)
 #define MAX_CONNECTING 128
@@ -62,31 +62,14 @@ struct fan {
   const char *chan;
 };
 
-static void fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("redis_fanout: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  exit(1);
-}
 
 static void round_start(struct fan *f);
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static void report(struct fan *f) {
   int n = f->round;
   double med;
-  qsort(f->ms, (size_t)n, sizeof(*f->ms), cmp_double);
-  med = n % 2 ? f->ms[n / 2] : (f->ms[n / 2 - 1] + f->ms[n / 2]) / 2;
+  med = bench_median(f->ms, n);
   if (!f->quiet) {
     printf("redis fanout: %u subscribers, %d rounds\n", f->n, n);
     printf("  all subscribers had it after %.3f ms (median; min %.3f, max "
@@ -119,7 +102,7 @@ static void check_done(struct fan *f) {
 static void on_written(uv_write_t *req, int status) {
   struct sub *s = req->data;
   if (status < 0)
-    fatal("connection %u: write: %s", s->idx, uv_strerror(status));
+    bench_fatal("connection %u: write: %s", s->idx, uv_strerror(status));
 }
 
 static void send_bytes(struct sub *s, const char *p, size_t len) {
@@ -128,7 +111,7 @@ static void send_bytes(struct sub *s, const char *p, size_t len) {
   if (r == (int)len)
     return;
   if (r < 0 && r != UV_EAGAIN)
-    fatal("connection %u: write: %s", s->idx, uv_strerror(r));
+    bench_fatal("connection %u: write: %s", s->idx, uv_strerror(r));
   if (r > 0) {
     buf.base += r;
     buf.len -= (size_t)r;
@@ -136,12 +119,12 @@ static void send_bytes(struct sub *s, const char *p, size_t len) {
   /* The command buffers outlive the write: they change only next round. */
   r = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &buf, 1, on_written);
   if (r < 0)
-    fatal("connection %u: write: %s", s->idx, uv_strerror(r));
+    bench_fatal("connection %u: write: %s", s->idx, uv_strerror(r));
 }
 
 static void on_timeout(uv_timer_t *t) {
   struct fan *f = t->data;
-  fatal("round %d: %u of %u subscribers still without the message after "
+  bench_fatal("round %d: %u of %u subscribers still without the message after "
         "%d ms",
         f->round, f->left, f->n, TIMEOUT_MS);
 }
@@ -178,13 +161,13 @@ static void pub_read(struct sub *s, const char *p, size_t n) {
   struct fan *f = s->f;
   for (size_t i = 0; i < n; i++) {
     if (s->reply_len + 1 >= sizeof(s->reply))
-      fatal("unexpected reply to PUBLISH");
+      bench_fatal("unexpected reply to PUBLISH");
     s->reply[s->reply_len++] = p[i];
     if (s->reply_len >= 2 && s->reply[s->reply_len - 2] == '\r' &&
         s->reply[s->reply_len - 1] == '\n') {
       s->reply[s->reply_len - 2] = '\0';
       if (s->reply[0] != ':' || strtoul(s->reply + 1, NULL, 10) != f->n)
-        fatal("PUBLISH answered %s, expected :%u", s->reply, f->n);
+        bench_fatal("PUBLISH answered %s, expected :%u", s->reply, f->n);
       s->reply_len = 0;
       f->pub_done = 1;
       check_done(f);
@@ -202,11 +185,11 @@ static void sub_read(struct sub *s, const char *p, size_t n) {
     } else {
       unsigned long long k = (pos - f->sub_reply_len) / f->msg_len + 1;
       if (k != (unsigned long long)f->round)
-        fatal("subscriber %u: data beyond round %d", s->idx, f->round);
+        bench_fatal("subscriber %u: data beyond round %d", s->idx, f->round);
       want = f->msg[(pos - f->sub_reply_len) % f->msg_len];
     }
     if (p[i] != want)
-      fatal("subscriber %u: unexpected byte at %llu", s->idx, pos);
+      bench_fatal("subscriber %u: unexpected byte at %llu", s->idx, pos);
   }
   if (s->rx == f->sub_reply_len && f->round == 0) {
     if (++f->nready == f->n + 1)
@@ -226,7 +209,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return;
   if (nread < 0)
-    fatal("connection %u: %s", s->idx,
+    bench_fatal("connection %u: %s", s->idx,
           nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
   if (s->idx == s->f->n)
     pub_read(s, buf->base, (size_t)nread);
@@ -241,7 +224,7 @@ static void on_connect(uv_connect_t *req, int status) {
   struct fan *f = s->f;
   f->connecting--;
   if (status < 0)
-    fatal("connection %u: connect: %s", s->idx, uv_strerror(status));
+    bench_fatal("connection %u: connect: %s", s->idx, uv_strerror(status));
   uv_tcp_nodelay(&s->tcp, 1);
   uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
   connect_more(f);
@@ -258,14 +241,14 @@ static void connect_more(struct fan *f) {
     struct sub *s = &f->subs[f->next_connect++];
     int r = uv_tcp_init(f->loop, &s->tcp);
     if (r < 0)
-      fatal("tcp init: %s", uv_strerror(r));
+      bench_fatal("tcp init: %s", uv_strerror(r));
     s->tcp.data = s;
     s->creq.data = s;
     s->wreq.data = s;
     r = uv_tcp_connect(&s->creq, &s->tcp, (struct sockaddr *)&f->addr,
                        on_connect);
     if (r < 0)
-      fatal("connection %u: connect: %s", s->idx, uv_strerror(r));
+      bench_fatal("connection %u: connect: %s", s->idx, uv_strerror(r));
     f->connecting++;
   }
 }
@@ -276,34 +259,6 @@ static void usage(FILE *out) {
                "  defaults: 127.0.0.1:6379, 1000 subscribers, 5 rounds\n");
 }
 
-static void parse_addr(struct fan *f, const char *s) {
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  size_t hl;
-  long port;
-  char *end;
-  int r;
-  if (colon == NULL)
-    fatal("-s wants HOST:PORT");
-  hl = (size_t)(colon - s);
-  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-    s++;
-    hl -= 2;
-  }
-  if (hl == 0 || hl >= sizeof(host))
-    fatal("bad host");
-  memcpy(host, s, hl);
-  host[hl] = '\0';
-  port = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || port <= 0 || port > 65535)
-    fatal("bad port");
-  if (strchr(host, ':') != NULL)
-    r = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&f->addr);
-  else
-    r = uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&f->addr);
-  if (r < 0)
-    fatal("bad address %s: %s", host, uv_strerror(r));
-}
 
 int main(int argc, char **argv) {
   static struct fan fan;
@@ -315,10 +270,10 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   struct fan *f = &fan;
   const char *server = "127.0.0.1:6379";
-  struct rlimit rl;
   int ch;
 
   signal(SIGPIPE, SIG_IGN);
+  bench_set_prog("redis_fanout");
   f->n = 1000;
   f->rounds = 5;
   f->chan = "fanout";
@@ -355,11 +310,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  parse_addr(f, server);
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  bench_parse_addr(server, &f->addr);
+  bench_raise_nofile(f->n + 1);
   f->sub_cmd_len =
       (size_t)snprintf(f->sub_cmd, sizeof(f->sub_cmd),
                        "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
@@ -373,12 +325,12 @@ int main(int argc, char **argv) {
   f->timer.data = f;
   f->subs = calloc((size_t)f->n + 1, sizeof(*f->subs));
   if (f->subs == NULL)
-    fatal("out of memory");
+    bench_fatal("out of memory");
   for (unsigned i = 0; i <= f->n; i++) {
     f->subs[i].f = f;
     f->subs[i].idx = i;
   }
   connect_more(f);
   uv_run(f->loop, UV_RUN_DEFAULT);
-  fatal("the run ended before it finished");
+  bench_fatal("the run ended before it finished");
 }
