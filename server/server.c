@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -36,6 +37,7 @@
 #define PUT_BLOCK 262144u           /* read buffer while an upload streams */
 #define PUT_WRITES_MAX 64u          /* disk writes in flight per connection */
 #define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
+#define GET_ZC_CHUNK 1048576u       /* the same when nothing is hashed */
 #define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
 #define PUT_PENDING_MAX (4u << 20)  /* disk backlog that pauses reading */
 #define OUT_CHUNK 16384u            /* small frames gathered per write */
@@ -182,6 +184,7 @@ struct server {
   struct fsd_scan scan;
   int scan_err;
   uint64_t last_reconcile;
+  unsigned rescan_ms;     /* RECONCILE_MS, or FSD_RESCAN_MS for tests */
   int scanning;
   int rootfd;
   unsigned max_clients;
@@ -606,6 +609,65 @@ static void get_open_work(uv_work_t *w) {
   op->fd = fd < 0 ? -1 : fd;
 }
 
+/* Brings the bytes [pos, pos + n) of fd into the page cache and returns
+ * once every page of the range is there (0), or a negative UV_E* code; runs
+ * on the threadpool.
+ *
+ * readahead(2) only starts the reads: it returns while pages may still be
+ * in flight, and a sendfile() that meets such a page would block the loop
+ * thread until the disk delivers it. So residency is checked with mincore()
+ * on a mapping of the range that is never touched (no page is mapped, no
+ * RSS is charged), and only pages not yet up to date are read, one byte
+ * each, which waits for their I/O. A cached file costs three system calls
+ * per chunk instead of one pread per 4 KiB page. Where mincore() can not
+ * tell (no mapping, or the kernel hides residency because we may not
+ * write the file), every page is read a byte at a time, as before. */
+static int page_in(int fd, uint64_t pos, size_t n) {
+  uint64_t psz = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t start = pos & ~(psz - 1);
+  size_t span = (size_t)(pos + n - start);
+  size_t pages = (span + psz - 1) / psz;
+  unsigned char vec[GET_ZC_CHUNK / 4096 + 2];
+  unsigned char *v = pages <= sizeof(vec) ? vec : NULL;
+  void *map;
+
+  if (n == 0)
+    return 0;
+  map = v != NULL ? mmap(NULL, span, PROT_READ, MAP_SHARED, fd, (off_t)start)
+                  : MAP_FAILED;
+  if (map == MAP_FAILED || mincore(map, span, v) != 0) {
+    v = NULL;
+  } else {
+    size_t i;
+    for (i = 0; i < pages && (v[i] & 1); i++)
+      ;
+    if (i == pages) {
+      munmap(map, span);
+      return 0; /* all resident: the usual case for a file served often */
+    }
+  }
+  if (map != MAP_FAILED)
+    munmap(map, span);
+  /* Start the reads of the whole range at once, then wait page by page. */
+  (void)readahead(fd, (off_t)pos, n);
+  for (size_t i = 0; i < pages; i++) {
+    uint64_t at = start + i * psz;
+    uint8_t b;
+    ssize_t k;
+
+    if (v != NULL && (v[i] & 1))
+      continue;
+    if (at < pos)
+      at = pos;
+    do
+      k = pread(fd, &b, 1, (off_t)at);
+    while (k < 0 && errno == EINTR);
+    if (k != 1)
+      return k < 0 ? -errno : UV_EIO;
+  }
+  return 0;
+}
+
 static void get_read_work(uv_work_t *w) {
   struct op *op = w->data;
   struct wreq *ch = op->chunk;
@@ -613,22 +675,11 @@ static void get_read_work(uv_work_t *w) {
   size_t got = 0;
 
   if (op->zc && op->hash_known) {
-    /* Nothing to hash: only bring the pages into the page cache, one byte
-     * a page, so that sendfile() on the loop thread never waits for the
-     * disk. */
-    uint8_t b;
-    for (uint64_t at = op->pos; at < op->pos + n; at += 4096) {
-      ssize_t k = pread(op->fd, &b, 1, (off_t)at);
-      if (k < 0 && errno == EINTR) {
-        at -= 4096;
-        continue;
-      }
-      if (k != 1) {
-        op->err = k < 0 ? -errno : UV_EIO;
-        return;
-      }
-    }
-    op->err = (int)n;
+    /* Nothing to hash: only make sure the pages are in the page cache, so
+     * that sendfile() on the loop thread does not wait for the disk. */
+    op->err = page_in(op->fd, op->pos, n);
+    if (op->err == 0)
+      op->err = (int)n;
     return;
   }
   while (got < n) {
@@ -917,7 +968,11 @@ static void op_pump(struct op *op) {
     size_t max = fsd_session_peer_max(&c->sess);
     ch->c = c;
     ch->op = op;
-    op->chunk_len = left < GET_CHUNK ? (size_t)left : GET_CHUNK;
+    /* A cached hash leaves the job only the page cache to check, and the
+     * payload goes out with sendfile(): bigger chunks, fewer jobs and
+     * frames. Hashed chunks stay small, as they are read into memory. */
+    size_t cmax = op->zc && op->hash_known ? GET_ZC_CHUNK : GET_CHUNK;
+    op->chunk_len = left < cmax ? (size_t)left : cmax;
     if (op->chunk_len > max)
       op->chunk_len = max;
     op->chunk = ch;
@@ -1663,7 +1718,7 @@ static void on_sweep(uv_timer_t *t) {
       fsd_session_timeout(&c->sess);
     }
   }
-  if (now - srv.last_reconcile >= RECONCILE_MS)
+  if (now - srv.last_reconcile >= srv.rescan_ms)
     reconcile_start();
 }
 
@@ -1765,6 +1820,7 @@ static void close_walk(uv_handle_t *h, void *arg) {
 /* Runs the server; see server.h. */
 int fsd_server_run(const struct fsd_config *cfg) {
   uint64_t epoch = 0;
+  unsigned sweep_ms;
   int r;
 
   memset(&srv, 0, sizeof(srv));
@@ -1780,6 +1836,15 @@ int fsd_server_run(const struct fsd_config *cfg) {
   srv.zero_copy = getenv("FSD_SENDFILE") == NULL ||
                   strcmp(getenv("FSD_SENDFILE"), "0") != 0;
   srv.idle_timeout = cfg->idle_timeout;
+  /* FSD_RESCAN_MS (undocumented, for tests): rescan the root this often, so
+   * that rescans racing with uploads and deletes can be provoked. */
+  srv.rescan_ms = RECONCILE_MS;
+  if (getenv("FSD_RESCAN_MS") != NULL) {
+    unsigned long v = strtoul(getenv("FSD_RESCAN_MS"), NULL, 10);
+    if (v > 0 && v < RECONCILE_MS)
+      srv.rescan_ms = (unsigned)v;
+  }
+  sweep_ms = srv.rescan_ms < SWEEP_MS ? srv.rescan_ms : SWEEP_MS;
   srv.rootfd = fsd_root_open(cfg->root);
   if (srv.rootfd < 0) {
     fsd_error("cannot open root %s: %s", cfg->root, uv_strerror(srv.rootfd));
@@ -1831,7 +1896,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   uv_signal_init(srv.loop, &srv.sigterm);
   uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
   uv_timer_init(srv.loop, &srv.sweep);
-  uv_timer_start(&srv.sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+  uv_timer_start(&srv.sweep, on_sweep, sweep_ms, sweep_ms);
   uv_check_init(srv.loop, &srv.flush);
   uv_check_start(&srv.flush, on_flush);
   uv_unref((uv_handle_t *)&srv.flush); /* never the reason to keep running */
