@@ -74,6 +74,7 @@ struct conn {
   uint8_t hard;              /* being closed without flush */
   uint8_t counted;           /* counts against --max-clients */
   uint8_t dirty;             /* in srv.dirty: out waits for a flush */
+  uint8_t wrote;             /* out went out at once: after_write() due */
   struct wreq *out;          /* small frames gathered for one write */
   struct conn *dirty_next;   /* next in srv.dirty */
   struct op *zop;            /* GET whose DATA frame sendfile() is sending */
@@ -94,6 +95,7 @@ struct wreq {
   uv_write_t req;
   struct conn *c;
   struct op *op; /* GET chunk: the transfer it belongs to */
+  struct wreq *next; /* in written, waiting to be freed */
   size_t len;    /* bytes in data */
   size_t cap;    /* room in data */
   uint8_t data[];
@@ -365,15 +367,49 @@ static void on_written(uv_write_t *req, int status) {
   after_write(c);
 }
 
-/* Hands the gathered small frames to libuv as one write. */
+/* Hands the gathered small frames to the socket as one write. When nothing
+ * is queued before them, they are written at once with uv_try_write() and
+ * only what the socket did not take becomes a uv_write() request: a
+ * request costs a copy of the bytes in flight and, in libuv 1.44, one
+ * epoll_ctl() to arm the socket and one to disarm it after the write,
+ * which made a broadcast to 1,000 watchers cost 2,000 epoll_ctl() more
+ * than the writes themselves. Bytes queued earlier (a GET chunk, a
+ * remainder) keep their order, as uv_try_write() refuses to write while
+ * libuv's write queue is not empty; a DATA frame half sent by sendfile()
+ * keeps everything back (c->zop). When all bytes went out, c->wrote asks
+ * on_flush() for the after_write() that on_written() would have done. */
+static int flushing;           /* on_flush() runs */
+static struct wreq *written;   /* sent buffers on_flush() frees at its end */
+
 static void out_flush(struct conn *c) {
   struct wreq *w = c->out;
   uv_buf_t buf;
+  int k;
 
   if (w == NULL || c->zop != NULL)
     return; /* nothing, or sendfile() is in the middle of a frame */
   c->out = NULL;
   buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+  k = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+  if (k == (int)w->len) {
+    if (flushing) {
+      w->next = written;
+      written = w;
+    } else {
+      free(w);
+    }
+    c->wrote = 1;
+    return;
+  }
+  if (k < 0 && k != UV_EAGAIN) {
+    free(w);
+    conn_hard_close(c);
+    return;
+  }
+  if (k > 0) {
+    buf.base += k;
+    buf.len -= (size_t)k;
+  }
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0) {
     free(w);
     conn_hard_close(c);
@@ -383,15 +419,46 @@ static void out_flush(struct conn *c) {
 /* Runs once per loop iteration, after the callbacks of the poll phase: all
  * the answers and events one iteration produced for a client go out in one
  * write, and a client with thousands of small answers pending costs bytes,
- * not one write request (about 200 bytes) each. */
+ * not one write request (about 200 bytes) each. A connection whose output
+ * went out at once gets after_write() here, at the top of a callback, so
+ * that what waits for the output to drain (a LIST, paused reading) goes
+ * on; it may queue more, which puts the connection back on the list. */
 static void on_flush(uv_check_t *h) {
+  flushing = 1;
   while (srv.dirty != NULL) {
-    struct conn *c = srv.dirty;
-    srv.dirty = c->dirty_next;
-    c->dirty = 0;
-    out_flush(c);
-    conn_unref(c);
+    struct conn *done = NULL;
+
+    while (srv.dirty != NULL) {
+      struct conn *c = srv.dirty;
+      srv.dirty = c->dirty_next;
+      c->dirty = 0;
+      out_flush(c);
+      if (c->wrote) {
+        c->wrote = 0;
+        c->dirty_next = done; /* keeps the list's reference */
+        done = c;
+      } else {
+        conn_unref(c);
+      }
+    }
+    /* Freed only after all the writes: freeing each 16 KiB buffer right
+     * after its write, between the writes of a broadcast, made a NOTICE
+     * reach the last of 1,000 watchers later than with uv_write() (27-33
+     * ms median against 21-22 ms); freed here it is as fast as before. */
+    while (written != NULL) {
+      struct wreq *w = written;
+      written = w->next;
+      free(w);
+    }
+    while (done != NULL) {
+      struct conn *c = done;
+      done = c->dirty_next;
+      if (!c->hard)
+        after_write(c);
+      conn_unref(c);
+    }
   }
+  flushing = 0;
 }
 
 /* Session callback: queue a frame (copied into the gathered output). */
