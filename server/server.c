@@ -156,8 +156,6 @@ struct pwrite {
 /* A stat job for a name the watcher reported. */
 struct watch_job {
   uv_work_t work;
-  uint64_t gen;   /* the name's register generation at dispatch, 0 when
-                     absent */
   int err;
   uint64_t size;
   int64_t mtime_ns;
@@ -187,6 +185,7 @@ struct server {
   int scan_err;
   uint64_t last_reconcile;
   unsigned rescan_ms;     /* RECONCILE_MS, or FSD_RESCAN_MS for tests */
+  unsigned watch_delay_ms; /* FSD_WATCH_DELAY_MS, for tests */
   int scanning;
   int rootfd;
   unsigned max_clients;
@@ -194,7 +193,9 @@ struct server {
   unsigned nclients;
   struct conn *conns;
   struct fsd_register watched; /* names with a stat job queued; size 1 when
-                                 another change came in meanwhile */
+                                 the watcher reported another change
+                                 meanwhile, mtime_ns 1 when our own PUT or
+                                 DELETE of the name was applied meanwhile */
   struct op *committing;  /* PUTs whose commit job runs */
   struct op *commit_wait; /* PUTs waiting for a commit of the same name */
   int stopping;
@@ -1190,6 +1191,8 @@ static void after_hash(uv_work_t *w, int status) {
 
 /* --- DELETE --- */
 
+static void watch_own_change(const char *name, size_t len);
+
 static void delete_work(uv_work_t *w) {
   struct op *op = w->data;
   uint64_t size;
@@ -1211,11 +1214,13 @@ static void after_delete(uv_work_t *w, int status) {
    * closed session, so the register follows the disk. */
   if (op->err == 0) {
     fsd_info("deleted %s (by %s)", op->r->name, c->peer);
+    watch_own_change(op->r->name, op->r->name_len);
     fsd_session_delete_done(&c->sess, op->r, now_ns());
   } else {
-    if (op->err == UV_ENOENT) /* gone meanwhile: the register catches up */
+    if (op->err == UV_ENOENT) { /* gone meanwhile: the register catches up */
+      watch_own_change(op->r->name, op->r->name_len);
       fsd_ctx_update(&srv.ctx, op->r->name, op->r->name_len, 0, 0, now_ns());
-    else
+    } else
       fsd_warn("delete %s failed: %s", op->r->name, uv_strerror(op->err));
     fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
   }
@@ -1353,6 +1358,7 @@ static void after_commit(uv_work_t *w, int status) {
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", op->r->name,
              (unsigned long long)op->st.st_size, c->peer);
+    watch_own_change(op->r->name, op->r->name_len);
     fsd_session_put_done(&c->sess, op->r, (uint64_t)op->st.st_size,
                          fsd_mtime_ns(&op->st));
   } else {
@@ -1619,13 +1625,26 @@ static void on_connection(uv_stream_t *server, int status) {
 static void watch_stat_work(uv_work_t *w) {
   struct watch_job *j = w->data;
   j->err = fsd_stat_file(srv.rootfd, j->name, &j->size, &j->mtime_ns);
+  /* A worker may be descheduled between its stat and handing the result
+   * back; FSD_WATCH_DELAY_MS (undocumented, for tests) makes that gap long
+   * enough for a test to put requests into it. */
+  if (srv.watch_delay_ms != 0)
+    uv_sleep(srv.watch_delay_ms);
 }
 
 static void watch_dispatch(struct watch_job *j);
 
-static uint64_t entry_gen(const char *name, size_t len) {
-  const struct fsd_file *f = fsd_register_get(&srv.ctx.reg, name, len);
-  return f != NULL ? f->gen : 0;
+/* Our own PUT or DELETE of name changed the disk and is being applied to
+ * the register: a stat of the name in flight may have looked before that
+ * change and must not be applied after it. after_watch_stat() looks again
+ * instead. (Comparing the entry before and after the stat is not enough: a
+ * name absent at both ends may have been added and deleted meanwhile, and a
+ * stat that saw the file in between would bring a deleted file back.) */
+static void watch_own_change(const char *name, size_t len) {
+  struct fsd_file *w = fsd_register_get(&srv.watched, name, len);
+
+  if (w != NULL)
+    w->mtime_ns = 1;
 }
 
 static void after_watch_stat(uv_work_t *w, int status) {
@@ -1637,20 +1656,22 @@ static void after_watch_stat(uv_work_t *w, int status) {
     free(j);
     return;
   }
-  /* When the name's entry changed while we looked (our own PUT or DELETE
-   * finished), that change is newer than what we saw: keep it. */
-  if (entry_gen(j->name, j->name_len) == j->gen) {
-    if (j->err == 0)
-      fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size,
-                     j->mtime_ns);
-    else if (j->err == UV_ENOENT &&
-             fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0,
-                            now_ns()) > 0)
-      fsd_debug("%s is gone from the folder", j->name);
-    else if (j->err < 0 && j->err != UV_ENOENT)
-      fsd_warn("stat of %s: %s", j->name, uv_strerror(j->err));
-  }
   pending = fsd_register_get(&srv.watched, j->name, j->name_len);
+  if (pending != NULL && pending->mtime_ns != 0) {
+    /* Overtaken by our own change: what the stat saw may be older. A new
+     * look starts after that change, so it sees it or something newer. */
+    pending->mtime_ns = 0;
+    pending->size = 0;
+    watch_dispatch(j);
+    return;
+  }
+  if (j->err == 0)
+    fsd_ctx_update(&srv.ctx, j->name, j->name_len, 1, j->size, j->mtime_ns);
+  else if (j->err == UV_ENOENT &&
+           fsd_ctx_update(&srv.ctx, j->name, j->name_len, 0, 0, now_ns()) > 0)
+    fsd_debug("%s is gone from the folder", j->name);
+  else if (j->err < 0 && j->err != UV_ENOENT)
+    fsd_warn("stat of %s: %s", j->name, uv_strerror(j->err));
   if (pending != NULL && pending->size != 0) {
     /* More changes came while this stat ran: look once more. */
     pending->size = 0;
@@ -1662,7 +1683,6 @@ static void after_watch_stat(uv_work_t *w, int status) {
 }
 
 static void watch_dispatch(struct watch_job *j) {
-  j->gen = entry_gen(j->name, j->name_len);
   j->work.data = j;
   if (uv_queue_work(srv.loop, &j->work, watch_stat_work, after_watch_stat)) {
     fsd_register_remove(&srv.watched, j->name, j->name_len);
@@ -1912,6 +1932,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
       srv.rescan_ms = (unsigned)v;
   }
   sweep_ms = srv.rescan_ms < SWEEP_MS ? srv.rescan_ms : SWEEP_MS;
+  if (getenv("FSD_WATCH_DELAY_MS") != NULL)
+    srv.watch_delay_ms =
+        (unsigned)strtoul(getenv("FSD_WATCH_DELAY_MS"), NULL, 10) % 10000u;
   srv.rootfd = fsd_root_open(cfg->root);
   if (srv.rootfd < 0) {
     fsd_error("cannot open root %s: %s", cfg->root, uv_strerror(srv.rootfd));

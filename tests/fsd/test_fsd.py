@@ -492,6 +492,41 @@ class CopyPathTest(ServerTest):
     test_many_clients_at_once = BasicTest.test_many_clients_at_once
 
 
+class SlowWatcherTest(ServerTest):
+    """The folder watcher's stat jobs hand their results back late, as a
+    worker thread descheduled right after its stat would."""
+
+    env = {"FSD_WATCH_DELAY_MS": "300", "FSD_RESCAN_MS": "100"}
+
+    def test_late_watcher_look_does_not_bring_back_deleted_file(self):
+        # Each name is uploaded and deleted while the watcher's look at the
+        # upload is still on its way back. That look saw the file; it must
+        # not put the name back into the register after the DELETE.
+        s, c = self.client(), self.client()
+        s.subscribe()
+        names = ["gone-%d" % i for i in range(6)]
+        for name in names:
+            c.put(name, b"short-lived")
+            c.delete(name)
+        # A file written from outside is reported once the watcher looked at
+        # it, after its looks at the names above began.
+        self.write_file("marker", b"m")
+        seen = {n: [] for n in names}
+        while True:
+            ev = s.next_event()
+            if ev.name in seen:
+                seen[ev.name].append(ev.kind)
+            if ev.name == "marker":
+                break
+        for name in names:
+            self.assertEqual(seen[name], [fc.EV_ADDED, fc.EV_REMOVED], name)
+            with self.assertRaises(fc.FspError) as cm:
+                c.stat(name)
+            self.assertEqual(cm.exception.status, fc.ST_NOT_FOUND, name)
+        listed = c.list()
+        self.assertEqual(sorted(listed), ["marker"])
+
+
 class ReadOnlyTest(ServerTest):
     args = ("--read-only",)
 
