@@ -21,9 +21,12 @@ struct fsc_rblock {
   uint8_t data[];
 };
 
-/* Takes and drops a reference; the block is freed with its last one. */
+/* Takes and drops a reference; with its last one the block is freed, or
+ * kept as a spare for the next read (at most 16 MiB of spares). */
 void fsc_rblock_ref(struct fsc_rblock *b);
 void fsc_rblock_unref(struct fsc_rblock *b);
+/* Frees the spare blocks (at exit, so leak checkers see a clean heap). */
+void fsc_rblock_trim(void);
 
 struct fsc_req;
 

@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
   close_signals(&c);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
+  fsc_rblock_trim();
   fflush(stdout);
   if (ferror(stdout) && c.status == 0)
     c.status = FSC_EXIT_FAIL;
