@@ -241,6 +241,19 @@ static void expect_op(struct fake *f, uint8_t op, uint32_t id,
   ck_assert_uint_eq(m->id, id);
 }
 
+/* Starts a replacing PUT of id and name, as the only request started so far,
+ * lets the host report its temp file ready, and checks the READY answer. */
+static struct fsd_req *ready_put(struct fake *f, uint32_t id, const char *name,
+                                 uint64_t size) {
+  struct fsd_req *r;
+  feed_put(f, id, name, size, FSP_PUT_REPLACE);
+  ck_assert_int_eq(f->nstarted, 1);
+  r = f->started[0];
+  fsd_session_put_ready(&f->s, r);
+  expect_op(f, FSP_OP_READY, id, NULL);
+  return r;
+}
+
 static void expect_error(struct fake *f, uint32_t id, uint16_t status) {
   struct fsp_msg m;
   expect_op(f, FSP_OP_ERROR, id, &m);
@@ -695,10 +708,7 @@ START_TEST(test_session_put_checksum_mismatch) {
   struct fake *f = connected();
   struct fsd_req *r;
 
-  feed_put(f, 4, "x", 3, FSP_PUT_REPLACE);
-  r = f->started[0];
-  fsd_session_put_ready(&f->s, r);
-  expect_op(f, FSP_OP_READY, 4, NULL);
+  r = ready_put(f, 4, "x", 3);
   feed_data(f, 4, "abc", 3);
   feed_end(f, 4, 3, XXH3_64bits("abd", 3));
   ck_assert_ptr_null(f->committed);
@@ -718,10 +728,7 @@ START_TEST(test_session_put_short_is_size) {
   struct fake *f = connected();
   struct fsd_req *r;
 
-  feed_put(f, 4, "x", 5, FSP_PUT_REPLACE);
-  r = f->started[0];
-  fsd_session_put_ready(&f->s, r);
-  expect_op(f, FSP_OP_READY, 4, NULL);
+  r = ready_put(f, 4, "x", 5);
   feed_data(f, 4, "abc", 3);
   feed_end(f, 4, 3, XXH3_64bits("abc", 3));
   ck_assert_int_eq(f->naborted, 1);
@@ -738,10 +745,7 @@ START_TEST(test_session_put_too_much_data) {
   struct fake *f = connected();
   struct fsd_req *r;
 
-  feed_put(f, 4, "x", 3, FSP_PUT_REPLACE);
-  r = f->started[0];
-  fsd_session_put_ready(&f->s, r);
-  expect_op(f, FSP_OP_READY, 4, NULL);
+  r = ready_put(f, 4, "x", 3);
   feed_data(f, 4, "abcdef", 6);
   ck_assert_int_eq(f->naborted, 1);
   f->aborted[0] = NULL;
@@ -993,10 +997,7 @@ START_TEST(test_session_close_during_commit) {
   struct fake *f = connected();
   struct fsd_req *r;
 
-  feed_put(f, 4, "late", 1, FSP_PUT_REPLACE);
-  r = f->started[0];
-  fsd_session_put_ready(&f->s, r);
-  expect_op(f, FSP_OP_READY, 4, NULL);
+  r = ready_put(f, 4, "late", 1);
   feed_data(f, 4, "z", 1);
   feed_end(f, 4, 1, XXH3_64bits("z", 1));
   ck_assert_ptr_eq(f->committed, r);
