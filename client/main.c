@@ -16,6 +16,7 @@ struct cli {
   uv_signal_t sigs[3]; /* SIGINT, SIGTERM, SIGHUP */
   int status;
   int interrupted;
+  int finished; /* the command ended; only the connection is closing */
 };
 
 static void cli_print(struct fsc_app *a, int to_err, const char *line) {
@@ -42,6 +43,7 @@ static void on_closed(struct fsc_conn *conn) {
 
 static void on_done(struct fsc_app *a, int status) {
   struct cli *c = a->data;
+  c->finished = 1;
   if (status > c->status)
     c->status = status;
   fsc_conn_close(&a->conn);
@@ -92,6 +94,8 @@ static void on_push(struct fsc_conn *conn, const struct fsp_msg *m) {
  * temporary file is left behind, and exit with 128 + the signal. */
 static void on_signal(uv_signal_t *s, int signum) {
   struct cli *c = s->data;
+  if (c->finished)
+    return; /* too late to interrupt: the command's outcome stands */
   if (c->interrupted) {
     /* A second Ctrl-C: the user does not want to wait for the cleanup. */
     _exit(128 + signum);
