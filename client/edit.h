@@ -47,9 +47,13 @@ enum fsc_edit_result fsc_edit_key(struct fsc_edit *e, unsigned char c);
 const char *fsc_edit_take(struct fsc_edit *e);
 
 /* Renders the prompt line: carriage return, prompt, the line, erase to the
- * end of the screen line, and the cursor moved back to its place. Returns
- * the length snprintf-style. */
-size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt, char *out,
-                       size_t cap);
+ * end of the screen line, and the cursor moved back to its place. Wide
+ * characters count two columns, combining marks none, and bytes that are not
+ * UTF-8 are drawn as '?'. With the terminal's width in columns (0: unknown),
+ * a line too long for it scrolls sideways so that the cursor stays in view
+ * and nothing wraps. Returns the length snprintf-style (out is
+ * NUL-terminated when cap > 0). */
+size_t fsc_edit_render(const struct fsc_edit *e, const char *prompt,
+                       unsigned width, char *out, size_t cap);
 
 #endif /* FSC_EDIT_H */

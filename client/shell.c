@@ -87,7 +87,11 @@ static void draw_prompt(struct shell *sh) {
   static char buf[FSC_EDIT_MAX + 64];
   if (!sh->interactive || sh->running || sh->quitting)
     return;
-  size_t n = fsc_edit_render(&sh->ed, PROMPT, buf, sizeof buf);
+  int cols = 0, rows = 0;
+  if (!sh->out_tty || uv_tty_get_winsize(&sh->out, &cols, &rows) != 0 ||
+      cols < 0)
+    cols = 0; /* unknown: the line is drawn whole */
+  size_t n = fsc_edit_render(&sh->ed, PROMPT, (unsigned)cols, buf, sizeof buf);
   if (n >= sizeof buf)
     n = sizeof buf - 1;
   term_write(sh, buf, n);

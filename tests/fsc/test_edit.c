@@ -103,11 +103,68 @@ START_TEST(test_edit_render) {
   char out[256];
   fsc_edit_init(&e);
   type(&e, "ls");
-  fsc_edit_render(&e, "fsc> ", out, sizeof out);
+  fsc_edit_render(&e, "fsc> ", 0, out, sizeof out);
   ck_assert_str_eq(out, "\rfsc> ls\x1b[K");
   type(&e, "\x1b[D\x1b[D");
-  fsc_edit_render(&e, "fsc> ", out, sizeof out);
+  fsc_edit_render(&e, "fsc> ", 0, out, sizeof out);
   ck_assert_str_eq(out, "\rfsc> ls\x1b[K\x1b[2D");
+  fsc_edit_free(&e);
+}
+END_TEST
+
+/* Wide characters take two columns, combining marks none: moving the cursor
+ * back over them moves as many columns as the terminal drew. */
+START_TEST(test_edit_render_columns) {
+  struct fsc_edit e;
+  char out[256];
+  fsc_edit_init(&e);
+  /* "get 日本" then cursor left over both wide characters */
+  type(&e, "get \xe6\x97\xa5\xe6\x9c\xac\x1b[D\x1b[D");
+  fsc_edit_render(&e, "> ", 0, out, sizeof out);
+  ck_assert_str_eq(out, "\r> get \xe6\x97\xa5\xe6\x9c\xac\x1b[K\x1b[4D");
+  fsc_edit_free(&e);
+  fsc_edit_init(&e);
+  /* "e" + combining acute, "x": left once lands before the x */
+  type(&e, "e\xcc\x81x\x1b[D");
+  fsc_edit_render(&e, "> ", 0, out, sizeof out);
+  ck_assert_str_eq(out, "\r> e\xcc\x81x\x1b[K\x1b[1D");
+  fsc_edit_free(&e);
+}
+END_TEST
+
+/* Bytes that are not UTF-8 are drawn as '?' so a stray 0x9b cannot reach
+ * the terminal as a control sequence introducer. */
+START_TEST(test_edit_render_invalid_utf8) {
+  struct fsc_edit e;
+  char out[256];
+  fsc_edit_init(&e);
+  type(&e, "a\x9b[2Jb");
+  ck_assert_uint_eq(e.len, 6);
+  fsc_edit_render(&e, "> ", 0, out, sizeof out);
+  ck_assert_str_eq(out, "\r> a?[2Jb\x1b[K");
+  fsc_edit_free(&e);
+}
+END_TEST
+
+/* A line wider than the terminal scrolls sideways: what is drawn fits in
+ * width - 1 columns (no auto-wrap) and always shows the cursor. */
+START_TEST(test_edit_render_scrolls) {
+  struct fsc_edit e;
+  char out[256];
+  fsc_edit_init(&e);
+  type(&e, "0123456789abcdefghij"); /* 20 columns */
+  /* width 16: prompt "> " (2) leaves 13 columns for the line */
+  fsc_edit_render(&e, "> ", 16, out, sizeof out);
+  ck_assert_str_eq(out, "\r> 789abcdefghij\x1b[K");
+  type(&e, "\x01"); /* Ctrl-A: the start comes into view */
+  fsc_edit_render(&e, "> ", 16, out, sizeof out);
+  ck_assert_str_eq(out, "\r> 0123456789abc\x1b[K\x1b[13D");
+  type(&e, "\x06\x06\x06"); /* three right: still the same window */
+  fsc_edit_render(&e, "> ", 16, out, sizeof out);
+  ck_assert_str_eq(out, "\r> 0123456789abc\x1b[K\x1b[10D");
+  /* a terminal too narrow to scroll sensibly: the line is drawn whole */
+  fsc_edit_render(&e, "> ", 4, out, sizeof out);
+  ck_assert_str_eq(out, "\r> 0123456789abcdefghij\x1b[K\x1b[17D");
   fsc_edit_free(&e);
 }
 END_TEST
@@ -133,6 +190,9 @@ Suite *edit_suite(void) {
   tcase_add_test(tc, test_edit_ctrl_keys);
   tcase_add_test(tc, test_edit_history);
   tcase_add_test(tc, test_edit_render);
+  tcase_add_test(tc, test_edit_render_columns);
+  tcase_add_test(tc, test_edit_render_invalid_utf8);
+  tcase_add_test(tc, test_edit_render_scrolls);
   tcase_add_test(tc, test_edit_line_limit);
   suite_add_tcase(s, tc);
   return s;
