@@ -5,8 +5,10 @@
  * ("you missed events; list again") and on a server restart: it lists
  * again and prints what changed while it was not looking.
  *
- * Memory is proportional to the number of files: about 64 bytes plus the
- * name per file, twice while a new listing is compared with the old one. */
+ * Memory is proportional to the number of files: a 32-byte slot in a
+ * table at most half full, plus the name in its own allocation (99 MB for
+ * a million 16-byte names), twice that while a new listing is compared
+ * with the old one. */
 #ifndef FSC_SNAP_H
 #define FSC_SNAP_H
 
