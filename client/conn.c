@@ -539,8 +539,10 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = AI_NUMERICSERV;
   int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, host, port, &hints);
-  if (rc < 0)
+  if (rc < 0) {
+    c->state = FSC_CONN_CLOSED; /* nothing started; may be opened again */
     return rc;
+  }
   if (uv_timer_init(loop, &c->hello_timer) == 0) {
     c->hello_timer.data = c;
     c->timer_open = 1;
