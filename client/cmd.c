@@ -387,6 +387,9 @@ struct watch_job {
   int down;              /* connection lost; waiting for a reconnect */
   int rejoined;          /* subscribed again after a reconnect, and no
                             event or RESYNC yet */
+  int stale;             /* a RESYNC is not served yet: files may lack
+                            changes up to seq, whatever happens to the
+                            connection meanwhile */
 };
 
 static void watch_fail(struct watch_job *w, const char *what, int err) {
@@ -428,6 +431,7 @@ static void watch_resync(struct watch_job *w, uint64_t epoch, uint64_t seq) {
   w->epoch = epoch;
   w->seq = seq;
   w->resync_seq = seq;
+  w->stale = 1;
   if (a->push_json) {
     struct fsp_msg m;
     memset(&m, 0, sizeof m);
@@ -495,6 +499,8 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
   w->files = w->fresh;
   memset(&w->fresh, 0, sizeof w->fresh);
   w->have_files = 1;
+  if (!w->relist)
+    w->stale = 0;
   if (!w->announced) {
     w->announced = 1;
     if (!a->quiet && !a->shell) {
@@ -535,6 +541,10 @@ static void watch_msg(struct fsc_req *req, const struct fsp_msg *m) {
       /* We asked for events after seq 0, which the server takes as "only
        * new ones": it cannot tell that we missed any. */
       watch_resync(w, epoch, seq);
+    } else if (w->stale && !w->listing) {
+      /* The connection dropped while a RESYNC was being served: its LIST
+       * starts again (the seq we sent already counts it as served). */
+      watch_list(w);
     }
     /* Otherwise the server replays what we missed, or sends RESYNC. */
     return;

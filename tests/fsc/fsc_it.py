@@ -795,6 +795,169 @@ def case_watch_behind(env):
             w.wait()
 
 
+class Scripted:
+    """A server whose every frame the test sends by hand, for orders of
+    events that fsd cannot be made to produce on cue."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(TIMEOUT)
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conn = None
+        self.buf = b""
+
+    def accept(self):
+        """Takes the next connection and answers its HELLO."""
+        try:
+            self.conn, _ = self.sock.accept()
+        except socket.timeout:
+            raise Failure("the client did not connect")
+        self.conn.settimeout(TIMEOUT)
+        self.buf = b""
+        op, _, _ = self.expect(0x01)
+        self.send(0x01, 0, struct.pack(">HHIIQ", 1, 0, 1 << 20, 64, 6) +
+                  b"scripted/1")
+
+    def expect(self, want):
+        """The client's next frame, which must have opcode want."""
+        while True:
+            if len(self.buf) >= 12:
+                _, _, op, _, rid, n = struct.unpack(">BBBBII", self.buf[:12])
+                if len(self.buf) >= 12 + n:
+                    payload = self.buf[12:12 + n]
+                    self.buf = self.buf[12 + n:]
+                    check(op == want, "client sent 0x%02x, expected 0x%02x"
+                          % (op, want))
+                    return op, rid, payload
+            try:
+                data = self.conn.recv(65536)
+            except socket.timeout:
+                raise Failure("no frame 0x%02x from the client" % want)
+            check(data != b"", "client closed the connection")
+            self.buf += data
+
+    def send(self, op, rid, payload=b""):
+        self.conn.sendall(struct.pack(">BBBBII", 0xF5, 1, op, 0, rid,
+                                      len(payload)) + payload)
+
+    def entries(self, rid, files):
+        body = b"".join(struct.pack(">QqH", size, 0, len(name)) +
+                        name.encode() for name, size in files)
+        self.send(0x42, rid, struct.pack(">I", len(files)) + body)
+
+    def event(self, seq, kind, name, size):
+        self.send(0x60, 0, struct.pack(">QBQq", seq, kind, size, 0) +
+                  name.encode())
+
+    def drop(self):
+        self.conn.close()
+        self.conn = None
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+        self.sock.close()
+
+
+def case_watch_resync_cut(env):
+    """Against a scripted server: a RESYNC whose LIST is cut off by a
+    dropped connection is served after the reconnect (the watch lists
+    again although the server replays nothing); the watch subscribes again
+    with the epoch and seq it last saw; events during a LIST are printed
+    live and count in the difference."""
+    srv = Scripted()
+    w = subprocess.Popen([env.fsc_path, "-s", srv.server, "watch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        srv.accept()
+        _, rid, p = srv.expect(0x16)  # SUBSCRIBE
+        check(struct.unpack(">QQ", p) == (0, 0), "first SUBSCRIBE", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 7, 10))  # SUBSCRIBED
+        _, rid, _ = srv.expect(0x10)  # LIST
+        srv.entries(rid, [("a", 1), ("b", 2)])
+        srv.send(0x40, rid)
+        check("watching" in read_line(w.stderr), "watch is ready")
+        srv.event(11, 1, "c", 3)
+        check(read_line(w.stdout) == "added c (3 bytes)", "live event")
+        srv.send(0x62, 0, struct.pack(">QQ", 7, 20))  # RESYNC
+        check("resync" in read_line(w.stderr), "the watch says resync")
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("a", 1)])
+        srv.drop()  # in the middle of the listing
+        check("lost" in read_line(w.stderr), "the watch says it lost us")
+
+        srv.accept()
+        _, rid, p = srv.expect(0x16)
+        check(struct.unpack(">QQ", p) == (7, 20),
+              "SUBSCRIBE again with the last epoch and seq", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 7, 20))
+        _, rid, _ = srv.expect(0x10)  # the cut RESYNC is served now
+        srv.entries(rid, [("a", 1), ("c", 3)])
+        srv.event(21, 3, "a", 0)  # during the listing
+        srv.entries(rid, [("d", 4)])
+        srv.send(0x40, rid)
+        lines = [read_line(w.stdout) for _ in range(3)]
+        check(lines == ["removed a", "removed b", "added d (4 bytes)"],
+              "a live event, then the difference", lines)
+        # Nothing else: the next line is the next live event.
+        srv.event(22, 2, "d", 5)
+        check(read_line(w.stdout) == "replaced d (5 bytes)", "live again")
+        err = stop_watch(w)
+        check("reconnected" in err, "the watch says it reconnected", err)
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        srv.close()
+
+
+def case_watch_resync_restart(env):
+    """Against a scripted server: after a reconnect with seq 0 (no event
+    seen yet) the server cannot tell that the watch missed anything, so the
+    watch compares the epoch itself and lists again; a RESYNC during that
+    LIST makes it list once more when it is done."""
+    srv = Scripted()
+    w = subprocess.Popen([env.fsc_path, "-s", srv.server, "watch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        srv.accept()
+        _, rid, _ = srv.expect(0x16)
+        srv.send(0x47, rid, struct.pack(">QQ", 5, 0))
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("x", 1)])
+        srv.send(0x40, rid)
+        check("watching" in read_line(w.stderr), "watch is ready")
+        srv.drop()
+        check("lost" in read_line(w.stderr), "the watch says it lost us")
+
+        srv.accept()  # "restarted": a new epoch
+        _, rid, p = srv.expect(0x16)
+        check(struct.unpack(">QQ", p) == (5, 0), "SUBSCRIBE again", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 9, 0))
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("y", 2)])
+        srv.send(0x62, 0, struct.pack(">QQ", 9, 3))  # RESYNC mid-LIST
+        srv.send(0x40, rid)
+        lines = [read_line(w.stdout) for _ in range(2)]
+        check(lines == ["removed x", "added y (2 bytes)"],
+              "the difference after the restart", lines)
+        _, rid, _ = srv.expect(0x10)  # listed once more
+        srv.entries(rid, [("y", 2), ("z", 3)])
+        srv.send(0x40, rid)
+        check(read_line(w.stdout) == "added z (3 bytes)",
+              "the difference after the second RESYNC")
+        err = stop_watch(w)
+        check("server restarted" in err, "the watch says why it lists",
+              err)
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        srv.close()
+
+
 def case_ipv6(env):
     """An IPv6 server address goes in brackets, with -s and FSC_SERVER."""
     check(env.server.startswith("[::1]:"), "fsd listens on ::1", env.server)
