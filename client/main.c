@@ -20,10 +20,10 @@ struct cli {
   /* watch: reopening a lost connection (see on_lost). */
   uv_timer_t retry_timer;
   int retry_timer_open;
-  int reconnecting;      /* lost; reopening until ready or giving up */
-  int attempting;        /* a reopened connection is connecting */
-  int failures;          /* failed attempts in a row */
-  unsigned backoff_ms;   /* wait before the next attempt */
+  int reconnecting;    /* lost; reopening until ready or giving up */
+  int attempting;      /* a reopened connection is connecting */
+  int failures;        /* failed attempts in a row */
+  unsigned backoff_ms; /* wait before the next attempt */
 };
 
 /* Reconnect delays: the first soon, then doubling, at most RETRY_MAX_MS. */
@@ -84,8 +84,8 @@ static void retry_later(struct cli *c, int err) {
                      "cannot reconnect to %s yet: %s; still trying "
                      "(Ctrl-C to stop)",
                      c->app.server, why);
-    c->backoff_ms = c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
-                                                     : c->backoff_ms * 2;
+    c->backoff_ms =
+        c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
   }
   if (!c->retry_timer_open) {
     uv_timer_init(c->app.loop, &c->retry_timer);

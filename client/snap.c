@@ -110,8 +110,8 @@ int fsc_snap_remove(struct fsc_snap *s, const char *name, size_t len) {
        j = (j + 1) & mask) {
     size_t home = (size_t)name_hash(s->slots[j].name, s->slots[j].len) & mask;
     /* Does home lie cyclically in (hole, j]? Then j stays. */
-    int stays = hole <= j ? (home > hole && home <= j)
-                          : (home > hole || home <= j);
+    int stays =
+        hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (stays)
       continue;
     s->slots[hole] = s->slots[j];
@@ -238,8 +238,8 @@ int fsc_evlog_add(struct fsc_evlog *l, const struct fsp_msg *m) {
     return FSC_ENOMEM;
   memcpy(name, e->name.ptr, e->name.len);
   name[e->name.len] = '\0';
-  l->items[l->n++] = (struct fsc_evlog_item){
-      name, e->name.len, m->u.event.kind, e->size, e->mtime_ns};
+  l->items[l->n++] = (struct fsc_evlog_item){name, e->name.len, m->u.event.kind,
+                                             e->size, e->mtime_ns};
   return 0;
 }
 

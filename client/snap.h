@@ -65,8 +65,7 @@ int fsc_snap_add_entries(struct fsc_snap *s, const struct fsp_msg *m);
  * of events, or FSC_ENOMEM (nothing emitted). */
 long fsc_snap_diff(const struct fsc_snap *old, const struct fsc_snap *cur,
                    uint64_t seq,
-                   void (*emit)(void *arg, const struct fsp_msg *m),
-                   void *arg);
+                   void (*emit)(void *arg, const struct fsp_msg *m), void *arg);
 
 /* Events seen while a LIST streams. The listing may or may not include
  * them, so they are applied again on top of it once it is complete: for

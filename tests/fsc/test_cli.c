@@ -195,23 +195,19 @@ START_TEST(test_cli_watch_retry) {
   /* Reconnect forever unless told otherwise. */
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", NULL), 0);
   ck_assert_int_eq(o.cmd.retry, -1);
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry", "5",
-                         "--json", NULL),
-                   0);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "watch", "--retry", "5", "--json", NULL), 0);
   ck_assert_int_eq(o.cmd.retry, 5);
   ck_assert_int_eq(o.cmd.json, 1);
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry=0", NULL),
-                   0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry=0", NULL), 0);
   ck_assert_int_eq(o.cmd.retry, 0);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry", NULL),
                    FSC_EXIT_USAGE);
   ck_assert_ptr_nonnull(strstr(err, "--retry"));
-  ck_assert_int_eq(
-      parse(&o, NULL, err, "fsc", "watch", "--retry", "-1", NULL),
-      FSC_EXIT_USAGE);
-  ck_assert_int_eq(
-      parse(&o, NULL, err, "fsc", "watch", "--retry=3x", NULL),
-      FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry", "-1", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry=3x", NULL),
+                   FSC_EXIT_USAGE);
   /* Only watch reconnects. */
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "--retry", "1", NULL),
                    FSC_EXIT_USAGE);

@@ -35,8 +35,7 @@ static void record_emit(void *arg, const struct fsp_msg *m) {
   ck_assert_int_lt(r->n, 64);
   snprintf(r->lines[r->n++], sizeof r->lines[0], "%d %.*s %llu %lld %llu",
            m->u.event.kind, (int)m->u.event.file.name.len,
-           m->u.event.file.name.ptr,
-           (unsigned long long)m->u.event.file.size,
+           m->u.event.file.name.ptr, (unsigned long long)m->u.event.file.size,
            (long long)m->u.event.file.mtime_ns,
            (unsigned long long)m->u.event.seq);
 }
