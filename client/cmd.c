@@ -488,9 +488,10 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
   w->listing = 0;
   rc = fsc_evlog_replay(&w->log, &w->fresh);
   fsc_evlog_free(&w->log);
-  if (rc == 0 && w->have_files)
-    rc = (int)fsc_snap_diff(&w->files, &w->fresh, w->resync_seq, print_change,
-                            a);
+  /* The first listing is the starting point: nothing to print. */
+  if (rc == 0 && w->have_files &&
+      fsc_snap_diff(&w->files, &w->fresh, w->resync_seq, print_change, a) < 0)
+    rc = FSC_ENOMEM;
   if (rc < 0) {
     watch_fail(w, "list", rc);
     return;

@@ -24,11 +24,25 @@ struct cli {
   int attempting;      /* a reopened connection is connecting */
   int failures;        /* failed attempts in a row */
   unsigned backoff_ms; /* wait before the next attempt */
+  /* watch: stdout failed (its reader went away); ended from a timer. */
+  uv_timer_t out_timer;
+  int out_failed;
 };
 
 /* Reconnect delays: the first soon, then doubling, at most RETRY_MAX_MS. */
 #define RETRY_FIRST_MS 100u
 #define RETRY_MAX_MS 5000u
+
+static void on_out_timer(uv_timer_t *t) {
+  struct cli *c = t->data;
+  uv_close((uv_handle_t *)t, NULL);
+  if (c->finished || c->interrupted)
+    return;
+  /* As for Ctrl-C; main() turns the write error into status 1. */
+  c->interrupted = 1;
+  fsc_run_cancel(&c->app);
+  fsc_conn_abort(&c->app.conn);
+}
 
 static void cli_print(struct fsc_app *a, int to_err, const char *line) {
   struct cli *c = a->data;
@@ -38,6 +52,16 @@ static void cli_print(struct fsc_app *a, int to_err, const char *line) {
   /* watch lines must reach a pipe as they happen, not when a buffer fills. */
   if (to_err || c->opts.cmd.kind == FSC_CMD_WATCH)
     fflush(f);
+  /* A watch whose reader has gone (`fsc watch | head -1`; SIGPIPE is
+   * ignored) would otherwise run for ever unseen. It ends from a timer:
+   * this line may be printed from deep inside the watch's own code. */
+  if (!to_err && c->opts.cmd.kind == FSC_CMD_WATCH && ferror(stdout) &&
+      !c->out_failed) {
+    c->out_failed = 1;
+    uv_timer_init(a->loop, &c->out_timer);
+    c->out_timer.data = c;
+    uv_timer_start(&c->out_timer, on_out_timer, 0, 0);
+  }
 }
 
 static const int caught[3] = {SIGINT, SIGTERM, SIGHUP};

@@ -664,6 +664,30 @@ def case_watch_retry(env):
                 p.wait()
 
 
+def case_watch_output_closed(env):
+    """A watch whose reader has gone (`fsc watch | head -1`) ends at its
+    next line instead of running on unseen; the failed write makes it exit
+    1."""
+    w = env.spawn("watch", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check("watching" in read_line(w.stderr), "watch is ready")
+        env.write("one", b"1")
+        env.ok("put", "one")
+        check(read_line(w.stdout) == "added one (1 bytes)", "first line")
+        w.stdout.close()  # the reader goes away
+        env.ok("rm", "one")
+        try:
+            rc = w.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failure("the watch runs on with nobody reading it")
+        check(rc == 1, "the watch ends with 1", rc,
+              w.stderr.read().decode("utf-8", "replace"))
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+
+
 class RawClient:
     """A bare fsproto connection, for what fsc cannot be made to do."""
 
