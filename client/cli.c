@@ -74,6 +74,7 @@ static const char program_help[] =
     "  1    an operation failed (the error names the file)\n"
     "  2    usage error\n"
     "  3    cannot connect to the server, or the connection was lost\n"
+    "       (watch: once it gives up reconnecting, see fsc watch --help)\n"
     "  130  interrupted by Ctrl-C (128+N for signal N, e.g. 143 for kill);\n"
     "       transfers are canceled and temporary files removed\n";
 
@@ -127,7 +128,8 @@ static const char watch_help[] =
     "Usage: fsc watch [--json] [--retry N]\n"
     "\n"
     "Print one line per change on the server (added, replaced, removed) and\n"
-    "per notice, until interrupted (Ctrl-C ends it with status 0).\n"
+    "per notice, until interrupted (Ctrl-C ends it with status 0) or until\n"
+    "its output can no longer be written (`fsc watch | head -1`; status 1).\n"
     "\n"
     "watch keeps a table of the server's files (name, size, time): memory\n"
     "grows with the number of files (a million files with 16-byte names\n"
