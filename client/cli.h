@@ -38,6 +38,8 @@ struct fsc_cmd {
   int json;        /* ls/watch --json */
   int resume;      /* get -c/--continue */
   int no_clobber;  /* put --no-clobber */
+  int retry;       /* watch --retry N: failed reconnects in a row before
+                      giving up; -1 (the default): no limit */
   const char *out; /* get -o PATH ("-" is stdout), or NULL */
   const char *as;  /* put --as NAME, or NULL */
   char **args;     /* operands (NAMEs, FILEs, TEXT words, help topic) */

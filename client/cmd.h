@@ -22,6 +22,8 @@ struct fsc_app {
   int stdout_tty;      /* stdout is a terminal: ls prints columns */
   int shell;           /* inside the shell: no progress bar */
   int push_json;       /* print pushed frames as JSON */
+  int reconnect;       /* watch: the owner reopens a lost connection, and
+                          the watch waits for it (fsc_run_reconnected) */
   int progress_shown;  /* a progress line is on the screen */
   struct fsc_run *run; /* the running command, or NULL */
   /* Prints one line (without newline) on stdout (to_err 0) or stderr. */
@@ -42,8 +44,18 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd);
 void fsc_run_cancel(struct fsc_app *a);
 
 /* The connection was lost: the running command fails (on_done runs with
- * FSC_EXIT_CONN once local cleanup is over). */
+ * FSC_EXIT_CONN once local cleanup is over). A watch, while a->reconnect
+ * is set, keeps running instead and waits for fsc_run_reconnected(). */
 void fsc_run_conn_lost(struct fsc_app *a, int err);
+
+/* The connection is ready again after a loss (a->reconnect): a watch
+ * subscribes again with the last epoch and seq it saw, and catches up. */
+void fsc_run_reconnected(struct fsc_app *a);
+
+/* A pushed frame (EVENT, NOTIFY, RESYNC) for the running command: a watch
+ * keeps its table of the server's files current and prints the frame; a
+ * RESYNC makes it list again and print what changed. */
+void fsc_run_push(struct fsc_app *a, const struct fsp_msg *m);
 
 /* Prints a pushed EVENT, NOTIFY or RESYNC as one line. */
 void fsc_app_print_push(struct fsc_app *a, const struct fsp_msg *m);

@@ -511,6 +511,21 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   if (fsc_parse_hostport(server, host, sizeof host, &portn) != 0)
     return UV_EINVAL;
   snprintf(port, sizeof port, "%d", portn);
+  if (c->state != FSC_CONN_IDLE && c->state != FSC_CONN_CLOSED)
+    return UV_EBUSY;
+  /* A closed connection may be opened again: start from a clean slate,
+   * keeping what the owner set (callbacks, data, buffer sizes). */
+  c->ai_list = c->ai_next = NULL;
+  c->tcp_open = 0;
+  c->timer_open = 0;
+  c->blk = NULL;
+  c->start = c->end = 0;
+  c->read_paused = 0;
+  c->reading = 0;
+  c->next_id = 0;
+  c->reqs = c->last = NULL;
+  c->err = 0;
+  c->msg[0] = '\0';
   c->loop = loop;
   c->state = FSC_CONN_CONNECTING;
   fsp_decoder_init(&c->dec, FSP_DEFAULT_PAYLOAD);
@@ -524,8 +539,10 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   hints.ai_protocol = IPPROTO_TCP;
   hints.ai_flags = AI_NUMERICSERV;
   int rc = uv_getaddrinfo(loop, &c->gai, on_resolved, host, port, &hints);
-  if (rc < 0)
+  if (rc < 0) {
+    c->state = FSC_CONN_CLOSED; /* nothing started; may be opened again */
     return rc;
+  }
   if (uv_timer_init(loop, &c->hello_timer) == 0) {
     c->hello_timer.data = c;
     c->timer_open = 1;

@@ -105,7 +105,9 @@ struct fsc_conn {
 #define FSC_HELLO_TIMEOUT_MS 15000
 
 /* Starts connecting to server ("HOST:PORT" or "[ADDR]:PORT"). The callbacks
- * must be set first. Returns 0 or a UV_E* code (nothing started). */
+ * must be set first. A connection whose on_closed has run may be opened
+ * again (requests and ids start afresh). Returns 0 or a UV_E* code
+ * (nothing started; UV_EBUSY while the connection is not closed). */
 int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server);
 
 /* Registers r (its ops set), gives it a fresh id, and sends m with that id.

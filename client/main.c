@@ -17,7 +17,32 @@ struct cli {
   int status;
   int interrupted;
   int finished; /* the command ended; only the connection is closing */
+  /* watch: reopening a lost connection (see on_lost). */
+  uv_timer_t retry_timer;
+  int retry_timer_open;
+  int reconnecting;    /* lost; reopening until ready or giving up */
+  int attempting;      /* a reopened connection is connecting */
+  int failures;        /* failed attempts in a row */
+  unsigned backoff_ms; /* wait before the next attempt */
+  /* watch: stdout failed (its reader went away); ended from a timer. */
+  uv_timer_t out_timer;
+  int out_failed;
 };
+
+/* Reconnect delays: the first soon, then doubling, at most RETRY_MAX_MS. */
+#define RETRY_FIRST_MS 100u
+#define RETRY_MAX_MS 5000u
+
+static void on_out_timer(uv_timer_t *t) {
+  struct cli *c = t->data;
+  uv_close((uv_handle_t *)t, NULL);
+  if (c->finished || c->interrupted)
+    return;
+  /* As for Ctrl-C; main() turns the write error into status 1. */
+  c->interrupted = 1;
+  fsc_run_cancel(&c->app);
+  fsc_conn_abort(&c->app.conn);
+}
 
 static void cli_print(struct fsc_app *a, int to_err, const char *line) {
   struct cli *c = a->data;
@@ -27,6 +52,16 @@ static void cli_print(struct fsc_app *a, int to_err, const char *line) {
   /* watch lines must reach a pipe as they happen, not when a buffer fills. */
   if (to_err || c->opts.cmd.kind == FSC_CMD_WATCH)
     fflush(f);
+  /* A watch whose reader has gone (`fsc watch | head -1`; SIGPIPE is
+   * ignored) would otherwise run for ever unseen. It ends from a timer:
+   * this line may be printed from deep inside the watch's own code. */
+  if (!to_err && c->opts.cmd.kind == FSC_CMD_WATCH && ferror(stdout) &&
+      !c->out_failed) {
+    c->out_failed = 1;
+    uv_timer_init(a->loop, &c->out_timer);
+    c->out_timer.data = c;
+    uv_timer_start(&c->out_timer, on_out_timer, 0, 0);
+  }
 }
 
 static const int caught[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -37,13 +72,77 @@ static void close_signals(struct cli *c) {
       uv_close((uv_handle_t *)&c->sigs[i], NULL);
 }
 
+static void stop_retry_timer(struct cli *c) {
+  if (c->retry_timer_open) {
+    uv_close((uv_handle_t *)&c->retry_timer, NULL);
+    c->retry_timer_open = 0;
+  }
+}
+
+static void on_retry_timer(uv_timer_t *t);
+
+/* The previous connection is closed (or could not even start): wait, then
+ * try again. */
+static void retry_later(struct cli *c, int err) {
+  if (c->attempting) {
+    /* The attempt that just ended failed. */
+    c->attempting = 0;
+    c->failures++;
+    char why[600];
+    snprintf(why, sizeof why, "%s",
+             c->app.conn.msg[0] ? c->app.conn.msg : fsc_strerror(err));
+    if (c->opts.cmd.retry >= 0 && c->failures >= c->opts.cmd.retry) {
+      fsc_app_errorf(&c->app, "cannot reconnect to %s: %s; giving up",
+                     c->app.server, why);
+      c->reconnecting = 0;
+      c->app.reconnect = 0;
+      c->status = FSC_EXIT_CONN;
+      stop_retry_timer(c);
+      fsc_run_conn_lost(&c->app, err);
+      return;
+    }
+    /* Once per outage: a server that stays down for an hour must not
+     * fill the terminal. */
+    if (c->failures == 1)
+      fsc_app_errorf(&c->app,
+                     "cannot reconnect to %s yet: %s; still trying "
+                     "(Ctrl-C to stop)",
+                     c->app.server, why);
+    c->backoff_ms =
+        c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
+  }
+  if (!c->retry_timer_open) {
+    uv_timer_init(c->app.loop, &c->retry_timer);
+    c->retry_timer.data = c;
+    c->retry_timer_open = 1;
+  }
+  uv_timer_start(&c->retry_timer, on_retry_timer, c->backoff_ms, 0);
+}
+
+static void on_retry_timer(uv_timer_t *t) {
+  struct cli *c = t->data;
+  if (!c->reconnecting || c->interrupted || c->finished)
+    return;
+  c->attempting = 1;
+  int rc = fsc_conn_open(&c->app.conn, c->app.loop, c->opts.server);
+  if (rc < 0)
+    retry_later(c, rc);
+}
+
 static void on_closed(struct fsc_conn *conn) {
-  close_signals(conn->data);
+  struct cli *c = conn->data;
+  if (c->reconnecting && !c->interrupted && !c->finished) {
+    retry_later(c, conn->err);
+    return;
+  }
+  close_signals(c);
 }
 
 static void on_done(struct fsc_app *a, int status) {
   struct cli *c = a->data;
   c->finished = 1;
+  c->reconnecting = 0;
+  stop_retry_timer(c);
   if (status > c->status)
     c->status = status;
   fsc_conn_close(&a->conn);
@@ -51,6 +150,23 @@ static void on_done(struct fsc_app *a, int status) {
 
 static void on_ready(struct fsc_conn *conn, int status) {
   struct cli *c = conn->data;
+  if (c->reconnecting) {
+    /* A failed attempt is counted once its handle is closed (on_closed). */
+    if (status < 0 || c->interrupted || c->finished)
+      return;
+    c->reconnecting = 0;
+    c->attempting = 0;
+    c->failures = 0;
+    c->backoff_ms = RETRY_FIRST_MS;
+    stop_retry_timer(c);
+    if (!c->app.quiet) {
+      char line[300];
+      snprintf(line, sizeof line, "fsc: reconnected to %s", c->app.server);
+      c->app.print(&c->app, 1, line);
+    }
+    fsc_run_reconnected(&c->app);
+    return;
+  }
   if (status < 0) {
     if (c->interrupted || status == UV_ECANCELED)
       return;
@@ -74,20 +190,25 @@ static void on_lost(struct fsc_conn *conn, int err) {
   struct cli *c = conn->data;
   if (c->interrupted)
     return;
-  if (conn->msg[0])
-    fsc_app_errorf(&c->app, "connection to %s lost: %s", c->app.server,
-                   conn->msg);
-  else
-    fsc_app_errorf(&c->app, "connection to %s lost: %s", c->app.server,
-                   fsc_strerror(err));
-  c->status = FSC_EXIT_CONN;
+  /* A watch reconnects (unless --retry 0); the connection's handle is
+   * closing, and on_closed starts the first attempt. */
+  int again = c->app.reconnect && c->app.run != NULL;
+  const char *why = conn->msg[0] ? conn->msg : fsc_strerror(err);
+  fsc_app_errorf(&c->app, "connection to %s lost: %s%s", c->app.server, why,
+                 again ? "; reconnecting" : "");
+  if (again) {
+    c->reconnecting = 1;
+    c->attempting = 0;
+    c->failures = 0;
+    c->backoff_ms = RETRY_FIRST_MS;
+  } else
+    c->status = FSC_EXIT_CONN;
   fsc_run_conn_lost(&c->app, err);
 }
 
 static void on_push(struct fsc_conn *conn, const struct fsp_msg *m) {
   struct cli *c = conn->data;
-  if (c->app.run != NULL && c->opts.cmd.kind == FSC_CMD_WATCH)
-    fsc_app_print_push(&c->app, m);
+  fsc_run_push(&c->app, m);
 }
 
 /* Ctrl-C, and also kill or a closed terminal: clean up as for Ctrl-C so no
@@ -151,6 +272,8 @@ int main(int argc, char **argv) {
   c.app.conn.on_lost = on_lost;
   c.app.conn.on_push = on_push;
   c.app.conn.on_closed = on_closed;
+  /* A watch outlives a lost connection unless told not to. */
+  c.app.reconnect = c.opts.cmd.kind == FSC_CMD_WATCH && c.opts.cmd.retry != 0;
 
   for (int i = 0; i < 3; i++) {
     uv_signal_init(loop, &c.sigs[i]);

@@ -16,6 +16,8 @@ import re
 import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -37,20 +39,28 @@ def check(cond, what, *details):
 class Env:
     """A running fsd plus a scratch folder for the client side."""
 
-    def __init__(self, fsd, fsc, listen="127.0.0.1:0"):
+    def __init__(self, fsd, fsc, listen="127.0.0.1:0", fsd_args=()):
+        self.fsd_path = fsd
+        self.fsd_args = list(fsd_args)
         self.fsc_path = fsc
         self.tmp = tempfile.mkdtemp(prefix="fsc-it-")
         self.root = os.path.join(self.tmp, "root")
         self.work = os.path.join(self.tmp, "work")
         os.mkdir(self.root)
         os.mkdir(self.work)
+        self.server = None
+        self._drain = None
+        self._start(listen)
+
+    def _start(self, listen):
         self.fsd = subprocess.Popen(
-            [fsd, "--listen", listen, "--root", self.root],
+            [self.fsd_path, "--listen", listen, "--root", self.root] +
+            self.fsd_args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True)
-        self.server = None
         deadline = time.monotonic() + TIMEOUT
         seen = []
+        server = None
         while time.monotonic() < deadline:
             line = self.fsd.stderr.readline()
             if not line:
@@ -58,14 +68,40 @@ class Env:
             seen.append(line)
             m = LISTEN_RE.search(line)
             if m:
-                self.server = m.group(1)
+                server = m.group(1)
                 break
-        if self.server is None:
+        if server is None:
             self.close()
             raise Failure("fsd did not say where it listens: %r" % seen)
-        # Keep draining fsd's log so it never blocks on a full pipe.
-        self._drain = subprocess.Popen(["cat"], stdin=self.fsd.stderr,
-                                       stdout=subprocess.DEVNULL)
+        self.server = server
+        # Keep draining fsd's log so it never blocks on a full pipe; keep
+        # it in fsd.log, where a case may wait for a line.
+        self.log = os.path.join(self.tmp, "fsd.log")
+        with open(self.log, "ab") as log:
+            self._drain = subprocess.Popen(["cat"], stdin=self.fsd.stderr,
+                                           stdout=log)
+
+    def stop(self):
+        """Stops fsd the way an operator does (SIGTERM)."""
+        if self.fsd.poll() is None:
+            self.fsd.send_signal(signal.SIGTERM)
+            try:
+                self.fsd.wait(10)
+            except subprocess.TimeoutExpired:
+                self.fsd.kill()
+                self.fsd.wait()
+        if self._drain:
+            self._drain.wait()
+            self._drain = None
+
+    def restart(self, offline=None):
+        """Stops fsd, runs offline() while no server runs, and starts a new
+        fsd on the same folder and the same address (fsd binds with
+        SO_REUSEADDR, so the port is free again at once)."""
+        self.stop()
+        if offline:
+            offline()
+        self._start(self.server)
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
@@ -117,15 +153,7 @@ class Env:
         return [n for n in os.listdir(folder) if ".fsc-" in n]
 
     def close(self):
-        if self.fsd.poll() is None:
-            self.fsd.send_signal(signal.SIGTERM)
-            try:
-                self.fsd.wait(10)
-            except subprocess.TimeoutExpired:
-                self.fsd.kill()
-                self.fsd.wait()
-        if getattr(self, "_drain", None):
-            self._drain.wait()
+        self.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -527,6 +555,433 @@ def case_watch(env):
                 p.wait()
 
 
+class Lines:
+    """Reads whole lines from a pipe in big chunks, with a deadline."""
+
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        self.buf = b""
+
+    def next(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            check(left > 0, "timed out waiting for a line", self.buf[-200:])
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                chunk = os.read(self.fd, 1 << 16)
+                check(chunk != b"", "stream ended before a line came",
+                      self.buf[-200:])
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+
+def stop_watch(p):
+    """Ctrl-C ends a watch with status 0; returns what it said on stderr."""
+    p.send_signal(signal.SIGINT)
+    check(p.wait(TIMEOUT) == 0, "watch ends with 0 on Ctrl-C", p.returncode)
+    return p.stderr.read().decode("utf-8", "replace")
+
+
+def case_watch_restart(env):
+    """fsd stops while a watch runs, files change in its folder, and fsd
+    starts again on the same folder and port: the watch says the connection
+    was lost, reconnects by itself, learns that it missed events (a new
+    server instance), and prints what changed while it was away as the
+    usual event lines, sorted by name; live events follow as before."""
+    for name, data in (("keep", b"k"), ("gone", b"g"), ("grows", b"1")):
+        env.write(name, data)
+        env.ok("put", name)
+    w = env.spawn("watch", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check("watching" in read_line(w.stderr), "watch is ready")
+        env.write("live", b"12")
+        env.ok("put", "live")
+        check(read_line(w.stdout) == "added live (2 bytes)", "live event")
+
+        def offline():
+            os.unlink(os.path.join(env.root, "gone"))
+            with open(os.path.join(env.root, "grows"), "wb") as f:
+                f.write(b"12345")
+            with open(os.path.join(env.root, "new"), "wb") as f:
+                f.write(b"abc")
+            # Let the watch notice the drop and fail a reconnect or two.
+            time.sleep(0.5)
+
+        env.restart(offline)
+        lines = [read_line(w.stdout) for _ in range(3)]
+        check(lines == ["removed gone", "replaced grows (5 bytes)",
+                        "added new (3 bytes)"],
+              "the changes made while the watch was away", lines)
+        env.write("after", b"xyz!")
+        env.ok("put", "after")
+        check(read_line(w.stdout) == "added after (4 bytes)",
+              "live events after the reconnect")
+        err = stop_watch(w)
+        check("lost" in err and "reconnected" in err and "resync" in err,
+              "the watch says it lost the connection, reconnected and "
+              "listed again", err)
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+
+
+def case_watch_retry(env):
+    """--retry N gives up after N failed reconnects in a row (exit 3);
+    --retry 0 does not reconnect at all. Other commands exit 3 on a lost
+    connection as before."""
+    rc, _, err = env.fsc("watch", "--retry", "many")
+    check(rc == 2 and "--retry" in err, "--retry needs a number", rc, err)
+    rc, out, _ = env.fsc("watch", "--help")
+    check(b"--retry" in out and b"reconnect" in out, "help tells", out)
+    w2 = env.spawn("watch", "--retry", "2", stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+    w0 = env.spawn("watch", "--retry=0", stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE)
+    wf = env.spawn("watch", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check("watching" in read_line(w2.stderr), "watch --retry 2 ready")
+        check("watching" in read_line(w0.stderr), "watch --retry 0 ready")
+        check("watching" in read_line(wf.stderr), "watch ready")
+        env.stop()
+        for p, what in ((w0, "--retry 0"), (w2, "--retry 2")):
+            rc = p.wait(TIMEOUT)
+            err = p.stderr.read().decode("utf-8", "replace")
+            check(rc == 3, "watch %s exits 3 once it gives up" % what, rc,
+                  err)
+            check("lost" in err, "watch %s says why" % what, err)
+        # Without --retry it keeps trying; Ctrl-C still ends it with 0.
+        check("lost" in read_line(wf.stderr), "watch says it lost the server")
+        check("cannot reconnect" in read_line(wf.stderr), "and retries")
+        check(wf.poll() is None, "watch keeps trying")
+        stop_watch(wf)
+    finally:
+        for p in (w0, w2, wf):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def case_watch_output_closed(env):
+    """A watch whose reader has gone (`fsc watch | head -1`) ends at its
+    next line instead of running on unseen; the failed write makes it exit
+    1."""
+    w = env.spawn("watch", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        check("watching" in read_line(w.stderr), "watch is ready")
+        env.write("one", b"1")
+        env.ok("put", "one")
+        check(read_line(w.stdout) == "added one (1 bytes)", "first line")
+        w.stdout.close()  # the reader goes away
+        env.ok("rm", "one")
+        try:
+            rc = w.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise Failure("the watch runs on with nobody reading it")
+        check(rc == 1, "the watch ends with 1", rc,
+              w.stderr.read().decode("utf-8", "replace"))
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+
+
+class RawClient:
+    """A bare fsproto connection, for what fsc cannot be made to do."""
+
+    def __init__(self, server):
+        host, port = server.rsplit(":", 1)
+        self.sock = socket.create_connection((host.strip("[]"), int(port)),
+                                             timeout=TIMEOUT)
+        self.buf = b""
+        # HELLO: version 1, max_payload 1 MiB, max_inflight 16, no caps.
+        self.send(0x01, 0, struct.pack(">HHIIQ", 1, 0, 1 << 20, 16, 0) +
+                  b"fsc_it")
+        op, _, _ = self.recv()
+        check(op == 0x01, "the server answers HELLO", op)
+
+    def send(self, op, rid, payload):
+        self.sock.sendall(struct.pack(">BBBBII", 0xF5, 1, op, 0, rid,
+                                      len(payload)) + payload)
+
+    def recv(self):
+        while True:
+            if len(self.buf) >= 12:
+                _, _, op, _, rid, n = struct.unpack(">BBBBII", self.buf[:12])
+                if len(self.buf) >= 12 + n:
+                    payload = self.buf[12:12 + n]
+                    self.buf = self.buf[12 + n:]
+                    return op, rid, payload
+            chunk = self.sock.recv(1 << 16)
+            check(chunk != b"", "the server closed the connection")
+            self.buf += chunk
+
+    def notices(self, first, count, text):
+        """Sends count NOTICEs (ids first...), 8 in flight, and waits for
+        their OKs."""
+        sent = done = 0
+        while done < count:
+            while sent < count and sent - done < 8:
+                self.send(0x18, first + sent, text)
+                sent += 1
+            op, rid, _ = self.recv()
+            if rid != 0:
+                check(op == 0x40, "NOTICE answered OK", op)
+                done += 1
+
+    def close(self):
+        self.sock.close()
+
+
+def ls_json(env):
+    """The server's files: {name: (size, mtime_ns)}."""
+    files = {}
+    for line in env.ok("ls", "--json").decode().splitlines():
+        o = json.loads(line)
+        files[o["name"]] = (o["size"], o["mtime_ns"])
+    return files
+
+
+def case_watch_behind(env):
+    """A watch whose output nobody reads falls behind; fsd stops sending it
+    events and, once its output has drained, sends one RESYNC. The watch
+    says so ({"type":"resync"} with --json), lists again and prints the
+    difference, so the state its lines describe ends equal to the server's
+    listing, though the events themselves never reached it."""
+    for i in range(20):
+        env.write("old%02d" % i, b"o" * i)
+    env.ok("-q", "put", *["old%02d" % i for i in range(20)])
+    before = ls_json(env)
+    w = env.spawn("watch", "--json", stdout=subprocess.PIPE,
+                  stderr=subprocess.PIPE)
+    raw = None
+    try:
+        check("watching" in read_line(w.stderr), "watch is ready")
+        # Nobody reads w.stdout now. Notices fill the pipe, the socket
+        # buffers and then fsd's queue for the watch, until fsd says (in its
+        # debug log) that it is holding events back.
+        raw = RawClient(env.server)
+        text = b"n" * 4000
+        sent = 0
+        while True:
+            with open(env.log, "rb") as f:
+                if b"subscriber behind" in f.read():
+                    break
+            check(sent < 256 << 20, "fsd never held events back", sent)
+            raw.notices(1 + sent // len(text), 256, text)
+            sent += 256 * len(text)
+        # These changes happen while the watch is behind: it never gets
+        # their events.
+        for i in range(30):
+            env.write("new%02d" % i, b"n" * (i + 1))
+        env.ok("-q", "put", *["new%02d" % i for i in range(30)])
+        env.write("old05", b"replaced")
+        env.ok("-q", "put", "old05")
+        env.ok("rm", *["old%02d" % i for i in range(10, 20)])
+        listing = ls_json(env)
+        check(len(listing) == 40, "server listing", sorted(listing))
+        # Now read everything the watch printed: the notices, the resync,
+        # then the difference, applied to what the watch knew at the start.
+        state = dict(before)
+        out = Lines(w.stdout)
+        resynced, after = False, []
+        deadline = time.monotonic() + 4 * TIMEOUT
+        while not resynced or state != listing:
+            left = deadline - time.monotonic()
+            check(left > 0, "the watch's picture never matched the server",
+                  "resynced %s, events %r" % (resynced, after[:5]))
+            o = json.loads(out.next(left))
+            if o["type"] == "notice":
+                continue
+            if o["type"] == "resync":
+                resynced = True
+                continue
+            check(o["type"] == "event", "only events and notices", o)
+            check(resynced, "no event reached the watch while behind", o)
+            after.append(o)
+            if o["kind"] == "removed":
+                state.pop(o["name"], None)
+            else:
+                state[o["name"]] = (o["size"], o["mtime_ns"])
+        kinds = sorted((o["kind"], o["name"]) for o in after)
+        check(("replaced", "old05") in kinds and
+              ("removed", "old10") in kinds and ("added", "new00") in kinds,
+              "the difference is printed as events", kinds)
+        err = stop_watch(w)
+        check("lost" not in err, "no reconnect was needed", err)
+    finally:
+        if raw:
+            raw.close()
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+
+
+class Scripted:
+    """A server whose every frame the test sends by hand, for orders of
+    events that fsd cannot be made to produce on cue."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(TIMEOUT)
+        self.server = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.conn = None
+        self.buf = b""
+
+    def accept(self):
+        """Takes the next connection and answers its HELLO."""
+        try:
+            self.conn, _ = self.sock.accept()
+        except socket.timeout:
+            raise Failure("the client did not connect")
+        self.conn.settimeout(TIMEOUT)
+        self.buf = b""
+        op, _, _ = self.expect(0x01)
+        self.send(0x01, 0, struct.pack(">HHIIQ", 1, 0, 1 << 20, 64, 6) +
+                  b"scripted/1")
+
+    def expect(self, want):
+        """The client's next frame, which must have opcode want."""
+        while True:
+            if len(self.buf) >= 12:
+                _, _, op, _, rid, n = struct.unpack(">BBBBII", self.buf[:12])
+                if len(self.buf) >= 12 + n:
+                    payload = self.buf[12:12 + n]
+                    self.buf = self.buf[12 + n:]
+                    check(op == want, "client sent 0x%02x, expected 0x%02x"
+                          % (op, want))
+                    return op, rid, payload
+            try:
+                data = self.conn.recv(65536)
+            except socket.timeout:
+                raise Failure("no frame 0x%02x from the client" % want)
+            check(data != b"", "client closed the connection")
+            self.buf += data
+
+    def send(self, op, rid, payload=b""):
+        self.conn.sendall(struct.pack(">BBBBII", 0xF5, 1, op, 0, rid,
+                                      len(payload)) + payload)
+
+    def entries(self, rid, files):
+        body = b"".join(struct.pack(">QqH", size, 0, len(name)) +
+                        name.encode() for name, size in files)
+        self.send(0x42, rid, struct.pack(">I", len(files)) + body)
+
+    def event(self, seq, kind, name, size):
+        self.send(0x60, 0, struct.pack(">QBQq", seq, kind, size, 0) +
+                  name.encode())
+
+    def drop(self):
+        self.conn.close()
+        self.conn = None
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+        self.sock.close()
+
+
+def case_watch_resync_cut(env):
+    """Against a scripted server: a RESYNC whose LIST is cut off by a
+    dropped connection is served after the reconnect (the watch lists
+    again although the server replays nothing); the watch subscribes again
+    with the epoch and seq it last saw; events during a LIST are printed
+    live and count in the difference."""
+    srv = Scripted()
+    w = subprocess.Popen([env.fsc_path, "-s", srv.server, "watch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        srv.accept()
+        _, rid, p = srv.expect(0x16)  # SUBSCRIBE
+        check(struct.unpack(">QQ", p) == (0, 0), "first SUBSCRIBE", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 7, 10))  # SUBSCRIBED
+        _, rid, _ = srv.expect(0x10)  # LIST
+        srv.entries(rid, [("a", 1), ("b", 2)])
+        srv.send(0x40, rid)
+        check("watching" in read_line(w.stderr), "watch is ready")
+        srv.event(11, 1, "c", 3)
+        check(read_line(w.stdout) == "added c (3 bytes)", "live event")
+        srv.send(0x62, 0, struct.pack(">QQ", 7, 20))  # RESYNC
+        check("resync" in read_line(w.stderr), "the watch says resync")
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("a", 1)])
+        srv.drop()  # in the middle of the listing
+        check("lost" in read_line(w.stderr), "the watch says it lost us")
+
+        srv.accept()
+        _, rid, p = srv.expect(0x16)
+        check(struct.unpack(">QQ", p) == (7, 20),
+              "SUBSCRIBE again with the last epoch and seq", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 7, 20))
+        _, rid, _ = srv.expect(0x10)  # the cut RESYNC is served now
+        srv.entries(rid, [("a", 1), ("c", 3)])
+        srv.event(21, 3, "a", 0)  # during the listing
+        srv.entries(rid, [("d", 4)])
+        srv.send(0x40, rid)
+        lines = [read_line(w.stdout) for _ in range(3)]
+        check(lines == ["removed a", "removed b", "added d (4 bytes)"],
+              "a live event, then the difference", lines)
+        # Nothing else: the next line is the next live event.
+        srv.event(22, 2, "d", 5)
+        check(read_line(w.stdout) == "replaced d (5 bytes)", "live again")
+        err = stop_watch(w)
+        check("reconnected" in err, "the watch says it reconnected", err)
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        srv.close()
+
+
+def case_watch_resync_restart(env):
+    """Against a scripted server: after a reconnect with seq 0 (no event
+    seen yet) the server cannot tell that the watch missed anything, so the
+    watch compares the epoch itself and lists again; a RESYNC during that
+    LIST makes it list once more when it is done."""
+    srv = Scripted()
+    w = subprocess.Popen([env.fsc_path, "-s", srv.server, "watch"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        srv.accept()
+        _, rid, _ = srv.expect(0x16)
+        srv.send(0x47, rid, struct.pack(">QQ", 5, 0))
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("x", 1)])
+        srv.send(0x40, rid)
+        check("watching" in read_line(w.stderr), "watch is ready")
+        srv.drop()
+        check("lost" in read_line(w.stderr), "the watch says it lost us")
+
+        srv.accept()  # "restarted": a new epoch
+        _, rid, p = srv.expect(0x16)
+        check(struct.unpack(">QQ", p) == (5, 0), "SUBSCRIBE again", p)
+        srv.send(0x47, rid, struct.pack(">QQ", 9, 0))
+        _, rid, _ = srv.expect(0x10)
+        srv.entries(rid, [("y", 2)])
+        srv.send(0x62, 0, struct.pack(">QQ", 9, 3))  # RESYNC mid-LIST
+        srv.send(0x40, rid)
+        lines = [read_line(w.stdout) for _ in range(2)]
+        check(lines == ["removed x", "added y (2 bytes)"],
+              "the difference after the restart", lines)
+        _, rid, _ = srv.expect(0x10)  # listed once more
+        srv.entries(rid, [("y", 2), ("z", 3)])
+        srv.send(0x40, rid)
+        check(read_line(w.stdout) == "added z (3 bytes)",
+              "the difference after the second RESYNC")
+        err = stop_watch(w)
+        check("server restarted" in err, "the watch says why it lists",
+              err)
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        srv.close()
+
+
 def case_ipv6(env):
     """An IPv6 server address goes in brackets, with -s and FSC_SERVER."""
     check(env.server.startswith("[::1]:"), "fsd listens on ::1", env.server)
@@ -795,6 +1250,8 @@ def case_shell(env):
 
 CASES = {name[5:]: fn for name, fn in globals().items()
          if name.startswith("case_")}
+# Extra fsd options for some cases.
+FSD_ARGS = {"watch_behind": ["--log-level", "debug"]}
 
 
 def main():
@@ -804,7 +1261,8 @@ def main():
     fsd, fsc, case = sys.argv[1:]
     fsd, fsc = os.path.abspath(fsd), os.path.abspath(fsc)
     try:
-        env = Env(fsd, fsc, "[::1]:0" if case == "ipv6" else "127.0.0.1:0")
+        env = Env(fsd, fsc, "[::1]:0" if case == "ipv6" else "127.0.0.1:0",
+                  FSD_ARGS.get(case, ()))
     except Failure as e:
         if case == "ipv6":
             print("skip ipv6: %s" % e)

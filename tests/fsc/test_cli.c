@@ -189,11 +189,37 @@ START_TEST(test_cli_hostport) {
 }
 END_TEST
 
+START_TEST(test_cli_watch_retry) {
+  struct fsc_opts o;
+  char err[256];
+  /* Reconnect forever unless told otherwise. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", NULL), 0);
+  ck_assert_int_eq(o.cmd.retry, -1);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "watch", "--retry", "5", "--json", NULL), 0);
+  ck_assert_int_eq(o.cmd.retry, 5);
+  ck_assert_int_eq(o.cmd.json, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry=0", NULL), 0);
+  ck_assert_int_eq(o.cmd.retry, 0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_ptr_nonnull(strstr(err, "--retry"));
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry", "-1", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "--retry=3x", NULL),
+                   FSC_EXIT_USAGE);
+  /* Only watch reconnects. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "--retry", "1", NULL),
+                   FSC_EXIT_USAGE);
+}
+END_TEST
+
 Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("parse");
   tcase_add_test(tc, test_cli_default_server_and_env);
   tcase_add_test(tc, test_cli_usage_errors);
+  tcase_add_test(tc, test_cli_watch_retry);
   tcase_add_test(tc, test_cli_options_anywhere);
   tcase_add_test(tc, test_cli_help_and_version);
   tcase_add_test(tc, test_cli_shell_commands);

@@ -1,8 +1,9 @@
 /* Tests of fsc's connection layer (client/conn.c) against a scripted server
  * on loopback: frames must come out whole and in order however the bytes
  * are cut, DATA payloads must arrive intact through the zero-copy read
- * blocks (including a partial frame carried over into a new block), and a
- * server that breaks the framing must end the connection. */
+ * blocks (including a partial frame carried over into a new block), a
+ * server that breaks the framing must end the connection, and a connection
+ * that ended can be opened again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -387,6 +388,61 @@ START_TEST(test_conn_broken_framing_ends_connection) {
 }
 END_TEST
 
+/* A connection that failed can be opened again on the same struct, as
+ * fsc watch does after a drop: requests and ids start afresh (on_ready
+ * checks that the LIST gets id 1 again) and every frame of the second
+ * session arrives. */
+START_TEST(test_conn_reopen_after_loss) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  build_script();
+  size_t hello_len =
+      FSP_HDR_LEN + ((size_t)srv.script[10] << 8 | srv.script[11]);
+  uint8_t magic = srv.script[hello_len];
+  srv.script[hello_len] = 0x00;
+  srv.chunk = 4096;
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.on_ready = on_ready;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.lost, 1);
+  ck_assert_int_eq(cli.closed, 1);
+  ck_assert_int_eq(cli.conn.state, FSC_CONN_CLOSED);
+
+  /* A new server, an intact script, the same connection struct. */
+  uint8_t *script = srv.script;
+  size_t script_len = srv.script_len;
+  script[hello_len] = magic;
+  memset(&srv, 0, sizeof srv);
+  srv.script = script;
+  srv.script_len = script_len;
+  srv.chunk = 65536;
+  struct fsc_conn keep = cli.conn;
+  memset(&cli, 0, sizeof cli);
+  cli.conn = keep;
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  /* Not while it is open. */
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), UV_EBUSY);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.ready, 1);
+  ck_assert_int_eq(cli.conn.err, 0);
+  ck_assert_int_eq(cli.entries, 2);
+  ck_assert_int_eq(cli.list_ok, 1);
+  ck_assert_uint_eq(cli.data, DATA_TOTAL);
+  ck_assert_int_eq(cli.end_ok, 1);
+  ck_assert_int_eq(cli.lost, 0);
+  ck_assert_int_eq(cli.closed, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+}
+END_TEST
+
 Suite *conn_suite(void) {
   Suite *s = suite_create("conn");
   TCase *tc = tcase_create("conn");
@@ -395,6 +451,7 @@ Suite *conn_suite(void) {
                       (int)(sizeof chunks / sizeof chunks[0] *
                             (sizeof blocks / sizeof blocks[0])));
   tcase_add_test(tc, test_conn_broken_framing_ends_connection);
+  tcase_add_test(tc, test_conn_reopen_after_loss);
   suite_add_tcase(s, tc);
   return s;
 }
