@@ -161,7 +161,11 @@ static const char shell_help[] =
     "Interactive prompt for the commands ls, size, rm, get, put, announce,\n"
     "help and quit. Changes and notices are printed as they arrive.\n"
     "Line editing: arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down;\n"
-    "Ctrl-C cancels the running command or clears the line, Ctrl-D quits.\n";
+    "Ctrl-C cancels the running command or clears the line, Ctrl-D quits.\n"
+    "\n"
+    "When stdin is not a terminal (a pipe or a file), the shell runs its\n"
+    "lines one after the other and exits at the end of the input, with the\n"
+    "highest exit status of the commands it ran (0 when all succeeded).\n";
 
 static const char shell_cmds_help[] =
     "Commands: ls [-l] [-h] [--json], size [-h] NAME..., rm NAME...,\n"

@@ -39,6 +39,11 @@ struct shell {
   int interactive;    /* stdin and stdout are terminals: raw mode, prompt */
   int out_tty;        /* out is initialised */
   int in_open;
+  int in_file;      /* stdin is a regular file: read on the threadpool */
+  int in_reading;   /* in_file: reading wanted (the input "stream" is on) */
+  int in_busy;      /* in_file: a read is in flight */
+  uv_fs_t in_req;   /* in_file: that read */
+  char in_buf[4096]; /* in_file: its buffer */
   int raw; /* the terminal is in raw mode */
   struct fsc_edit ed;
   char line[FSC_EDIT_MAX + 1]; /* the running command's words live here */
@@ -53,6 +58,9 @@ struct shell {
   int quitting;
   int status;
 };
+
+static void in_start(struct shell *sh);
+static void in_stop(struct shell *sh);
 
 /* Writes to the terminal through the tty handle; a write that cannot go at
  * once is queued with a copy, after anything queued before it. */
@@ -100,7 +108,12 @@ static void draw_prompt(struct shell *sh) {
 
 static void shell_print(struct fsc_app *a, int to_err, const char *line) {
   struct shell *sh = a->data;
-  (void)to_err; /* one terminal: errors and output interleave in order */
+  if (to_err && !sh->out_tty) {
+    /* Output goes to a pipe or a file: errors stay apart from it. On a
+     * terminal, errors and output interleave in order on one screen. */
+    fprintf(stderr, "%s\n", line);
+    return;
+  }
   if (sh->prompt_shown)
     term_write(sh, "\r\x1b[K", 4);
   term_write(sh, line, strlen(line));
@@ -151,8 +164,9 @@ static void shell_quit(struct shell *sh, int status) {
     sh->raw = 0;
   }
   if (sh->in_open) {
-    uv_read_stop((uv_stream_t *)&sh->in);
-    uv_close((uv_handle_t *)&sh->in, on_handle_closed);
+    in_stop(sh);
+    if (!sh->in_file)
+      uv_close((uv_handle_t *)&sh->in, on_handle_closed);
     sh->in_open = 0;
   }
   close_signals(sh);
@@ -205,13 +219,15 @@ static void run_line(struct shell *sh, const char *text) {
     sh->running = 0;
 }
 
-static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void process_pending(struct shell *sh);
 
 static void on_done(struct fsc_app *a, int status) {
   struct shell *sh = a->data;
   sh->running = 0;
+  /* A script's caller learns that a command failed (an interactive user
+   * has seen it). */
+  if (!sh->interactive && status > sh->status)
+    sh->status = status;
   if (sh->quitting) {
     fsc_conn_close(&a->conn);
     return;
@@ -235,7 +251,7 @@ static void on_done(struct fsc_app *a, int status) {
   if (!sh->interactive && sh->in_open) {
     process_pending(sh);
     if (!sh->running && sh->npend == 0 && !sh->quitting)
-      uv_read_start((uv_stream_t *)&sh->in, on_in_alloc, on_in_read);
+      in_start(sh);
   }
 }
 
@@ -301,17 +317,17 @@ static void process_pending(struct shell *sh) {
     return;
   sh->npend = sh->ppend = 0;
   if (sh->running)
-    uv_read_stop((uv_stream_t *)&sh->in);
+    in_stop(sh);
 }
 
-static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct shell *sh = s->data;
+/* nread bytes of input at base, or the end of the input (nread < 0). */
+static void on_input(struct shell *sh, ssize_t nread, const char *base) {
   if (nread < 0) {
     /* End of input: a last line without newline still runs. */
     if (!sh->interactive && sh->ed.len > 0 && !sh->running)
       on_key(sh, '\n');
     if (sh->running) {
-      uv_read_stop(s);
+      in_stop(sh);
       sh->npend = sh->ppend = 0;
       sh->pend[0] = 0x04;
       sh->npend = 1; /* quit once the command is done */
@@ -322,16 +338,73 @@ static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (!sh->interactive) {
-    memcpy(sh->pend, buf->base, (size_t)nread);
+    memcpy(sh->pend, base, (size_t)nread);
     sh->npend = (size_t)nread;
     sh->ppend = 0;
     process_pending(sh);
     if (sh->ppend < sh->npend)
-      uv_read_stop(s);
+      in_stop(sh);
     return;
   }
   for (ssize_t i = 0; i < nread && !sh->quitting; i++)
-    on_key(sh, (unsigned char)buf->base[i]);
+    on_key(sh, (unsigned char)base[i]);
+}
+
+static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  if (nread != 0)
+    on_input(s->data, nread, buf->base);
+}
+
+/* A regular file cannot be polled: it is read on the threadpool, one block
+ * at a time while reading is on. */
+static void file_read_next(struct shell *sh);
+
+static void on_file_read(uv_fs_t *req) {
+  struct shell *sh = req->data;
+  ssize_t n = req->result;
+  uv_fs_req_cleanup(req);
+  sh->in_busy = 0;
+  if (sh->quitting || !sh->in_open)
+    return;
+  if (n < 0) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "fsc: cannot read the input: %s",
+             uv_strerror((int)n));
+    shell_print(&sh->app, 1, msg);
+    if (FSC_EXIT_FAIL > sh->status)
+      sh->status = FSC_EXIT_FAIL;
+  }
+  on_input(sh, n > 0 ? n : UV_EOF, sh->in_buf);
+  file_read_next(sh);
+}
+
+static void file_read_next(struct shell *sh) {
+  if (!sh->in_reading || sh->in_busy || sh->quitting || !sh->in_open)
+    return;
+  uv_buf_t b = uv_buf_init(sh->in_buf, sizeof sh->in_buf);
+  sh->in_req.data = sh;
+  sh->in_busy = 1;
+  int rc = uv_fs_read(sh->app.loop, &sh->in_req, STDIN_FILENO, &b, 1, -1,
+                      on_file_read);
+  if (rc < 0) {
+    sh->in_req.result = rc;
+    on_file_read(&sh->in_req);
+  }
+}
+
+static void in_start(struct shell *sh) {
+  if (sh->in_file) {
+    sh->in_reading = 1;
+    file_read_next(sh);
+  } else
+    uv_read_start((uv_stream_t *)&sh->in, on_in_alloc, on_in_read);
+}
+
+static void in_stop(struct shell *sh) {
+  if (sh->in_file)
+    sh->in_reading = 0;
+  else
+    uv_read_stop((uv_stream_t *)&sh->in);
 }
 
 static void on_sigint(uv_signal_t *s, int signum) {
@@ -369,7 +442,11 @@ static void on_push(struct fsc_conn *c, const struct fsp_msg *m) {
 static void start_input(struct shell *sh) {
   uv_loop_t *loop = sh->app.loop;
   int rc;
-  if (uv_guess_handle(STDIN_FILENO) == UV_TTY) {
+  uv_handle_type type = uv_guess_handle(STDIN_FILENO);
+  if (type == UV_FILE) {
+    rc = 0;
+    sh->in_file = 1;
+  } else if (type == UV_TTY) {
     rc = uv_tty_init(loop, &sh->in.tty, STDIN_FILENO, 1);
     if (rc == 0 && sh->interactive &&
         uv_tty_set_mode(&sh->in.tty, UV_TTY_MODE_RAW) == 0)
@@ -389,7 +466,7 @@ static void start_input(struct shell *sh) {
   }
   sh->in.tty.data = sh;
   sh->in_open = 1;
-  uv_read_start((uv_stream_t *)&sh->in, on_in_alloc, on_in_read);
+  in_start(sh);
 }
 
 static void on_ready(struct fsc_conn *c, int status) {

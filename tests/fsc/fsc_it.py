@@ -1248,6 +1248,32 @@ def case_shell(env):
         os.close(sh.fd)
 
 
+def case_shell_script(env):
+    """The shell runs commands from a pipe and from a regular file (a
+    script), one after the other, and ends with the input; its exit status
+    is the highest of its commands'."""
+    env.write("s.txt", b"scripted")
+    script = b"put s.txt --as one.txt\nput s.txt --as two.txt\nls\n" \
+             b"rm one.txt\nsize two.txt"  # no newline after the last line
+    rc, out, err = env.fsc("shell", input=script)
+    check(rc == 0, "shell from a pipe exits 0", rc, err)
+    check(b"one.txt\ntwo.txt\n" in out, "ls ran after both puts", out)
+    check(out.rstrip().endswith(b"8"), "the last line ran", out)
+    path = env.path("script.fsc")
+    with open(path, "wb") as f:
+        f.write(b"rm two.txt\nls\nsize gone.txt\nls\n")
+    with open(path, "rb") as f:
+        rc, out, err = env.fsc("shell", stdin=f)
+    check(rc == 1, "a script with a failed command exits 1", rc, err)
+    check("no such file" in err, "the failing command said why", err)
+    # Besides the event of its own rm, nothing: both ls ran on an empty
+    # server.
+    check([ln for ln in out.splitlines() if ln != b"removed two.txt"] == [],
+          "ls after rm lists nothing", out)
+    check(env.on_server("two.txt") is None, "rm ran")
+    check(env.on_server("one.txt") is None, "nothing came back")
+
+
 CASES = {name[5:]: fn for name, fn in globals().items()
          if name.startswith("case_")}
 # Extra fsd options for some cases.
