@@ -136,6 +136,17 @@ ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off) {
   return (ssize_t)(off - start);
 }
 
+/* Sets aside the blocks of an upload; see fsops.h. */
+int fsd_reserve(int fd, uint64_t size) {
+  if (size == 0)
+    return 0;
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) == 0)
+    return 0;
+  if (errno == EOPNOTSUPP || errno == ENOSYS)
+    return 0;
+  return -errno;
+}
+
 /* Starts the writeback of a range; see fsops.h. */
 int fsd_writeback_start(int fd, uint64_t off, uint64_t len) {
   if (len == 0)

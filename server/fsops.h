@@ -47,6 +47,13 @@ struct iovec;
  * file system took nothing. */
 ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off);
 
+/* Sets aside size bytes of disk for fd from offset 0 without changing its
+ * size (fallocate FALLOC_FL_KEEP_SIZE), so that the file system allocates
+ * an upload's blocks at once instead of page by page as they are written.
+ * Returns 0 (also where the file system cannot do it), UV_ENOSPC when the
+ * space is not there, or another negative UV_E* code. */
+int fsd_reserve(int fd, uint64_t size);
+
 /* Asks the kernel to start writing the dirty pages of len bytes at off of
  * fd to the disk, without waiting for the writes to finish
  * (sync_file_range(SYNC_FILE_RANGE_WRITE); it may still wait for room in

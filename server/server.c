@@ -1338,6 +1338,14 @@ static void put_open_work(uv_work_t *w) {
   fd = fsd_temp_create(srv.rootfd, op->temp);
   op->err = fd < 0 ? fd : 0;
   op->fd = fd < 0 ? -1 : fd;
+  /* Blocks in one go: less work for the writeback, and no ENOSPC half-way
+   * (the statvfs() guess above misses quotas and concurrent uploads). */
+  if (fd >= 0 && (op->err = fsd_reserve(fd, op->r->size)) < 0) {
+    close(fd);
+    op->fd = -1;
+    unlinkat(srv.rootfd, op->temp, 0);
+    op->temp[0] = '\0';
+  }
 }
 
 static void after_put_open(uv_work_t *w, int status) {

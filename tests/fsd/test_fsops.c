@@ -136,6 +136,25 @@ START_TEST(test_fsops_write_at_gathers_pieces_in_order) {
 }
 END_TEST
 
+START_TEST(test_fsops_reserve_keeps_size) {
+  char temp[FSD_TEMP_NAME_LEN];
+  struct stat st;
+  int fd = fsd_temp_create(rootfd, temp);
+
+  ck_assert_int_ge(fd, 0);
+  /* The blocks are set aside, the size still counts only what is written. */
+  ck_assert_int_eq(fsd_reserve(fd, 1 << 20), 0);
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_eq(st.st_size, 0);
+  ck_assert_int_ge((long long)st.st_blocks * 512, 1 << 20);
+  ck_assert_int_eq(write(fd, "abc", 3), 3);
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_eq(st.st_size, 3);
+  ck_assert_int_eq(fsd_reserve(fd, 0), 0);
+  close(fd);
+}
+END_TEST
+
 START_TEST(test_fsops_scan_skips_and_cleans) {
   struct fsd_scan sc;
   char temp[FSD_TEMP_NAME_LEN];
@@ -182,6 +201,7 @@ Suite *fsops_suite(void) {
   tcase_add_test(tc, test_fsops_refuses_symlink_dir_fifo);
   tcase_add_test(tc, test_fsops_temp_commit_replace_and_no_clobber);
   tcase_add_test(tc, test_fsops_write_at_gathers_pieces_in_order);
+  tcase_add_test(tc, test_fsops_reserve_keeps_size);
   tcase_add_test(tc, test_fsops_scan_skips_and_cleans);
   tcase_add_test(tc, test_fsops_status_mapping);
   suite_add_tcase(s, tc);
