@@ -12,8 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <fsproto/fsproto.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +23,8 @@
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -1506,13 +1506,14 @@ static void start_commit(struct op *op) {
   srv.committing = op;
 }
 
-
+/* Threadpool: writes the pieces pwriter_start() gathered. */
 static void pwriter_work(uv_work_t *w) {
   struct pwriter *pw = w->data;
 
   pw->res = fsd_write_at(pw->op->fd, pw->iov, (int)pw->nbusy, pw->head->off);
 }
 
+/* Threadpool: starts the writeback of what was written since the last. */
 static void flush_work(uv_work_t *w) {
   struct pwriter *pw = w->data;
 
@@ -1600,6 +1601,8 @@ static void pwriter_drop(struct op *op, unsigned n) {
     pw->tail = &pw->head;
 }
 
+/* A write job ended: let go of its pieces, start the next one with what
+ * queued meanwhile, or drop that when the upload failed or was dropped. */
 static void pwriter_done(uv_work_t *w, int status) {
   struct pwriter *pw = w->data;
   struct op *op = pw->op;
