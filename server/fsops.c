@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fsproto/fsproto.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -99,6 +101,59 @@ int fsd_temp_create(int rootfd, char *name_out) {
       return -errno;
   }
   return UV_EEXIST;
+}
+
+/* Writes gathered buffers at an offset; see fsops.h. */
+ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off) {
+  uint64_t start = off;
+  ssize_t w;
+
+  while (n > 0) {
+    if (iov->iov_len == 0) {
+      iov++;
+      n--;
+      continue;
+    }
+    w = pwritev(fd, iov, n > IOV_MAX ? IOV_MAX : n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -errno;
+    if (w == 0)
+      return UV_ENOSPC;
+    off += (uint64_t)w;
+    /* Skip what was written: whole buffers, then part of the next. */
+    while (n > 0 && (size_t)w >= iov->iov_len) {
+      w -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (w > 0) {
+      iov->iov_base = (char *)iov->iov_base + w;
+      iov->iov_len -= (size_t)w;
+    }
+  }
+  return (ssize_t)(off - start);
+}
+
+/* Sets aside the blocks of an upload; see fsops.h. */
+int fsd_reserve(int fd, uint64_t size) {
+  if (size == 0)
+    return 0;
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) == 0)
+    return 0;
+  if (errno == EOPNOTSUPP || errno == ENOSYS)
+    return 0;
+  return -errno;
+}
+
+/* Starts the writeback of a range; see fsops.h. */
+int fsd_writeback_start(int fd, uint64_t off, uint64_t len) {
+  if (len == 0)
+    return 0;
+  if (sync_file_range(fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE) != 0)
+    return -errno;
+  return 0;
 }
 
 /* Moves a finished temp file into place; see fsops.h. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 /* Prefix of fsd's temp files: hidden, so never listed or served. */
 #define FSD_TEMP_PREFIX ".fsd-tmp-"
@@ -37,6 +38,27 @@ int64_t fsd_mtime_ns(const struct stat *st);
  * Writes the name (NUL-terminated) to name_out, which has FSD_TEMP_NAME_LEN
  * bytes. Returns the fd (write-only) or a negative UV_E* code. */
 int fsd_temp_create(int rootfd, char *name_out);
+
+struct iovec;
+
+/* Writes the n buffers of iov one after the other at offset off of fd
+ * (pwritev, repeated after a short write). iov may be changed. Returns the
+ * bytes written (all of them) or a negative UV_E* code; UV_ENOSPC when the
+ * file system took nothing. */
+ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off);
+
+/* Sets aside size bytes of disk for fd from offset 0 without changing its
+ * size (fallocate FALLOC_FL_KEEP_SIZE), so that the file system allocates
+ * an upload's blocks at once instead of page by page as they are written.
+ * Returns 0 (also where the file system cannot do it), UV_ENOSPC when the
+ * space is not there, or another negative UV_E* code. */
+int fsd_reserve(int fd, uint64_t size);
+
+/* Asks the kernel to start writing the dirty pages of len bytes at off of
+ * fd to the disk, without waiting for the writes to finish
+ * (sync_file_range(SYNC_FILE_RANGE_WRITE); it may still wait for room in
+ * the disk's queue). Returns 0 or a negative UV_E* code. */
+int fsd_writeback_start(int fd, uint64_t off, uint64_t len);
 
 /* Flushes fd, then renames temp to name beneath rootfd: replacing what is
  * there, or with no_clobber failing with UV_EEXIST when name exists

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fsproto/fsproto.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -35,7 +37,9 @@
 
 #define READ_BLOCK 65536u           /* usual read buffer size */
 #define PUT_BLOCK 262144u           /* read buffer while an upload streams */
-#define PUT_WRITES_MAX 64u          /* disk writes in flight per connection */
+#define PUT_WRITES_MAX 64u          /* DATA pieces waiting for the disk */
+#define PUT_IOV 64u                 /* pieces one disk write gathers */
+#define PUT_FLUSH_STEP (8u << 20)   /* written bytes per writeback job */
 #define GET_CHUNK 262144u           /* DATA payload of a GET, at most */
 #define GET_ZC_CHUNK 1048576u       /* the same when nothing is hashed */
 #define GET_QUEUE_MAX 262144u       /* write queue above which GET waits */
@@ -136,7 +140,8 @@ struct op {
   /* HASH */
   uint64_t hash;
   /* PUT */
-  unsigned writes;        /* disk writes in flight */
+  unsigned writes;        /* DATA pieces queued or being written */
+  struct pwriter *pw;     /* the disk writer, made at the first piece */
   uint8_t commit;         /* END checked: commit once writes are done */
   struct op *cnext;       /* in srv.committing or srv.commit_wait */
   uint8_t cleaning;       /* cleanup job started */
@@ -145,12 +150,34 @@ struct op {
   char temp[FSD_TEMP_NAME_LEN];
 };
 
-/* A PUT data write into the temp file. */
-struct pwrite {
-  uv_fs_t req;
-  struct op *op;
-  struct block *b;
+/* A piece of PUT data, in a read buffer, queued for the temp file. */
+struct pseg {
+  struct pseg *next;
+  struct block *b;  /* holds the bytes: one reference */
+  const uint8_t *p; /* the bytes */
   size_t len;
+  uint64_t off;     /* where they go in the file */
+};
+
+/* The disk writer of one PUT. One job at a time writes every piece queued
+ * so far in one pwritev: concurrent writes to one file only queued on the
+ * inode's lock in the kernel (13% of fsd's CPU spinning on it, with 64
+ * writes in flight), and larger writes cost fewer jobs and wake-ups. The
+ * socket keeps being read while a job runs. */
+struct pwriter {
+  uv_work_t work;
+  struct op *op;
+  struct pseg *head;  /* queued pieces, in file order */
+  struct pseg **tail; /* where the next piece is linked */
+  unsigned nbusy;     /* pieces at head that the running job writes */
+  size_t busy_len;    /* their bytes */
+  ssize_t res;        /* the job's result */
+  uint64_t written;   /* file bytes written so far */
+  uv_work_t flush;    /* the writeback job */
+  uint8_t flushing;   /* it runs */
+  uint64_t flushed;   /* writeback started up to here */
+  uint64_t fl_end;    /* the running job's end */
+  struct iovec iov[PUT_IOV];
 };
 
 /* A stat job for a name the watcher reported. */
@@ -173,6 +200,7 @@ struct server {
   uv_check_t flush;       /* writes gathered output after each poll */
   struct conn *dirty;     /* connections with gathered output */
   int zero_copy;          /* GET payloads with sendfile() */
+  int writeback;          /* uploads start their writeback early */
   struct hash_entry {     /* whole-file hashes of files served lately */
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
@@ -703,6 +731,7 @@ static void op_free(struct op *op) {
     XXH3_freeState(op->hs);
   free(op->ready);
   free(op->chunk);
+  free(op->pw);
   free(op);
   conn_unref(c);
 }
@@ -1309,6 +1338,14 @@ static void put_open_work(uv_work_t *w) {
   fd = fsd_temp_create(srv.rootfd, op->temp);
   op->err = fd < 0 ? fd : 0;
   op->fd = fd < 0 ? -1 : fd;
+  /* Blocks in one go: less work for the writeback, and no ENOSPC half-way
+   * (the statvfs() guess above misses quotas and concurrent uploads). */
+  if (fd >= 0 && (op->err = fsd_reserve(fd, op->r->size)) < 0) {
+    close(fd);
+    op->fd = -1;
+    unlinkat(srv.rootfd, op->temp, 0);
+    op->temp[0] = '\0';
+  }
 }
 
 static void after_put_open(uv_work_t *w, int status) {
@@ -1469,62 +1506,169 @@ static void start_commit(struct op *op) {
   srv.committing = op;
 }
 
+/* Threadpool: writes the pieces pwriter_start() gathered. */
+static void pwriter_work(uv_work_t *w) {
+  struct pwriter *pw = w->data;
 
-static void on_put_written(uv_fs_t *req) {
-  struct pwrite *pw = (struct pwrite *)req;
+  pw->res = fsd_write_at(pw->op->fd, pw->iov, (int)pw->nbusy, pw->head->off);
+}
+
+/* Threadpool: starts the writeback of what was written since the last. */
+static void flush_work(uv_work_t *w) {
+  struct pwriter *pw = w->data;
+
+  fsd_writeback_start(pw->op->fd, pw->flushed, pw->fl_end - pw->flushed);
+}
+
+static void flush_maybe(struct op *op);
+
+static void flush_done(uv_work_t *w, int status) {
+  struct pwriter *pw = w->data;
+  struct op *op = pw->op;
+
+  (void)status;
+  pw->flushing = 0;
+  pw->flushed = pw->fl_end;
+  op->writes--;
+  flush_maybe(op);
+  put_step(op);
+}
+
+/* Starts the writeback of what was written since the last one, once there
+ * is PUT_FLUSH_STEP of it. Left to the kernel, the pages of a large upload
+ * stayed dirty until the fsync before the commit, which then wrote all of
+ * them while the client waited (1.9 s of a 4.5 s upload of 1 GiB on the
+ * test machine); started early, the disk writes them while the rest
+ * arrives. A separate job, so that a disk queue that is full delays the
+ * writeback, not the next write. A failure is no loss: the fsync reports
+ * write errors. */
+static void flush_maybe(struct op *op) {
+  struct pwriter *pw = op->pw;
+
+  if (!srv.writeback || pw->flushing || op->status != 0 || op->aborted ||
+      op->c->hard || pw->written - pw->flushed < PUT_FLUSH_STEP)
+    return;
+  pw->fl_end = pw->written;
+  pw->flush.data = pw;
+  if (uv_queue_work(srv.loop, &pw->flush, flush_work, flush_done) == 0) {
+    pw->flushing = 1;
+    op->writes++;
+  }
+}
+
+static void pwriter_done(uv_work_t *w, int status);
+
+/* Starts a job writing the queued pieces: as many as are contiguous in the
+ * file, at most PUT_IOV. */
+static void pwriter_start(struct op *op) {
+  struct pwriter *pw = op->pw;
+  uint64_t next = pw->head->off;
+
+  pw->nbusy = 0;
+  pw->busy_len = 0;
+  for (struct pseg *sg = pw->head; sg != NULL && pw->nbusy < PUT_IOV;
+       sg = sg->next) {
+    if (sg->off != next)
+      break;
+    pw->iov[pw->nbusy].iov_base = (void *)sg->p;
+    pw->iov[pw->nbusy].iov_len = sg->len;
+    pw->nbusy++;
+    pw->busy_len += sg->len;
+    next += sg->len;
+  }
+  pw->work.data = pw;
+  if (uv_queue_work(srv.loop, &pw->work, pwriter_work, pwriter_done) != 0) {
+    pw->res = UV_EIO; /* cannot happen: the loop is alive */
+    pwriter_done(&pw->work, 0);
+  }
+}
+
+/* Unlinks the first n queued pieces and lets go of their buffers. */
+static void pwriter_drop(struct op *op, unsigned n) {
+  struct pwriter *pw = op->pw;
+  struct conn *c = op->c;
+
+  while (n-- > 0 && pw->head != NULL) {
+    struct pseg *sg = pw->head;
+    pw->head = sg->next;
+    block_unref(sg->b);
+    c->put_pending -= sg->len;
+    c->put_writes--;
+    op->writes--;
+    free(sg);
+  }
+  if (pw->head == NULL)
+    pw->tail = &pw->head;
+}
+
+/* A write job ended: let go of its pieces, start the next one with what
+ * queued meanwhile, or drop that when the upload failed or was dropped. */
+static void pwriter_done(uv_work_t *w, int status) {
+  struct pwriter *pw = w->data;
   struct op *op = pw->op;
   struct conn *c = op->c;
-  ssize_t res = req->result;
+  ssize_t res = pw->res;
+  size_t len = pw->busy_len;
 
-  uv_fs_req_cleanup(req);
-  block_unref(pw->b);
-  c->put_pending -= pw->len;
-  c->put_writes--;
-  op->writes--;
-  if ((res < 0 || (size_t)res != pw->len) && op->status == 0) {
+  (void)status;
+  pwriter_drop(op, pw->nbusy);
+  pw->nbusy = 0;
+  if (res > 0)
+    pw->written += (uint64_t)res;
+  flush_maybe(op);
+  if ((res < 0 || (size_t)res != len) && op->status == 0) {
     int err = res < 0 ? (int)res : UV_ENOSPC;
     fsd_warn("write of %s failed: %s", op->r->name, uv_strerror(err));
     op->status = fsd_status_from_uv(err);
     fsd_session_failing(&c->sess, op->r, op->status, NULL);
   }
-  free(pw);
+  if (pw->head != NULL) {
+    if (op->status != 0 || op->aborted || c->hard)
+      pwriter_drop(op, UINT_MAX); /* nobody will commit them */
+    else
+      pwriter_start(op);
+  }
   put_step(op);
   update_reading(c);
 }
 
-/* Session callback: write PUT bytes that live in the current read buffer. */
+/* Session callback: queue PUT bytes that live in the current read buffer
+ * for the disk; they stay there (the buffer held) until written. */
 static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
                           size_t n, uint64_t off) {
   struct conn *c = host;
   struct op *op = r->op;
-  struct pwrite *pw;
-  uv_buf_t buf;
+  struct pseg *sg;
 
   if (op->status != 0 || op->aborted)
     return UV_ECANCELED;
-  pw = malloc(sizeof(*pw));
-  if (pw == NULL) {
+  if (op->pw == NULL) {
+    op->pw = calloc(1, sizeof(*op->pw));
+    if (op->pw != NULL) {
+      op->pw->op = op;
+      op->pw->tail = &op->pw->head;
+    }
+  }
+  sg = op->pw != NULL ? malloc(sizeof(*sg)) : NULL;
+  if (sg == NULL) {
     op->status = FSP_ST_IO;
     fsd_session_failing(&c->sess, r, FSP_ST_IO, "out of memory");
     put_step(op);
     return UV_ENOMEM;
   }
-  pw->op = op;
-  pw->b = c->rb;
-  pw->len = n;
-  buf = uv_buf_init((char *)p, (unsigned)n);
-  if (uv_fs_write(srv.loop, &pw->req, op->fd, &buf, 1, (int64_t)off,
-                  on_put_written) != 0) {
-    free(pw);
-    op->status = FSP_ST_IO;
-    fsd_session_failing(&c->sess, r, FSP_ST_IO, NULL);
-    put_step(op);
-    return UV_EIO;
-  }
+  sg->next = NULL;
+  sg->b = c->rb;
+  sg->p = p;
+  sg->len = n;
+  sg->off = off;
   c->rb->refs++;
+  *op->pw->tail = sg;
+  op->pw->tail = &sg->next;
   op->writes++;
   c->put_pending += n;
   c->put_writes++;
+  if (op->pw->nbusy == 0)
+    pwriter_start(op);
   update_reading(c);
   return 0;
 }
@@ -1979,6 +2123,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
   /* sendfile() for GET payloads unless FSD_SENDFILE=0: it spent about a
    * third less CPU than pread + write for the same throughput (see the
    * notes on the zero-copy path above). The copy path stays for A/B runs. */
+  /* Early writeback of uploads unless FSD_WRITEBACK=0 (to measure it). */
+  srv.writeback = getenv("FSD_WRITEBACK") == NULL ||
+                  strcmp(getenv("FSD_WRITEBACK"), "0") != 0;
   srv.zero_copy = getenv("FSD_SENDFILE") == NULL ||
                   strcmp(getenv("FSD_SENDFILE"), "0") != 0;
   srv.idle_timeout = cfg->idle_timeout;

@@ -82,6 +82,29 @@ class BasicTest(ServerTest):
         self.assertEqual(struct.unpack(">QQ", frames[-1][1]),
                          (CHUNK + 1, fc.xxh3_64(data)))
 
+    def test_put_many_small_frames_byte_identical(self):
+        # Thousands of small DATA frames, many per socket read and more
+        # than one disk write gathers, and frames of every size around
+        # them: the file holds the bytes in order.
+        c = self.client()
+        data = os.urandom(3 * (1 << 20) + 5)
+        for chunk in (1000, 1, 65537):
+            part = data if chunk != 1 else data[:5000]
+            name = "small%d" % chunk
+            size_back, _ = c.put(name, part, chunk=chunk)
+            self.assertEqual(size_back, len(part))
+            with open(self.srv.path(name), "rb") as f:
+                self.assertEqual(f.read(), part, name)
+
+    def test_put_past_several_writeback_steps(self):
+        # 20 MiB: fsd starts the writeback every 8 MiB while it receives.
+        c = self.client()
+        data = os.urandom(20 * (1 << 20) + 3)
+        size_back, _ = c.put("big", data, chunk=1 << 20)
+        self.assertEqual(size_back, len(data))
+        with open(self.srv.path("big"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
     def test_list_and_stat(self):
         c = self.client()
         c.put("l1", b"12345")
@@ -490,6 +513,19 @@ class CopyPathTest(ServerTest):
     test_stat_answer_not_held_back_by_big_get = \
         BasicTest.test_stat_answer_not_held_back_by_big_get
     test_many_clients_at_once = BasicTest.test_many_clients_at_once
+
+
+class NoWritebackTest(ServerTest):
+    """Uploads whose pages are left for the fsync before the commit."""
+
+    env = {"FSD_WRITEBACK": "0"}
+    test_get_put_byte_identical = BasicTest.test_get_put_byte_identical
+    test_put_many_small_frames_byte_identical = \
+        BasicTest.test_put_many_small_frames_byte_identical
+    test_put_bad_checksum_leaves_no_trace = \
+        BasicTest.test_put_bad_checksum_leaves_no_trace
+    test_put_past_several_writeback_steps = \
+        BasicTest.test_put_past_several_writeback_steps
 
 
 class SlowWatcherTest(ServerTest):

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -110,6 +111,50 @@ START_TEST(test_fsops_temp_commit_replace_and_no_clobber) {
 }
 END_TEST
 
+START_TEST(test_fsops_write_at_gathers_pieces_in_order) {
+  char temp[FSD_TEMP_NAME_LEN], back[16];
+  struct iovec iov[3] = {{"abc", 3}, {"", 0}, {"defgh", 5}};
+  int fd = fsd_temp_create(rootfd, temp);
+  int rfd;
+
+  ck_assert_int_ge(fd, 0);
+  /* Pieces land one after the other at the offset, the hole before it
+   * reads as zeros, and the count is of all bytes written. */
+  ck_assert_int_eq(fsd_write_at(fd, iov, 3, 2), 8);
+  ck_assert_int_eq(fsd_write_at(fd, iov + 2, 1, 10), 5);
+  ck_assert_int_eq(fsd_write_at(fd, iov, 0, 15), 0);
+  rfd = openat(rootfd, temp, O_RDONLY);
+  ck_assert_int_ge(rfd, 0);
+  ck_assert_int_eq(read(rfd, back, sizeof(back)), 15);
+  ck_assert_int_eq(memcmp(back, "\0\0abcdefghdefgh", 15), 0);
+  close(rfd);
+  /* A descriptor that cannot be written gives a negative UV_E* code. */
+  rfd = openat(rootfd, temp, O_RDONLY);
+  ck_assert_int_eq(fsd_write_at(rfd, iov, 1, 0), UV_EBADF);
+  close(rfd);
+  close(fd);
+}
+END_TEST
+
+START_TEST(test_fsops_reserve_keeps_size) {
+  char temp[FSD_TEMP_NAME_LEN];
+  struct stat st;
+  int fd = fsd_temp_create(rootfd, temp);
+
+  ck_assert_int_ge(fd, 0);
+  /* The blocks are set aside, the size still counts only what is written. */
+  ck_assert_int_eq(fsd_reserve(fd, 1 << 20), 0);
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_eq(st.st_size, 0);
+  ck_assert_int_ge((long long)st.st_blocks * 512, 1 << 20);
+  ck_assert_int_eq(write(fd, "abc", 3), 3);
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_eq(st.st_size, 3);
+  ck_assert_int_eq(fsd_reserve(fd, 0), 0);
+  close(fd);
+}
+END_TEST
+
 START_TEST(test_fsops_scan_skips_and_cleans) {
   struct fsd_scan sc;
   char temp[FSD_TEMP_NAME_LEN];
@@ -155,6 +200,8 @@ Suite *fsops_suite(void) {
   tcase_add_test(tc, test_fsops_open_regular_file);
   tcase_add_test(tc, test_fsops_refuses_symlink_dir_fifo);
   tcase_add_test(tc, test_fsops_temp_commit_replace_and_no_clobber);
+  tcase_add_test(tc, test_fsops_write_at_gathers_pieces_in_order);
+  tcase_add_test(tc, test_fsops_reserve_keeps_size);
   tcase_add_test(tc, test_fsops_scan_skips_and_cleans);
   tcase_add_test(tc, test_fsops_status_mapping);
   suite_add_tcase(s, tc);
