@@ -4,6 +4,7 @@
 #ifndef FSD_CTX_H
 #define FSD_CTX_H
 
+#include <fsproto/fsproto.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,9 @@
 #define FSD_MAX_PAYLOAD 1048576u  /* payload limit fsd announces */
 #define FSD_LIST_BATCH 65536u     /* largest ENTRIES payload fsd sends */
 #define FSD_SUB_BACKLOG 1048576u  /* unsent bytes before events coalesce */
+/* The largest pushed frame: a NOTIFY with the longest NOTICE text (an EVENT
+ * is shorter). */
+#define FSD_PUSH_MAX (FSP_HDR_LEN + FSP_NOTICE_MAX)
 
 struct fsd_session;
 
@@ -55,6 +59,9 @@ int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
 /* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
 const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
                                       uint64_t seq);
+
+/* Fills m with the EVENT frame of ev (m's name points into ev). */
+void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);
 
 /* Relays a NOTICE text to every subscriber as NOTIFY. */
 void fsd_ctx_notify(struct fsd_ctx *ctx, const char *text, size_t len);

@@ -297,30 +297,14 @@ void fsd_session_deliver(struct fsd_session *s, const struct fsd_event *ev) {
 
   if (!may_push(s))
     return;
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_EVENT;
-  m.id = FSP_EVENT_ID;
-  m.u.event.seq = ev->seq;
-  m.u.event.kind = ev->kind;
-  m.u.event.file.size = ev->size;
-  m.u.event.file.mtime_ns = ev->mtime_ns;
-  m.u.event.file.name.ptr = ev->name;
-  m.u.event.file.name.len = ev->name_len;
+  fsd_event_msg(ev, &m);
   send_msg(s, &m);
 }
 
-/* Relays a notice to a subscriber (see session.h). */
-void fsd_session_notify(struct fsd_session *s, const char *text, size_t len) {
-  struct fsp_msg m;
-
-  if (!may_push(s))
-    return;
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_NOTIFY;
-  m.id = FSP_EVENT_ID;
-  m.u.text.ptr = text;
-  m.u.text.len = len;
-  send_msg(s, &m);
+/* Sends a frame encoded once for all subscribers (see session.h). */
+void fsd_session_push(struct fsd_session *s, const void *frame, size_t len) {
+  if (may_push(s))
+    s->ops->send(s->host, frame, len);
 }
 
 static void send_resync(struct fsd_session *s) {

@@ -146,9 +146,14 @@ void fsd_session_writable(struct fsd_session *s);
 /* The host's backlog drained to zero: sends RESYNC if events were skipped. */
 void fsd_session_drained(struct fsd_session *s);
 
-/* Event fan-out (called by fsd_ctx_update and fsd_ctx_notify). */
+/* Sends one event to a subscriber (SUBSCRIBE's replay). */
 void fsd_session_deliver(struct fsd_session *s, const struct fsd_event *ev);
-void fsd_session_notify(struct fsd_session *s, const char *text, size_t len);
+
+/* Event fan-out (called by fsd_ctx_update and fsd_ctx_notify, which encode
+ * the EVENT or NOTIFY frame once for all subscribers): sends frame[0..len)
+ * unless s is not subscribed, not open, or behind (then it is skipped, and
+ * RESYNC follows once s drained). */
+void fsd_session_push(struct fsd_session *s, const void *frame, size_t len);
 
 /* Clamps a GET/HASH range to a file of file_size bytes. Returns 0 and sets
  * *out_len, or FSP_ST_RANGE when offset is past the end. */

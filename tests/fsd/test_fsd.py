@@ -284,6 +284,26 @@ class BasicTest(ServerTest):
             if fid == gid and op in (fc.ERROR, fc.END):
                 break
 
+    def test_answers_gathered_behind_a_full_socket_all_arrive(self):
+        # The client reads nothing while a GET fills the socket, so a DATA
+        # frame waits half sent; meanwhile more than one write's worth of
+        # STAT answers pile up behind it. All must arrive, in order.
+        c = self.client()
+        data = os.urandom(16 << 20)
+        c.put("full", data)
+        name = "f" * 200
+        c.put(name, b"12345")
+        gid = c.request(fc.GET, fc.range_payload(0, fc.TO_END, "full"))
+        time.sleep(0.3)
+        sids = [c.new_id() for _ in range(3000)]
+        c.send_raw(b"".join(fc.frame(fc.STAT, sid, name.encode())
+                            for sid in sids))
+        self.assertEqual(c.read_get(gid), data)
+        for sid in sids:
+            op, fid, p = c.next_frame(sid)
+            self.assertEqual((op, fid), (fc.INFO, sid))
+            self.assertEqual(struct.unpack(">Qq", p[:16])[0], 5)
+
     def test_bad_names(self):
         c = self.client()
         for name in (b"../etc/passwd", b"a/b", b".hidden", b"..", b"\x01x",
@@ -394,6 +414,24 @@ class BasicTest(ServerTest):
         a.ping()
         self.assertFalse(a.events)
 
+    def test_longest_notice_reaches_many_subscribers_intact(self):
+        subs = [self.client() for _ in range(20)]
+        for s in subs:
+            s.subscribe()
+        text = "".join(chr(ord("a") + i % 26) for i in range(4096))
+        subs[0].notice(text)
+        subs[1].notice("short")
+        for s in subs:
+            got = [s.next_event() for _ in range(2)]
+            self.assertEqual([(e.type, e.text) for e in got],
+                             [("NOTIFY", text), ("NOTIFY", "short")])
+        # After a quiet while (fsd drops the output buffers it kept for the
+        # next broadcast) events still reach everyone.
+        time.sleep(2.5)
+        subs[2].notice("later")
+        for s in subs:
+            self.assertEqual(s.next_event().text, "later")
+
     def test_outside_change_appears_in_list_and_events(self):
         sub = self.client()
         sub.subscribe()
@@ -441,6 +479,24 @@ class BasicTest(ServerTest):
         for rid in reversed(ids):
             op, p = c.wait(rid, fc.INFO)[-1]
             self.assertEqual(struct.unpack(">Qq", p)[0], 10)
+
+    def test_many_pipelined_answers_arrive_whole_and_in_order(self):
+        # Answers gathered in one go grow past any first buffer size and
+        # past one write's worth: every one must arrive, in order.
+        c = self.client()
+        names = ["o%03d-%s" % (i, "n" * (i % 200)) for i in range(30)]
+        for i, name in enumerate(names):
+            c.put(name, b"x" * i)
+        batch = []
+        for k in range(1500):
+            rid = c.new_id()
+            batch.append((rid, k % len(names)))
+        c.send_raw(b"".join(fc.frame(fc.STAT, rid, names[i].encode())
+                            for rid, i in batch))
+        for rid, i in batch:
+            op, fid, p = c.read_frame()
+            self.assertEqual((op, fid), (fc.INFO, rid))
+            self.assertEqual(struct.unpack(">Qq", p[:16])[0], i)
 
     def test_concurrent_delete_and_put_keep_register_exact(self):
         # A DELETE and an upload of one name from two clients, racing: once

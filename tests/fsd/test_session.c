@@ -922,6 +922,58 @@ START_TEST(test_session_slow_subscriber_coalesces) {
 }
 END_TEST
 
+/* A broadcast reaches every subscriber as one frame each, byte for byte the
+ * same, up to the longest NOTICE; a subscriber that is behind gets none and
+ * later one RESYNC; a session that is not subscribed gets nothing. */
+START_TEST(test_session_broadcast_same_bytes_to_all) {
+  struct fake *subs[3], *idle = connected(), *slow = connected();
+  static char text[FSP_NOTICE_MAX];
+  struct fsp_msg m;
+  size_t at[3];
+
+  for (int i = 0; i < 3; i++) {
+    subs[i] = connected();
+    feed_simple(subs[i], FSP_OP_SUBSCRIBE, 1);
+    expect_op(subs[i], FSP_OP_SUBSCRIBED, 1, NULL);
+  }
+  feed_simple(slow, FSP_OP_SUBSCRIBE, 1);
+  expect_op(slow, FSP_OP_SUBSCRIBED, 1, NULL);
+  slow->backlog = FSD_SUB_BACKLOG + 1;
+  for (size_t i = 0; i < sizeof(text); i++)
+    text[i] = (char)('a' + i % 26);
+
+  for (int i = 0; i < 3; i++)
+    at[i] = subs[i]->outpos;
+  fsd_ctx_update(&ctx, "bcast", 5, 1, 42, 7);
+  fsd_ctx_notify(&ctx, text, sizeof(text));
+  for (int i = 0; i < 3; i++) {
+    expect_op(subs[i], FSP_OP_EVENT, 0, &m);
+    ck_assert_uint_eq(m.u.event.seq, ctx.seq);
+    ck_assert_uint_eq(m.u.event.kind, FSP_EV_ADDED);
+    ck_assert_uint_eq(m.u.event.file.size, 42);
+    ck_assert_int_eq(m.u.event.file.mtime_ns, 7);
+    ck_assert_mem_eq(m.u.event.file.name.ptr, "bcast", 5);
+    expect_op(subs[i], FSP_OP_NOTIFY, 0, &m);
+    ck_assert_uint_eq(m.u.text.len, sizeof(text));
+    ck_assert_mem_eq(m.u.text.ptr, text, sizeof(text));
+    expect_nothing(subs[i]);
+    ck_assert_uint_eq(subs[i]->outlen - at[i], subs[0]->outlen - at[0]);
+    ck_assert_mem_eq(subs[i]->out + at[i], subs[0]->out + at[0],
+                     subs[0]->outlen - at[0]);
+  }
+  expect_nothing(idle);
+  expect_nothing(slow);
+  slow->backlog = 0;
+  fsd_session_drained(&slow->s);
+  expect_op(slow, FSP_OP_RESYNC, 0, &m);
+  ck_assert_uint_eq(m.u.sub.seq, ctx.seq);
+  for (int i = 0; i < 3; i++)
+    fake_free(subs[i]);
+  fake_free(idle);
+  fake_free(slow);
+}
+END_TEST
+
 START_TEST(test_session_notice_relayed) {
   struct fake *a = connected(), *b = connected(), *c = connected();
   struct fsp_msg m;
@@ -1044,6 +1096,7 @@ Suite *session_suite(void) {
   tcase_add_test(tc, test_session_subscribe_replay_and_resync);
   tcase_add_test(tc, test_session_subscribe_too_old_is_resync);
   tcase_add_test(tc, test_session_slow_subscriber_coalesces);
+  tcase_add_test(tc, test_session_broadcast_same_bytes_to_all);
   tcase_add_test(tc, test_session_notice_relayed);
   tcase_add_test(tc, test_session_bye_waits_for_requests);
   tcase_add_test(tc, test_session_shutdown_and_timeout);
