@@ -116,6 +116,8 @@ struct op {
   int jobs;               /* jobs (work, reads) in flight */
   int fd;                 /* open file, -1 when none */
   int err;                /* UV_E* result of the last job */
+  const char *why;        /* the ERROR text when status is set, or NULL */
+  uint8_t changed;        /* GET: the file was changed in place meanwhile */
   uint16_t status;        /* wire status once failed, 0 while fine */
   uint8_t aborted;        /* the session asked to stop */
   uint8_t in_list;        /* linked in c->ops */
@@ -921,6 +923,19 @@ static int page_in(int fd, uint64_t pos, size_t n) {
   return 0;
 }
 
+/* Whether the open file was changed in place (written to or truncated, not
+ * replaced) since the GET opened it: its size or mtime moved. (Not its
+ * ctime: a replace by rename, which leaves the open file intact, changes the
+ * old file's ctime as it drops its link.) */
+static int changed_since_open(const struct op *op) {
+  struct stat now;
+
+  if (fstat(op->fd, &now) != 0)
+    return 0;
+  return now.st_size != op->st.st_size ||
+         fsd_mtime_ns(&now) != fsd_mtime_ns(&op->st);
+}
+
 static void get_read_work(uv_work_t *w) {
   struct op *op = w->data;
   struct wreq *ch = op->chunk;
@@ -931,8 +946,10 @@ static void get_read_work(uv_work_t *w) {
     /* Nothing to hash: only make sure the pages are in the page cache, so
      * that sendfile() on the loop thread does not wait for the disk. */
     op->err = page_in(op->fd, op->pos, n);
-    if (op->err == 0)
+    if (op->err == 0) {
       op->err = (int)n;
+      op->changed = op->pos + n == op->end && changed_since_open(op);
+    }
     return;
   }
   while (got < n) {
@@ -950,7 +967,10 @@ static void get_read_work(uv_work_t *w) {
   XXH3_64bits_update(op->hs, ch->data + FSP_HDR_LEN, n);
   if (!op->zc)
     fsp_header_write(ch->data, FSP_OP_DATA, op->r->id, (uint32_t)n);
+  /* The last read: a file rewritten in place meanwhile would end in a hash
+   * that matches neither version; say what happened instead. */
   op->err = (int)n;
+  op->changed = op->pos + n == op->end && changed_since_open(op);
 }
 
 static void on_chunk_written(uv_write_t *req, int status) {
@@ -974,7 +994,15 @@ static void after_get_read(uv_work_t *w, int status) {
 
   op->reading = 0;
   op->jobs--;
-  if (op->err < 0) {
+  if (op->changed) {
+    fsd_warn("%s was changed in place while being sent", op->r->name);
+    free(op->chunk);
+    op->chunk = NULL;
+    if (op->status == 0) {
+      op->status = FSP_ST_IO;
+      op->why = "the file was changed in place while being sent";
+    }
+  } else if (op->err < 0) {
     fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
     free(op->chunk);
     op->chunk = NULL;
@@ -1181,7 +1209,7 @@ static void op_pump(struct op *op) {
     if (op->aborted || c->hard)
       fsd_session_aborted(&c->sess, op->r);
     else
-      fsd_session_fail(&c->sess, op->r, op->status, NULL);
+      fsd_session_fail(&c->sess, op->r, op->status, op->why);
     op_release(op);
     return;
   }

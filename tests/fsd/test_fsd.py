@@ -261,6 +261,33 @@ class BasicTest(ServerTest):
         self.assertEqual(struct.unpack(">QQ", p), (len(old), fc.xxh3_64(old)))
         self.assertEqual(c.get("moving"), b"new and short")
 
+    def test_get_of_file_changed_in_place_ends_in_error(self):
+        # Another program writes into the file (not replacing it) while it
+        # is being sent: the download ends with ERROR IO that says so, not
+        # with an END whose hash matches neither version.
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        data = os.urandom(32 << 20)
+        c.put("inplace", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END, "inplace"))
+        op, _, _ = c.next_frame(rid)
+        self.assertEqual(op, fc.BEGIN)
+        with open(self.srv.path("inplace"), "r+b") as f:
+            f.seek(len(data) - 4096)
+            f.write(b"x" * 4096)
+        got = 0
+        with self.assertRaises(fc.FspError) as e:
+            while True:
+                op, _, p = c.check(*c.next_frame(rid))
+                if op == fc.END:
+                    break
+                got += len(p)
+        self.assertEqual(e.exception.status, fc.ST_IO)
+        self.assertIn("changed in place", e.exception.message)
+        self.assertLess(got, len(data))
+        # The connection goes on; a new download gets the new contents.
+        self.assertEqual(fc.xxh3_64(c.get("inplace")),
+                         fc.xxh3_64(data[:-4096] + b"x" * 4096))
+
     def test_stat_answer_not_held_back_by_big_get(self):
         c = self.client()
         c.put("huge", os.urandom(16 << 20))
