@@ -158,12 +158,12 @@ int fsd_writeback_start(int fd, uint64_t off, uint64_t len) {
 
 /* Moves a finished temp file into place; see fsops.h. */
 int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
-                    int no_clobber, struct stat *st) {
+                    int no_clobber, int durable, struct stat *st) {
   int err = 0;
 
   /* The data must be on disk before the name points at it, or a crash could
    * leave an empty file where the old one was. */
-  if (fsync(fd) != 0) {
+  if (durable && fsync(fd) != 0) {
     err = -errno;
     goto fail;
   }

@@ -12,7 +12,7 @@
 
 static const char usage_text[] =
     "usage: fsd [--root DIR] [--listen HOST:PORT] [--max-clients N]\n"
-    "           [--idle-timeout SECONDS] [--read-only]\n"
+    "           [--idle-timeout SECONDS] [--read-only] [--no-fsync]\n"
     "           [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "Serves the regular files of DIR (default ./files, created if missing)\n"
@@ -25,6 +25,11 @@ static const char usage_text[] =
     "  --idle-timeout SECS   close connections idle this long (default 300,\n"
     "                        0 never)\n"
     "  --read-only           refuse uploads and deletions\n"
+    "  --no-fsync            commit uploads without waiting for the disk:\n"
+    "                        faster where the disk is slower than the\n"
+    "                        network, still atomic, but an upload confirmed\n"
+    "                        just before a power failure may be lost\n"
+    "                        (a crash of fsd alone loses nothing)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --help                show this help\n"
     "  --version             show the version\n";
@@ -55,6 +60,7 @@ int main(int argc, char **argv) {
       {"max-clients", required_argument, NULL, 'm'},
       {"idle-timeout", required_argument, NULL, 't'},
       {"read-only", no_argument, NULL, 'R'},
+      {"no-fsync", no_argument, NULL, 'F'},
       {"log-level", required_argument, NULL, 'L'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -91,6 +97,9 @@ int main(int argc, char **argv) {
       break;
     case 'R':
       cfg.read_only = 1;
+      break;
+    case 'F':
+      cfg.no_fsync = 1;
       break;
     case 'L':
       level = fsd_log_parse_level(optarg);

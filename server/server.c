@@ -204,6 +204,7 @@ struct server {
   struct conn *dirty;     /* connections with gathered output */
   int zero_copy;          /* GET payloads with sendfile() */
   int writeback;          /* uploads start their writeback early */
+  int no_fsync;           /* --no-fsync: commits do not wait for the disk */
   struct hash_entry {     /* whole-file hashes of files served lately */
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
@@ -1519,7 +1520,8 @@ static void commit_work(uv_work_t *w) {
   struct op *op = w->data;
 
   op->err = fsd_temp_commit(srv.rootfd, op->fd, op->temp, op->r->name,
-                            op->r->mode == FSP_PUT_NO_CLOBBER, &op->st);
+                            op->r->mode == FSP_PUT_NO_CLOBBER, !srv.no_fsync,
+                            &op->st);
   close(op->fd);
   op->fd = -1;
 }
@@ -2280,6 +2282,10 @@ int fsd_server_run(const struct fsd_config *cfg) {
   if (r != 0)
     goto out_fd;
   srv.ctx.read_only = cfg->read_only;
+  srv.no_fsync = cfg->no_fsync;
+  if (srv.no_fsync)
+    fsd_warn("uploads are committed without fsync: an upload acknowledged "
+             "just before a power failure may be lost");
   r = fsd_register_init(&srv.watched);
   if (r != 0)
     goto out_ctx;

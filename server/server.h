@@ -11,6 +11,7 @@ struct fsd_config {
   unsigned max_clients;         /* connections served at once */
   unsigned idle_timeout;        /* seconds; 0 disables */
   int read_only;                /* refuse PUT and DELETE */
+  int no_fsync;                 /* commit uploads without fsync() */
 };
 
 /* Parses "HOST:PORT" where HOST is an IPv4 literal, "[IPv6 literal]" or

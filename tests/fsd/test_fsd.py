@@ -662,6 +662,26 @@ class ReadOnlyTest(ServerTest):
         self.assertTrue(os.path.exists(self.srv.path("ro")))
 
 
+class NoFsyncTest(ServerTest):
+    args = ("--no-fsync",)
+
+    def test_no_fsync_commits_atomically_and_says_so(self):
+        # Uploads still land whole, by rename, and replace atomically; the
+        # server says at start that it does not wait for the disk.
+        self.assertTrue(any("without fsync" in line
+                            for line in self.srv.log), self.srv.log[:5])
+        c = self.client()
+        data = os.urandom(3 << 20)
+        c.put("nf", data)
+        self.assertEqual(c.get("nf"), data)
+        c.put("nf", b"second")
+        self.assertEqual(c.get("nf"), b"second")
+        with open(self.srv.path("nf"), "rb") as f:
+            self.assertEqual(f.read(), b"second")
+        self.assertEqual([n for n in os.listdir(self.srv.root)
+                          if n.startswith(".")], [])
+
+
 class LimitsTest(ServerTest):
     args = ("--max-clients", "2", "--idle-timeout", "1")
 
