@@ -924,14 +924,16 @@ static int page_in(int fd, uint64_t pos, size_t n) {
   return 0;
 }
 
-/* Whether the open file was changed in place (written to or truncated, not
- * replaced) since the GET opened it: its size or mtime moved. (Not its
- * ctime: a replace by rename, which leaves the open file intact, changes the
- * old file's ctime as it drops its link.) */
-static int changed_since_open(const struct op *op) {
+/* After a read of n bytes at op->pos: whether that was the GET's last read
+ * and the open file was changed in place (written to or truncated, not
+ * replaced) since the GET opened it, its size or mtime moved. Such a file
+ * would end in a hash that matches neither version; the GET says what
+ * happened instead. (Not its ctime: a replace by rename, which leaves the
+ * open file intact, changes the old file's ctime as it drops its link.) */
+static int last_read_saw_change(const struct op *op, size_t n) {
   struct stat now;
 
-  if (fstat(op->fd, &now) != 0)
+  if (op->pos + n != op->end || fstat(op->fd, &now) != 0)
     return 0;
   return now.st_size != op->st.st_size ||
          fsd_mtime_ns(&now) != fsd_mtime_ns(&op->st);
@@ -949,7 +951,7 @@ static void get_read_work(uv_work_t *w) {
     op->err = page_in(op->fd, op->pos, n);
     if (op->err == 0) {
       op->err = (int)n;
-      op->changed = op->pos + n == op->end && changed_since_open(op);
+      op->changed = last_read_saw_change(op, n);
     }
     return;
   }
@@ -968,10 +970,8 @@ static void get_read_work(uv_work_t *w) {
   XXH3_64bits_update(op->hs, ch->data + FSP_HDR_LEN, n);
   if (!op->zc)
     fsp_header_write(ch->data, FSP_OP_DATA, op->r->id, (uint32_t)n);
-  /* The last read: a file rewritten in place meanwhile would end in a hash
-   * that matches neither version; say what happened instead. */
   op->err = (int)n;
-  op->changed = op->pos + n == op->end && changed_since_open(op);
+  op->changed = last_read_saw_change(op, n);
 }
 
 static void on_chunk_written(uv_write_t *req, int status) {
@@ -995,20 +995,18 @@ static void after_get_read(uv_work_t *w, int status) {
 
   op->reading = 0;
   op->jobs--;
-  if (op->changed) {
-    fsd_warn("%s was changed in place while being sent", op->r->name);
+  if (op->err < 0 || op->changed) {
+    if (op->changed)
+      fsd_warn("%s was changed in place while being sent", op->r->name);
+    else
+      fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
     free(op->chunk);
     op->chunk = NULL;
     if (op->status == 0) {
       op->status = FSP_ST_IO;
-      op->why = "the file was changed in place while being sent";
+      if (op->changed)
+        op->why = "the file was changed in place while being sent";
     }
-  } else if (op->err < 0) {
-    fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
-    free(op->chunk);
-    op->chunk = NULL;
-    if (op->status == 0)
-      op->status = FSP_ST_IO;
   } else if (op->zc) {
     op->pos += (uint64_t)op->err;
     op->zready = (size_t)op->err; /* the buffer stays for the next read */
@@ -2238,6 +2236,14 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 /* Runs the server; see server.h. */
+/* An on/off switch from the environment (undocumented, for measuring):
+ * on unless set to "0". */
+static int env_flag(const char *name) {
+  const char *v = getenv(name);
+
+  return v == NULL || strcmp(v, "0") != 0;
+}
+
 int fsd_server_run(const struct fsd_config *cfg) {
   uint64_t epoch = 0;
   unsigned sweep_ms;
@@ -2253,11 +2259,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
   /* sendfile() for GET payloads unless FSD_SENDFILE=0: it spent about a
    * third less CPU than pread + write for the same throughput (see the
    * notes on the zero-copy path above). The copy path stays for A/B runs. */
+  srv.zero_copy = env_flag("FSD_SENDFILE");
   /* Early writeback of uploads unless FSD_WRITEBACK=0 (to measure it). */
-  srv.writeback = getenv("FSD_WRITEBACK") == NULL ||
-                  strcmp(getenv("FSD_WRITEBACK"), "0") != 0;
-  srv.zero_copy = getenv("FSD_SENDFILE") == NULL ||
-                  strcmp(getenv("FSD_SENDFILE"), "0") != 0;
+  srv.writeback = env_flag("FSD_WRITEBACK");
   srv.idle_timeout = cfg->idle_timeout;
   /* FSD_RESCAN_MS (undocumented, for tests): rescan the root this often, so
    * that rescans racing with uploads and deletes can be provoked. */
