@@ -53,6 +53,10 @@ const char *fsc_strerror(int err) {
   return uv_strerror(err);
 }
 
+const char *fsc_conn_why(const struct fsc_conn *c, int err) {
+  return c->msg[0] ? c->msg : fsc_strerror(err);
+}
+
 static void clear_progress(struct fsc_app *a) {
   if (a->progress_shown) {
     fputs("\r\x1b[K", stderr);
@@ -362,6 +366,14 @@ static void size_print(struct fsc_run *r) {
   }
 }
 
+/* Ends a job that has nothing left in flight (no request, no file), as
+ * failed: canceled, or its request failed or was lost. */
+static void job_fail(struct job *j) {
+  j->failed = 1;
+  j->req_done = 1;
+  fsc__job_finished(j);
+}
+
 /* --- watch --- */
 
 /* A watch keeps a table of the server's files current from EVENTs. After
@@ -394,9 +406,7 @@ struct watch_job {
 
 static void watch_fail(struct watch_job *w, const char *what, int err) {
   fsc_app_errorf(w->j.run->app, "watch: %s: %s", what, fsc_strerror(err));
-  w->j.failed = 1;
-  w->j.req_done = 1;
-  fsc__job_finished(&w->j);
+  job_fail(&w->j);
 }
 
 static void watch_list(struct watch_job *w) {
@@ -477,9 +487,7 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
     w->listing = 0;
     fsc__server_msg(msg, sizeof msg, m);
     fsc_app_errorf(a, "watch: list: %s", msg);
-    w->j.failed = 1;
-    w->j.req_done = 1;
-    fsc__job_finished(&w->j);
+    job_fail(&w->j);
     return;
   default:
     return;
@@ -554,9 +562,7 @@ static void watch_msg(struct fsc_req *req, const struct fsp_msg *m) {
     fsc_conn_finish(&a->conn, &w->j.req);
     fsc__server_msg(msg, sizeof msg, m);
     fsc_app_errorf(a, "watch: %s", msg);
-    w->j.failed = 1;
-    w->j.req_done = 1;
-    fsc__job_finished(&w->j);
+    job_fail(&w->j);
   }
 }
 
@@ -610,9 +616,7 @@ static void watch_cancel(struct job *j) {
   struct watch_job *w = (struct watch_job *)j;
   fsc_conn_finish(&j->run->app->conn, &w->list);
   w->listing = 0;
-  j->failed = 1;
-  j->req_done = 1;
-  fsc__job_finished(j);
+  job_fail(j);
 }
 
 static void watch_destroy(struct job *j) {
@@ -642,16 +646,7 @@ static struct job *watch_job_new(void) {
 /* --- Generic job plumbing --- */
 
 static void small_lost(struct fsc_req *req, int err) {
-  struct job *j = req->data;
-  j->req_done = 1;
-  j->failed = 1;
-  fsc__job_finished(j);
-}
-
-static void small_cancel(struct job *j) {
-  j->failed = 1;
-  j->req_done = 1;
-  fsc__job_finished(j);
+  job_fail(req->data);
 }
 
 static void small_destroy(struct job *j) {
@@ -665,7 +660,7 @@ static struct job *simple_job_new(const struct fsc_req_ops *ops) {
   struct small_job *s = calloc(1, sizeof *s);
   if (s == NULL)
     return NULL;
-  s->j.cancel = small_cancel;
+  s->j.cancel = job_fail;
   s->j.destroy = small_destroy;
   s->j.req.ops = ops;
   s->j.req.data = s;
@@ -694,7 +689,7 @@ static void simple_job_start(struct job *j) {
       fsc_app_errorf(r->app, "%s %s: %s", fsc_cmd_name(r->cmd.kind),
                      fsc__esc(ename, sizeof ename, j->arg),
                      fsp_strerror(FSP_EBADNAME));
-      small_cancel(j);
+      job_fail(j);
       return;
     }
     break;
@@ -706,7 +701,7 @@ static void simple_job_start(struct job *j) {
       if (len + n + (i > 0) > FSP_NOTICE_MAX) {
         fsc_app_errorf(r->app, "announce: text longer than %u bytes",
                        FSP_NOTICE_MAX);
-        small_cancel(j);
+        job_fail(j);
         return;
       }
       if (i > 0)
@@ -717,7 +712,7 @@ static void simple_job_start(struct job *j) {
     if (len == 0 || fsp_utf8_check(text, len) != 0) {
       fsc_app_errorf(r->app, "announce: %s",
                      len == 0 ? "empty text" : fsp_strerror(FSP_EUTF8));
-      small_cancel(j);
+      job_fail(j);
       return;
     }
     m.op = FSP_OP_NOTICE;
@@ -726,14 +721,14 @@ static void simple_job_start(struct job *j) {
     break;
   }
   default:
-    small_cancel(j);
+    job_fail(j);
     return;
   }
   int rc = fsc_conn_request(&r->app->conn, &j->req, &m);
   if (rc < 0) {
     fsc_app_errorf(r->app, "%s: %s", fsc_cmd_name(r->cmd.kind),
                    fsc_strerror(rc));
-    small_cancel(j);
+    job_fail(j);
   }
 }
 
@@ -873,17 +868,24 @@ void fsc_run_cancel(struct fsc_app *a) {
   run_next(r);
 }
 
+/* The watch job of a running watch, or NULL. */
+static struct watch_job *run_watch(const struct fsc_app *a) {
+  const struct fsc_run *r = a->run;
+  if (r == NULL || r->cmd.kind != FSC_CMD_WATCH || r->njobs == 0)
+    return NULL;
+  return (struct watch_job *)r->jobs[0];
+}
+
 void fsc_run_conn_lost(struct fsc_app *a, int err) {
   struct fsc_run *r = a->run;
   (void)err;
   if (r == NULL)
     return;
-  int watch = r->cmd.kind == FSC_CMD_WATCH;
-  struct job *wj = watch && r->njobs > 0 ? r->jobs[0] : NULL;
-  if (watch && a->reconnect) {
+  struct watch_job *w = run_watch(a);
+  if (r->cmd.kind == FSC_CMD_WATCH && a->reconnect) {
     /* It keeps its table and waits for fsc_run_reconnected(). */
-    if (wj != NULL)
-      ((struct watch_job *)wj)->down = 1;
+    if (w != NULL)
+      w->down = 1;
     return;
   }
   r->lost = 1;
@@ -891,31 +893,25 @@ void fsc_run_conn_lost(struct fsc_app *a, int err) {
   /* Requests already got on_lost from the connection; jobs that were not
    * started have nothing to clean up. A watch's job has no request left
    * once subscribed, so it ends here. */
-  if (wj != NULL && !wj->finished) {
+  if (w != NULL && !w->j.finished) {
     r->in_next = 1; /* the run must outlive this call */
-    wj->failed = 1;
-    wj->req_done = 1;
-    fsc__job_finished(wj);
+    job_fail(&w->j);
     r->in_next = 0;
   }
   run_next(r);
 }
 
 void fsc_run_reconnected(struct fsc_app *a) {
-  struct fsc_run *r = a->run;
-  if (r == NULL || r->cmd.kind != FSC_CMD_WATCH || r->njobs == 0 ||
-      r->jobs[0] == NULL || r->jobs[0]->finished)
+  struct watch_job *w = run_watch(a);
+  if (w == NULL || w->j.finished)
     return;
-  struct watch_job *w = (struct watch_job *)r->jobs[0];
   w->down = 0;
   w->rejoined = 1;
   watch_subscribe(w);
 }
 
 void fsc_run_push(struct fsc_app *a, const struct fsp_msg *m) {
-  struct fsc_run *r = a->run;
-  if (r == NULL || r->cmd.kind != FSC_CMD_WATCH || r->njobs == 0 ||
-      r->jobs[0] == NULL)
-    return;
-  watch_push((struct watch_job *)r->jobs[0], m);
+  struct watch_job *w = run_watch(a);
+  if (w != NULL)
+    watch_push(w, m);
 }

@@ -74,4 +74,8 @@ void fsc_app_init_umask(void);
 /* Text for a UV_E*, FSP_E* or FSC_E* code. */
 const char *fsc_strerror(int err);
 
+/* Why a connection failed or was lost: the server's own words when it gave
+ * any, else the text of err. */
+const char *fsc_conn_why(const struct fsc_conn *c, int err);
+
 #endif /* FSC_CMD_H */

@@ -88,9 +88,7 @@ static void retry_later(struct cli *c, int err) {
     /* The attempt that just ended failed. */
     c->attempting = 0;
     c->failures++;
-    char why[600];
-    snprintf(why, sizeof why, "%s",
-             c->app.conn.msg[0] ? c->app.conn.msg : fsc_strerror(err));
+    const char *why = fsc_conn_why(&c->app.conn, err);
     if (c->opts.cmd.retry >= 0 && c->failures >= c->opts.cmd.retry) {
       fsc_app_errorf(&c->app, "cannot reconnect to %s: %s; giving up",
                      c->app.server, why);
@@ -170,12 +168,8 @@ static void on_ready(struct fsc_conn *conn, int status) {
   if (status < 0) {
     if (c->interrupted || status == UV_ECANCELED)
       return;
-    if (conn->msg[0])
-      fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
-                     conn->msg);
-    else
-      fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
-                     fsc_strerror(status));
+    fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
+                   fsc_conn_why(conn, status));
     c->status = FSC_EXIT_CONN;
     return;
   }
@@ -193,9 +187,8 @@ static void on_lost(struct fsc_conn *conn, int err) {
   /* A watch reconnects (unless --retry 0); the connection's handle is
    * closing, and on_closed starts the first attempt. */
   int again = c->app.reconnect && c->app.run != NULL;
-  const char *why = conn->msg[0] ? conn->msg : fsc_strerror(err);
-  fsc_app_errorf(&c->app, "connection to %s lost: %s%s", c->app.server, why,
-                 again ? "; reconnecting" : "");
+  fsc_app_errorf(&c->app, "connection to %s lost: %s%s", c->app.server,
+                 fsc_conn_why(conn, err), again ? "; reconnecting" : "");
   if (again) {
     c->reconnecting = 1;
     c->attempting = 0;

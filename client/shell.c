@@ -473,12 +473,8 @@ static void on_ready(struct fsc_conn *c, int status) {
   struct shell *sh = c->data;
   char msg[700];
   if (status < 0) {
-    if (c->msg[0])
-      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
-               c->msg);
-    else
-      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
-               fsc_strerror(status));
+    snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
+             fsc_conn_why(c, status));
     shell_print(&sh->app, 1, msg);
     sh->status = FSC_EXIT_CONN;
     sh->quitting = 1;
@@ -506,7 +502,7 @@ static void on_lost(struct fsc_conn *c, int err) {
   struct shell *sh = c->data;
   char msg[700];
   snprintf(msg, sizeof msg, "fsc: connection to %s lost: %s", sh->app.server,
-           c->msg[0] ? c->msg : fsc_strerror(err));
+           fsc_conn_why(c, err));
   shell_print(&sh->app, 1, msg);
   fsc_run_conn_lost(&sh->app, err);
   shell_quit(sh, FSC_EXIT_CONN);
