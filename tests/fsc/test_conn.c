@@ -359,24 +359,34 @@ START_TEST(test_conn_frames_survive_any_split) {
 }
 END_TEST
 
-START_TEST(test_conn_broken_framing_ends_connection) {
-  uv_loop_t loop;
-  char server[64];
+/* Runs a session with a script whose frame after HELLO has a broken magic
+ * byte, until the connection is closed. Returns the offset of that byte;
+ * its right value is in *magic. */
+static size_t run_broken_session(uv_loop_t *loop, char *server,
+                                 size_t server_len, uint8_t *magic) {
   memset(&srv, 0, sizeof srv);
   memset(&cli, 0, sizeof cli);
   build_script();
-  /* Break the magic byte of the frame after HELLO. */
   size_t hello_len =
       FSP_HDR_LEN + ((size_t)srv.script[10] << 8 | srv.script[11]);
+  *magic = srv.script[hello_len];
   srv.script[hello_len] = 0x00;
   srv.chunk = 4096;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  ck_assert_int_eq(uv_loop_init(loop), 0);
+  snprintf(server, server_len, "127.0.0.1:%d", start_server(loop));
   cli.conn.on_ready = on_ready;
   cli.conn.on_lost = on_lost;
   cli.conn.on_closed = on_closed;
-  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, loop, server), 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  return hello_len;
+}
+
+START_TEST(test_conn_broken_framing_ends_connection) {
+  uv_loop_t loop;
+  char server[64];
+  uint8_t magic;
+  run_broken_session(&loop, server, sizeof server, &magic);
   ck_assert_int_eq(cli.ready, 1);
   ck_assert_int_eq(cli.lost, 1);
   ck_assert_int_eq(cli.conn.err, UV_EPROTO);
@@ -395,21 +405,8 @@ END_TEST
 START_TEST(test_conn_reopen_after_loss) {
   uv_loop_t loop;
   char server[64];
-  memset(&srv, 0, sizeof srv);
-  memset(&cli, 0, sizeof cli);
-  build_script();
-  size_t hello_len =
-      FSP_HDR_LEN + ((size_t)srv.script[10] << 8 | srv.script[11]);
-  uint8_t magic = srv.script[hello_len];
-  srv.script[hello_len] = 0x00;
-  srv.chunk = 4096;
-  ck_assert_int_eq(uv_loop_init(&loop), 0);
-  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
-  cli.conn.on_ready = on_ready;
-  cli.conn.on_lost = on_lost;
-  cli.conn.on_closed = on_closed;
-  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  uint8_t magic;
+  size_t hello_len = run_broken_session(&loop, server, sizeof server, &magic);
   ck_assert_int_eq(cli.lost, 1);
   ck_assert_int_eq(cli.closed, 1);
   ck_assert_int_eq(cli.conn.state, FSC_CONN_CLOSED);
