@@ -471,27 +471,20 @@ def wait_for_part(env, proc, limit=10.0):
 def case_interrupt(env):
     """Ctrl-C: an upload from a pipe that never ends is canceled and
     leaves nothing on the server; a download leaves no partial target."""
-    p = env.spawn("put", "-", "--as", "never.bin", stdin=subprocess.PIPE,
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(os.urandom(1 << 20))
-    p.stdin.flush()
-    time.sleep(0.3)
-    p.send_signal(signal.SIGINT)
-    rc = p.wait(TIMEOUT)
-    p.stdin.close()
-    check(rc == 130, "put interrupted: exit 130", rc, p.stderr.read())
-    check(env.on_server("never.bin") is None, "nothing stored")
-    # kill (SIGTERM) cleans up the same way.
-    p = env.spawn("put", "-", "--as", "killed.bin", stdin=subprocess.PIPE,
-                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(os.urandom(1 << 20))
-    p.stdin.flush()
-    time.sleep(0.3)
-    p.send_signal(signal.SIGTERM)
-    rc = p.wait(TIMEOUT)
-    p.stdin.close()
-    check(rc == 143, "put killed: exit 143", rc, p.stderr.read())
-    check(env.on_server("killed.bin") is None, "nothing stored")
+    # kill (SIGTERM) cleans up the same way as Ctrl-C.
+    for name, sig, code in (("never.bin", signal.SIGINT, 130),
+                            ("killed.bin", signal.SIGTERM, 143)):
+        p = env.spawn("put", "-", "--as", name, stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdin.write(os.urandom(1 << 20))
+        p.stdin.flush()
+        time.sleep(0.3)
+        p.send_signal(sig)
+        rc = p.wait(TIMEOUT)
+        p.stdin.close()
+        check(rc == code, "put stopped by %s: exit %d" % (sig.name, code), rc,
+              p.stderr.read())
+        check(env.on_server(name) is None, "nothing stored", name)
     check([n for n in os.listdir(env.root)] == [], "no trace on the server",
           os.listdir(env.root))
 
