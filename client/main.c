@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd.h"
+#include "commands.h"
 #include "shell.h"
 
 struct cli {
@@ -173,7 +173,7 @@ static void on_ready(struct fsc_conn *conn, int status) {
     c->status = FSC_EXIT_CONN;
     return;
   }
-  int rc = fsc_run_start(&c->app, &c->opts.cmd);
+  int rc = fsc_command_start(&c->app, &c->opts.cmd);
   if (rc != 0) {
     c->status = rc;
     fsc_conn_close(conn);
