@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 
 /* Read blocks are big so that a 1 MiB DATA frame takes few reads and few
@@ -28,7 +29,7 @@ static struct fsc_rblock *rblock_new(size_t cap) {
   if (cap == RBLOCK_SIZE && nspares > 0)
     b = spares[--nspares];
   else
-    b = malloc(sizeof *b + cap);
+    b = fsc_malloc(sizeof *b + cap);
   if (b != NULL) {
     b->refs = 1;
     b->cap = cap;
@@ -46,12 +47,12 @@ void fsc_rblock_unref(struct fsc_rblock *b) {
   if (b->cap == RBLOCK_SIZE && nspares < SPARE_MAX)
     spares[nspares++] = b;
   else
-    free(b);
+    fsc_free(b);
 }
 
 void fsc_rblock_trim(void) {
   while (nspares > 0)
-    free(spares[--nspares]);
+    fsc_free(spares[--nspares]);
 }
 
 /* A queued write of a small frame, encoded into buf. */
@@ -112,7 +113,7 @@ static void on_write(uv_write_t *req, int status) {
   struct wreq *w = (struct wreq *)req;
   struct fsc_conn *c = w->c;
   int bye = w->bye;
-  free(w);
+  fsc_free(w);
   if (status < 0 && status != UV_ECANCELED)
     fail(c, status);
   else if (bye)
@@ -123,7 +124,7 @@ static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
   ssize_t need = fsp_msg_encode(NULL, 0, m);
   if (need < 0)
     return (int)need;
-  struct wreq *w = malloc(sizeof *w + (size_t)need);
+  struct wreq *w = fsc_malloc(sizeof *w + (size_t)need);
   if (w == NULL)
     return UV_ENOMEM;
   w->c = c;
@@ -132,7 +133,7 @@ static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
   uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)need);
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
   if (rc < 0)
-    free(w);
+    fsc_free(w);
   return rc;
 }
 

@@ -768,7 +768,7 @@ static int get_begin(struct fsc_run *r) {
   const struct fsc_cmd *cmd = &r->cmd;
   struct get_run *gr = fsc_calloc(1, sizeof *gr);
   if (gr == NULL)
-    return FSC_EXIT_FAIL;
+    return UV_ENOMEM;
   if (cmd->out != NULL && strcmp(cmd->out, "-") != 0) {
     uv_fs_t st;
     /* One stat before anything runs: is -o a folder? */

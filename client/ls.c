@@ -181,7 +181,7 @@ static void ls_job_start(struct fsc_job *j) {
 
 static int ls_begin(struct fsc_run *r) {
   r->state = fsc_calloc(1, sizeof(struct ls_state));
-  return r->state == NULL ? FSC_EXIT_FAIL : 0;
+  return r->state == NULL ? UV_ENOMEM : 0;
 }
 
 static void ls_free(struct fsc_run *r) {

@@ -580,7 +580,7 @@ static int put_begin(struct fsc_run *r) {
   const struct fsc_cmd *cmd = &r->cmd;
   struct fsc_progress *prog = fsc_calloc(1, sizeof *prog);
   if (prog == NULL)
-    return FSC_EXIT_FAIL;
+    return UV_ENOMEM;
   /* The bar shows the file's name on the server, not the path it came
    * from. */
   size_t len = 0;

@@ -13,6 +13,13 @@ static void run_fail(struct fsc_run *r, int status) {
     r->status = status;
 }
 
+/* A command that cannot start for want of memory says so, like any
+ * failure. Returns the exit status. */
+static int no_memory(struct fsc_app *a, const struct fsc_cmd *cmd) {
+  fsc_app_errorf(a, "%s: %s", fsc_cmd_name(cmd->kind), fsc_strerror(UV_ENOMEM));
+  return FSC_EXIT_FAIL;
+}
+
 static void run_free(struct fsc_run *r) {
   for (int i = 0; i < r->njobs; i++)
     if (r->jobs[i] != NULL)
@@ -95,7 +102,7 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd,
                   const struct fsc_run_ops *ops) {
   struct fsc_run *r = fsc_calloc(1, sizeof *r);
   if (r == NULL)
-    return FSC_EXIT_FAIL;
+    return no_memory(a, cmd);
   r->app = a;
   r->ops = ops;
   r->cmd = *cmd;
@@ -103,7 +110,7 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd,
   r->jobs = fsc_calloc((size_t)r->njobs, sizeof *r->jobs);
   if (r->jobs == NULL) {
     fsc_free(r);
-    return FSC_EXIT_FAIL;
+    return no_memory(a, cmd);
   }
   /* Stay within what the server allows in flight (its HELLO), leaving room
    * for the shell's subscription and a CANCEL. */
@@ -112,6 +119,8 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd,
     server = 1;
   r->parallel = ops->parallel < server ? ops->parallel : server;
   int rc = ops->begin != NULL ? ops->begin(r) : 0;
+  if (rc == UV_ENOMEM)
+    rc = no_memory(a, cmd);
   if (rc != 0) {
     fsc_free(r->jobs);
     fsc_free(r);

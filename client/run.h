@@ -42,9 +42,9 @@ struct fsc_run_ops {
   int parallel; /* jobs at once, before the server's own limit */
   int per_arg;  /* one job per operand (else one for the command) */
   int stop_ok;  /* Ctrl-C is how it ends: that is no failure */
-  /* Before any job: set up the command's state (fsc_run_state). Returns 0
-   * or an exit status (nothing was started; the run is dropped). NULL:
-   * nothing to set up. */
+  /* Before any job: set up the command's state (r->state). Returns 0, an
+   * exit status after printing why, or UV_ENOMEM (the run says it); the
+   * run is then dropped. NULL: nothing to set up. */
   int (*begin)(struct fsc_run *r);
   /* A new job (zeroed, its ops and request ops set), or NULL when out of
    * memory. */
