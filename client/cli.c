@@ -397,7 +397,7 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
   int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
   if (rc != 0 || o->cmd.help)
     return rc;
-  char host[256];
+  char host[FSC_HOST_MAX];
   int port;
   if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
     return usage(err, errlen,
