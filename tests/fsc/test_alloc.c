@@ -2,11 +2,15 @@
  * N-th allocation fail, for every N a piece of work makes, and each time
  * the work must fail with a clear error (FSC_ENOMEM, or "not enough
  * memory" on stderr for a command) and give back everything it took. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
+#include <xxhash.h>
 
 #include "alloc.h"
 #include "commands.h"
@@ -132,22 +136,31 @@ END_TEST
 /* --- A command against a scripted server --------------------------------- */
 
 #define NAMES 600
+/* A download in small DATA frames: many pieces wait for the disk at once,
+ * so the queue of pieces grows too. */
+#define GET_SIZE (3u << 20)
+#define GET_FRAME 8192u
 
-/* Answers the client's HELLO with HELLO, then a LIST (id 1) with NAMES
- * entries in three ENTRIES frames and OK. */
+/* Answers the client's HELLO with HELLO, then its first request with the
+ * answer script. */
 struct server {
   uv_tcp_t listener;
   uv_tcp_t peer;
-  uv_write_t write;
+  uv_write_t write_hello;
+  uv_write_t write_answer;
   int accepted;
-  uint8_t script[64 * 1024];
-  size_t script_len;
+  uint8_t hello[256];
+  size_t hello_len;
+  uint8_t *answer;
+  size_t answer_len;
   size_t got;
-  int sent;
+  int sent_hello;
+  int sent_answer;
 };
 
 struct run {
   struct fsc_app app;
+  struct fsc_cmd cmd;
   long fail_at; /* the allocation that fails, counted from the start */
   int status;   /* the command's exit status; -1 until it ends */
   int out;      /* lines on stdout */
@@ -158,9 +171,13 @@ struct run {
 static struct server srv;
 static struct run cr;
 
-static void build_script(void) {
-  uint8_t *s = srv.script;
-  size_t cap = sizeof srv.script, len = 0;
+static size_t put_msg(uint8_t *at, size_t cap, const struct fsp_msg *m) {
+  ssize_t n = fsp_msg_encode(at, cap, m);
+  ck_assert_int_gt(n, 0);
+  return (size_t)n;
+}
+
+static void build_hello(void) {
   struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_HELLO;
@@ -169,9 +186,14 @@ static void build_script(void) {
   m.u.hello.max_inflight = 64;
   m.u.hello.agent.ptr = "script";
   m.u.hello.agent.len = 6;
-  ssize_t n = fsp_msg_encode(s, cap, &m);
-  ck_assert_int_gt(n, 0);
-  len += (size_t)n;
+  srv.hello_len = put_msg(srv.hello, sizeof srv.hello, &m);
+}
+
+/* NAMES entries in three ENTRIES frames and OK, for LIST (id 1). */
+static void build_ls_answer(void) {
+  size_t cap = 64 * 1024, len = 0;
+  uint8_t *s = malloc(cap);
+  ck_assert_ptr_nonnull(s);
   for (int f = 0; f < 3; f++) {
     struct fsp_entries_builder b;
     ck_assert_int_eq(fsp_entries_begin(&b, s + len, cap - len, 1), 0);
@@ -183,12 +205,50 @@ static void build_script(void) {
     }
     len += fsp_entries_finish(&b);
   }
+  struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_OK;
   m.id = 1;
-  n = fsp_msg_encode(s + len, cap - len, &m);
-  ck_assert_int_gt(n, 0);
-  srv.script_len = len + (size_t)n;
+  len += put_msg(s + len, cap - len, &m);
+  srv.answer = s;
+  srv.answer_len = len;
+}
+
+static uint8_t pattern(size_t i) {
+  return (uint8_t)(i * 7u + (i >> 10));
+}
+
+/* BEGIN, GET_SIZE bytes in DATA frames and END, for GET (id 1). */
+static void build_get_answer(void) {
+  size_t cap = GET_SIZE + (GET_SIZE / GET_FRAME + 8) * 64, len = 0;
+  uint8_t *s = malloc(cap);
+  uint8_t *data = malloc(GET_SIZE);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_ptr_nonnull(data);
+  for (size_t i = 0; i < GET_SIZE; i++)
+    data[i] = pattern(i);
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_BEGIN;
+  m.id = 1;
+  m.u.begin.length = GET_SIZE;
+  m.u.begin.file_size = GET_SIZE;
+  len += put_msg(s + len, cap - len, &m);
+  for (size_t off = 0; off < GET_SIZE; off += GET_FRAME) {
+    fsp_header_write(s + len, FSP_OP_DATA, 1, GET_FRAME);
+    len += FSP_HDR_LEN;
+    memcpy(s + len, data + off, GET_FRAME);
+    len += GET_FRAME;
+  }
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_END;
+  m.id = 1;
+  m.u.end.size = GET_SIZE;
+  m.u.end.hash = XXH3_64bits(data, GET_SIZE);
+  len += put_msg(s + len, cap - len, &m);
+  free(data);
+  srv.answer = s;
+  srv.answer_len = len;
 }
 
 static void srv_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
@@ -203,13 +263,17 @@ static void srv_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread <= 0)
     return;
   srv.got += (size_t)nread;
-  /* The client's HELLO (12 + 29 bytes) is in: the client makes its
-   * request when our HELLO arrives, before it decodes the answers that
-   * follow in the same bytes. */
-  if (!srv.sent && srv.got >= 41) {
-    srv.sent = 1;
-    uv_buf_t b = uv_buf_init((char *)srv.script, (unsigned)srv.script_len);
-    ck_assert_int_eq(uv_write(&srv.write, s, &b, 1, NULL), 0);
+  /* The client's HELLO is 12 + 29 bytes; anything after it is the
+   * request, which the answer must not overtake. */
+  if (!srv.sent_hello && srv.got >= 41) {
+    srv.sent_hello = 1;
+    uv_buf_t b = uv_buf_init((char *)srv.hello, (unsigned)srv.hello_len);
+    ck_assert_int_eq(uv_write(&srv.write_hello, s, &b, 1, NULL), 0);
+  }
+  if (!srv.sent_answer && srv.got > 41) {
+    srv.sent_answer = 1;
+    uv_buf_t b = uv_buf_init((char *)srv.answer, (unsigned)srv.answer_len);
+    ck_assert_int_eq(uv_write(&srv.write_answer, s, &b, 1, NULL), 0);
   }
 }
 
@@ -252,16 +316,11 @@ static void app_done(struct fsc_app *a, int status) {
 }
 
 static void on_ready(struct fsc_conn *c, int status) {
-  static char *args[] = {NULL};
-  static struct fsc_cmd cmd;
   ck_assert_int_eq(status, 0);
-  memset(&cmd, 0, sizeof cmd);
-  cmd.kind = FSC_CMD_LS;
-  cmd.args = args;
   /* From here on, allocations count: the command's, and the connection's
    * as it reads the answers. */
   fsc_alloc_fail_after(cr.fail_at, 0);
-  int rc = fsc_command_start(&cr.app, &cmd);
+  int rc = fsc_command_start(&cr.app, &cr.cmd);
   if (rc != 0) {
     cr.status = rc;
     fsc_alloc_fail_after(-1, 0);
@@ -281,13 +340,17 @@ static void on_closed(struct fsc_conn *c) {
     uv_close((uv_handle_t *)&srv.peer, NULL);
 }
 
-/* Runs `ls` once with allocation fail_at failing. */
-static void run_ls(long fail_at) {
+/* Runs cmd once against the scripted answer (which it frees) with
+ * allocation fail_at failing. */
+static void run_cmd(const struct fsc_cmd *cmd, void (*build)(void),
+                    long fail_at) {
   uv_loop_t loop;
   char server[64];
   memset(&srv, 0, sizeof srv);
   memset(&cr, 0, sizeof cr);
-  build_script();
+  build_hello();
+  build();
+  cr.cmd = *cmd;
   cr.fail_at = fail_at;
   cr.status = -1;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -304,12 +367,18 @@ static void run_ls(long fail_at) {
   ck_assert_int_eq(uv_loop_close(&loop), 0);
   fsc_alloc_fail_after(-1, 0);
   fsc_rblock_trim();
+  free(srv.answer);
 }
 
 START_TEST(test_alloc_ls_failures_are_clean) {
+  static char *args[] = {NULL};
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_LS;
+  cmd.args = args;
   int failures = 0;
   for (long n = 0; n < MAX_ALLOCS; n++) {
-    run_ls(n);
+    run_cmd(&cmd, build_ls_answer, n);
     ck_assert_int_eq(fsc_alloc_live(), 0);
     if (cr.status == FSC_EXIT_OK) {
       /* Past the last allocation: the whole listing came out. */
@@ -334,6 +403,77 @@ START_TEST(test_alloc_ls_failures_are_clean) {
 }
 END_TEST
 
+/* Files in dir other than . and .., with the name of the last one. */
+static int files_in(const char *dir, char *last, size_t cap) {
+  uv_fs_t req;
+  uv_dirent_t ent;
+  int n = 0;
+  ck_assert_int_ge(uv_fs_scandir(NULL, &req, dir, 0, NULL), 0);
+  while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+    snprintf(last, cap, "%s", ent.name);
+    n++;
+  }
+  uv_fs_req_cleanup(&req);
+  return n;
+}
+
+/* The downloaded file holds the pattern. (One assertion for the whole
+ * file: Check records every assertion it passes.) */
+static void check_download(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_ptr_nonnull(f);
+  uint8_t *buf = malloc(GET_SIZE + 1);
+  ck_assert_ptr_nonnull(buf);
+  size_t n = fread(buf, 1, GET_SIZE + 1, f);
+  fclose(f);
+  size_t bad = 0;
+  for (size_t i = 0; i < n; i++)
+    bad += buf[i] != pattern(i);
+  free(buf);
+  ck_assert_uint_eq(n, GET_SIZE);
+  ck_assert_uint_eq(bad, 0);
+}
+
+START_TEST(test_alloc_get_failures_are_clean) {
+  char dir[] = "/tmp/fsc-alloc-XXXXXX", out[64], last[256];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static char *args[] = {"big.bin", NULL};
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_GET;
+  cmd.args = args;
+  cmd.nargs = 1;
+  cmd.out = dir;
+  int failures = 0;
+  for (long n = 0; n < MAX_ALLOCS; n++) {
+    run_cmd(&cmd, build_get_answer, n);
+    ck_assert_int_eq(fsc_alloc_live(), 0);
+    int files = files_in(dir, last, sizeof last);
+    if (cr.status == FSC_EXIT_OK) {
+      /* Past the last allocation: the file is whole, and alone. */
+      ck_assert_int_eq(files, 1);
+      ck_assert_str_eq(last, "big.bin");
+      snprintf(out, sizeof out, "%s/big.bin", dir);
+      check_download(out);
+      ck_assert_int_eq(unlink(out), 0);
+      break;
+    }
+    failures++;
+    /* No temporary file is left behind, and no half download. */
+    ck_assert_int_eq(files, 0);
+    if (cr.status == FSC_EXIT_CONN) {
+      ck_assert_int_ne(cr.app.conn.err, 0);
+      continue;
+    }
+    ck_assert_int_eq(cr.status, FSC_EXIT_FAIL);
+    ck_assert_int_eq(cr.nomem, 1);
+    ck_assert_int_eq(cr.other, 0);
+  }
+  ck_assert_int_gt(failures, 5);
+  ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *alloc_suite(void) {
   Suite *s = suite_create("alloc");
   TCase *tc = tcase_create("alloc");
@@ -342,6 +482,7 @@ Suite *alloc_suite(void) {
   tcase_add_test(tc, test_alloc_transfer_states_fail_cleanly);
   tcase_add_test(tc, test_alloc_edit_history_survives);
   tcase_add_test(tc, test_alloc_ls_failures_are_clean);
+  tcase_add_test(tc, test_alloc_get_failures_are_clean);
   suite_add_tcase(s, tc);
   return s;
 }
