@@ -25,8 +25,8 @@
 /* Upload buffers per file: one being read from disk while others are on
  * their way to the socket. Memory per upload is PUT_NBUF * PUT_CHUNK. */
 #define PUT_NBUF 4
-/* Uploads in flight at once: each holds PUT_NBUF buffers, and the server
- * commits each with its own fsync, so a few keep the link full. */
+/* Uploads in flight at once: each holds up to PUT_NBUF * PUT_CHUNK of
+ * memory, so a few keep the link busy and bound what fsc holds. */
 #define PUT_PARALLEL 4
 /* Reads of a piped stdin being spooled to a temporary file. */
 #define SPOOL_CHUNK (1u << 20)
