@@ -25,23 +25,9 @@ struct cmd_spec {
   int min_args; /* operands needed */
   int max_args; /* -1: any number */
   int shell;    /* 1: only inside the shell; -1: only on the command line */
+  const char *operand; /* what a missing operand is called */
+  const char *help;    /* its help text */
 };
-
-static const struct cmd_spec specs[] = {
-    {"ls", FSC_CMD_LS, OPT_LONG | OPT_HUMAN | OPT_JSON, 0, 0, 0},
-    {"size", FSC_CMD_SIZE, OPT_HUMAN, 1, -1, 0},
-    {"rm", FSC_CMD_RM, 0, 1, -1, 0},
-    {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE, 1, -1, 0},
-    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB, 1, -1, 0},
-    {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 0, -1},
-    {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0},
-    {"shell", FSC_CMD_SHELL, 0, 0, 0, -1},
-    {"help", FSC_CMD_HELP, 0, 0, 1, 1},
-    {"quit", FSC_CMD_QUIT, 0, 0, 0, 1},
-    {"exit", FSC_CMD_QUIT, 0, 0, 0, 1},
-};
-
-#define NSPECS (sizeof specs / sizeof specs[0])
 
 static const char program_help[] =
     "Usage: fsc [-s HOST:PORT] [-q] COMMAND [ARGS...]\n"
@@ -172,30 +158,26 @@ static const char shell_cmds_help[] =
     "  get NAME... [-o PATH] [-c], put FILE... [--as NAME] [--no-clobber],\n"
     "  announce TEXT..., help [COMMAND], quit\n";
 
+static const struct cmd_spec specs[] = {
+    {"ls", FSC_CMD_LS, OPT_LONG | OPT_HUMAN | OPT_JSON, 0, 0, 0, NULL, ls_help},
+    {"size", FSC_CMD_SIZE, OPT_HUMAN, 1, -1, 0, "NAME", size_help},
+    {"rm", FSC_CMD_RM, 0, 1, -1, 0, "NAME", rm_help},
+    {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE, 1, -1, 0, "NAME", get_help},
+    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB, 1, -1, 0, "FILE", put_help},
+    {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 0, -1, NULL, watch_help},
+    {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0, "TEXT", announce_help},
+    {"shell", FSC_CMD_SHELL, 0, 0, 0, -1, NULL, shell_help},
+    {"help", FSC_CMD_HELP, 0, 0, 1, 1, NULL, shell_cmds_help},
+    {"quit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
+    {"exit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
+};
+
+#define NSPECS (sizeof specs / sizeof specs[0])
+
 const char *fsc_help_text(enum fsc_cmd_kind kind) {
-  switch (kind) {
-  case FSC_CMD_LS:
-    return ls_help;
-  case FSC_CMD_SIZE:
-    return size_help;
-  case FSC_CMD_RM:
-    return rm_help;
-  case FSC_CMD_GET:
-    return get_help;
-  case FSC_CMD_PUT:
-    return put_help;
-  case FSC_CMD_WATCH:
-    return watch_help;
-  case FSC_CMD_ANNOUNCE:
-    return announce_help;
-  case FSC_CMD_SHELL:
-    return shell_help;
-  case FSC_CMD_HELP:
-  case FSC_CMD_QUIT:
-    return shell_cmds_help;
-  case FSC_CMD_NONE:
-    break;
-  }
+  for (size_t i = 0; kind != FSC_CMD_NONE && i < NSPECS; i++)
+    if (specs[i].kind == kind)
+      return specs[i].help;
   return program_help;
 }
 
@@ -331,10 +313,7 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
     return 0;
   if (nops < sp->min_args)
     return usage(err, errlen, "%s: missing %s (try %s --help)", sp->name,
-                 sp->kind == FSC_CMD_PUT        ? "FILE"
-                 : sp->kind == FSC_CMD_ANNOUNCE ? "TEXT"
-                                                : "NAME",
-                 sp->name);
+                 sp->operand, sp->name);
   if (sp->max_args >= 0 && nops > sp->max_args)
     return usage(err, errlen, "%s: unexpected argument '%s'", sp->name,
                  ops[sp->max_args]);
@@ -397,7 +376,7 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
   int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
   if (rc != 0 || o->cmd.help)
     return rc;
-  char host[256];
+  char host[FSC_HOST_MAX];
   int port;
   if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
     return usage(err, errlen,

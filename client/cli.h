@@ -15,6 +15,10 @@
 
 #define FSC_DEFAULT_SERVER "127.0.0.1:7878"
 
+/* Room for the HOST of HOST:PORT: a DNS name is at most 253 bytes, and an
+ * IPv6 literal far less. */
+#define FSC_HOST_MAX 256
+
 enum fsc_cmd_kind {
   FSC_CMD_NONE = 0,
   FSC_CMD_LS,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "cli.h"
 
 /* Read blocks are big so that a 1 MiB DATA frame takes few reads and few
@@ -28,7 +29,7 @@ static struct fsc_rblock *rblock_new(size_t cap) {
   if (cap == RBLOCK_SIZE && nspares > 0)
     b = spares[--nspares];
   else
-    b = malloc(sizeof *b + cap);
+    b = fsc_malloc(sizeof *b + cap);
   if (b != NULL) {
     b->refs = 1;
     b->cap = cap;
@@ -46,12 +47,12 @@ void fsc_rblock_unref(struct fsc_rblock *b) {
   if (b->cap == RBLOCK_SIZE && nspares < SPARE_MAX)
     spares[nspares++] = b;
   else
-    free(b);
+    fsc_free(b);
 }
 
 void fsc_rblock_trim(void) {
   while (nspares > 0)
-    free(spares[--nspares]);
+    fsc_free(spares[--nspares]);
 }
 
 /* A queued write of a small frame, encoded into buf. */
@@ -112,7 +113,7 @@ static void on_write(uv_write_t *req, int status) {
   struct wreq *w = (struct wreq *)req;
   struct fsc_conn *c = w->c;
   int bye = w->bye;
-  free(w);
+  fsc_free(w);
   if (status < 0 && status != UV_ECANCELED)
     fail(c, status);
   else if (bye)
@@ -123,16 +124,16 @@ static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
   ssize_t need = fsp_msg_encode(NULL, 0, m);
   if (need < 0)
     return (int)need;
-  struct wreq *w = malloc(sizeof *w + (size_t)need);
+  struct wreq *w = fsc_malloc(sizeof *w + (size_t)need);
   if (w == NULL)
     return UV_ENOMEM;
   w->c = c;
   w->bye = bye;
   fsp_msg_encode(w->buf, (size_t)need, m);
   uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)need);
-  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+  int rc = c->transport->write(c, &w->req, &b, 1, on_write);
   if (rc < 0)
-    free(w);
+    fsc_free(w);
   return rc;
 }
 
@@ -148,7 +149,7 @@ int fsc_conn_send_data(struct fsc_conn *c, uv_write_t *req, uint32_t id,
     return UV_ENOTCONN;
   fsp_header_write(frame, FSP_OP_DATA, id, len);
   uv_buf_t b = uv_buf_init((char *)frame, FSP_HDR_LEN + len);
-  return uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, cb);
+  return c->transport->write(c, req, &b, 1, cb);
 }
 
 size_t fsc_conn_write_queue(const struct fsc_conn *c) {
@@ -333,11 +334,11 @@ static void dispatch_frame(struct fsc_conn *c, const struct fsp_frame *f) {
     r->ops->on_msg(r, &m);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  struct fsc_conn *c = h->data;
+/* --- Plaintext in: read blocks and the decoder --- */
+
+void fsc_conn_plain_buf(struct fsc_conn *c, uv_buf_t *buf) {
   struct fsc_rblock *b = c->blk;
   size_t min_read = c->min_read ? c->min_read : MIN_READ;
-  (void)suggested;
   if (b != NULL && b->cap - c->end >= min_read) {
     *buf = uv_buf_init((char *)b->data + c->end, (unsigned)(b->cap - c->end));
     return;
@@ -368,22 +369,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)nb->data + keep, (unsigned)(cap - keep));
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct fsc_conn *c = s->data;
-  (void)buf;
-  if (nread == 0)
-    return;
-  if (nread < 0) {
-    if (nread == UV_EOF && c->state == FSC_CONN_CLOSING)
-      close_handle(c);
-    else {
-      if (nread == UV_EOF && c->msg[0] == '\0')
-        set_msg(c, "the server closed the connection");
-      fail(c, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
-    }
-    return;
-  }
-  c->end += (size_t)nread;
+void fsc_conn_plain_in(struct fsc_conn *c, size_t len) {
+  c->end += len;
   /* The block may be swapped by a callback only through on_alloc, which
    * cannot run inside this loop, so b stays valid throughout. */
   struct fsc_rblock *b = c->blk;
@@ -412,6 +399,49 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->start = c->end = 0; /* all decoded and nobody holds a piece */
   fsc_rblock_unref(b);
 }
+
+/* --- The socket: everything that reads it goes through the transport --- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct fsc_conn *c = h->data;
+  (void)suggested;
+  c->transport->alloc(c, buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct fsc_conn *c = s->data;
+  (void)buf;
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread == UV_EOF && c->state == FSC_CONN_CLOSING)
+      close_handle(c);
+    else {
+      if (nread == UV_EOF && c->msg[0] == '\0')
+        set_msg(c, "the server closed the connection");
+      fail(c, nread == UV_EOF ? UV_ECONNRESET : (int)nread);
+    }
+    return;
+  }
+  c->transport->read(c, (size_t)nread);
+}
+
+/* Plaintext: the socket reads straight into the read blocks. */
+static void plain_alloc(struct fsc_conn *c, uv_buf_t *buf) {
+  fsc_conn_plain_buf(c, buf);
+}
+
+static void plain_read(struct fsc_conn *c, size_t nread) {
+  fsc_conn_plain_in(c, nread);
+}
+
+static int plain_write(struct fsc_conn *c, uv_write_t *req,
+                       const uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
+  return uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, cb);
+}
+
+const struct fsc_transport fsc_plain_transport = {plain_alloc, plain_read,
+                                                  plain_write};
 
 static void try_connect(struct fsc_conn *c);
 
@@ -506,7 +536,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 }
 
 int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
-  char host[256], port[8];
+  char host[FSC_HOST_MAX], port[sizeof "65535"];
   int portn;
   if (fsc_parse_hostport(server, host, sizeof host, &portn) != 0)
     return UV_EINVAL;
@@ -527,6 +557,8 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   c->err = 0;
   c->msg[0] = '\0';
   c->loop = loop;
+  if (c->transport == NULL)
+    c->transport = &fsc_plain_transport;
   c->state = FSC_CONN_CONNECTING;
   fsp_decoder_init(&c->dec, FSP_DEFAULT_PAYLOAD);
   c->peer_max_payload = FSP_MIN_PAYLOAD;

@@ -29,6 +29,37 @@ void fsc_rblock_unref(struct fsc_rblock *b);
 void fsc_rblock_trim(void);
 
 struct fsc_req;
+struct fsc_conn;
+
+/* The transport: the one place where the socket's bytes enter and leave.
+ * Everything above it (the decoder, requests, HELLO) sees plaintext frames;
+ * everything below is the TCP handle. fsc_plain_transport passes bytes
+ * through untouched and lets the socket read straight into the read blocks
+ * (no copy). A transport that transforms the bytes (TLS with memory BIOs)
+ * reads the socket into its own buffer in alloc/read, writes what it
+ * turns into plaintext at fsc_conn_plain_buf() and reports it with
+ * fsc_conn_plain_in(); its write transforms the frames and writes the
+ * result to c->tcp, calling cb once they are on their way. (TLS will also
+ * need a hook to run its handshake between connect and HELLO.) */
+struct fsc_transport {
+  /* A buffer for the next socket read (uv_alloc_cb semantics). */
+  void (*alloc)(struct fsc_conn *c, uv_buf_t *buf);
+  /* nread > 0 bytes arrived in the buffer alloc gave. */
+  void (*read)(struct fsc_conn *c, size_t nread);
+  /* Sends bufs[0..n) in order; cb(req, status) runs when they are
+   * written or failed. Returns 0 or a UV_E* code (cb will not run). */
+  int (*write)(struct fsc_conn *c, uv_write_t *req, const uv_buf_t *bufs,
+               unsigned n, uv_write_cb cb);
+};
+
+/* Plaintext TCP: the transport every connection uses today. */
+extern const struct fsc_transport fsc_plain_transport;
+
+/* For transports: room in the read blocks for the next plaintext bytes
+ * (empty when out of memory), and n plaintext bytes written there, to
+ * decode and dispatch. */
+void fsc_conn_plain_buf(struct fsc_conn *c, uv_buf_t *buf);
+void fsc_conn_plain_in(struct fsc_conn *c, size_t n);
 
 /* What a request does with its frames. */
 struct fsc_req_ops {
@@ -63,6 +94,10 @@ enum fsc_conn_state {
 
 struct fsc_conn {
   uv_loop_t *loop;
+  /* How bytes cross the socket; fsc_conn_open() sets fsc_plain_transport
+   * when it is NULL. */
+  const struct fsc_transport *transport;
+  void *transport_data; /* for the transport */
   uv_tcp_t tcp;
   uv_connect_t connect_req;
   uv_getaddrinfo_t gai;

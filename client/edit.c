@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+
 void fsc_edit_init(struct fsc_edit *e) {
   memset(e, 0, sizeof *e);
 }
 
 void fsc_edit_free(struct fsc_edit *e) {
   for (int i = 0; i < e->nhist; i++)
-    free(e->hist[i]);
+    fsc_free(e->hist[i]);
   e->nhist = 0;
 }
 
@@ -199,10 +201,10 @@ const char *fsc_edit_take(struct fsc_edit *e) {
     s++;
   if (*s != '\0' &&
       (e->nhist == 0 || strcmp(e->hist[e->nhist - 1], e->line) != 0)) {
-    char *copy = strdup(e->line);
+    char *copy = fsc_strdup(e->line);
     if (copy != NULL) {
       if (e->nhist == FSC_EDIT_HIST) {
-        free(e->hist[0]);
+        fsc_free(e->hist[0]);
         memmove(e->hist, e->hist + 1, sizeof e->hist[0] * (FSC_EDIT_HIST - 1));
         e->nhist--;
       }
@@ -324,8 +326,7 @@ static size_t columns(const char *s, size_t n) {
 }
 
 /* Appends s[0..n) to out, with '?' for bytes that are not UTF-8. */
-static size_t draw(const char *s, size_t n, char *out, size_t cap,
-                   size_t at) {
+static size_t draw(const char *s, size_t n, char *out, size_t cap, size_t at) {
   long cp;
   for (size_t i = 0; i < n;) {
     size_t len = decode(s + i, n - i, &cp);

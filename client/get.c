@@ -13,8 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd_int.h"
+#include "alloc.h"
+#include "cmds.h"
 #include "fmt.h"
+#include "job.h"
 #include "path.h"
 #include "xfer.h"
 
@@ -26,6 +28,19 @@
  * write is a trip through the threadpool, so small pieces are gathered. */
 #define GET_IOV 64
 #define GET_WRITE_MIN (1u << 20)
+/* Downloads in flight at once: enough to keep a fast link busy with small
+ * files, few enough that each gets the disk's attention. */
+#define GET_PARALLEL 16
+/* Reads of a partial copy being hashed before a resume. */
+#define GET_PREFIX_CHUNK (1u << 20)
+
+/* What the downloads of one run share. */
+struct get_run {
+  struct fsc_progress prog;
+  uint64_t waiting; /* downloaded bytes waiting for the disk */
+  int paused;       /* we paused the connection's reading */
+  int out_is_dir;   /* -o names a folder */
+};
 
 struct piece {
   struct fsc_rblock *blk;
@@ -45,7 +60,7 @@ enum get_phase {
 };
 
 struct get_job {
-  struct job j;
+  struct fsc_job j;
   char target[PATH_MAX]; /* where the file ends up ("-": stdout) */
   char work[PATH_MAX];   /* the file being written */
   int direct;            /* writing into target itself (stdout, a device) */
@@ -69,29 +84,17 @@ struct get_job {
 
 static void get_step(struct get_job *g);
 
-static void get_error(struct get_job *g, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* Reports the download's first error. */
+#define get_error(g, ...) fsc_job_error(&(g)->j, "get", __VA_ARGS__)
 
-static void get_error(struct get_job *g, const char *fmt, ...) {
-  char msg[768], name[1024];
-  va_list ap;
-  if (g->j.failed)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fsc_app_errorf(g->j.run->app, "get %s: %s",
-                 fsc__esc(name, sizeof name, g->j.arg), msg);
-  g->j.failed = 1;
+static struct get_run *get_run(const struct get_job *g) {
+  return g->j.run->state;
 }
 
 static void drop_queue(struct get_job *g) {
-  struct fsc_run *r = g->j.run;
+  struct get_run *gr = get_run(g);
   for (size_t i = 0; i < g->qlen; i++) {
-    r->waiting -= g->q[i].n;
+    gr->waiting -= g->q[i].n;
     fsc_rblock_unref(g->q[i].blk);
   }
   g->qlen = 0;
@@ -100,19 +103,23 @@ static void drop_queue(struct get_job *g) {
 
 static void get_write(struct get_job *g);
 
+static const struct fsc_job_ops get_job_ops;
+
 static void check_water(struct fsc_run *r) {
+  struct get_run *gr = r->state;
   struct fsc_conn *c = &r->app->conn;
-  if (!r->paused && r->waiting > GET_HIGH_WATER) {
-    r->paused = 1;
+  if (!gr->paused && gr->waiting > GET_HIGH_WATER) {
+    gr->paused = 1;
     fsc_conn_pause(c);
     /* Nothing more arrives until the disk catches up: write out what
      * every download holds, however little. */
-    for (int i = 0; i < r->njobs; i++)
-      if (r->jobs[i] != NULL && !r->jobs[i]->finished &&
-          r->cmd.kind == FSC_CMD_GET)
-        get_write((struct get_job *)r->jobs[i]);
-  } else if (r->paused && r->waiting < GET_LOW_WATER) {
-    r->paused = 0;
+    for (int i = 0; i < r->njobs; i++) {
+      struct fsc_job *j = fsc_run_job(r, i, &get_job_ops);
+      if (j != NULL && !j->finished)
+        get_write((struct get_job *)j);
+    }
+  } else if (gr->paused && gr->waiting < GET_LOW_WATER) {
+    gr->paused = 0;
     fsc_conn_resume(c);
   }
 }
@@ -120,15 +127,7 @@ static void check_water(struct fsc_run *r) {
 /* The download failed or was canceled while the server may still send:
  * tell it to stop. Frames until its final answer are ignored. */
 static void get_cancel_request(struct get_job *g) {
-  struct fsc_conn *c = &g->j.run->app->conn;
-  if (g->j.req_done || g->cancel_sent || !g->j.req.registered)
-    return;
-  struct fsp_msg m;
-  memset(&m, 0, sizeof m);
-  m.op = FSP_OP_CANCEL;
-  m.id = g->j.req.id;
-  fsc_conn_send(c, &m);
-  g->cancel_sent = 1;
+  fsc_job_cancel_request(&g->j, &g->cancel_sent);
 }
 
 static void get_fail(struct get_job *g) {
@@ -141,6 +140,7 @@ static void get_fail(struct get_job *g) {
 static void on_get_write(uv_fs_t *req) {
   struct get_job *g = req->data;
   struct fsc_run *r = g->j.run;
+  struct get_run *gr = r->state;
   ssize_t res = req->result;
   uv_fs_req_cleanup(req);
   g->fs_busy = 0;
@@ -159,15 +159,15 @@ static void on_get_write(uv_fs_t *req) {
     g->inflight[i].p += left;
     g->inflight[i].n -= left;
     if (g->qlen + k > g->qcap) {
-      size_t nc = g->qlen + k + 64;
-      struct piece *nq = realloc(g->q, nc * sizeof *nq);
+      size_t nc = g->qlen + k + GET_IOV;
+      struct piece *nq = fsc_realloc(g->q, nc * sizeof *nq);
       if (nq == NULL) {
         for (; i < g->ninflight; i++) {
-          r->waiting -= g->inflight[i].n;
+          gr->waiting -= g->inflight[i].n;
           fsc_rblock_unref(g->inflight[i].blk);
         }
         g->ninflight = 0;
-        r->waiting -= written;
+        gr->waiting -= written;
         get_error(g, "%s", fsc_strerror(UV_ENOMEM));
         get_fail(g);
         return;
@@ -183,7 +183,7 @@ static void on_get_write(uv_fs_t *req) {
     g->qlen += k;
   }
   g->ninflight = 0;
-  r->waiting -= written;
+  gr->waiting -= written;
   if (res < 0) {
     get_error(g, "cannot write %s: %s", g->direct ? g->target : g->work,
               uv_strerror((int)res));
@@ -198,7 +198,7 @@ static void on_get_write(uv_fs_t *req) {
     return;
   }
   g->woff += written;
-  r->done += written;
+  gr->prog.done += written;
   check_water(r);
   get_step(g);
 }
@@ -208,7 +208,7 @@ static void get_write(struct get_job *g) {
   if (g->fs_busy || g->qlen == 0 || g->fd < 0 || g->j.failed)
     return;
   if (g->qbytes < GET_WRITE_MIN && g->sm.state == FSC_GET_DATA &&
-      !g->j.run->paused)
+      !get_run(g)->paused)
     return; /* more is on its way: write it together */
   uv_buf_t iov[GET_IOV];
   size_t n = g->qlen < GET_IOV ? g->qlen : GET_IOV;
@@ -226,10 +226,7 @@ static void get_write(struct get_job *g) {
   int64_t off = g->direct ? -1 : (int64_t)g->woff;
   int rc = uv_fs_write(g->j.run->app->loop, &g->fs, g->fd, iov, (unsigned)n,
                        off, on_get_write);
-  if (rc < 0) {
-    g->fs.result = rc;
-    on_get_write(&g->fs);
-  }
+  fsc_fs_started(&g->fs, rc, on_get_write);
 }
 
 static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
@@ -247,8 +244,8 @@ static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
   if (n == 0)
     return;
   if (g->qlen == g->qcap) {
-    size_t nc = g->qcap ? 2 * g->qcap : 64;
-    struct piece *nq = realloc(g->q, nc * sizeof *nq);
+    size_t nc = g->qcap ? 2 * g->qcap : GET_IOV;
+    struct piece *nq = fsc_realloc(g->q, nc * sizeof *nq);
     if (nq == NULL) {
       get_error(g, "%s", fsc_strerror(UV_ENOMEM));
       get_fail(g);
@@ -263,7 +260,7 @@ static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
   g->q[g->qlen].n = n;
   g->qlen++;
   g->qbytes += n;
-  r->waiting += n;
+  get_run(g)->waiting += n;
   check_water(r);
   get_write(g);
 }
@@ -310,13 +307,13 @@ static void on_truncated(uv_fs_t *req) {
 static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct get_job *g = req->data;
   struct fsc_run *r = g->j.run;
-  char msg[512];
+  char msg[FSC_MSG_MAX];
   int rc;
   if (m->op == FSP_OP_ERROR) {
     g->j.req_done = 1;
     fsc_conn_finish(&r->app->conn, req);
     if (!g->j.failed) {
-      fsc__server_msg(msg, sizeof msg, m);
+      fsc_server_msg(msg, sizeof msg, m);
       get_error(g, "%s", msg);
       if (m->u.error.status == FSP_ST_NOT_FOUND ||
           m->u.error.status == FSP_ST_RANGE)
@@ -359,13 +356,10 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
       g->fs.data = g;
       g->fs_busy = 1;
       rc = uv_fs_ftruncate(r->app->loop, &g->fs, g->fd, 0, on_truncated);
-      if (rc < 0) {
-        g->fs.result = rc;
-        on_truncated(&g->fs);
-      }
+      fsc_fs_started(&g->fs, rc, on_truncated);
     } else {
       g->woff = g->sm.offset;
-      r->done += g->sm.offset;
+      get_run(g)->prog.done += g->sm.offset;
       get_start_transfer(g);
     }
     return;
@@ -376,8 +370,8 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
       get_fail(g);
       return;
     }
-    r->total += g->sm.offset + g->sm.length;
-    r->sizes_known++;
+    get_run(g)->prog.total += g->sm.offset + g->sm.length;
+    get_run(g)->prog.sizes_known++;
     return;
   case FSP_OP_END:
     g->j.req_done = 1;
@@ -469,21 +463,18 @@ static void get_step(struct get_job *g) {
     }
     g->phase = GP_DONE;
     if (g->j.failed && g->keep_part && g->work[0] != '\0' && !g->direct) {
-      char name[1024];
+      char name[FSC_ESC_MAX];
       fsc_app_errorf(r->app,
                      "get %s: partial copy kept in %s (resume with "
                      "get -c)",
-                     fsc__esc(name, sizeof name, g->j.arg), g->work);
+                     fsc_esc(name, sizeof name, g->j.arg), g->work);
     }
-    fsc__job_finished(&g->j);
+    fsc_run_job_finished(&g->j);
     return;
   default:
     return;
   }
-  if (rc < 0) {
-    g->fs.result = rc;
-    on_get_fs(&g->fs);
-  }
+  fsc_fs_started(&g->fs, rc, on_get_fs);
 }
 
 /* Completion of close, rename and unlink. */
@@ -518,15 +509,13 @@ static void on_prefix_read(uv_fs_t *req);
 static void prefix_read_next(struct get_job *g) {
   uint64_t left = g->sm.prefix - g->prefix_off;
   uv_buf_t b = uv_buf_init(
-      (char *)g->iobuf, (unsigned)(left < FSC_IO_CHUNK ? left : FSC_IO_CHUNK));
+      (char *)g->iobuf,
+      (unsigned)(left < GET_PREFIX_CHUNK ? left : GET_PREFIX_CHUNK));
   g->fs.data = g;
   g->fs_busy = 1;
   int rc = uv_fs_read(g->j.run->app->loop, &g->fs, g->fd, &b, 1,
                       (int64_t)g->prefix_off, on_prefix_read);
-  if (rc < 0) {
-    g->fs.result = rc;
-    on_prefix_read(&g->fs);
-  }
+  fsc_fs_started(&g->fs, rc, on_prefix_read);
 }
 
 static void on_prefix_read(uv_fs_t *req) {
@@ -550,7 +539,7 @@ static void on_prefix_read(uv_fs_t *req) {
     prefix_read_next(g);
     return;
   }
-  free(g->iobuf);
+  fsc_free(g->iobuf);
   g->iobuf = NULL;
   fsc_get_prefix_done(&g->sm);
   g->phase = GP_XFER;
@@ -582,7 +571,7 @@ static void on_part_stat(uv_fs_t *req) {
     return;
   }
   g->phase = GP_PREFIX;
-  g->iobuf = malloc(FSC_IO_CHUNK);
+  g->iobuf = fsc_malloc(GET_PREFIX_CHUNK);
   if (g->iobuf == NULL) {
     get_error(g, "%s", fsc_strerror(UV_ENOMEM));
     get_step(g);
@@ -609,7 +598,7 @@ static void on_get_opened(uv_fs_t *req) {
     g->fs.data = g;
     g->fs_busy = 1;
     int rc = uv_fs_fchmod(g->j.run->app->loop, &g->fs, g->fd,
-                          0666 & ~fsc__umask(), on_get_opened);
+                          0666 & ~fsc_app_umask(), on_get_opened);
     if (rc == 0)
       return;
     g->fs_busy = 0;
@@ -637,10 +626,7 @@ static void on_get_opened(uv_fs_t *req) {
     g->fs.data = g;
     g->fs_busy = 1;
     int rc = uv_fs_fstat(g->j.run->app->loop, &g->fs, g->fd, on_part_stat);
-    if (rc < 0) {
-      g->fs.result = rc;
-      on_part_stat(&g->fs);
-    }
+    fsc_fs_started(&g->fs, rc, on_part_stat);
     return;
   }
   if (fsc_get_init(&g->sm, 0) < 0) {
@@ -694,14 +680,12 @@ static void on_target_stat(uv_fs_t *req) {
     else
       rc = uv_fs_mkstemp(loop, &g->fs, tmpl, on_get_opened);
   }
-  if (rc < 0) {
-    g->fs.result = rc;
+  if (rc < 0)
     g->fs.fs_type = UV_FS_OPEN;
-    on_get_opened(&g->fs);
-  }
+  fsc_fs_started(&g->fs, rc, on_get_opened);
 }
 
-static void get_cancel(struct job *j) {
+static void get_cancel(struct fsc_job *j) {
   struct get_job *g = (struct get_job *)j;
   if (j->failed)
     return;
@@ -716,37 +700,37 @@ static void get_cancel(struct job *j) {
   get_step(g);
 }
 
-static void get_destroy(struct job *j) {
+static void get_destroy(struct fsc_job *j) {
   struct get_job *g = (struct get_job *)j;
   drop_queue(g);
-  free(g->q);
-  free(g->iobuf);
+  fsc_free(g->q);
+  fsc_free(g->iobuf);
   fsc_get_free(&g->sm);
-  free(g);
+  fsc_free(g);
 }
 
-static const struct fsc_req_ops get_ops = {get_msg, get_data, get_lost};
+static const struct fsc_req_ops get_req_ops = {get_msg, get_data, get_lost};
+static const struct fsc_job_ops get_job_ops = {get_cancel, NULL, get_destroy};
 
-struct job *fsc__get_job_new(void) {
-  struct get_job *g = calloc(1, sizeof *g);
+static struct fsc_job *get_job_new(void) {
+  struct get_job *g = fsc_calloc(1, sizeof *g);
   if (g == NULL)
     return NULL;
   g->fd = -1;
-  g->j.cancel = get_cancel;
-  g->j.destroy = get_destroy;
-  g->j.req.ops = &get_ops;
+  g->j.ops = &get_job_ops;
+  g->j.req.ops = &get_req_ops;
   g->j.req.data = g;
   return &g->j;
 }
 
-void fsc__get_job_start(struct job *j) {
+static void get_job_start(struct fsc_job *j) {
   struct get_job *g = (struct get_job *)j;
   struct fsc_run *r = g->j.run;
   const char *name = g->j.arg;
-  char ename[1024];
+  char ename[FSC_ESC_MAX];
   g->phase = GP_OPEN;
   if (fsc_name_safe(name) != 0) {
-    fsc_app_errorf(r->app, "get %s: %s", fsc__esc(ename, sizeof ename, name),
+    fsc_app_errorf(r->app, "get %s: %s", fsc_esc(ename, sizeof ename, name),
                    fsp_strerror(FSP_EBADNAME));
     g->j.failed = 1;
     g->j.req_done = 1;
@@ -767,8 +751,8 @@ void fsc__get_job_start(struct job *j) {
     get_start_transfer(g);
     return;
   }
-  if (fsc_target_path(g->target, sizeof g->target, r->cmd.out, r->out_is_dir,
-                      name) < 0) {
+  if (fsc_target_path(g->target, sizeof g->target, r->cmd.out,
+                      get_run(g)->out_is_dir, name) < 0) {
     get_error(g, "%s", uv_strerror(UV_ENAMETOOLONG));
     g->j.req_done = 1;
     get_step(g);
@@ -777,8 +761,54 @@ void fsc__get_job_start(struct job *j) {
   g->fs.data = g;
   g->fs_busy = 1;
   int rc = uv_fs_stat(r->app->loop, &g->fs, g->target, on_target_stat);
-  if (rc < 0) {
-    g->fs.result = rc;
-    on_target_stat(&g->fs);
-  }
+  fsc_fs_started(&g->fs, rc, on_target_stat);
 }
+
+static int get_begin(struct fsc_run *r) {
+  const struct fsc_cmd *cmd = &r->cmd;
+  struct get_run *gr = fsc_calloc(1, sizeof *gr);
+  if (gr == NULL)
+    return UV_ENOMEM;
+  if (cmd->out != NULL && strcmp(cmd->out, "-") != 0) {
+    uv_fs_t st;
+    /* One stat before anything runs: is -o a folder? */
+    int rc = uv_fs_stat(NULL, &st, cmd->out, NULL);
+    gr->out_is_dir = rc == 0 && S_ISDIR(st.statbuf.st_mode);
+    uv_fs_req_cleanup(&st);
+    if (cmd->nargs > 1 && !gr->out_is_dir) {
+      char ename[FSC_ESC_MAX];
+      fsc_app_errorf(r->app,
+                     "get: -o %s: not a folder (several NAMEs need one)",
+                     fsc_esc(ename, sizeof ename, cmd->out));
+      fsc_free(gr);
+      return FSC_EXIT_USAGE;
+    }
+  }
+  r->state = gr;
+  const char *first = cmd->nargs > 0 ? cmd->args[0] : "";
+  fsc_progress_start(&gr->prog, r->app, cmd->nargs, first, strlen(first));
+  return 0;
+}
+
+static void get_end(struct fsc_run *r) {
+  struct get_run *gr = r->state;
+  if (gr->paused) {
+    gr->paused = 0;
+    fsc_conn_resume(&r->app->conn);
+  }
+  fsc_progress_stop(&gr->prog, !r->canceled && r->status == 0);
+}
+
+static void get_free(struct fsc_run *r) {
+  fsc_free(r->state);
+}
+
+const struct fsc_run_ops fsc_get_ops = {
+    .parallel = GET_PARALLEL,
+    .per_arg = 1,
+    .begin = get_begin,
+    .job_new = get_job_new,
+    .job_start = get_job_start,
+    .end = get_end,
+    .free = get_free,
+};

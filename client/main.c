@@ -7,7 +7,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "cmd.h"
+#include "commands.h"
+#include "reconnect.h"
 #include "shell.h"
 
 struct cli {
@@ -18,20 +19,11 @@ struct cli {
   int interrupted;
   int finished; /* the command ended; only the connection is closing */
   /* watch: reopening a lost connection (see on_lost). */
-  uv_timer_t retry_timer;
-  int retry_timer_open;
-  int reconnecting;    /* lost; reopening until ready or giving up */
-  int attempting;      /* a reopened connection is connecting */
-  int failures;        /* failed attempts in a row */
-  unsigned backoff_ms; /* wait before the next attempt */
+  struct fsc_reconnect rc;
   /* watch: stdout failed (its reader went away); ended from a timer. */
   uv_timer_t out_timer;
   int out_failed;
 };
-
-/* Reconnect delays: the first soon, then doubling, at most RETRY_MAX_MS. */
-#define RETRY_FIRST_MS 100u
-#define RETRY_MAX_MS 5000u
 
 static void on_out_timer(uv_timer_t *t) {
   struct cli *c = t->data;
@@ -72,75 +64,22 @@ static void close_signals(struct cli *c) {
       uv_close((uv_handle_t *)&c->sigs[i], NULL);
 }
 
-static void stop_retry_timer(struct cli *c) {
-  if (c->retry_timer_open) {
-    uv_close((uv_handle_t *)&c->retry_timer, NULL);
-    c->retry_timer_open = 0;
-  }
-}
-
-static void on_retry_timer(uv_timer_t *t);
-
-/* The previous connection is closed (or could not even start): wait, then
- * try again. */
-static void retry_later(struct cli *c, int err) {
-  if (c->attempting) {
-    /* The attempt that just ended failed. */
-    c->attempting = 0;
-    c->failures++;
-    const char *why = fsc_conn_why(&c->app.conn, err);
-    if (c->opts.cmd.retry >= 0 && c->failures >= c->opts.cmd.retry) {
-      fsc_app_errorf(&c->app, "cannot reconnect to %s: %s; giving up",
-                     c->app.server, why);
-      c->reconnecting = 0;
-      c->app.reconnect = 0;
-      c->status = FSC_EXIT_CONN;
-      stop_retry_timer(c);
-      fsc_run_conn_lost(&c->app, err);
-      return;
-    }
-    /* Once per outage: a server that stays down for an hour must not
-     * fill the terminal. */
-    if (c->failures == 1)
-      fsc_app_errorf(&c->app,
-                     "cannot reconnect to %s yet: %s; still trying "
-                     "(Ctrl-C to stop)",
-                     c->app.server, why);
-    c->backoff_ms =
-        c->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff_ms * 2;
-  }
-  if (!c->retry_timer_open) {
-    uv_timer_init(c->app.loop, &c->retry_timer);
-    c->retry_timer.data = c;
-    c->retry_timer_open = 1;
-  }
-  uv_timer_start(&c->retry_timer, on_retry_timer, c->backoff_ms, 0);
-}
-
-static void on_retry_timer(uv_timer_t *t) {
-  struct cli *c = t->data;
-  if (!c->reconnecting || c->interrupted || c->finished)
-    return;
-  c->attempting = 1;
-  int rc = fsc_conn_open(&c->app.conn, c->app.loop, c->opts.server);
-  if (rc < 0)
-    retry_later(c, rc);
+static int cli_halted(struct fsc_reconnect *r) {
+  struct cli *c = r->data;
+  return c->interrupted || c->finished;
 }
 
 static void on_closed(struct fsc_conn *conn) {
   struct cli *c = conn->data;
-  if (c->reconnecting && !c->interrupted && !c->finished) {
-    retry_later(c, conn->err);
+  if (fsc_reconnect_closed(&c->rc, conn->err))
     return;
-  }
   close_signals(c);
 }
 
 static void on_done(struct fsc_app *a, int status) {
   struct cli *c = a->data;
   c->finished = 1;
-  c->reconnecting = 0;
-  stop_retry_timer(c);
+  fsc_reconnect_stop(&c->rc);
   if (status > c->status)
     c->status = status;
   fsc_conn_close(&a->conn);
@@ -148,23 +87,8 @@ static void on_done(struct fsc_app *a, int status) {
 
 static void on_ready(struct fsc_conn *conn, int status) {
   struct cli *c = conn->data;
-  if (c->reconnecting) {
-    /* A failed attempt is counted once its handle is closed (on_closed). */
-    if (status < 0 || c->interrupted || c->finished)
-      return;
-    c->reconnecting = 0;
-    c->attempting = 0;
-    c->failures = 0;
-    c->backoff_ms = RETRY_FIRST_MS;
-    stop_retry_timer(c);
-    if (!c->app.quiet) {
-      char line[300];
-      snprintf(line, sizeof line, "fsc: reconnected to %s", c->app.server);
-      c->app.print(&c->app, 1, line);
-    }
-    fsc_run_reconnected(&c->app);
+  if (fsc_reconnect_ready(&c->rc, status))
     return;
-  }
   if (status < 0) {
     if (c->interrupted || status == UV_ECANCELED)
       return;
@@ -173,7 +97,7 @@ static void on_ready(struct fsc_conn *conn, int status) {
     c->status = FSC_EXIT_CONN;
     return;
   }
-  int rc = fsc_run_start(&c->app, &c->opts.cmd);
+  int rc = fsc_command_start(&c->app, &c->opts.cmd);
   if (rc != 0) {
     c->status = rc;
     fsc_conn_close(conn);
@@ -189,12 +113,9 @@ static void on_lost(struct fsc_conn *conn, int err) {
   int again = c->app.reconnect && c->app.run != NULL;
   fsc_app_errorf(&c->app, "connection to %s lost: %s%s", c->app.server,
                  fsc_conn_why(conn, err), again ? "; reconnecting" : "");
-  if (again) {
-    c->reconnecting = 1;
-    c->attempting = 0;
-    c->failures = 0;
-    c->backoff_ms = RETRY_FIRST_MS;
-  } else
+  if (again)
+    fsc_reconnect_begin(&c->rc);
+  else
     c->status = FSC_EXIT_CONN;
   fsc_run_conn_lost(&c->app, err);
 }
@@ -267,6 +188,11 @@ int main(int argc, char **argv) {
   c.app.conn.on_closed = on_closed;
   /* A watch outlives a lost connection unless told not to. */
   c.app.reconnect = c.opts.cmd.kind == FSC_CMD_WATCH && c.opts.cmd.retry != 0;
+  c.rc.app = &c.app;
+  c.rc.server = c.opts.server;
+  c.rc.retry = c.opts.cmd.retry;
+  c.rc.halted = cli_halted;
+  c.rc.data = &c;
 
   for (int i = 0; i < 3; i++) {
     uv_signal_init(loop, &c.sigs[i]);

@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd_int.h"
+#include "alloc.h"
+#include "cmds.h"
 #include "fmt.h"
+#include "job.h"
 #include "path.h"
 #include "xfer.h"
 
@@ -23,6 +25,11 @@
 /* Upload buffers per file: one being read from disk while others are on
  * their way to the socket. Memory per upload is PUT_NBUF * PUT_CHUNK. */
 #define PUT_NBUF 4
+/* Uploads in flight at once: each holds up to PUT_NBUF * PUT_CHUNK of
+ * memory, so a few keep the link busy and bound what fsc holds. */
+#define PUT_PARALLEL 4
+/* Reads of a piped stdin being spooled to a temporary file. */
+#define SPOOL_CHUNK (1u << 20)
 
 struct put_buf {
   uv_write_t w;
@@ -33,7 +40,7 @@ struct put_buf {
 };
 
 struct put_job {
-  struct job j;
+  struct fsc_job j;
   char name[FSP_NAME_MAX + 1]; /* the name on the server */
   int fd;
   int own_fd;
@@ -65,34 +72,16 @@ struct put_job {
 
 static void put_step(struct put_job *p);
 
-static void put_error(struct put_job *p, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* Reports the upload's first error. */
+#define put_error(p, ...) fsc_job_error(&(p)->j, "put", __VA_ARGS__)
 
-static void put_error(struct put_job *p, const char *fmt, ...) {
-  char msg[768], name[1024];
-  va_list ap;
-  if (p->j.failed)
-    return;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  fsc_app_errorf(p->j.run->app, "put %s: %s",
-                 fsc__esc(name, sizeof name, p->j.arg), msg);
-  p->j.failed = 1;
+/* The run's progress bar, which is all the uploads of a run share. */
+static struct fsc_progress *put_progress(const struct put_job *p) {
+  return p->j.run->state;
 }
 
 static void put_cancel_request(struct put_job *p) {
-  if (p->j.req_done || p->cancel_sent || !p->j.req.registered)
-    return;
-  struct fsp_msg m;
-  memset(&m, 0, sizeof m);
-  m.op = FSP_OP_CANCEL;
-  m.id = p->j.req.id;
-  fsc_conn_send(&p->j.run->app->conn, &m);
-  p->cancel_sent = 1;
+  fsc_job_cancel_request(&p->j, &p->cancel_sent);
 }
 
 static void put_read_next(struct put_job *p);
@@ -103,7 +92,7 @@ static void on_put_written(uv_write_t *w, int status) {
   b->busy = 0;
   p->writes--;
   if (status == 0)
-    p->j.run->done += b->len;
+    put_progress(p)->done += b->len;
   put_step(p);
 }
 
@@ -161,7 +150,7 @@ static void put_read_next(struct put_job *p) {
   if (b->frame == NULL) {
     /* A small file needs no full-size chunk buffer. */
     uint64_t need = p->size < p->sm.chunk ? p->size : p->sm.chunk;
-    b->frame = malloc(FSP_HDR_LEN + (size_t)need + 1);
+    b->frame = fsc_malloc(FSP_HDR_LEN + (size_t)need + 1);
     if (b->frame == NULL) {
       put_error(p, "%s", fsc_strerror(UV_ENOMEM));
       put_cancel_request(p);
@@ -177,10 +166,7 @@ static void put_read_next(struct put_job *p) {
       uv_buf_init((char *)b->frame + FSP_HDR_LEN, fsc_put_next_len(&p->sm));
   int rc = uv_fs_read(p->j.run->app->loop, &p->fs, p->fd, &ub, 1,
                       (int64_t)p->roff, on_put_read);
-  if (rc < 0) {
-    p->fs.result = rc;
-    on_put_read(&p->fs);
-  }
+  fsc_fs_started(&p->fs, rc, on_put_read);
 }
 
 static void on_put_closed(uv_fs_t *req) {
@@ -219,13 +205,13 @@ static void put_step(struct put_job *p) {
     else
       return;
   }
-  fsc__job_finished(&p->j);
+  fsc_run_job_finished(&p->j);
 }
 
 static void put_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct put_job *p = req->data;
   struct fsc_run *r = p->j.run;
-  char msg[512];
+  char msg[FSC_MSG_MAX];
   int rc;
   switch (m->op) {
   case FSP_OP_READY:
@@ -254,7 +240,7 @@ static void put_msg(struct fsc_req *req, const struct fsp_msg *m) {
     p->j.req_done = 1;
     fsc_conn_finish(&r->app->conn, req);
     if (!p->j.failed || m->u.error.status != FSP_ST_CANCELED) {
-      fsc__server_msg(msg, sizeof msg, m);
+      fsc_server_msg(msg, sizeof msg, m);
       put_error(p, "%s", msg);
     }
     p->j.failed = 1;
@@ -283,8 +269,8 @@ static void put_send_request(struct put_job *p) {
     put_step(p);
     return;
   }
-  r->total += p->size;
-  r->sizes_known++;
+  put_progress(p)->total += p->size;
+  put_progress(p)->sizes_known++;
   struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_PUT;
@@ -334,10 +320,7 @@ static void spool_write(struct put_job *p) {
   p->fs_busy = 1;
   int rc = uv_fs_write(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
                        (int64_t)p->spooled, on_spool_written);
-  if (rc < 0) {
-    p->fs.result = rc;
-    on_spool_written(&p->fs);
-  }
+  fsc_fs_started(&p->fs, rc, on_spool_written);
 }
 
 static void on_spool_written(uv_fs_t *req) {
@@ -375,7 +358,7 @@ static void on_spool_written(uv_fs_t *req) {
 static void on_in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct put_job *p = h->data;
   (void)suggested;
-  *buf = uv_buf_init((char *)p->spool_buf, FSC_IO_CHUNK);
+  *buf = uv_buf_init((char *)p->spool_buf, SPOOL_CHUNK);
 }
 
 static void on_in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -435,7 +418,7 @@ static void on_spool_file(uv_fs_t *req) {
     else
       return;
   }
-  p->spool_buf = malloc(FSC_IO_CHUNK);
+  p->spool_buf = fsc_malloc(SPOOL_CHUNK);
   uv_loop_t *loop = p->j.run->app->loop;
   int rc = p->spool_buf == NULL ? UV_ENOMEM
            : uv_guess_handle(p->src_fd) == UV_TTY
@@ -488,11 +471,9 @@ static void on_put_stat(uv_fs_t *req) {
     p->fs.data = p;
     p->fs_busy = 1;
     int rc = uv_fs_mkstemp(p->j.run->app->loop, &p->fs, tmpl, on_spool_file);
-    if (rc < 0) {
-      p->fs.result = rc;
+    if (rc < 0)
       p->fs.fs_type = UV_FS_MKSTEMP;
-      on_spool_file(&p->fs);
-    }
+    fsc_fs_started(&p->fs, rc, on_spool_file);
     return;
   }
   if (!S_ISREG(mode)) {
@@ -526,13 +507,10 @@ static void on_put_opened(uv_fs_t *req) {
   p->fs.data = p;
   p->fs_busy = 1;
   int rc = uv_fs_fstat(p->j.run->app->loop, &p->fs, p->fd, on_put_stat);
-  if (rc < 0) {
-    p->fs.result = rc;
-    on_put_stat(&p->fs);
-  }
+  fsc_fs_started(&p->fs, rc, on_put_stat);
 }
 
-static void put_cancel(struct job *j) {
+static void put_cancel(struct fsc_job *j) {
   struct put_job *p = (struct put_job *)j;
   if (j->failed)
     return;
@@ -544,35 +522,35 @@ static void put_cancel(struct job *j) {
   put_step(p);
 }
 
-static void put_destroy(struct job *j) {
+static void put_destroy(struct fsc_job *j) {
   struct put_job *p = (struct put_job *)j;
   for (int i = 0; i < PUT_NBUF; i++)
-    free(p->bufs[i].frame);
-  free(p->spool_buf);
+    fsc_free(p->bufs[i].frame);
+  fsc_free(p->spool_buf);
   fsc_put_free(&p->sm);
-  free(p);
+  fsc_free(p);
 }
 
-static const struct fsc_req_ops put_ops = {put_msg, NULL, put_lost};
+static const struct fsc_req_ops put_req_ops = {put_msg, NULL, put_lost};
+static const struct fsc_job_ops put_job_ops = {put_cancel, NULL, put_destroy};
 
-struct job *fsc__put_job_new(void) {
-  struct put_job *p = calloc(1, sizeof *p);
+static struct fsc_job *put_job_new(void) {
+  struct put_job *p = fsc_calloc(1, sizeof *p);
   if (p == NULL)
     return NULL;
   p->fd = -1;
-  p->j.cancel = put_cancel;
-  p->j.destroy = put_destroy;
-  p->j.req.ops = &put_ops;
+  p->j.ops = &put_job_ops;
+  p->j.req.ops = &put_req_ops;
   p->j.req.data = p;
   return &p->j;
 }
 
-void fsc__put_job_start(struct job *j) {
+static void put_job_start(struct fsc_job *j) {
   struct put_job *p = (struct put_job *)j;
   struct fsc_run *r = p->j.run;
   size_t len;
   const char *name = fsc_put_name(p->j.arg, r->cmd.as, &len);
-  char ename[1024];
+  char ename[FSC_ESC_MAX];
   if (len > FSP_NAME_MAX || fsp_name_check(name, len) != 0) {
     fsc_fmt_escape(ename, sizeof ename, name, len);
     put_error(p, "'%s': %s", ename, fsp_strerror(FSP_EBADNAME));
@@ -590,16 +568,43 @@ void fsc__put_job_start(struct job *j) {
     p->fd = STDIN_FILENO;
     p->own_fd = 0;
     rc = uv_fs_fstat(r->app->loop, &p->fs, p->fd, on_put_stat);
-    if (rc < 0) {
-      p->fs.result = rc;
-      on_put_stat(&p->fs);
-    }
+    fsc_fs_started(&p->fs, rc, on_put_stat);
     return;
   }
   rc = uv_fs_open(r->app->loop, &p->fs, p->j.arg, O_RDONLY | O_CLOEXEC, 0,
                   on_put_opened);
-  if (rc < 0) {
-    p->fs.result = rc;
-    on_put_opened(&p->fs);
-  }
+  fsc_fs_started(&p->fs, rc, on_put_opened);
 }
+
+static int put_begin(struct fsc_run *r) {
+  const struct fsc_cmd *cmd = &r->cmd;
+  struct fsc_progress *prog = fsc_calloc(1, sizeof *prog);
+  if (prog == NULL)
+    return UV_ENOMEM;
+  /* The bar shows the file's name on the server, not the path it came
+   * from. */
+  size_t len = 0;
+  const char *name =
+      cmd->nargs > 0 ? fsc_put_name(cmd->args[0], cmd->as, &len) : "";
+  fsc_progress_start(prog, r->app, cmd->nargs, name, len);
+  r->state = prog;
+  return 0;
+}
+
+static void put_end(struct fsc_run *r) {
+  fsc_progress_stop(r->state, !r->canceled && r->status == 0);
+}
+
+static void put_free(struct fsc_run *r) {
+  fsc_free(r->state);
+}
+
+const struct fsc_run_ops fsc_put_ops = {
+    .parallel = PUT_PARALLEL,
+    .per_arg = 1,
+    .begin = put_begin,
+    .job_new = put_job_new,
+    .job_start = put_job_start,
+    .end = put_end,
+    .free = put_free,
+};

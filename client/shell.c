@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "commands.h"
 #include "edit.h"
 #include "fmt.h"
 
@@ -39,12 +39,12 @@ struct shell {
   int interactive;    /* stdin and stdout are terminals: raw mode, prompt */
   int out_tty;        /* out is initialised */
   int in_open;
-  int in_file;      /* stdin is a regular file: read on the threadpool */
-  int in_reading;   /* in_file: reading wanted (the input "stream" is on) */
-  int in_busy;      /* in_file: a read is in flight */
-  uv_fs_t in_req;   /* in_file: that read */
+  int in_file;       /* stdin is a regular file: read on the threadpool */
+  int in_reading;    /* in_file: reading wanted (the input "stream" is on) */
+  int in_busy;       /* in_file: a read is in flight */
+  uv_fs_t in_req;    /* in_file: that read */
   char in_buf[4096]; /* in_file: its buffer */
-  int raw; /* the terminal is in raw mode */
+  int raw;           /* the terminal is in raw mode */
   struct fsc_edit ed;
   char line[FSC_EDIT_MAX + 1]; /* the running command's words live here */
   char *argv[MAX_WORDS];
@@ -214,7 +214,7 @@ static void run_line(struct shell *sh, const char *text) {
   }
   sh->running = 1;
   sh->prompt_shown = 0;
-  int rc = fsc_run_start(&sh->app, &sh->cmd);
+  int rc = fsc_command_start(&sh->app, &sh->cmd);
   if (rc != 0)
     sh->running = 0;
 }

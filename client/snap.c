@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "xfer.h" /* FSC_ENOMEM */
 
 /* FNV-1a: names are short and the table only needs an even spread. */
@@ -31,8 +32,8 @@ static size_t find_slot(const struct fsc_snap *s, const char *name,
 
 void fsc_snap_free(struct fsc_snap *s) {
   for (size_t i = 0; i < s->cap; i++)
-    free(s->slots[i].name);
-  free(s->slots);
+    fsc_free(s->slots[i].name);
+  fsc_free(s->slots);
   s->slots = NULL;
   s->cap = 0;
   s->n = 0;
@@ -51,7 +52,7 @@ static int grow(struct fsc_snap *s) {
   size_t ncap = s->cap ? 2 * s->cap : 64;
   if (ncap < s->cap || ncap > SIZE_MAX / sizeof(struct fsc_snap_file))
     return FSC_ENOMEM;
-  struct fsc_snap_file *ns = calloc(ncap, sizeof *ns);
+  struct fsc_snap_file *ns = fsc_calloc(ncap, sizeof *ns);
   if (ns == NULL)
     return FSC_ENOMEM;
   struct fsc_snap old = *s;
@@ -61,7 +62,7 @@ static int grow(struct fsc_snap *s) {
     if (old.slots[i].name != NULL)
       s->slots[find_slot(s, old.slots[i].name, old.slots[i].len)] =
           old.slots[i];
-  free(old.slots);
+  fsc_free(old.slots);
   return 0;
 }
 
@@ -78,7 +79,7 @@ int fsc_snap_set(struct fsc_snap *s, const char *name, size_t len,
   /* At most half full keeps the probe runs short. */
   if ((s->n + 1) * 2 > s->cap && grow(s) != 0)
     return FSC_ENOMEM;
-  char *copy = malloc(len + 1);
+  char *copy = fsc_malloc(len + 1);
   if (copy == NULL)
     return FSC_ENOMEM;
   memcpy(copy, name, len);
@@ -99,7 +100,7 @@ int fsc_snap_remove(struct fsc_snap *s, const char *name, size_t len) {
   size_t i = find_slot(s, name, len);
   if (s->slots[i].name == NULL)
     return 0;
-  free(s->slots[i].name);
+  fsc_free(s->slots[i].name);
   s->slots[i].name = NULL;
   s->n--;
   /* Backward-shift deletion: move later members of the probe run into the
@@ -172,7 +173,7 @@ long fsc_snap_diff(const struct fsc_snap *old, const struct fsc_snap *cur,
     if (pass == 1) {
       if (n == 0)
         return 0;
-      v = malloc(n * sizeof *v);
+      v = fsc_malloc(n * sizeof *v);
       if (v == NULL)
         return FSC_ENOMEM;
       n = 0;
@@ -216,7 +217,7 @@ long fsc_snap_diff(const struct fsc_snap *old, const struct fsc_snap *cur,
       }
       emit(arg, &m);
     }
-    free(v);
+    fsc_free(v);
   }
   return (long)n;
 }
@@ -226,14 +227,14 @@ int fsc_evlog_add(struct fsc_evlog *l, const struct fsp_msg *m) {
     return 0;
   if (l->n == l->cap) {
     size_t nc = l->cap ? 2 * l->cap : 16;
-    struct fsc_evlog_item *ni = realloc(l->items, nc * sizeof *ni);
+    struct fsc_evlog_item *ni = fsc_realloc(l->items, nc * sizeof *ni);
     if (ni == NULL)
       return FSC_ENOMEM;
     l->items = ni;
     l->cap = nc;
   }
   const struct fsp_entry *e = &m->u.event.file;
-  char *name = malloc(e->name.len + 1);
+  char *name = fsc_malloc(e->name.len + 1);
   if (name == NULL)
     return FSC_ENOMEM;
   memcpy(name, e->name.ptr, e->name.len);
@@ -256,8 +257,8 @@ int fsc_evlog_replay(const struct fsc_evlog *l, struct fsc_snap *s) {
 
 void fsc_evlog_free(struct fsc_evlog *l) {
   for (size_t i = 0; i < l->n; i++)
-    free(l->items[i].name);
-  free(l->items);
+    fsc_free(l->items[i].name);
+  fsc_free(l->items);
   l->items = NULL;
   l->n = l->cap = 0;
 }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "alloc.h"
 #include "hash.h"
 
 const char *fsc_xfer_strerror(int err) {
@@ -16,10 +17,16 @@ const char *fsc_xfer_strerror(int err) {
   return NULL;
 }
 
+/* An XXH3 state from xxhash's own allocator, which the allocation hook
+ * can make fail like any other. */
+static XXH3_state_t *new_state(void) {
+  return fsc_alloc_inject() ? NULL : XXH3_createState();
+}
+
 int fsc_get_init(struct fsc_get *g, uint64_t prefix) {
   memset(g, 0, sizeof *g);
-  g->range = XXH3_createState();
-  g->whole = XXH3_createState();
+  g->range = new_state();
+  g->whole = new_state();
   if (g->range == NULL || g->whole == NULL) {
     fsc_get_free(g);
     return FSC_ENOMEM;
@@ -124,7 +131,7 @@ uint64_t fsc_get_whole_hash(const struct fsc_get *g) {
 int fsc_put_init(struct fsc_put *p, uint64_t size, uint32_t max_payload,
                  uint32_t want_chunk) {
   memset(p, 0, sizeof *p);
-  p->hash = XXH3_createState();
+  p->hash = new_state();
   if (p->hash == NULL)
     return FSC_ENOMEM;
   XXH3_64bits_reset(p->hash);

@@ -12,6 +12,7 @@ int main(void) {
   srunner_add_suite(sr, xfer_suite());
   srunner_add_suite(sr, edit_suite());
   srunner_add_suite(sr, conn_suite());
+  srunner_add_suite(sr, alloc_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);

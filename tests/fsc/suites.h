@@ -11,5 +11,6 @@ Suite *path_suite(void);
 Suite *snap_suite(void);
 Suite *xfer_suite(void);
 Suite *edit_suite(void);
+Suite *alloc_suite(void);
 
 #endif

@@ -359,6 +359,57 @@ START_TEST(test_conn_frames_survive_any_split) {
 }
 END_TEST
 
+/* A transport that counts what crosses it and passes it on as plaintext:
+ * every byte from and to the server must go through the transport. */
+static size_t bytes_in, bytes_out;
+
+static void count_alloc(struct fsc_conn *c, uv_buf_t *buf) {
+  fsc_plain_transport.alloc(c, buf);
+}
+
+static void count_read(struct fsc_conn *c, size_t nread) {
+  bytes_in += nread;
+  fsc_plain_transport.read(c, nread);
+}
+
+static int count_write(struct fsc_conn *c, uv_write_t *req,
+                       const uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
+  for (unsigned i = 0; i < n; i++)
+    bytes_out += bufs[i].len;
+  return fsc_plain_transport.write(c, req, bufs, n, cb);
+}
+
+static const struct fsc_transport counting = {count_alloc, count_read,
+                                              count_write};
+
+START_TEST(test_conn_every_byte_crosses_the_transport) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  bytes_in = bytes_out = 0;
+  srv.chunk = 65536;
+  build_script();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.transport = &counting;
+  cli.conn.on_ready = on_ready;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.end_ok, 1);
+  ck_assert_int_eq(cli.data_bad, 0);
+  /* END is the script's last frame: all of it was read, through the
+   * transport. The server saw no byte that did not pass it either. */
+  ck_assert_uint_eq(bytes_in, srv.script_len);
+  ck_assert_uint_gt(bytes_out, 0);
+  ck_assert_uint_le(srv.got, bytes_out);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+}
+END_TEST
+
 /* Runs a session with a script whose frame after HELLO has a broken magic
  * byte, until the connection is closed. Returns the offset of that byte;
  * its right value is in *magic. */
@@ -447,6 +498,7 @@ Suite *conn_suite(void) {
   tcase_add_loop_test(tc, test_conn_frames_survive_any_split, 0,
                       (int)(sizeof chunks / sizeof chunks[0] *
                             (sizeof blocks / sizeof blocks[0])));
+  tcase_add_test(tc, test_conn_every_byte_crosses_the_transport);
   tcase_add_test(tc, test_conn_broken_framing_ends_connection);
   tcase_add_test(tc, test_conn_reopen_after_loss);
   suite_add_tcase(s, tc);

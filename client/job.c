@@ -1,0 +1,47 @@
+/* Helpers shared by the command's jobs. See job.h. */
+#include "job.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The reason part of a job's error line; the line itself is cut at
+ * ERROR_LINE_MAX by fsc_app_errorf. */
+#define JOB_MSG_MAX 768
+
+void fsc_job_error(struct fsc_job *j, const char *verb, const char *fmt, ...) {
+  char msg[JOB_MSG_MAX], name[FSC_ESC_MAX];
+  va_list ap;
+  if (j->failed)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fsc_app_errorf(j->run->app, "%s %s: %s", verb,
+                 fsc_esc(name, sizeof name, j->arg), msg);
+  j->failed = 1;
+}
+
+void fsc_job_cancel_request(struct fsc_job *j, int *sent) {
+  if (j->req_done || *sent || !j->req.registered)
+    return;
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_CANCEL;
+  m.id = j->req.id;
+  fsc_conn_send(&j->run->app->conn, &m);
+  *sent = 1;
+}
+
+void fsc_job_fail(struct fsc_job *j) {
+  j->failed = 1;
+  j->req_done = 1;
+  fsc_run_job_finished(j);
+}
+
+void fsc_fs_started(uv_fs_t *req, int rc, uv_fs_cb cb) {
+  if (rc < 0) {
+    req->result = rc;
+    cb(req);
+  }
+}
