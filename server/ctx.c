@@ -8,7 +8,7 @@
 #include <uv.h>
 
 #include "log.h"
-
+#include "mem.h"
 
 /* Initialises the context; see ctx.h. */
 int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
@@ -20,7 +20,7 @@ int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
   if (r != 0)
     return r;
   /* calloc'd pages stay untouched (and out of RSS) until events fill them. */
-  ctx->ring = calloc(FSD_RING_SIZE, sizeof(*ctx->ring));
+  ctx->ring = fsd_calloc(FSD_RING_SIZE, sizeof(*ctx->ring));
   if (ctx->ring == NULL) {
     fsd_register_free(&ctx->reg);
     return UV_ENOMEM;
@@ -33,7 +33,7 @@ int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
 /* Frees the context; see ctx.h. */
 void fsd_ctx_free(struct fsd_ctx *ctx) {
   fsd_register_free(&ctx->reg);
-  free(ctx->ring);
+  fsd_free(ctx->ring);
   ctx->ring = NULL;
 }
 
