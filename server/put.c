@@ -102,7 +102,7 @@ static void after_commit(uv_work_t *w, int status) {
 static void step(struct fsd_op *op) {
   struct fsd_put *p = &op->u.put;
 
-  if (op->jobs > 0 || p->writes > 0 || p->cleaning)
+  if (op->jobs > 0 || p->writes > 0 || p->flushing || p->cleaning)
     return;
   if (op->aborted || op->status != 0 || op->c->hard) {
     p->cleaning = 1;
@@ -143,7 +143,6 @@ static void flush_done(uv_work_t *w, int status) {
   (void)status;
   p->flushing = 0;
   p->flushed = p->fl_end;
-  p->writes--;
   flush_maybe(op);
   step(op);
 }
@@ -152,9 +151,10 @@ static void flush_done(uv_work_t *w, int status) {
  * is PUT_FLUSH_STEP of it. Left to the kernel, the pages of a large upload
  * stay dirty until the fsync before the commit, which then writes all of
  * them while the client waits; started early, the disk writes them while
- * the rest arrives. A separate job (counted in writes, like a disk write),
- * so that a disk queue that is full delays the writeback, not the next
- * write. A failure is no loss: the fsync reports write errors. */
+ * the rest arrives. A separate job, so that a disk queue that is full
+ * delays the writeback, not the next write; the upload waits for it
+ * (flushing) before its commit or cleanup. A failure is no loss: the fsync
+ * reports write errors. */
 static void flush_maybe(struct fsd_op *op) {
   struct fsd_put *p = &op->u.put;
 
@@ -163,10 +163,8 @@ static void flush_maybe(struct fsd_op *op) {
     return;
   p->fl_end = p->written;
   p->flush.data = op;
-  if (uv_queue_work(op->h->loop, &p->flush, flush_work, flush_done) == 0) {
+  if (uv_queue_work(op->h->loop, &p->flush, flush_work, flush_done) == 0)
     p->flushing = 1;
-    p->writes++;
-  }
 }
 
 static void writer_done(uv_work_t *w, int status);
