@@ -13,5 +13,6 @@ Suite *bufpool_suite(void);
 Suite *hcache_suite(void);
 Suite *commitq_suite(void);
 Suite *mem_suite(void);
+Suite *conn_suite(void);
 
 #endif /* FSD_TEST_SUITES_H */
