@@ -42,8 +42,10 @@ void fsd_op_free(struct fsd_op *op) {
       XXH3_freeState(g->hs);
     fsd_buf_free(g->ready);
     fsd_buf_free(g->chunk);
-  } else if (op->kind == FSP_OP_PUT && op->u.put.open) {
-    c->puts--;
+  } else if (op->kind == FSP_OP_PUT) {
+    if (op->u.put.open)
+      c->puts--;
+    fsd_free(op->u.put.job);
   }
   fsd_free(op);
   fsd_conn_unref(c);

@@ -72,12 +72,19 @@ struct fsd_pseg {
   uint64_t off; /* where they go in the file */
 };
 
+/* PUT: the disk writer's job and the pieces it gathers, made at the first
+ * piece (an upload that fails before gets none; GETs never pay for it). */
+struct fsd_put_job {
+  uv_work_t work;                /* the write job */
+  struct iovec iov[FSD_PUT_IOV]; /* the pieces it writes */
+};
+
 /* PUT: the disk writer of one upload. One job at a time writes every piece
  * queued so far in one pwritev: concurrent writes to one file only queue
  * on the inode's lock in the kernel, and larger writes cost fewer jobs and
  * wake-ups. The socket keeps being read while a job runs. */
 struct fsd_put {
-  uv_work_t work;               /* the write job */
+  struct fsd_put_job *job;      /* the write job, NULL before the first piece */
   struct fsd_list queue;        /* pieces to write (struct fsd_pseg) */
   unsigned nbusy;               /* pieces at the head the running job writes */
   size_t busy_len;              /* their bytes */
@@ -92,7 +99,6 @@ struct fsd_put {
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
-  struct iovec iov[FSD_PUT_IOV];
 };
 
 struct fsd_op {

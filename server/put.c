@@ -123,7 +123,7 @@ static void writer_work(uv_work_t *w) {
   struct fsd_pseg *first =
       fsd_container_of(p->queue.next, struct fsd_pseg, link);
 
-  p->res = fsd_write_at(op->fd, p->iov, (int)p->nbusy, first->off);
+  p->res = fsd_write_at(op->fd, p->job->iov, (int)p->nbusy, first->off);
 }
 
 /* Threadpool: starts the writeback of what was written since the last. */
@@ -182,16 +182,17 @@ static void writer_start(struct fsd_op *op) {
     struct fsd_pseg *sg = fsd_container_of(l, struct fsd_pseg, link);
     if (p->nbusy == FSD_PUT_IOV || (p->nbusy > 0 && sg->off != next))
       break;
-    p->iov[p->nbusy].iov_base = (void *)sg->p;
-    p->iov[p->nbusy].iov_len = sg->len;
+    p->job->iov[p->nbusy].iov_base = (void *)sg->p;
+    p->job->iov[p->nbusy].iov_len = sg->len;
     p->nbusy++;
     p->busy_len += sg->len;
     next = sg->off + sg->len;
   }
-  p->work.data = op;
-  if (uv_queue_work(op->h->loop, &p->work, writer_work, writer_done) != 0) {
+  p->job->work.data = op;
+  if (uv_queue_work(op->h->loop, &p->job->work, writer_work, writer_done) !=
+      0) {
     p->res = UV_EIO; /* cannot happen: the loop is alive */
-    writer_done(&p->work, 0);
+    writer_done(&p->job->work, 0);
   }
 }
 
@@ -251,7 +252,9 @@ int fsd_put_write(struct fsd_op *op, const uint8_t *bytes, size_t n,
 
   if (op->status != 0 || op->aborted)
     return UV_ECANCELED;
-  sg = fsd_malloc(sizeof(*sg));
+  if (p->job == NULL)
+    p->job = fsd_malloc(sizeof(*p->job));
+  sg = p->job != NULL ? fsd_malloc(sizeof(*sg)) : NULL;
   if (sg == NULL) {
     op->status = FSP_ST_IO;
     fsd_session_failing(&c->sess, op->r, FSP_ST_IO, "out of memory");

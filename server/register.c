@@ -48,8 +48,7 @@ void fsd_register_free(struct fsd_register *reg) {
 }
 
 static struct fsd_file **find_slot(const struct fsd_register *reg,
-                                   const char *name, size_t len,
-                                   uint32_t h) {
+                                   const char *name, size_t len, uint32_t h) {
   struct fsd_file **pp = &reg->buckets[h & (reg->nbuckets - 1)];
   for (; *pp != NULL; pp = &(*pp)->next) {
     struct fsd_file *f = *pp;
