@@ -1,12 +1,14 @@
-/* Listen address parsing; see server.h. */
+/* Listen address parsing and formatting; see addr.h. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
-#include "server.h"
+#include "addr.h"
 
-/* Parses a listen address; see server.h. */
+/* Parses a listen address; see addr.h. */
 int fsd_parse_listen(const char *s, struct sockaddr_storage *out) {
   char host[64];
   const char *colon, *port_s;
@@ -51,4 +53,26 @@ int fsd_parse_listen(const char *s, struct sockaddr_storage *out) {
   return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0
              ? 0
              : UV_EINVAL;
+}
+
+/* Formats an address; see addr.h. */
+char *fsd_addr_format(const struct sockaddr_storage *sa, char *out,
+                      size_t len) {
+  char ip[FSD_ADDR_STRLEN] = "?";
+  int port = 0;
+
+  if (sa->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+    uv_ip6_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+    snprintf(out, len, "[%s]:%d", ip, port);
+    return out;
+  }
+  if (sa->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    uv_ip4_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+  }
+  snprintf(out, len, "%s:%d", ip, port);
+  return out;
 }

@@ -8,18 +8,19 @@
 #include <uv.h>
 
 #include "log.h"
-#include "session.h"
+#include "mem.h"
 
 /* Initialises the context; see ctx.h. */
 int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
   int r;
 
   memset(ctx, 0, sizeof(*ctx));
+  fsd_list_init(&ctx->subs);
   r = fsd_register_init(&ctx->reg);
   if (r != 0)
     return r;
   /* calloc'd pages stay untouched (and out of RSS) until events fill them. */
-  ctx->ring = calloc(FSD_RING_SIZE, sizeof(*ctx->ring));
+  ctx->ring = fsd_calloc(FSD_RING_SIZE, sizeof(*ctx->ring));
   if (ctx->ring == NULL) {
     fsd_register_free(&ctx->reg);
     return UV_ENOMEM;
@@ -32,7 +33,7 @@ int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
 /* Frees the context; see ctx.h. */
 void fsd_ctx_free(struct fsd_ctx *ctx) {
   fsd_register_free(&ctx->reg);
-  free(ctx->ring);
+  fsd_free(ctx->ring);
   ctx->ring = NULL;
 }
 
@@ -65,10 +66,10 @@ void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m) {
  * 10,000 encodes, and a long NOTICE 10,000 mallocs. */
 static void broadcast(struct fsd_ctx *ctx, const struct fsp_msg *m) {
   uint8_t frame[FSD_PUSH_MAX];
-  struct fsd_session *s, *next;
+  struct fsd_list *l, *next;
   ssize_t n;
 
-  if (ctx->subs == NULL)
+  if (fsd_list_empty(&ctx->subs))
     return;
   n = fsp_msg_encode(frame, sizeof(frame), m);
   if (n < 0) {
@@ -76,10 +77,22 @@ static void broadcast(struct fsd_ctx *ctx, const struct fsp_msg *m) {
     return;
   }
   /* A push may not unsubscribe, but fetch next first all the same. */
-  for (s = ctx->subs; s != NULL; s = next) {
-    next = s->sub_next;
-    fsd_session_push(s, frame, (size_t)n);
+  fsd_list_each_safe(l, next, &ctx->subs) {
+    struct fsd_subscriber *sub =
+        fsd_container_of(l, struct fsd_subscriber, link);
+    sub->push(sub, frame, (size_t)n);
   }
+}
+
+/* Adds a subscriber; see ctx.h. */
+void fsd_ctx_subscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub) {
+  fsd_list_push(&ctx->subs, &sub->link);
+}
+
+/* Removes a subscriber; see ctx.h. */
+void fsd_ctx_unsubscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub) {
+  (void)ctx;
+  fsd_list_remove(&sub->link);
 }
 
 /* Applies a change and fans out its event; see ctx.h. */

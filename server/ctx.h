@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "register.h"
 
 #define FSD_RING_SIZE 4096u       /* events kept for replay */
@@ -19,7 +20,13 @@
  * is shorter). */
 #define FSD_PUSH_MAX (FSP_HDR_LEN + FSP_NOTICE_MAX)
 
-struct fsd_session;
+/* A receiver of pushed frames (EVENT, NOTIFY): a session embeds one while
+ * it is subscribed. The context owns the list it is in. */
+struct fsd_subscriber {
+  struct fsd_list link; /* in ctx->subs, kept by ctx.c */
+  /* Sends frame[0..len), encoded once for all subscribers, or skips it. */
+  void (*push)(struct fsd_subscriber *sub, const void *frame, size_t len);
+};
 
 /* One event as kept in the ring. */
 struct fsd_event {
@@ -28,7 +35,7 @@ struct fsd_event {
   int64_t mtime_ns;  /* mtime after the change (removal time for removed) */
   uint8_t kind;      /* FSP_EV_* */
   uint8_t name_len;  /* bytes in name (names are 1..255 bytes) */
-  char name[255];
+  char name[FSP_NAME_MAX];
 };
 
 struct fsd_ctx {
@@ -36,7 +43,7 @@ struct fsd_ctx {
   uint64_t epoch;           /* random, non-zero: names this instance */
   uint64_t seq;             /* seq of the latest event, 0 before the first */
   struct fsd_event *ring;   /* FSD_RING_SIZE slots, indexed by seq % size */
-  struct fsd_session *subs; /* subscribed sessions (doubly linked) */
+  struct fsd_list subs;     /* subscribers, through fsd_subscriber.link */
   int read_only;            /* refuse PUT and DELETE */
   char agent[32];           /* HELLO agent, "fsd/<version>" */
 };
@@ -62,6 +69,12 @@ const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
 
 /* Fills m with the EVENT frame of ev (m's name points into ev). */
 void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);
+
+/* Adds sub (push set) to the subscribers; it must not be one already. */
+void fsd_ctx_subscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub);
+
+/* Takes sub out of the subscribers. */
+void fsd_ctx_unsubscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub);
 
 /* Relays a NOTICE text to every subscriber as NOTIFY. */
 void fsd_ctx_notify(struct fsd_ctx *ctx, const char *text, size_t len);

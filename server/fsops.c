@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -40,8 +43,7 @@ int fsd_open_file(int rootfd, const char *name, struct stat *st) {
     struct open_how how;
     memset(&how, 0, sizeof(how));
     how.flags = (uint64_t)flags;
-    how.resolve =
-        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     fd = (int)syscall(SYS_openat2, rootfd, name, &how, sizeof(how));
     if (fd < 0 && errno == ENOSYS)
       __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
@@ -64,9 +66,25 @@ int fsd_open_file(int rootfd, const char *name, struct stat *st) {
 }
 
 /* Modification time in ns; see fsops.h. */
+static int64_t timespec_ns(const struct timespec *ts) {
+  return (int64_t)ts->tv_sec * FSD_NS_PER_S + (int64_t)ts->tv_nsec;
+}
+
 int64_t fsd_mtime_ns(const struct stat *st) {
-  return (int64_t)st->st_mtim.tv_sec * 1000000000 +
-         (int64_t)st->st_mtim.tv_nsec;
+  return timespec_ns(&st->st_mtim);
+}
+
+/* Status change time in ns; see fsops.h. */
+int64_t fsd_ctime_ns(const struct stat *st) {
+  return timespec_ns(&st->st_ctim);
+}
+
+/* The wall clock in ns; see fsops.h. */
+int64_t fsd_now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return timespec_ns(&ts);
 }
 
 /* lstat of a name beneath the root; see fsops.h. */
@@ -281,4 +299,135 @@ uint16_t fsd_status_from_uv(int err) {
   default:
     return FSP_ST_IO;
   }
+}
+
+/* Pages in a range; see fsops.h.
+ *
+ * readahead(2) only starts the reads: it returns while pages may still be
+ * in flight, and a sendfile() that meets such a page would block the loop
+ * thread until the disk delivers it. So residency is checked with mincore()
+ * on a mapping of the range that is never touched (no page is mapped, no
+ * RSS is charged), and only pages not yet up to date are read, one byte
+ * each, which waits for their I/O. A cached file costs three system calls
+ * per chunk instead of one pread per page. Where mincore() can not tell
+ * (no mapping, or the kernel hides residency because we may not write the
+ * file), every page is read a byte at a time. */
+int fsd_page_in(int fd, uint64_t pos, size_t n) {
+  /* One byte per page of the largest range, plus the partial pages at
+   * either end, for pages of at least 4 KiB. */
+  unsigned char vec[FSD_PAGE_IN_MAX / 4096 + 2];
+  uint64_t psz = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t start = pos & ~(psz - 1);
+  size_t span = (size_t)(pos + n - start);
+  size_t pages = (span + psz - 1) / psz;
+  unsigned char *v = pages <= sizeof(vec) ? vec : NULL;
+  void *map;
+
+  if (n == 0)
+    return 0;
+  map = v != NULL ? mmap(NULL, span, PROT_READ, MAP_SHARED, fd, (off_t)start)
+                  : MAP_FAILED;
+  if (map == MAP_FAILED || mincore(map, span, v) != 0) {
+    v = NULL;
+  } else {
+    size_t i;
+    for (i = 0; i < pages && (v[i] & 1); i++)
+      ;
+    if (i == pages) {
+      munmap(map, span);
+      return 0; /* all resident: the usual case for a file served often */
+    }
+  }
+  if (map != MAP_FAILED)
+    munmap(map, span);
+  /* Start the reads of the whole range at once, then wait page by page. */
+  (void)readahead(fd, (off_t)pos, n);
+  for (size_t i = 0; i < pages; i++) {
+    uint64_t at = start + i * psz;
+    uint8_t b;
+    ssize_t k;
+
+    if (v != NULL && (v[i] & 1))
+      continue;
+    if (at < pos)
+      at = pos;
+    do
+      k = pread(fd, &b, 1, (off_t)at);
+    while (k < 0 && errno == EINTR);
+    if (k != 1)
+      return k < 0 ? -errno : UV_EIO;
+  }
+  return 0;
+}
+
+/* Reads a whole range; see fsops.h. */
+int fsd_read_at(int fd, void *buf, size_t n, uint64_t off) {
+  size_t got = 0;
+
+  while (got < n) {
+    ssize_t k = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return k < 0 ? -errno : UV_EIO; /* it shrank: changed in place */
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+/* Whether an open file changed in place; see fsops.h. */
+int fsd_changed_in_place(int fd, const struct stat *st) {
+  struct stat now;
+
+  if (fstat(fd, &now) != 0)
+    return 0;
+  return now.st_size != st->st_size || fsd_mtime_ns(&now) != fsd_mtime_ns(st);
+}
+
+/* Unlinks a regular file; see fsops.h. */
+int fsd_unlink_file(int rootfd, const char *name) {
+  uint64_t size;
+  int64_t mtime;
+  int err = fsd_stat_file(rootfd, name, &size, &mtime);
+
+  if (err == 0 && unlinkat(rootfd, name, 0) != 0)
+    err = -errno;
+  return err;
+}
+
+/* Prepares an upload; see fsops.h. */
+int fsd_put_prepare(int rootfd, const char *name, int no_clobber, uint64_t size,
+                    char *temp) {
+  struct statvfs vfs;
+  struct stat st;
+  int fd, err;
+
+  temp[0] = '\0';
+  if (no_clobber && fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    return UV_EEXIST;
+  if (fstatvfs(rootfd, &vfs) == 0 &&
+      size / vfs.f_frsize >= (uint64_t)vfs.f_bavail)
+    return UV_ENOSPC; /* refuse now rather than after the upload */
+  fd = fsd_temp_create(rootfd, temp);
+  if (fd < 0) {
+    temp[0] = '\0';
+    return fd;
+  }
+  /* Blocks in one go: less work for the writeback, and no ENOSPC half-way
+   * (the statvfs() guess above misses quotas and concurrent uploads). */
+  err = fsd_reserve(fd, size);
+  if (err < 0) {
+    fsd_temp_drop(rootfd, fd, temp);
+    temp[0] = '\0';
+    return err;
+  }
+  return fd;
+}
+
+/* Drops a temp file; see fsops.h. */
+void fsd_temp_drop(int rootfd, int fd, const char *temp) {
+  if (fd >= 0)
+    close(fd);
+  if (temp[0] != '\0')
+    unlinkat(rootfd, temp, 0);
 }

@@ -5,6 +5,7 @@
 #ifndef FSD_FSOPS_H
 #define FSD_FSOPS_H
 
+#include <fsproto/fsproto.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -33,6 +34,16 @@ int fsd_stat_file(int rootfd, const char *name, uint64_t *size,
 
 /* Modification time of st in ns since the epoch. */
 int64_t fsd_mtime_ns(const struct stat *st);
+
+/* Status change time of st in ns since the epoch. */
+int64_t fsd_ctime_ns(const struct stat *st);
+
+/* Nanoseconds in a second: file times and event times count in ns. */
+#define FSD_NS_PER_S 1000000000
+
+/* The wall clock (CLOCK_REALTIME) in ns since the epoch, the clock file
+ * times use. */
+int64_t fsd_now_ns(void);
 
 /* Creates a new empty temp file with a random hidden name beneath rootfd.
  * Writes the name (NUL-terminated) to name_out, which has FSD_TEMP_NAME_LEN
@@ -74,7 +85,7 @@ struct fsd_scan_entry {
   uint64_t size;
   int64_t mtime_ns;
   uint16_t name_len;
-  char name[256]; /* NUL-terminated */
+  char name[FSP_NAME_MAX + 1]; /* NUL-terminated */
 };
 
 /* A scan result: a heap array, freed with fsd_scan_free(). */
@@ -92,6 +103,40 @@ int fsd_scan_dir(int rootfd, int remove_temps, struct fsd_scan *out);
 
 /* Frees a scan result. */
 void fsd_scan_free(struct fsd_scan *sc);
+
+/* Largest range fsd_page_in() checks with one mincore() call; longer
+ * ranges are paged in a page at a time. */
+#define FSD_PAGE_IN_MAX 1048576u
+
+/* Brings the bytes [pos, pos + n) of fd into the page cache and returns
+ * once every page of the range is there (0), or a negative UV_E* code. */
+int fsd_page_in(int fd, uint64_t pos, size_t n);
+
+/* Reads exactly n bytes at off of fd into buf (pread, repeated after a
+ * short read). Returns 0, UV_EIO when the file ended first (it shrank), or
+ * a negative UV_E* code. */
+int fsd_read_at(int fd, void *buf, size_t n, uint64_t off);
+
+/* Non-zero when the open file fd was changed in place (written to or
+ * truncated, not replaced) since st was taken: its size or mtime moved.
+ * (Not its ctime: a replace by rename, which leaves the open file intact,
+ * changes the old file's ctime as it drops its link.) */
+int fsd_changed_in_place(int fd, const struct stat *st);
+
+/* Removes the regular file name beneath rootfd. Returns 0, UV_ENOENT when
+ * there is no such regular file, or another negative UV_E* code. */
+int fsd_unlink_file(int rootfd, const char *name);
+
+/* Gets an upload of size bytes to name ready: refuses with UV_EEXIST when
+ * no_clobber and name exists, with UV_ENOSPC when the disk lacks the room,
+ * else creates a temp file (its name to temp, FSD_TEMP_NAME_LEN bytes)
+ * with the blocks reserved. Returns the temp file's fd or a negative UV_E*
+ * code (then no temp file is left and temp is ""). */
+int fsd_put_prepare(int rootfd, const char *name, int no_clobber, uint64_t size,
+                    char *temp);
+
+/* Closes fd (when >= 0) and removes the temp file temp (when not ""). */
+void fsd_temp_drop(int rootfd, int fd, const char *temp);
 
 /* The wire status for a UV_E* code from the functions above: NOT_FOUND,
  * EXISTS, NO_SPACE or IO. */

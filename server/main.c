@@ -92,8 +92,7 @@ int main(int argc, char **argv) {
       break;
     case 't':
       if (parse_uint(optarg, 86400 * 365, &cfg.idle_timeout) != 0)
-        return usage_error("--idle-timeout needs a number of seconds",
-                           optarg);
+        return usage_error("--idle-timeout needs a number of seconds", optarg);
       break;
     case 'R':
       cfg.read_only = 1;
@@ -104,20 +103,17 @@ int main(int argc, char **argv) {
     case 'L':
       level = fsd_log_parse_level(optarg);
       if (level < 0)
-        return usage_error("--log-level is error, warn, info or debug",
-                           optarg);
+        return usage_error("--log-level is error, warn, info or debug", optarg);
       fsd_log_threshold = level;
       break;
     case 'h':
       fputs(usage_text, stdout);
       return 0;
     case 'V':
-      printf("fsd %s (protocol %u)\n", fsp_version_string(),
-             FSP_PROTO_VERSION);
+      printf("fsd %s (protocol %u)\n", fsp_version_string(), FSP_PROTO_VERSION);
       return 0;
     default:
-      return usage_error("unknown or incomplete option",
-                         argv[optind - 1]);
+      return usage_error("unknown or incomplete option", argv[optind - 1]);
     }
   }
   if (optind < argc)

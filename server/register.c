@@ -1,9 +1,12 @@
 /* The register: a chained hash map of file names. See register.h. */
 #include "register.h"
 
+#include <fsproto/fsproto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+
+#include "mem.h"
 
 #define INITIAL_BUCKETS 64u
 
@@ -19,7 +22,7 @@ static uint32_t name_hash(const char *name, size_t len) {
 
 /* Initialises an empty register; see register.h. */
 int fsd_register_init(struct fsd_register *reg) {
-  reg->buckets = calloc(INITIAL_BUCKETS, sizeof(*reg->buckets));
+  reg->buckets = fsd_calloc(INITIAL_BUCKETS, sizeof(*reg->buckets));
   if (reg->buckets == NULL)
     return UV_ENOMEM;
   reg->nbuckets = INITIAL_BUCKETS;
@@ -34,19 +37,18 @@ void fsd_register_free(struct fsd_register *reg) {
     struct fsd_file *f = reg->buckets[i];
     while (f != NULL) {
       struct fsd_file *next = f->next;
-      free(f);
+      fsd_free(f);
       f = next;
     }
   }
-  free(reg->buckets);
+  fsd_free(reg->buckets);
   reg->buckets = NULL;
   reg->nbuckets = 0;
   reg->count = 0;
 }
 
 static struct fsd_file **find_slot(const struct fsd_register *reg,
-                                   const char *name, size_t len,
-                                   uint32_t h) {
+                                   const char *name, size_t len, uint32_t h) {
   struct fsd_file **pp = &reg->buckets[h & (reg->nbuckets - 1)];
   for (; *pp != NULL; pp = &(*pp)->next) {
     struct fsd_file *f = *pp;
@@ -66,7 +68,7 @@ struct fsd_file *fsd_register_get(const struct fsd_register *reg,
  * which is slower but still correct. */
 static void grow(struct fsd_register *reg) {
   size_t n = reg->nbuckets * 2;
-  struct fsd_file **b = calloc(n, sizeof(*b));
+  struct fsd_file **b = fsd_calloc(n, sizeof(*b));
   if (b == NULL)
     return;
   for (size_t i = 0; i < reg->nbuckets; i++) {
@@ -78,7 +80,7 @@ static void grow(struct fsd_register *reg) {
       f = next;
     }
   }
-  free(reg->buckets);
+  fsd_free(reg->buckets);
   reg->buckets = b;
   reg->nbuckets = n;
 }
@@ -90,7 +92,7 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
   struct fsd_file **pp;
   struct fsd_file *f;
 
-  if (len == 0 || len > 255)
+  if (len == 0 || len > FSP_NAME_MAX)
     return UV_EINVAL;
   h = name_hash(name, len);
   pp = find_slot(reg, name, len, h);
@@ -103,7 +105,7 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
     f->gen = ++reg->gen;
     return 2;
   }
-  f = malloc(sizeof(*f) + len);
+  f = fsd_malloc(sizeof(*f) + len);
   if (f == NULL)
     return UV_ENOMEM;
   f->next = NULL;
@@ -129,7 +131,7 @@ int fsd_register_remove(struct fsd_register *reg, const char *name,
   if (f == NULL)
     return 0;
   *pp = f->next;
-  free(f);
+  fsd_free(f);
   reg->count--;
   reg->gen++;
   return 1;

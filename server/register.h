@@ -40,14 +40,13 @@ struct fsd_file *fsd_register_get(const struct fsd_register *reg,
 
 /* Inserts or updates name[0..len). Returns 1 when the name was added, 2 when
  * an existing entry changed, 0 when nothing changed (same size and mtime), or
- * UV_ENOMEM / UV_EINVAL (len 0 or over 255). These match FSP_EV_ADDED and
- * FSP_EV_REPLACED. */
+ * UV_ENOMEM / UV_EINVAL (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED
+ * and FSP_EV_REPLACED. */
 int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
                      uint64_t size, int64_t mtime_ns);
 
 /* Removes name[0..len). Returns 1 when it was there, 0 when not. */
-int fsd_register_remove(struct fsd_register *reg, const char *name,
-                        size_t len);
+int fsd_register_remove(struct fsd_register *reg, const char *name, size_t len);
 
 /* Calls fn(arg, file) for every entry, in unspecified order, until fn returns
  * non-zero (which is then returned). fn must not change the register. */

@@ -5,6 +5,8 @@
 
 #include <sys/socket.h>
 
+#include "addr.h"
+
 struct fsd_config {
   const char *root;             /* folder to serve */
   struct sockaddr_storage addr; /* where to listen */
@@ -13,10 +15,6 @@ struct fsd_config {
   int read_only;                /* refuse PUT and DELETE */
   int no_fsync;                 /* commit uploads without fsync() */
 };
-
-/* Parses "HOST:PORT" where HOST is an IPv4 literal, "[IPv6 literal]" or
- * "localhost", and PORT is 0..65535. Returns 0 or UV_EINVAL. */
-int fsd_parse_listen(const char *s, struct sockaddr_storage *out);
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 after a clean stop, or a
  * negative UV_E* code when it could not start (the reason is logged). */

@@ -199,13 +199,7 @@ static void abort_all(struct fsd_session *s, uint16_t status) {
 static void unsubscribe(struct fsd_session *s) {
   if (!s->subscribed)
     return;
-  if (s->sub_prev != NULL)
-    s->sub_prev->sub_next = s->sub_next;
-  else
-    s->ctx->subs = s->sub_next;
-  if (s->sub_next != NULL)
-    s->sub_next->sub_prev = s->sub_prev;
-  s->sub_prev = s->sub_next = NULL;
+  fsd_ctx_unsubscribe(s->ctx, &s->sub);
   s->subscribed = 0;
   s->behind = 0;
 }
@@ -307,6 +301,11 @@ void fsd_session_push(struct fsd_session *s, const void *frame, size_t len) {
     s->ops->send(s->host, frame, len);
 }
 
+/* The subscriber record's push: the context knows no sessions. */
+static void push_cb(struct fsd_subscriber *sub, const void *frame, size_t len) {
+  fsd_session_push(fsd_container_of(sub, struct fsd_session, sub), frame, len);
+}
+
 static void send_resync(struct fsd_session *s) {
   struct fsp_msg m;
 
@@ -335,11 +334,8 @@ static void on_subscribe(struct fsd_session *s, const struct fsp_msg *m) {
   if (!s->subscribed) {
     s->subscribed = 1;
     s->behind = 0;
-    s->sub_prev = NULL;
-    s->sub_next = ctx->subs;
-    if (ctx->subs != NULL)
-      ctx->subs->sub_prev = s;
-    ctx->subs = s;
+    s->sub.push = push_cb;
+    fsd_ctx_subscribe(ctx, &s->sub);
   }
   memset(&a, 0, sizeof(a));
   a.op = FSP_OP_SUBSCRIBED;

@@ -91,8 +91,7 @@ struct fsd_session {
   const char *label;                /* names the peer in log lines */
   struct fsp_decoder dec;           /* incremental frame decoder */
   struct fsd_req *reqs;             /* requests in flight and drains */
-  struct fsd_session *sub_prev;     /* subscriber list links */
-  struct fsd_session *sub_next;
+  struct fsd_subscriber sub;        /* in ctx's subscribers when subscribed */
   uint32_t peer_max;                /* client's max_payload */
   uint32_t bye_id;                  /* id to answer BYE with */
   uint16_t bye_status;              /* status of our BYE */

@@ -13,6 +13,11 @@ int main(void) {
   srunner_add_suite(sr, session_suite());
   srunner_add_suite(sr, fsops_suite());
   srunner_add_suite(sr, addr_suite());
+  srunner_add_suite(sr, bufpool_suite());
+  srunner_add_suite(sr, hcache_suite());
+  srunner_add_suite(sr, commitq_suite());
+  srunner_add_suite(sr, mem_suite());
+  srunner_add_suite(sr, conn_suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

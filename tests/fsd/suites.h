@@ -9,5 +9,10 @@ Suite *ctx_suite(void);
 Suite *session_suite(void);
 Suite *fsops_suite(void);
 Suite *addr_suite(void);
+Suite *bufpool_suite(void);
+Suite *hcache_suite(void);
+Suite *commitq_suite(void);
+Suite *mem_suite(void);
+Suite *conn_suite(void);
 
 #endif /* FSD_TEST_SUITES_H */

@@ -109,7 +109,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  ck_assert_ptr_null(ctx.subs);
+  ck_assert(fsd_list_empty(&ctx.subs));
   fsd_ctx_free(&ctx);
 }
 

@@ -1,0 +1,305 @@
+/* GET: the copy path and the sendfile() path; see get.h. */
+#include "get.h"
+
+#include "log.h"
+#include "mem.h"
+
+#define GET_CHUNK 262144u     /* DATA payload of a GET, at most */
+#define GET_ZC_CHUNK 1048576u /* the same when nothing is hashed */
+#define GET_QUEUE_MAX 262144u /* write queue above which GET waits */
+
+static void pump(struct fsd_op *op);
+
+static void get_open_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  int fd = fsd_open_file(op->h->rootfd, op->r->name, &op->st);
+
+  op->err = fd < 0 ? fd : 0;
+  op->fd = fd < 0 ? -1 : fd;
+}
+
+/* After a read of n bytes at pos: whether that was the GET's last read
+ * and the open file was changed in place since the GET opened it. Such a
+ * file would end in a hash that matches neither version; the GET says
+ * what happened instead. */
+static int last_read_saw_change(const struct fsd_op *op, size_t n) {
+  return op->u.get.pos + n == op->u.get.end &&
+         fsd_changed_in_place(op->fd, &op->st);
+}
+
+static void get_read_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_get *g = &op->u.get;
+  size_t n = g->chunk_len;
+
+  if (g->zc && g->hash_known) {
+    /* Nothing to hash: only make sure the pages are in the page cache, so
+     * that sendfile() on the loop thread does not wait for the disk. */
+    op->err = fsd_page_in(op->fd, g->pos, n);
+  } else {
+    uint8_t *p = g->chunk->data + FSP_HDR_LEN;
+    op->err = fsd_read_at(op->fd, p, n, g->pos);
+    if (op->err == 0) {
+      XXH3_64bits_update(g->hs, p, n);
+      if (!g->zc)
+        fsp_header_write(g->chunk->data, FSP_OP_DATA, op->r->id, (uint32_t)n);
+    }
+  }
+  if (op->err == 0) {
+    op->err = (int)n;
+    g->changed = (uint8_t)last_read_saw_change(op, n);
+  }
+}
+
+static void after_get_read(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_get *g = &op->u.get;
+
+  (void)status;
+  g->reading = 0;
+  op->jobs--;
+  if (op->err < 0 || g->changed) {
+    if (g->changed)
+      fsd_warn("%s was changed in place while being sent", op->r->name);
+    else
+      fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
+    fsd_buf_free(g->chunk);
+    g->chunk = NULL;
+    if (op->status == 0) {
+      op->status = FSP_ST_IO;
+      if (g->changed)
+        op->why = "the file was changed in place while being sent";
+    }
+  } else if (g->zc) {
+    g->pos += (uint64_t)op->err;
+    g->zready = (size_t)op->err; /* the buffer stays for the next read */
+  } else {
+    g->pos += (uint64_t)op->err;
+    g->ready = g->chunk;
+    g->chunk = NULL;
+  }
+  pump(op);
+}
+
+/* The copy path's chunk was written (or not). */
+static void on_chunk_written(struct fsd_buf *b, int status) {
+  struct fsd_op *op = b->user;
+
+  fsd_buf_free(b);
+  op->u.get.writing = 0;
+  if (status < 0) {
+    op->status = FSP_ST_IO;
+    pump(op);
+  }
+  /* else the connection's waiters call pump() */
+}
+
+/* The sendfile() frame is out, or cut short. */
+static void on_zframe_done(struct fsd_zframe *zf, int status) {
+  struct fsd_op *op = fsd_container_of(zf, struct fsd_op, u.get.zf);
+
+  op->u.get.writing = 0;
+  if (status < 0)
+    op->status = FSP_ST_IO;
+}
+
+static void on_writable(struct fsd_waiter *w) {
+  pump(fsd_container_of(w, struct fsd_op, u.get.waiter));
+}
+
+/* Sends the prepared bytes as one DATA frame with sendfile(), when nothing
+ * else is on the way to the socket. Returns 0, or -1 when the connection
+ * failed: op may be gone then. */
+static int zc_start(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+  size_t n = g->zready;
+  int r;
+
+  if (n == 0 || g->writing)
+    return 0;
+  g->writing = 1;
+  r = fsd_conn_sendfile(op->c, &g->zf, op->r->id, n);
+  if (r == 0)
+    g->writing = 0; /* busy: a waiter call comes back here */
+  else if (r == 1)
+    g->zready = 0;
+  return r < 0 ? -1 : 0;
+}
+
+/* Writes the chunk read ahead (copy path). Returns 0, or -1 when the
+ * write could not start: op may be gone then. */
+static int copy_write(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+  struct fsd_buf *ch = g->ready;
+  struct fsp_frame f;
+
+  /* The chunk holds one DATA frame, its header written by get_read_work():
+   * its length comes from there. */
+  fsp_header_parse(ch->data, GET_CHUNK, &f);
+  g->ready = NULL;
+  ch->user = op;
+  ch->done = on_chunk_written;
+  if (fsd_conn_write(op->c, ch, FSP_HDR_LEN + f.len) != 0) {
+    fsd_buf_free(ch);
+    op->status = FSP_ST_IO;
+    pump(op);
+    return -1;
+  }
+  g->writing = 1;
+  return 0;
+}
+
+/* Starts reading the next chunk. */
+static void read_next(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+  uint64_t left = g->end - g->pos;
+  size_t max = fsd_session_peer_max(&op->c->sess);
+  /* A cached hash leaves the job only the page cache to check, and the
+   * payload goes out with sendfile(): bigger chunks, fewer jobs and
+   * frames. Hashed chunks stay small, as they are read into memory. */
+  size_t cmax = g->zc && g->hash_known ? GET_ZC_CHUNK : GET_CHUNK;
+
+  if (g->chunk == NULL)
+    g->chunk = fsd_buf_new(FSP_HDR_LEN + GET_CHUNK);
+  if (g->chunk == NULL) {
+    op->status = FSP_ST_IO;
+    pump(op);
+    return;
+  }
+  g->chunk_len = left < cmax ? (size_t)left : cmax;
+  if (g->chunk_len > max)
+    g->chunk_len = max;
+  g->reading = 1;
+  if (fsd_op_queue(op, get_read_work, after_get_read) != 0) {
+    g->reading = 0;
+    op->status = FSP_ST_IO;
+    pump(op);
+  }
+}
+
+/* All bytes are out: END with the hash, and remember it. */
+static void finish(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+  uint64_t hash = g->hash;
+
+  if (!g->hash_known) {
+    hash = XXH3_64bits_digest(g->hs);
+    if (g->zc && g->length == g->file_size) {
+      struct fsd_file_id id = {
+          .dev = (uint64_t)op->st.st_dev,
+          .ino = (uint64_t)op->st.st_ino,
+          .size = (uint64_t)op->st.st_size,
+          .mtime_ns = fsd_mtime_ns(&op->st),
+          .ctime_ns = fsd_ctime_ns(&op->st),
+      };
+      fsd_hcache_put(&op->h->hcache, &id, hash, fsd_now_ns());
+    }
+  }
+  fsd_session_get_end(&op->c->sess, op->r, g->length, hash);
+  fsd_op_release(op);
+}
+
+/* Moves a GET along: write the chunk read ahead when the socket's queue is
+ * short, start the next read, or finish. The single place that decides, so
+ * every event (read done, write done, abort) just calls it. */
+static void pump(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+  struct fsd_conn *c = op->c;
+
+  if (op->jobs > 0 && !g->reading)
+    return; /* still opening */
+  if (op->aborted || op->status != 0 || c->hard) {
+    if (g->reading || g->writing)
+      return;
+    if (op->aborted || c->hard)
+      fsd_session_aborted(&c->sess, op->r);
+    else
+      fsd_session_fail(&c->sess, op->r, op->status, op->why);
+    fsd_op_release(op);
+    return;
+  }
+  if (g->zc) {
+    if (zc_start(op) < 0)
+      return;
+  } else if (g->ready != NULL && !g->writing && c->zf == NULL &&
+             fsd_conn_queued(c) < GET_QUEUE_MAX) {
+    if (copy_write(op) < 0)
+      return;
+  }
+  if (!g->reading && g->ready == NULL && g->zready == 0 && g->pos < g->end) {
+    read_next(op);
+    return;
+  }
+  if (g->pos == g->end && !g->reading && g->ready == NULL && g->zready == 0 &&
+      !g->writing)
+    finish(op);
+}
+
+static void after_get_open(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_get *g = &op->u.get;
+  struct fsd_conn *c = op->c;
+  uint64_t off, len;
+
+  (void)status;
+  op->jobs--;
+  if (op->aborted || c->hard) {
+    fsd_session_aborted(&c->sess, op->r);
+    fsd_op_release(op);
+    return;
+  }
+  if (op->err < 0) {
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+    fsd_op_release(op);
+    return;
+  }
+  g->file_size = (uint64_t)op->st.st_size;
+  if (fsd_session_get_begin(&c->sess, op->r, g->file_size,
+                            fsd_mtime_ns(&op->st), &off, &len) != 0) {
+    fsd_op_release(op);
+    return;
+  }
+  g->hs = XXH3_createState();
+  if (g->hs == NULL) {
+    fsd_session_fail(&c->sess, op->r, FSP_ST_IO, "out of memory");
+    fsd_op_release(op);
+    return;
+  }
+  XXH3_64bits_reset(g->hs);
+  g->pos = off;
+  g->end = off + len;
+  g->length = len;
+  /* sendfile() only where the socket carries the file's bytes as they are
+   * (not through TLS), and unless switched off. */
+  g->zc = (uint8_t)(op->h->zero_copy && c->tp->zero_copy);
+  g->zf.fd = op->fd;
+  g->zf.pos = off;
+  g->zf.name = op->r->name;
+  g->zf.done = on_zframe_done;
+  if (g->zc && off == 0 && len == g->file_size) {
+    struct fsd_file_id id = {
+        .dev = (uint64_t)op->st.st_dev,
+        .ino = (uint64_t)op->st.st_ino,
+        .size = (uint64_t)op->st.st_size,
+        .mtime_ns = fsd_mtime_ns(&op->st),
+        .ctime_ns = fsd_ctime_ns(&op->st),
+    };
+    g->hash_known = (uint8_t)fsd_hcache_find(&op->h->hcache, &id, &g->hash);
+  }
+  fsd_debug("GET %s from %s: %llu bytes at %llu", op->r->name, c->peer,
+            (unsigned long long)len, (unsigned long long)off);
+  g->waiter.writable = on_writable;
+  fsd_list_push(&c->waiters, &g->waiter.link);
+  pump(op);
+}
+
+/* Starts a GET; see get.h. */
+int fsd_get_start(struct fsd_op *op) {
+  return fsd_op_queue(op, get_open_work, after_get_open);
+}
+
+/* Stops a GET; see get.h. */
+void fsd_get_abort(struct fsd_op *op) {
+  __atomic_store_n(&op->aborted, 1, __ATOMIC_RELAXED);
+  pump(op);
+}

@@ -1,0 +1,84 @@
+/* The session's host operations; see host.h. */
+#include "host.h"
+
+#include "get.h"
+#include "put.h"
+
+/* What the host does for one kind of file request. */
+struct kind_ops {
+  /* Starts r's file work; returns 0 or a negative UV_E* code. */
+  int (*start)(struct fsd_op *op);
+  /* Stops it as soon as possible; NULL when it always runs to its end. */
+  void (*abort)(struct fsd_op *op);
+};
+
+/* HASH's worker sees the flag between chunks. */
+static void hash_abort(struct fsd_op *op) {
+  __atomic_store_n(&op->aborted, 1, __ATOMIC_RELAXED);
+}
+
+/* The kinds the session hands to the host, by opcode. A DELETE runs to
+ * its end, so that the register follows the disk. */
+static const struct kind_ops kinds[UINT8_MAX + 1] = {
+    [FSP_OP_GET] = {fsd_get_start, fsd_get_abort},
+    [FSP_OP_HASH] = {fsd_hash_start, hash_abort},
+    [FSP_OP_DELETE] = {fsd_delete_start, NULL},
+    [FSP_OP_PUT] = {fsd_put_start, fsd_put_abort},
+};
+
+static int host_send(void *host, const void *frame, size_t len) {
+  return fsd_conn_send(host, frame, len);
+}
+
+static size_t host_backlog(void *host) {
+  return fsd_conn_backlog(host);
+}
+
+static void host_close(void *host) {
+  fsd_conn_close(host);
+}
+
+static void host_start(void *host, struct fsd_req *r) {
+  struct fsd_conn *c = host;
+  const struct kind_ops *k = &kinds[r->opcode];
+  struct fsd_op *op = k->start != NULL ? fsd_op_new(c->net->host, c, r) : NULL;
+
+  if (op == NULL) {
+    fsd_session_fail(&c->sess, r, FSP_ST_BUSY, "out of memory");
+    return;
+  }
+  if (k->start(op) != 0) {
+    r->op = NULL;
+    fsd_op_free(op);
+    fsd_session_fail(&c->sess, r, FSP_ST_IO, NULL);
+  }
+}
+
+static int host_put_write(void *host, struct fsd_req *r, const uint8_t *p,
+                          size_t n, uint64_t off) {
+  (void)host;
+  return fsd_put_write(r->op, p, n, off);
+}
+
+static void host_put_commit(void *host, struct fsd_req *r) {
+  (void)host;
+  fsd_put_commit(r->op);
+}
+
+static void host_abort(void *host, struct fsd_req *r) {
+  const struct kind_ops *k = &kinds[r->opcode];
+
+  (void)host;
+  if (r->op != NULL && k->abort != NULL)
+    k->abort(r->op);
+}
+
+const struct fsd_host_ops fsd_host_ops = {
+    .send = host_send,
+    .backlog = host_backlog,
+    .close = host_close,
+    .start = host_start,
+    .put_write = host_put_write,
+    .put_commit = host_put_commit,
+    .abort = host_abort,
+};

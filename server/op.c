@@ -1,0 +1,221 @@
+/* Requests that work on files: their shared state, HASH and DELETE; see
+ * op.h. */
+#include "op.h"
+
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+
+/* Bytes HASH reads per pread, and between looks at the abort flag. */
+#define HASH_CHUNK 262144u
+
+/* A new op; see op.h. */
+struct fsd_op *fsd_op_new(struct fsd_host *h, struct fsd_conn *c,
+                          struct fsd_req *r) {
+  struct fsd_op *op = fsd_calloc(1, sizeof(*op));
+
+  if (op == NULL)
+    return NULL;
+  op->h = h;
+  op->c = c;
+  op->r = r;
+  op->kind = r->opcode;
+  op->fd = -1;
+  op->work.data = op;
+  op->fs.data = op;
+  fsd_list_init(&op->cq.link);
+  r->op = op;
+  fsd_conn_ref(c);
+  return op;
+}
+
+/* Frees an op; see op.h. */
+void fsd_op_free(struct fsd_op *op) {
+  struct fsd_conn *c = op->c;
+
+  if (op->kind == FSP_OP_GET) {
+    struct fsd_get *g = &op->u.get;
+    if (g->waiter.link.next != NULL)
+      fsd_list_remove(&g->waiter.link);
+    if (g->hs != NULL)
+      XXH3_freeState(g->hs);
+    fsd_buf_free(g->ready);
+    fsd_buf_free(g->chunk);
+  } else if (op->kind == FSP_OP_PUT) {
+    if (op->u.put.open)
+      c->puts--;
+    fsd_free(op->u.put.job);
+  }
+  fsd_free(op);
+  fsd_conn_unref(c);
+}
+
+static void on_op_fd_closed(uv_fs_t *req) {
+  struct fsd_op *op = req->data;
+  uv_fs_req_cleanup(req);
+  fsd_op_free(op);
+}
+
+/* Closes the file on the threadpool, then frees; see op.h. */
+void fsd_op_release(struct fsd_op *op) {
+  if (op->kind == FSP_OP_GET && op->u.get.waiter.link.next != NULL)
+    fsd_list_remove(&op->u.get.waiter.link); /* no more output calls */
+  if (op->fd >= 0) {
+    int fd = op->fd;
+    op->fd = -1;
+    if (uv_fs_close(op->h->loop, &op->fs, fd, on_op_fd_closed) == 0)
+      return;
+    close(fd); /* could not queue: a close of a regular file is quick */
+  }
+  fsd_op_free(op);
+}
+
+/* Queues a job; see op.h. */
+int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after) {
+  int r = uv_queue_work(op->h->loop, &op->work, work, after);
+  if (r == 0)
+    op->jobs++;
+  return r;
+}
+
+/* Starts the commit job of op, whose turn it is. */
+static void commit_run(struct fsd_op *op) {
+  if (fsd_op_queue(op, op->commit_work, op->commit_after) == 0)
+    return;
+  fsd_op_commit_done(op); /* cannot happen: the loop is alive */
+  fsd_session_fail(&op->c->sess, op->r, FSP_ST_IO, NULL);
+  fsd_op_release(op);
+}
+
+/* Commits now or after the one of the same name; see op.h. */
+void fsd_op_commit(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after) {
+  op->cq.name = op->r->name;
+  op->commit_work = work;
+  op->commit_after = after;
+  if (fsd_commitq_enter(&op->h->commitq, &op->cq)) {
+    commit_run(op);
+    return;
+  }
+  op->jobs++; /* waiting counts as a job: nothing else may start meanwhile */
+}
+
+/* Lets the next commit of the name go; see op.h. */
+void fsd_op_commit_done(struct fsd_op *op) {
+  struct fsd_commitq_entry *e = fsd_commitq_leave(&op->h->commitq, &op->cq);
+  struct fsd_op *next;
+
+  if (e == NULL)
+    return;
+  next = fsd_container_of(e, struct fsd_op, cq);
+  next->jobs--; /* it was waiting */
+  commit_run(next);
+}
+
+/* --- HASH --- */
+
+static void hash_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_hash *hh = &op->u.hash;
+  XXH3_state_t *hs = NULL;
+  uint8_t *buf = NULL;
+  uint64_t len, pos;
+  int fd;
+
+  fd = fsd_open_file(op->h->rootfd, op->r->name, &op->st);
+  if (fd < 0) {
+    op->err = fd;
+    return;
+  }
+  op->err = 0;
+  if (fsd_range_clamp((uint64_t)op->st.st_size, op->r->offset, op->r->length,
+                      &len) != 0) {
+    op->status = FSP_ST_RANGE;
+    goto out;
+  }
+  hs = XXH3_createState();
+  buf = fsd_malloc(HASH_CHUNK);
+  if (hs == NULL || buf == NULL) {
+    op->err = UV_ENOMEM;
+    goto out;
+  }
+  XXH3_64bits_reset(hs);
+  for (pos = 0; pos < len;) {
+    size_t n = len - pos < HASH_CHUNK ? (size_t)(len - pos) : HASH_CHUNK;
+    if (__atomic_load_n(&op->aborted, __ATOMIC_RELAXED))
+      goto out;
+    op->err = fsd_read_at(fd, buf, n, op->r->offset + pos);
+    if (op->err < 0)
+      goto out;
+    XXH3_64bits_update(hs, buf, n);
+    pos += n;
+  }
+  hh->length = len;
+  hh->hash = XXH3_64bits_digest(hs);
+out:
+  fsd_free(buf);
+  if (hs != NULL)
+    XXH3_freeState(hs);
+  close(fd);
+}
+
+static void after_hash(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_conn *c = op->c;
+
+  (void)status;
+  op->jobs--;
+  if (op->aborted || c->hard)
+    fsd_session_aborted(&c->sess, op->r);
+  else if (op->status != 0)
+    fsd_session_fail(&c->sess, op->r, op->status, NULL);
+  else if (op->err < 0)
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+  else
+    fsd_session_hash_done(&c->sess, op->r, op->r->offset, op->u.hash.length,
+                          op->u.hash.hash);
+  fsd_op_free(op);
+}
+
+/* Starts a HASH; see op.h. */
+int fsd_hash_start(struct fsd_op *op) {
+  return fsd_op_queue(op, hash_work, after_hash);
+}
+
+/* --- DELETE --- */
+
+static void delete_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  op->err = fsd_unlink_file(op->h->rootfd, op->r->name);
+}
+
+static void after_delete(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_conn *c = op->c;
+  struct fsd_req *r = op->r;
+
+  (void)status;
+  op->jobs--;
+  fsd_op_commit_done(op);
+  /* A delete is never abandoned half way: report what happened, even to a
+   * closed session, so the register follows the disk. */
+  if (op->err == 0) {
+    fsd_info("deleted %s (by %s)", r->name, c->peer);
+    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+    fsd_session_delete_done(&c->sess, r, fsd_now_ns());
+  } else {
+    if (op->err == UV_ENOENT) { /* gone meanwhile: the register catches up */
+      fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+      fsd_ctx_update(op->h->ctx, r->name, r->name_len, 0, 0, fsd_now_ns());
+    } else
+      fsd_warn("delete %s failed: %s", r->name, uv_strerror(op->err));
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
+/* Starts a DELETE, in order with uploads of the same name; see op.h. */
+int fsd_delete_start(struct fsd_op *op) {
+  fsd_op_commit(op, delete_work, after_delete);
+  return 0;
+}

@@ -1,0 +1,289 @@
+/* PUT: writer, writeback and commit; see put.h. */
+#include "put.h"
+
+#include <limits.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define PUT_FLUSH_STEP (8u << 20) /* written bytes per writeback job */
+
+static void step(struct fsd_op *op);
+
+static void put_open_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  int fd = fsd_put_prepare(op->h->rootfd, op->r->name,
+                           op->r->mode == FSP_PUT_NO_CLOBBER, op->r->size,
+                           op->u.put.temp);
+
+  op->err = fd < 0 ? fd : 0;
+  op->fd = fd < 0 ? -1 : fd;
+}
+
+static void after_put_open(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_conn *c = op->c;
+
+  (void)status;
+  op->jobs--;
+  if (op->err < 0 && !op->aborted && !c->hard) {
+    if (op->err != UV_EEXIST)
+      fsd_warn("cannot create a temp file for %s: %s", op->r->name,
+               uv_strerror(op->err));
+    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+    fsd_op_free(op);
+    return;
+  }
+  if (op->aborted || c->hard) {
+    step(op);
+    return;
+  }
+  op->u.put.open = 1;
+  c->puts++;
+  fsd_session_put_ready(&c->sess, op->r);
+}
+
+/* Starts an upload; see put.h. */
+int fsd_put_start(struct fsd_op *op) {
+  fsd_list_init(&op->u.put.queue);
+  return fsd_op_queue(op, put_open_work, after_put_open);
+}
+
+static void cleanup_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+
+  fsd_temp_drop(op->h->rootfd, op->fd, op->u.put.temp);
+  op->fd = -1;
+}
+
+static void after_cleanup(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+
+  (void)status;
+  op->jobs--;
+  fsd_debug("upload of %s dropped", op->r->name);
+  fsd_session_aborted(&op->c->sess, op->r);
+  fsd_op_free(op);
+}
+
+static void commit_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+
+  op->err = fsd_temp_commit(op->h->rootfd, op->fd, op->u.put.temp, op->r->name,
+                            op->r->mode == FSP_PUT_NO_CLOBBER, !op->h->no_fsync,
+                            &op->st);
+  fsd_temp_drop(op->h->rootfd, op->fd, "");
+  op->fd = -1;
+}
+
+static void after_commit(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_conn *c = op->c;
+  struct fsd_req *r = op->r;
+
+  (void)status;
+  op->jobs--;
+  fsd_op_commit_done(op);
+  if (op->err == 0) {
+    fsd_info("stored %s, %llu bytes (from %s)", r->name,
+             (unsigned long long)op->st.st_size, c->peer);
+    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+    fsd_session_put_done(&c->sess, r, (uint64_t)op->st.st_size,
+                         fsd_mtime_ns(&op->st));
+  } else {
+    if (op->err != UV_EEXIST)
+      fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
+/* Moves a PUT along once its disk writes are done: commit, or clean up. */
+static void step(struct fsd_op *op) {
+  struct fsd_put *p = &op->u.put;
+
+  if (op->jobs > 0 || p->writes > 0 || p->flushing || p->cleaning)
+    return;
+  if (op->aborted || op->status != 0 || op->c->hard) {
+    p->cleaning = 1;
+    if (fsd_op_queue(op, cleanup_work, after_cleanup) != 0)
+      after_cleanup(&op->work, 0); /* cannot happen: the loop is alive */
+    return;
+  }
+  if (p->commit) {
+    p->commit = 0;
+    fsd_op_commit(op, commit_work, after_commit);
+  }
+}
+
+/* Threadpool: writes the pieces writer_start() gathered. */
+static void writer_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_put *p = &op->u.put;
+  struct fsd_pseg *first =
+      fsd_container_of(p->queue.next, struct fsd_pseg, link);
+
+  p->res = fsd_write_at(op->fd, p->job->iov, (int)p->nbusy, first->off);
+}
+
+/* Threadpool: starts the writeback of what was written since the last. */
+static void flush_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_put *p = &op->u.put;
+
+  fsd_writeback_start(op->fd, p->flushed, p->fl_end - p->flushed);
+}
+
+static void flush_maybe(struct fsd_op *op);
+
+static void flush_done(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_put *p = &op->u.put;
+
+  (void)status;
+  p->flushing = 0;
+  p->flushed = p->fl_end;
+  flush_maybe(op);
+  step(op);
+}
+
+/* Starts the writeback of what was written since the last one, once there
+ * is PUT_FLUSH_STEP of it. Left to the kernel, the pages of a large upload
+ * stay dirty until the fsync before the commit, which then writes all of
+ * them while the client waits; started early, the disk writes them while
+ * the rest arrives. A separate job, so that a disk queue that is full
+ * delays the writeback, not the next write; the upload waits for it
+ * (flushing) before its commit or cleanup. A failure is no loss: the fsync
+ * reports write errors. */
+static void flush_maybe(struct fsd_op *op) {
+  struct fsd_put *p = &op->u.put;
+
+  if (!op->h->writeback || p->flushing || op->status != 0 || op->aborted ||
+      op->c->hard || p->written - p->flushed < PUT_FLUSH_STEP)
+    return;
+  p->fl_end = p->written;
+  p->flush.data = op;
+  if (uv_queue_work(op->h->loop, &p->flush, flush_work, flush_done) == 0)
+    p->flushing = 1;
+}
+
+static void writer_done(uv_work_t *w, int status);
+
+/* Starts a job writing the queued pieces: as many as are contiguous in the
+ * file, at most FSD_PUT_IOV. */
+static void writer_start(struct fsd_op *op) {
+  struct fsd_put *p = &op->u.put;
+  struct fsd_list *l, *n;
+  uint64_t next = 0;
+
+  p->nbusy = 0;
+  p->busy_len = 0;
+  fsd_list_each_safe(l, n, &p->queue) {
+    struct fsd_pseg *sg = fsd_container_of(l, struct fsd_pseg, link);
+    if (p->nbusy == FSD_PUT_IOV || (p->nbusy > 0 && sg->off != next))
+      break;
+    p->job->iov[p->nbusy].iov_base = (void *)sg->p;
+    p->job->iov[p->nbusy].iov_len = sg->len;
+    p->nbusy++;
+    p->busy_len += sg->len;
+    next = sg->off + sg->len;
+  }
+  p->job->work.data = op;
+  if (uv_queue_work(op->h->loop, &p->job->work, writer_work, writer_done) !=
+      0) {
+    p->res = UV_EIO; /* cannot happen: the loop is alive */
+    writer_done(&p->job->work, 0);
+  }
+}
+
+/* Unlinks the first n queued pieces and lets go of their buffers. */
+static void writer_drop(struct fsd_op *op, unsigned n) {
+  struct fsd_put *p = &op->u.put;
+  struct fsd_conn *c = op->c;
+  struct fsd_list *l;
+
+  while (n-- > 0 && (l = fsd_list_pop(&p->queue)) != NULL) {
+    struct fsd_pseg *sg = fsd_container_of(l, struct fsd_pseg, link);
+    fsd_buf_unref(&c->net->rpool, sg->b);
+    c->put_pending -= sg->len;
+    c->put_writes--;
+    p->writes--;
+    fsd_free(sg);
+  }
+}
+
+/* A write job ended: let go of its pieces, start the next one with what
+ * queued meanwhile, or drop that when the upload failed or was dropped. */
+static void writer_done(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_put *p = &op->u.put;
+  struct fsd_conn *c = op->c;
+  ssize_t res = p->res;
+  size_t len = p->busy_len;
+
+  (void)status;
+  writer_drop(op, p->nbusy);
+  p->nbusy = 0;
+  if (res > 0)
+    p->written += (uint64_t)res;
+  flush_maybe(op);
+  if ((res < 0 || (size_t)res != len) && op->status == 0) {
+    int err = res < 0 ? (int)res : UV_ENOSPC;
+    fsd_warn("write of %s failed: %s", op->r->name, uv_strerror(err));
+    op->status = fsd_status_from_uv(err);
+    fsd_session_failing(&c->sess, op->r, op->status, NULL);
+  }
+  if (!fsd_list_empty(&p->queue)) {
+    if (op->status != 0 || op->aborted || c->hard)
+      writer_drop(op, UINT_MAX); /* nobody will commit them */
+    else
+      writer_start(op);
+  }
+  step(op);
+  fsd_conn_update_reading(c);
+}
+
+/* Queues upload bytes; see put.h. */
+int fsd_put_write(struct fsd_op *op, const uint8_t *bytes, size_t n,
+                  uint64_t off) {
+  struct fsd_put *p = &op->u.put;
+  struct fsd_conn *c = op->c;
+  struct fsd_pseg *sg;
+
+  if (op->status != 0 || op->aborted)
+    return UV_ECANCELED;
+  if (p->job == NULL)
+    p->job = fsd_malloc(sizeof(*p->job));
+  sg = p->job != NULL ? fsd_malloc(sizeof(*sg)) : NULL;
+  if (sg == NULL) {
+    op->status = FSP_ST_IO;
+    fsd_session_failing(&c->sess, op->r, FSP_ST_IO, "out of memory");
+    step(op);
+    return UV_ENOMEM;
+  }
+  sg->b = c->rb;
+  sg->p = bytes;
+  sg->len = n;
+  sg->off = off;
+  c->rb->refs++;
+  fsd_list_append(&p->queue, &sg->link);
+  p->writes++;
+  c->put_pending += n;
+  c->put_writes++;
+  if (p->nbusy == 0)
+    writer_start(op);
+  fsd_conn_update_reading(c);
+  return 0;
+}
+
+/* Commits once written; see put.h. */
+void fsd_put_commit(struct fsd_op *op) {
+  op->u.put.commit = 1;
+  step(op);
+}
+
+/* Drops the upload; see put.h. */
+void fsd_put_abort(struct fsd_op *op) {
+  op->aborted = 1;
+  step(op);
+}

@@ -1,0 +1,57 @@
+/* The folder watcher: keeps the register current with changes other
+ * programs make to the root. An fs-event handle reports names; each is
+ * confirmed by a stat on the threadpool (at most one queued per name, in
+ * its own pending set), and a periodic rescan catches what the events
+ * missed. Our own PUTs and DELETEs update the register themselves and tell
+ * the watcher, so that a stat that looked before them is not applied after
+ * them. */
+#ifndef FSD_WATCH_H
+#define FSD_WATCH_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "ctx.h"
+#include "fsops.h"
+
+struct fsd_watch_job;
+
+struct fsd_watch {
+  uv_loop_t *loop;
+  struct fsd_ctx *ctx;            /* the register to keep current */
+  int rootfd;                     /* the folder */
+  uv_fs_event_t ev;               /* reports changed names */
+  int watching;                   /* ev runs */
+  int stopping;                   /* no more stats or scans */
+  struct fsd_watch_job **pending; /* names with a stat queued, by hash */
+  size_t npending_buckets;        /* a power of two */
+  size_t npending;                /* names in pending */
+  uv_work_t scan_work;            /* the rescan job */
+  struct fsd_scan scan;           /* its result */
+  int scan_err;
+  int scanning;           /* a rescan runs */
+  uint64_t last_rescan;   /* uv_now() when the last began */
+  unsigned rescan_ms;     /* rescan period */
+  unsigned stat_delay_ms; /* FSD_WATCH_DELAY_MS, for tests */
+};
+
+/* Initialises w and starts watching root (a failure to watch is logged;
+ * the rescans remain). Returns 0 or UV_ENOMEM. */
+int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
+                   int rootfd, const char *root, unsigned rescan_ms,
+                   unsigned stat_delay_ms);
+
+/* Rescans the root when rescan_ms passed since the last rescan. */
+void fsd_watch_tick(struct fsd_watch *w);
+
+/* Our own PUT or DELETE of name[0..len) changed the disk and is being
+ * applied to the register. w may be NULL. */
+void fsd_watch_own_change(struct fsd_watch *w, const char *name, size_t len);
+
+/* Stops watching; jobs in flight end without effect. */
+void fsd_watch_stop(struct fsd_watch *w);
+
+/* Frees the pending set; the loop must have ended. */
+void fsd_watch_free(struct fsd_watch *w);
+
+#endif /* FSD_WATCH_H */
