@@ -53,7 +53,7 @@ class FsbenchTest(unittest.TestCase):
         os.mkdir(cls.root)
         cls.fsd = subprocess.Popen(
             [FSD, "--root", cls.root, "--listen", "127.0.0.1:0",
-             "--max-clients", "4096", "--log-level", "info"],
+             "--max-clients", "4096", "--max-clients-per-ip", "4096", "--log-level", "info"],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
         cls.log = []
         found = threading.Event()

@@ -38,6 +38,7 @@ struct fsd_buf *fsd_buf_new(size_t cap) {
   b->user = NULL;
   b->done = NULL;
   b->refs = 1;
+  b->pins = 0;
   b->cap = cap;
   b->len = 0;
   return b;
@@ -72,6 +73,7 @@ struct fsd_buf *fsd_bufpool_get(struct fsd_bufpool *p, size_t need) {
     p->bytes -= best->cap;
     p->taken = 1;
     best->refs = 1;
+    best->pins = 0;
     best->len = 0;
     best->user = NULL;
     best->done = NULL;

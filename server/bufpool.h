@@ -26,6 +26,7 @@ struct fsd_buf {
    * could not be (negative UV_E*); the callee frees the buffer. */
   void (*done)(struct fsd_buf *b, int status);
   size_t refs; /* holders: the owner, plus every disk write into it */
+  size_t pins; /* a read buffer's upload pieces waiting for the disk */
   size_t cap;  /* bytes in data */
   size_t len;  /* bytes filled */
   uint8_t data[];

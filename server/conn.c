@@ -3,7 +3,10 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,14 +14,14 @@
 #include "log.h"
 #include "mem.h"
 
-#define READ_BLOCK 65536u          /* usual read buffer size */
-#define PUT_BLOCK 262144u          /* read buffer while an upload streams */
-#define PUT_WRITES_MAX 64u         /* PUT disk writes that pause reading */
-#define PUT_PENDING_MAX (4u << 20) /* PUT disk backlog that pauses reading */
-#define OUT_FIRST 256u             /* first room for gathered frames */
-#define OUT_CHUNK 16384u           /* small frames gathered per write */
-#define OUT_PAUSE (2u << 20)       /* unsent output that pauses reading */
-#define FLUSH_TIMEOUT_MS 10000u    /* a closing peer must read by then */
+#define READ_BLOCK 65536u       /* usual read buffer size */
+#define PUT_BLOCK 262144u       /* read buffer while an upload streams */
+#define PUT_WRITES_MAX 64u      /* PUT disk writes that pause reading */
+#define PUT_MEM_MAX (4u << 20)  /* PUT buffers that pause reading */
+#define OUT_FIRST 256u          /* first room for gathered frames */
+#define OUT_CHUNK 16384u        /* small frames gathered per write */
+#define OUT_PAUSE (2u << 20)    /* unsent output that pauses reading */
+#define FLUSH_TIMEOUT_MS 10000u /* a closing peer must read by then */
 #define MS_PER_S 1000u
 
 /* Spare read buffers. An upload's 1 MiB DATA frames each fill a buffer
@@ -56,6 +59,8 @@ void fsd_net_init(struct fsd_net *net, uv_loop_t *loop, struct fsd_host *host,
   net->loop = loop;
   net->host = host;
   net->max_clients = max_clients;
+  net->max_per_ip = UINT_MAX;
+  fsd_peers_init(&net->peers, 0);
   net->idle_timeout = idle_timeout;
   fsd_list_init(&net->conns);
   fsd_list_init(&net->dirty);
@@ -71,10 +76,17 @@ void fsd_net_init(struct fsd_net *net, uv_loop_t *loop, struct fsd_host *host,
   uv_unref((uv_handle_t *)&net->flush); /* never the reason to keep running */
 }
 
+/* Sets --max-clients-per-ip; see conn.h. */
+void fsd_net_limit_per_ip(struct fsd_net *net, unsigned max, uint64_t seed) {
+  net->max_per_ip = max;
+  fsd_peers_init(&net->peers, seed);
+}
+
 /* Frees the spares; see conn.h. */
 void fsd_net_free(struct fsd_net *net) {
   fsd_bufpool_free(&net->rpool);
   fsd_bufpool_free(&net->opool);
+  fsd_peers_free(&net->peers);
 }
 
 void fsd_conn_ref(struct fsd_conn *c) {
@@ -92,6 +104,8 @@ void fsd_conn_unref(struct fsd_conn *c) {
   fsd_list_remove(&c->link);
   if (c->counted)
     net->nclients--;
+  if (c->ip_counted)
+    fsd_peers_remove(&net->peers, (struct sockaddr *)&c->addr);
   fsd_free(c);
   if (net->stopping && fsd_list_empty(&net->conns) && net->on_empty != NULL)
     net->on_empty(net);
@@ -181,19 +195,24 @@ size_t fsd_conn_backlog(const struct fsd_conn *c) {
 
 /* Stops reading the socket while the disk lags behind an upload, or while
  * the client leaves our answers unread (it could otherwise pile up requests
- * whose answers we would queue without bound); resumes at half the mark. */
+ * whose answers we would queue without bound); resumes at half the mark.
+ * Uploads are measured by the read buffers their pieces hold (put_mem),
+ * not by the bytes of the pieces: a 13-byte DATA frame alone in a read
+ * holds a whole 256 KiB buffer until its disk write, and 64 uploads fed
+ * that way held 16 MiB per connection. */
 void fsd_conn_update_reading(struct fsd_conn *c) {
   size_t q = fsd_conn_backlog(c);
 
   if (c->closing || c->hard)
     return;
-  if (!c->paused && (c->put_pending > PUT_PENDING_MAX ||
+  if (!c->paused && (c->put_mem > PUT_MEM_MAX ||
                      c->put_writes > PUT_WRITES_MAX || q > OUT_PAUSE)) {
     c->paused = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
-  } else if (c->paused && c->put_pending <= PUT_PENDING_MAX / 2 &&
+  } else if (c->paused && c->put_mem <= PUT_MEM_MAX / 2 &&
              c->put_writes <= PUT_WRITES_MAX / 2 && q <= OUT_PAUSE / 2) {
     c->paused = 0;
+    c->unpaused_at = uv_now(c->net->loop);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   }
 }
@@ -218,6 +237,7 @@ static void on_out_written(uv_write_t *req, int status) {
   struct fsd_conn *c = w->owner;
 
   fsd_bufpool_put(&c->net->opool, w);
+  c->last_out = uv_now(c->net->loop);
   if (status < 0) {
     if (status != UV_ECANCELED)
       fsd_debug("write to %s failed: %s", c->peer, uv_strerror(status));
@@ -293,6 +313,8 @@ static void out_flush(struct fsd_conn *c) {
   c->out = NULL;
   buf = uv_buf_init((char *)w->data, (unsigned)w->len);
   k = c->tp->try_write(c, w->data, w->len);
+  if (k > 0)
+    c->last_out = uv_now(net->loop);
   if (k == (int)w->len) {
     if (net->flushing)
       fsd_list_push(&net->sent, &w->link);
@@ -414,6 +436,7 @@ static void on_buf_written(uv_write_t *req, int status) {
   struct fsd_conn *c = b->owner;
 
   b->done(b, status); /* frees b */
+  c->last_out = uv_now(c->net->loop);
   if (status < 0) {
     fsd_conn_hard_close(c);
     return;
@@ -461,6 +484,7 @@ static int zf_send(struct fsd_conn *c) {
     if (k <= 0)
       goto fail;
     zf->hdr_done += (size_t)k;
+    c->last_out = uv_now(c->net->loop);
   }
   while (zf->left > 0) {
     off_t off = (off_t)zf->pos;
@@ -478,6 +502,7 @@ static int zf_send(struct fsd_conn *c) {
     }
     zf->pos += (uint64_t)k;
     zf->left -= (size_t)k;
+    c->last_out = uv_now(c->net->loop);
   }
   if (c->poll != NULL)
     uv_poll_stop(&c->poll->handle);
@@ -704,24 +729,26 @@ struct fsd_conn *fsd_conn_accept(struct fsd_net *net, uv_stream_t *server,
   memset(&ss, 0, sizeof(ss));
   uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
   fsd_addr_format(&ss, c->peer, sizeof(c->peer));
+  c->addr = ss;
   c->sess.label = c->peer;
   uv_tcp_nodelay(&c->tcp, 1);
   c->last_active = uv_now(net->loop);
+  c->last_out = c->last_active;
+  fsd_budget_init(&c->budget, FSD_CONN_XFER_BUDGET);
   return c;
 }
 
-/* Refuses c: ERROR LIMIT, then close. */
-static void refuse(struct fsd_conn *c) {
-  uint8_t frame[FSP_HDR_LEN + 64]; /* the ERROR below fits easily */
+/* Refuses c: ERROR LIMIT with the text why, then close. */
+static void refuse(struct fsd_conn *c, const char *why) {
+  uint8_t frame[FSP_HDR_LEN + 64]; /* the ERRORs below fit easily */
   struct fsp_msg m;
   ssize_t n;
 
-  fsd_warn("client %s refused: %u clients already", c->peer, c->net->nclients);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_ERROR;
   m.u.error.status = FSP_ST_LIMIT;
-  m.u.error.text.ptr = "too many clients";
-  m.u.error.text.len = strlen(m.u.error.text.ptr);
+  m.u.error.text.ptr = why;
+  m.u.error.text.len = strlen(why);
   n = fsp_msg_encode(frame, sizeof(frame), &m);
   if (n > 0 && (size_t)n <= sizeof(frame))
     fsd_conn_send(c, frame, (size_t)n);
@@ -729,12 +756,31 @@ static void refuse(struct fsd_conn *c) {
   fsd_conn_close(c);
 }
 
+/* Counts c against its address; returns the connections from there, c
+ * included (0 for an address that cannot be told apart, which is then not
+ * limited; UINT_MAX when out of memory, which refuses). */
+static unsigned count_peer(struct fsd_conn *c) {
+  int n = fsd_peers_add(&c->net->peers, (struct sockaddr *)&c->addr);
+
+  if (n < 0)
+    return n == UV_ENOMEM ? UINT_MAX : 0;
+  c->ip_counted = 1;
+  return (unsigned)n;
+}
+
 /* Counts c and starts reading; see conn.h. */
 int fsd_conn_start(struct fsd_conn *c) {
   struct fsd_net *net = c->net;
 
   if (net->nclients >= net->max_clients) {
-    refuse(c);
+    fsd_warn("client %s refused: %u clients already", c->peer, net->nclients);
+    refuse(c, "too many clients");
+    return FSP_ST_LIMIT;
+  }
+  if (net->max_per_ip != UINT_MAX && count_peer(c) > net->max_per_ip) {
+    fsd_warn("client %s refused: %u connections from its address already",
+             c->peer, net->max_per_ip);
+    refuse(c, "too many connections from this address");
     return FSP_ST_LIMIT;
   }
   c->counted = 1;
@@ -745,9 +791,40 @@ int fsd_conn_start(struct fsd_conn *c) {
   return 0;
 }
 
+/* Whether c's answers have moved no byte for limit ms while some waited
+ * (nginx's send_timeout). A slow reader moves bytes and is never stalled;
+ * a subscriber with nothing in flight is left alone, as its events
+ * coalesce instead of queueing (see session.c). */
+static int output_stalled(struct fsd_conn *c, uint64_t now, uint64_t limit) {
+  size_t q = fsd_conn_queued(c);
+  uv_os_fd_t fd;
+  int outq = -1;
+
+  /* libuv reports no partial progress of a queued write but its queue
+   * size, which shrinks as the socket takes bytes. And a reader taking a
+   * little at a time empties the socket's buffer without making room
+   * enough to wake us: the kernel's count of unsent bytes shows it. */
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 ||
+      ioctl(fd, SIOCOUTQ, &outq) != 0)
+    outq = -1;
+  if (q != c->last_qsize || outq != c->last_outq) {
+    c->last_qsize = q;
+    c->last_outq = outq;
+    c->last_out = now;
+  }
+  if (q == 0 && c->out == NULL && c->zf == NULL) {
+    c->last_out = now; /* nothing waits: the clock starts when it does */
+    return 0;
+  }
+  if (c->sess.subscribed && fsd_session_busy(&c->sess) == 0)
+    return 0;
+  return now - c->last_out > limit;
+}
+
 /* The periodic check; see conn.h. */
 void fsd_net_sweep(struct fsd_net *net) {
   uint64_t now = uv_now(net->loop);
+  uint64_t limit = (uint64_t)net->idle_timeout * MS_PER_S;
   struct fsd_list *l, *n;
 
   fsd_list_each_safe(l, n, &net->conns) {
@@ -759,13 +836,33 @@ void fsd_net_sweep(struct fsd_net *net) {
         fsd_conn_hard_close(c); /* the peer stopped reading our last frames */
       continue;
     }
-    if (net->idle_timeout != 0 && !fsd_session_active(&c->sess) &&
-        now - c->last_active > (uint64_t)net->idle_timeout * MS_PER_S) {
+    if (net->idle_timeout == 0)
+      continue;
+    if (output_stalled(c, now, limit)) {
+      /* It reads nothing, so it would not read an ERROR either. */
+      fsd_info("client %s read nothing for %u s, closing", c->peer,
+               net->idle_timeout);
+      fsd_conn_hard_close(c);
+      continue;
+    }
+    if (!fsd_session_active(&c->sess) && now - c->last_active > limit) {
       fsd_info("client %s idle for %u s, closing", c->peer, net->idle_timeout);
       fsd_session_timeout(&c->sess);
     }
   }
   fsd_bufpool_trim(&net->opool);
+}
+
+/* Calls the waiters after this poll phase; see conn.h. */
+void fsd_conn_wake(struct fsd_conn *c) {
+  if (c->hard)
+    return;
+  c->wrote = 1; /* on_flush() calls after_write() */
+  if (!c->dirty) {
+    c->dirty = 1;
+    fsd_conn_ref(c); /* held by net->dirty until the flush */
+    fsd_list_push(&c->net->dirty, &c->dirty_link);
+  }
 }
 
 /* Ends every session; see conn.h. */

@@ -23,9 +23,16 @@
 #include <uv.h>
 
 #include "addr.h"
+#include "budget.h"
 #include "bufpool.h"
 #include "list.h"
+#include "peers.h"
 #include "session.h"
+
+/* Bytes all GETs of one connection may read ahead together (see
+ * budget.h): what a connection whose client reads nothing can make fsd
+ * hold for its downloads, whatever the number of its requests. */
+#define FSD_CONN_XFER_BUDGET (2u << 20)
 
 struct fsd_conn;
 struct fsd_host;
@@ -79,6 +86,8 @@ struct fsd_net {
   struct fsd_list conns;    /* every connection, through fsd_conn.link */
   unsigned nclients;        /* connections counted against max_clients */
   unsigned max_clients;     /* --max-clients */
+  unsigned max_per_ip;      /* --max-clients-per-ip */
+  struct fsd_peers peers;   /* connections per address */
   unsigned idle_timeout;    /* --idle-timeout, seconds; 0 never */
   struct fsd_list dirty;    /* connections with gathered output */
   struct fsd_list sent;     /* buffers sent at once, freed after the flush */
@@ -103,8 +112,16 @@ struct fsd_conn {
   struct fsd_zframe *zf;          /* frame sendfile() is in the middle of */
   struct fsd_zpoll *poll;         /* writability of a dup of the socket */
   uint64_t last_active;           /* uv_now() of the last byte in */
+  uint64_t last_out;              /* uv_now() when output last moved, or
+                                     began to wait */
+  size_t last_qsize;              /* libuv's write queue at the last sweep */
+  int last_outq;                  /* the kernel's unsent bytes then */
+  uint64_t unpaused_at;           /* uv_now() when reading last resumed */
   uint64_t closing_since;         /* uv_now() when close-after-flush began */
-  size_t put_pending;             /* PUT bytes waiting for the disk */
+  struct fsd_budget budget;       /* read-ahead all GETs share */
+  struct sockaddr_storage addr;   /* the peer's address */
+  size_t put_mem;                 /* bytes of read buffers that upload
+                                     pieces waiting for the disk hold */
   unsigned put_writes;            /* PUT disk writes in flight */
   unsigned puts;                  /* uploads open (temp file created) */
   unsigned refs;                  /* the handle, every op, the dirty list */
@@ -112,6 +129,7 @@ struct fsd_conn {
   uint8_t paused;                 /* reading stopped for backpressure */
   uint8_t hard;                   /* being closed without flush */
   uint8_t counted;                /* counts against max_clients */
+  uint8_t ip_counted;             /* counted in net->peers */
   uint8_t dirty;                  /* in net->dirty: out waits for a flush */
   uint8_t wrote;                  /* out went out at once: writable due */
   uint8_t close_pending;          /* close once the zf frame is out */
@@ -123,11 +141,16 @@ struct fsd_conn {
 void fsd_net_init(struct fsd_net *net, uv_loop_t *loop, struct fsd_host *host,
                   unsigned max_clients, unsigned idle_timeout);
 
+/* Limits the connections from one address to max (--max-clients-per-ip;
+ * no limit until this is called); seed keys the table of addresses. */
+void fsd_net_limit_per_ip(struct fsd_net *net, unsigned max, uint64_t seed);
+
 /* Frees the spare buffers; the connections must be gone. */
 void fsd_net_free(struct fsd_net *net);
 
 /* The periodic check: closes connections whose peer stopped reading our
- * last frames, times out idle ones, and trims the output pool. */
+ * last frames, or whose answers moved no byte for the idle timeout (it
+ * reads nothing), times out idle ones, and trims the output pool. */
 void fsd_net_sweep(struct fsd_net *net);
 
 /* The server stops: every session ends its requests and says BYE. */
@@ -143,9 +166,9 @@ struct fsd_conn *fsd_conn_accept(struct fsd_net *net, uv_stream_t *server,
                                  struct fsd_ctx *ctx,
                                  const struct fsd_host_ops *ops);
 
-/* Counts c against max_clients and starts reading. Returns 0, or
- * FSP_ST_LIMIT when max_clients are connected (c is then refused with an
- * ERROR LIMIT and closed). */
+/* Counts c against max_clients and max_per_ip and starts reading. Returns
+ * 0, or FSP_ST_LIMIT when max_clients are connected or max_per_ip from c's
+ * address (c is then refused with an ERROR LIMIT and closed). */
 int fsd_conn_start(struct fsd_conn *c);
 
 /* Takes and drops a reference: c is freed when the last goes. */
@@ -185,5 +208,10 @@ int fsd_conn_sendfile(struct fsd_conn *c, struct fsd_zframe *zf, uint32_t id,
 /* Stops or resumes reading: stops while the disk lags behind an upload or
  * the client leaves answers unread, resumes at half the marks. */
 void fsd_conn_update_reading(struct fsd_conn *c);
+
+/* Calls c's waiters at the end of this loop iteration's poll phase, as if
+ * output had moved: for bytes of c->budget given back by code that may not
+ * call them itself (they may end requests the caller is walking). */
+void fsd_conn_wake(struct fsd_conn *c);
 
 #endif /* FSD_CONN_H */

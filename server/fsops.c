@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "space.h"
+
 /* Opens the root directory; see fsops.h. */
 int fsd_root_open(const char *path) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -155,10 +157,10 @@ ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off) {
 }
 
 /* Sets aside the blocks of an upload; see fsops.h. */
-int fsd_reserve(int fd, uint64_t size) {
-  if (size == 0)
+int fsd_reserve(int fd, uint64_t off, uint64_t len) {
+  if (len == 0)
     return 0;
-  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) == 0)
+  if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
     return 0;
   if (errno == EOPNOTSUPP || errno == ENOSYS)
     return 0;
@@ -395,27 +397,50 @@ int fsd_unlink_file(int rootfd, const char *name) {
   return err;
 }
 
-/* Prepares an upload; see fsops.h. */
-int fsd_put_prepare(int rootfd, const char *name, int no_clobber, uint64_t size,
-                    char *temp) {
+/* The file system's size and free space; see fsops.h. */
+int fsd_disk_space(int rootfd, uint64_t *total, uint64_t *avail) {
   struct statvfs vfs;
+
+  if (fstatvfs(rootfd, &vfs) != 0)
+    return -errno;
+  *total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+  *avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+  return 0;
+}
+
+/* Free bytes, or UINT64_MAX when unknown; see fsops.h. */
+uint64_t fsd_free_bytes(int rootfd) {
+  uint64_t total, avail;
+
+  return fsd_disk_space(rootfd, &total, &avail) == 0 ? avail : UINT64_MAX;
+}
+
+/* Prepares an upload; see fsops.h. */
+int fsd_put_prepare(int rootfd, const char *name, int no_clobber,
+                    const struct fsd_put_room *room, char *temp,
+                    uint64_t *avail) {
   struct stat st;
   int fd, err;
 
   temp[0] = '\0';
+  *avail = UINT64_MAX;
   if (no_clobber && fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     return UV_EEXIST;
-  if (fstatvfs(rootfd, &vfs) == 0 &&
-      size / vfs.f_frsize >= (uint64_t)vfs.f_bavail)
+  /* The size was promised against the last look at the disk; a fresh look
+   * must still leave min_free with every promise made by then. */
+  *avail = fsd_free_bytes(rootfd);
+  if (*avail != UINT64_MAX &&
+      !fsd_space_fits(*avail, room->reserved, room->min_free, 0))
     return UV_ENOSPC; /* refuse now rather than after the upload */
   fd = fsd_temp_create(rootfd, temp);
   if (fd < 0) {
     temp[0] = '\0';
     return fd;
   }
-  /* Blocks in one go: less work for the writeback, and no ENOSPC half-way
-   * (the statvfs() guess above misses quotas and concurrent uploads). */
-  err = fsd_reserve(fd, size);
+  /* The first blocks in one go: less work for the writeback. No more than
+   * room->first: an announced size sets nothing aside that no data fills
+   * (the writer sets more aside as the data comes). */
+  err = fsd_reserve(fd, 0, room->first);
   if (err < 0) {
     fsd_temp_drop(rootfd, fd, temp);
     temp[0] = '\0';

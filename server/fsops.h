@@ -58,12 +58,12 @@ struct iovec;
  * file system took nothing. */
 ssize_t fsd_write_at(int fd, struct iovec *iov, int n, uint64_t off);
 
-/* Sets aside size bytes of disk for fd from offset 0 without changing its
+/* Sets aside len bytes of disk for fd from offset off without changing its
  * size (fallocate FALLOC_FL_KEEP_SIZE), so that the file system allocates
- * an upload's blocks at once instead of page by page as they are written.
- * Returns 0 (also where the file system cannot do it), UV_ENOSPC when the
- * space is not there, or another negative UV_E* code. */
-int fsd_reserve(int fd, uint64_t size);
+ * an upload's blocks in large runs instead of page by page as they are
+ * written. Returns 0 (also where the file system cannot do it), UV_ENOSPC
+ * when the space is not there, or another negative UV_E* code. */
+int fsd_reserve(int fd, uint64_t off, uint64_t len);
 
 /* Asks the kernel to start writing the dirty pages of len bytes at off of
  * fd to the disk, without waiting for the writes to finish
@@ -127,13 +127,30 @@ int fsd_changed_in_place(int fd, const struct stat *st);
  * there is no such regular file, or another negative UV_E* code. */
 int fsd_unlink_file(int rootfd, const char *name);
 
-/* Gets an upload of size bytes to name ready: refuses with UV_EEXIST when
- * no_clobber and name exists, with UV_ENOSPC when the disk lacks the room,
- * else creates a temp file (its name to temp, FSD_TEMP_NAME_LEN bytes)
- * with the blocks reserved. Returns the temp file's fd or a negative UV_E*
- * code (then no temp file is left and temp is ""). */
-int fsd_put_prepare(int rootfd, const char *name, int no_clobber, uint64_t size,
-                    char *temp);
+/* The size and the free space (for an unprivileged user) of the file system
+ * of rootfd, in bytes. Returns 0 or a negative UV_E* code. */
+int fsd_disk_space(int rootfd, uint64_t *total, uint64_t *avail);
+
+/* The free bytes of rootfd's file system, or UINT64_MAX when unknown. */
+uint64_t fsd_free_bytes(int rootfd);
+
+/* The disk room an upload may take (see space.h). */
+struct fsd_put_room {
+  uint64_t reserved; /* bytes promised to uploads, this one's included */
+  uint64_t min_free; /* free bytes to keep */
+  uint64_t first;    /* bytes to set aside at once */
+};
+
+/* Gets an upload to name ready: refuses with UV_EEXIST when no_clobber and
+ * name exists, with UV_ENOSPC when a fresh look at the disk finds that the
+ * promised room->reserved bytes would take its free space below
+ * room->min_free, else creates a temp file (its name to temp,
+ * FSD_TEMP_NAME_LEN bytes) with room->first bytes set aside. *avail gets
+ * the free bytes seen (UINT64_MAX when unknown). Returns the temp file's fd
+ * or a negative UV_E* code (then no temp file is left and temp is ""). */
+int fsd_put_prepare(int rootfd, const char *name, int no_clobber,
+                    const struct fsd_put_room *room, char *temp,
+                    uint64_t *avail);
 
 /* Closes fd (when >= 0) and removes the temp file temp (when not ""). */
 void fsd_temp_drop(int rootfd, int fd, const char *temp);

@@ -7,8 +7,16 @@
 #define GET_CHUNK 262144u     /* DATA payload of a GET, at most */
 #define GET_ZC_CHUNK 1048576u /* the same when nothing is hashed */
 #define GET_QUEUE_MAX 262144u /* write queue above which GET waits */
+#define GET_LEAST 65536u      /* the least read ahead worth a job */
+#define HASH_PIECE 65536u     /* bytes hashed at a time on a worker */
 
 static void pump(struct fsd_op *op);
+
+/* Gives n bytes of the GET's read-ahead back to its connection's budget. */
+static void give(struct fsd_op *op, size_t n) {
+  op->u.get.held -= n;
+  fsd_budget_give(&op->c->budget, n);
+}
 
 static void get_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
@@ -36,6 +44,20 @@ static void get_read_work(uv_work_t *w) {
     /* Nothing to hash: only make sure the pages are in the page cache, so
      * that sendfile() on the loop thread does not wait for the disk. */
     op->err = fsd_page_in(op->fd, g->pos, n);
+  } else if (g->zc) {
+    /* The payload leaves with sendfile(): the bytes are read only to be
+     * hashed, a piece at a time on this worker's stack, so that no GET
+     * keeps a buffer (each used to keep its 256 KiB chunk: 1.6 GiB for
+     * 100 connections with 64 unread GETs each). */
+    uint8_t piece[HASH_PIECE];
+    op->err = 0;
+    for (size_t got = 0; got < n && op->err == 0;) {
+      size_t k = n - got < sizeof(piece) ? n - got : sizeof(piece);
+      op->err = fsd_read_at(op->fd, piece, k, g->pos + got);
+      if (op->err == 0)
+        XXH3_64bits_update(g->hs, piece, k);
+      got += k;
+    }
   } else {
     uint8_t *p = g->chunk->data + FSP_HDR_LEN;
     op->err = fsd_read_at(op->fd, p, n, g->pos);
@@ -65,6 +87,7 @@ static void after_get_read(uv_work_t *w, int status) {
       fsd_warn("read of %s failed: %s", op->r->name, uv_strerror(op->err));
     fsd_buf_free(g->chunk);
     g->chunk = NULL;
+    give(op, g->chunk_len);
     if (op->status == 0) {
       op->status = FSP_ST_IO;
       if (g->changed)
@@ -72,7 +95,7 @@ static void after_get_read(uv_work_t *w, int status) {
     }
   } else if (g->zc) {
     g->pos += (uint64_t)op->err;
-    g->zready = (size_t)op->err; /* the buffer stays for the next read */
+    g->zready = (size_t)op->err;
   } else {
     g->pos += (uint64_t)op->err;
     g->ready = g->chunk;
@@ -85,6 +108,7 @@ static void after_get_read(uv_work_t *w, int status) {
 static void on_chunk_written(struct fsd_buf *b, int status) {
   struct fsd_op *op = b->user;
 
+  give(op, b->len - FSP_HDR_LEN);
   fsd_buf_free(b);
   op->u.get.writing = 0;
   if (status < 0) {
@@ -98,6 +122,8 @@ static void on_chunk_written(struct fsd_buf *b, int status) {
 static void on_zframe_done(struct fsd_zframe *zf, int status) {
   struct fsd_op *op = fsd_container_of(zf, struct fsd_op, u.get.zf);
 
+  give(op, op->u.get.zlen);
+  op->u.get.zlen = 0;
   op->u.get.writing = 0;
   if (status < 0)
     op->status = FSP_ST_IO;
@@ -118,11 +144,14 @@ static int zc_start(struct fsd_op *op) {
   if (n == 0 || g->writing)
     return 0;
   g->writing = 1;
+  g->zlen = n; /* given back when the frame is done, maybe at once */
   r = fsd_conn_sendfile(op->c, &g->zf, op->r->id, n);
-  if (r == 0)
+  if (r == 0) {
     g->writing = 0; /* busy: a waiter call comes back here */
-  else if (r == 1)
+    g->zlen = 0;
+  } else if (r == 1) {
     g->zready = 0;
+  }
   return r < 0 ? -1 : 0;
 }
 
@@ -139,7 +168,9 @@ static int copy_write(struct fsd_op *op) {
   g->ready = NULL;
   ch->user = op;
   ch->done = on_chunk_written;
-  if (fsd_conn_write(op->c, ch, FSP_HDR_LEN + f.len) != 0) {
+  ch->len = FSP_HDR_LEN + f.len; /* the payload goes back to the budget */
+  if (fsd_conn_write(op->c, ch, ch->len) != 0) {
+    give(op, f.len);
     fsd_buf_free(ch);
     op->status = FSP_ST_IO;
     pump(op);
@@ -149,29 +180,47 @@ static int copy_write(struct fsd_op *op) {
   return 0;
 }
 
-/* Starts reading the next chunk. */
+/* Starts reading the next chunk, once the connection's budget has room
+ * for it. */
 static void read_next(struct fsd_op *op) {
   struct fsd_get *g = &op->u.get;
+  struct fsd_conn *c = op->c;
   uint64_t left = g->end - g->pos;
-  size_t max = fsd_session_peer_max(&op->c->sess);
+  size_t max = fsd_session_peer_max(&c->sess);
   /* A cached hash leaves the job only the page cache to check, and the
    * payload goes out with sendfile(): bigger chunks, fewer jobs and
    * frames. Hashed chunks stay small, as they are read into memory. */
   size_t cmax = g->zc && g->hash_known ? GET_ZC_CHUNK : GET_CHUNK;
+  size_t want = left < cmax ? (size_t)left : cmax;
 
-  if (g->chunk == NULL)
-    g->chunk = fsd_buf_new(FSP_HDR_LEN + GET_CHUNK);
-  if (g->chunk == NULL) {
-    op->status = FSP_ST_IO;
-    pump(op);
+  if (want > max)
+    want = max;
+  /* Every GET of the connection reads ahead from one budget, given back
+   * as the bytes leave: a connection that reads nothing holds at most
+   * FSD_CONN_XFER_BUDGET, whatever the number of its GETs. Without a
+   * grant the GET waits its turn (oldest first) for a waiter call. Older
+   * GETs may be waiting for bytes given back while nothing else will call
+   * them (a frame that went out at once): wake them. */
+  g->chunk_len = fsd_budget_take(&c->budget, &g->bw, want, GET_LEAST);
+  if (g->chunk_len == 0) {
+    if (fsd_budget_next(&c->budget) != NULL)
+      fsd_conn_wake(c);
     return;
   }
-  g->chunk_len = left < cmax ? (size_t)left : cmax;
-  if (g->chunk_len > max)
-    g->chunk_len = max;
+  g->held += g->chunk_len;
+  if (!g->zc) {
+    g->chunk = fsd_buf_new(FSP_HDR_LEN + g->chunk_len);
+    if (g->chunk == NULL) {
+      give(op, g->chunk_len);
+      op->status = FSP_ST_IO;
+      pump(op);
+      return;
+    }
+  }
   g->reading = 1;
   if (fsd_op_queue(op, get_read_work, after_get_read) != 0) {
     g->reading = 0;
+    give(op, g->chunk_len);
     op->status = FSP_ST_IO;
     pump(op);
   }

@@ -9,10 +9,12 @@
 
 #include "log.h"
 #include "server.h"
+#include "space.h"
 
 static const char usage_text[] =
     "usage: fsd [--root DIR] [--listen HOST:PORT] [--max-clients N]\n"
-    "           [--idle-timeout SECONDS] [--read-only] [--no-fsync]\n"
+    "           [--max-clients-per-ip N] [--idle-timeout SECONDS]\n"
+    "           [--min-free SIZE] [--read-only] [--no-fsync]\n"
     "           [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "Serves the regular files of DIR (default ./files, created if missing)\n"
@@ -22,8 +24,14 @@ static const char usage_text[] =
     "  --listen HOST:PORT    address to listen on (default 127.0.0.1:7878;\n"
     "                        IPv6 as [::1]:7878; port 0 picks a free port)\n"
     "  --max-clients N       clients served at once (default 1024)\n"
-    "  --idle-timeout SECS   close connections idle this long (default 300,\n"
-    "                        0 never)\n"
+    "  --max-clients-per-ip N\n"
+    "                        connections from one address (default 64)\n"
+    "  --idle-timeout SECS   close connections idle this long, and end\n"
+    "                        transfers that move no byte this long\n"
+    "                        (default 300, 0 never)\n"
+    "  --min-free SIZE       free disk space uploads in progress never take\n"
+    "                        (like 512M or 2G; default 1% of the file\n"
+    "                        system or 256M, whichever is larger)\n"
     "  --read-only           refuse uploads and deletions\n"
     "  --no-fsync            commit uploads without waiting for the disk:\n"
     "                        faster where the disk is slower than the\n"
@@ -58,6 +66,8 @@ int main(int argc, char **argv) {
       {"root", required_argument, NULL, 'r'},
       {"listen", required_argument, NULL, 'l'},
       {"max-clients", required_argument, NULL, 'm'},
+      {"max-clients-per-ip", required_argument, NULL, 'p'},
+      {"min-free", required_argument, NULL, 'f'},
       {"idle-timeout", required_argument, NULL, 't'},
       {"read-only", no_argument, NULL, 'R'},
       {"no-fsync", no_argument, NULL, 'F'},
@@ -73,6 +83,7 @@ int main(int argc, char **argv) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.root = "files";
   cfg.max_clients = 1024;
+  cfg.max_per_ip = 64;
   cfg.idle_timeout = 300;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -89,6 +100,17 @@ int main(int argc, char **argv) {
       if (parse_uint(optarg, 1000000, &cfg.max_clients) != 0 ||
           cfg.max_clients == 0)
         return usage_error("--max-clients needs a number from 1", optarg);
+      break;
+    case 'p':
+      if (parse_uint(optarg, 1000000, &cfg.max_per_ip) != 0 ||
+          cfg.max_per_ip == 0)
+        return usage_error("--max-clients-per-ip needs a number from 1",
+                           optarg);
+      break;
+    case 'f':
+      if (fsd_parse_size(optarg, &cfg.min_free) != 0)
+        return usage_error("--min-free needs a size like 512M or 2G", optarg);
+      cfg.min_free_set = 1;
       break;
     case 't':
       if (parse_uint(optarg, 86400 * 365, &cfg.idle_timeout) != 0)

@@ -30,12 +30,27 @@ struct fsd_op *fsd_op_new(struct fsd_host *h, struct fsd_conn *c,
   return op;
 }
 
+/* A GET is done with its connection's budget: out of the queue, its bytes
+ * given back, and the GETs waiting woken (after this poll phase: the
+ * caller may be the session, walking its requests). */
+static void budget_leave(struct fsd_op *op) {
+  struct fsd_get *g = &op->u.get;
+
+  fsd_budget_cancel(&op->c->budget, &g->bw);
+  if (g->held > 0) {
+    fsd_budget_give(&op->c->budget, g->held);
+    g->held = 0;
+    fsd_conn_wake(op->c);
+  }
+}
+
 /* Frees an op; see op.h. */
 void fsd_op_free(struct fsd_op *op) {
   struct fsd_conn *c = op->c;
 
   if (op->kind == FSP_OP_GET) {
     struct fsd_get *g = &op->u.get;
+    budget_leave(op);
     if (g->waiter.link.next != NULL)
       fsd_list_remove(&g->waiter.link);
     if (g->hs != NULL)
@@ -43,6 +58,8 @@ void fsd_op_free(struct fsd_op *op) {
     fsd_buf_free(g->ready);
     fsd_buf_free(g->chunk);
   } else if (op->kind == FSP_OP_PUT) {
+    /* What it promised and did not put on disk is free again. */
+    fsd_space_release(&op->h->space, op->u.put.reserved);
     if (op->u.put.open)
       c->puts--;
     fsd_free(op->u.put.job);
@@ -59,8 +76,11 @@ static void on_op_fd_closed(uv_fs_t *req) {
 
 /* Closes the file on the threadpool, then frees; see op.h. */
 void fsd_op_release(struct fsd_op *op) {
-  if (op->kind == FSP_OP_GET && op->u.get.waiter.link.next != NULL)
-    fsd_list_remove(&op->u.get.waiter.link); /* no more output calls */
+  if (op->kind == FSP_OP_GET) {
+    budget_leave(op);
+    if (op->u.get.waiter.link.next != NULL)
+      fsd_list_remove(&op->u.get.waiter.link); /* no more output calls */
+  }
   if (op->fd >= 0) {
     int fd = op->fd;
     op->fd = -1;
@@ -81,6 +101,7 @@ int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after) {
 
 /* Starts the commit job of op, whose turn it is. */
 static void commit_run(struct fsd_op *op) {
+  op->space_mark = fsd_space_mark(&op->h->space);
   if (fsd_op_queue(op, op->commit_work, op->commit_after) == 0)
     return;
   fsd_op_commit_done(op); /* cannot happen: the loop is alive */
@@ -187,6 +208,9 @@ int fsd_hash_start(struct fsd_op *op) {
 static void delete_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
   op->err = fsd_unlink_file(op->h->rootfd, op->r->name);
+  /* A look at the free space the unlink made, so that an upload right
+   * after the answer finds it (see space.h). */
+  op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
 
 static void after_delete(uv_work_t *w, int status) {
@@ -196,6 +220,7 @@ static void after_delete(uv_work_t *w, int status) {
 
   (void)status;
   op->jobs--;
+  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
   /* A delete is never abandoned half way: report what happened, even to a
    * closed session, so the register follows the disk. */

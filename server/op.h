@@ -17,6 +17,7 @@
 #include "ctx.h"
 #include "fsops.h"
 #include "hcache.h"
+#include "space.h"
 #include "watch.h"
 
 /* Pieces of upload data one disk write gathers (one pwritev). */
@@ -33,28 +34,32 @@ struct fsd_host {
   uint8_t no_fsync;           /* commits do not wait for the disk */
   struct fsd_hcache hcache;   /* whole-file hashes of files served lately */
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
+  struct fsd_space space;     /* disk space promised to uploads */
 };
 
 struct fsd_op;
 
 /* GET: streams a range of an open file. */
 struct fsd_get {
-  struct fsd_waiter waiter; /* in c->waiters while streaming */
-  uint64_t pos, end;        /* next byte to read, end of the range */
-  uint64_t length;          /* bytes in the range */
-  uint64_t file_size;       /* when opened */
-  size_t chunk_len;         /* bytes the read job in flight reads */
-  XXH3_state_t *hs;         /* hash of the bytes read so far */
-  uint64_t hash;            /* the whole file's hash, when hash_known */
-  struct fsd_buf *ready;    /* copy path: a chunk read, waiting to go */
-  struct fsd_buf *chunk;    /* copy path: the chunk being read */
-  size_t zready;            /* sendfile: bytes prepared but not sent */
-  struct fsd_zframe zf;     /* sendfile: the frame being sent */
-  uint8_t writing;          /* a chunk or frame is on the way out */
-  uint8_t reading;          /* a read job is in flight */
-  uint8_t changed;          /* the file was changed in place meanwhile */
-  uint8_t zc;               /* payloads go out with sendfile() */
-  uint8_t hash_known;       /* the whole file's hash came from the cache */
+  struct fsd_waiter waiter;  /* in c->waiters while streaming */
+  struct fsd_budget_wait bw; /* place in c->budget's queue */
+  size_t held;               /* bytes of c->budget taken */
+  size_t zlen;               /* sendfile: payload of the frame being sent */
+  uint64_t pos, end;         /* next byte to read, end of the range */
+  uint64_t length;           /* bytes in the range */
+  uint64_t file_size;        /* when opened */
+  size_t chunk_len;          /* bytes the read job in flight reads */
+  XXH3_state_t *hs;          /* hash of the bytes read so far */
+  uint64_t hash;             /* the whole file's hash, when hash_known */
+  struct fsd_buf *ready;     /* copy path: a chunk read, waiting to go */
+  struct fsd_buf *chunk;     /* copy path: the chunk being read */
+  size_t zready;             /* sendfile: bytes prepared but not sent */
+  struct fsd_zframe zf;      /* sendfile: the frame being sent */
+  uint8_t writing;           /* a chunk or frame is on the way out */
+  uint8_t reading;           /* a read job is in flight */
+  uint8_t changed;           /* the file was changed in place meanwhile */
+  uint8_t zc;                /* payloads go out with sendfile() */
+  uint8_t hash_known;        /* the whole file's hash came from the cache */
 };
 
 /* HASH: the digest of a range. */
@@ -99,6 +104,12 @@ struct fsd_put {
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
+  uint64_t last_data;           /* uv_now() of the last DATA, or READY */
+  uint64_t reserved;            /* bytes of h->space promised, not on disk */
+  uint64_t on_disk;             /* bytes counted as on disk (written or
+                                   set aside by fallocate) */
+  uint64_t falloc_end;          /* set aside up to here (writer's job) */
+  struct fsd_put_room room;     /* what the open job may take */
 };
 
 struct fsd_op {
@@ -115,6 +126,8 @@ struct fsd_op {
   uint16_t status;             /* wire status once failed, 0 while fine */
   uint8_t aborted;             /* the session asked to stop */
   struct stat st;              /* result of open or commit */
+  uint64_t space_mark;         /* fsd_space_mark() when a job began */
+  uint64_t vfs_avail;          /* free bytes the job saw, or UINT64_MAX */
   struct fsd_commitq_entry cq; /* PUT and DELETE: in h->commitq */
   uv_work_cb commit_work;      /* and the job that commits */
   uv_after_work_cb commit_after;

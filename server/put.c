@@ -7,17 +7,36 @@
 #include "mem.h"
 
 #define PUT_FLUSH_STEP (8u << 20) /* written bytes per writeback job */
+#define RESERVE_STEP (64u << 20)  /* fallocate() ahead of the writes */
 
 static void step(struct fsd_op *op);
 
 static void put_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
   int fd = fsd_put_prepare(op->h->rootfd, op->r->name,
-                           op->r->mode == FSP_PUT_NO_CLOBBER, op->r->size,
-                           op->u.put.temp);
+                           op->r->mode == FSP_PUT_NO_CLOBBER, &op->u.put.room,
+                           op->u.put.temp, &op->vfs_avail);
 
   op->err = fd < 0 ? fd : 0;
   op->fd = fd < 0 ? -1 : fd;
+  if (fd < 0)
+    op->u.put.room.first = 0; /* nothing was set aside */
+}
+
+/* The upload's file is on disk (written or set aside) up to end: those
+ * bytes move from its promise to the disk's used space. */
+static void on_disk(struct fsd_op *op, uint64_t end) {
+  struct fsd_put *p = &op->u.put;
+  uint64_t n;
+
+  if (end <= p->on_disk)
+    return;
+  n = end - p->on_disk;
+  p->on_disk = end;
+  if (n > p->reserved)
+    n = p->reserved;
+  p->reserved -= n;
+  fsd_space_used(&op->h->space, n);
 }
 
 static void after_put_open(uv_work_t *w, int status) {
@@ -26,6 +45,10 @@ static void after_put_open(uv_work_t *w, int status) {
 
   (void)status;
   op->jobs--;
+  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
+  on_disk(op, op->u.put.room.first);
+  op->u.put.falloc_end = op->u.put.room.first;
+  op->u.put.last_data = uv_now(op->h->loop);
   if (op->err < 0 && !op->aborted && !c->hard) {
     if (op->err != UV_EEXIST)
       fsd_warn("cannot create a temp file for %s: %s", op->r->name,
@@ -43,10 +66,34 @@ static void after_put_open(uv_work_t *w, int status) {
   fsd_session_put_ready(&c->sess, op->r);
 }
 
-/* Starts an upload; see put.h. */
+/* Starts an upload; see put.h. The announced size is promised at once,
+ * or refused at once: no job, no temp file. */
 int fsd_put_start(struct fsd_op *op) {
-  fsd_list_init(&op->u.put.queue);
-  return fsd_op_queue(op, put_open_work, after_put_open);
+  struct fsd_put *p = &op->u.put;
+  struct fsd_space *sp = &op->h->space;
+  struct fsd_req *r = op->r;
+  int err;
+
+  fsd_list_init(&p->queue);
+  if (fsd_space_reserve(sp, r->size) != 0) {
+    r->op = NULL;
+    fsd_op_free(op);
+    fsd_session_fail(r->s, r, FSP_ST_NO_SPACE,
+                     "not enough free disk space (fsd keeps --min-free "
+                     "free)");
+    return 0;
+  }
+  p->reserved = r->size;
+  p->room.reserved = sp->reserved;
+  p->room.min_free = sp->min_free;
+  p->room.first = r->size < RESERVE_STEP ? r->size : RESERVE_STEP;
+  op->space_mark = fsd_space_mark(sp);
+  err = fsd_op_queue(op, put_open_work, after_put_open);
+  if (err != 0) {
+    fsd_space_release(sp, p->reserved);
+    p->reserved = 0;
+  }
+  return err;
 }
 
 static void cleanup_work(uv_work_t *w) {
@@ -61,6 +108,9 @@ static void after_cleanup(uv_work_t *w, int status) {
 
   (void)status;
   op->jobs--;
+  /* The temp file is gone: what it held is free again. */
+  fsd_space_freed(&op->h->space, op->u.put.on_disk);
+  op->u.put.on_disk = 0;
   fsd_debug("upload of %s dropped", op->r->name);
   fsd_session_aborted(&op->c->sess, op->r);
   fsd_op_free(op);
@@ -74,6 +124,8 @@ static void commit_work(uv_work_t *w) {
                             &op->st);
   fsd_temp_drop(op->h->rootfd, op->fd, "");
   op->fd = -1;
+  /* A replaced file's space is free: look, as a delete does. */
+  op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
 
 static void after_commit(uv_work_t *w, int status) {
@@ -83,6 +135,7 @@ static void after_commit(uv_work_t *w, int status) {
 
   (void)status;
   op->jobs--;
+  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", r->name,
@@ -122,7 +175,17 @@ static void writer_work(uv_work_t *w) {
   struct fsd_put *p = &op->u.put;
   struct fsd_pseg *first =
       fsd_container_of(p->queue.next, struct fsd_pseg, link);
+  uint64_t end = first->off + p->busy_len;
+  uint64_t size = op->r->size;
 
+  /* Set aside the next RESERVE_STEP once the writes reach the end of what
+   * is set aside (see put_open_work()). A failure is no loss: the write
+   * itself then reports a full disk. */
+  if (end > p->falloc_end && p->falloc_end < size) {
+    uint64_t to = end + RESERVE_STEP < size ? end + RESERVE_STEP : size;
+    if (fsd_reserve(op->fd, p->falloc_end, to - p->falloc_end) == 0)
+      p->falloc_end = to;
+  }
   p->res = fsd_write_at(op->fd, p->job->iov, (int)p->nbusy, first->off);
 }
 
@@ -204,8 +267,9 @@ static void writer_drop(struct fsd_op *op, unsigned n) {
 
   while (n-- > 0 && (l = fsd_list_pop(&p->queue)) != NULL) {
     struct fsd_pseg *sg = fsd_container_of(l, struct fsd_pseg, link);
+    if (--sg->b->pins == 0)
+      c->put_mem -= sg->b->cap;
     fsd_buf_unref(&c->net->rpool, sg->b);
-    c->put_pending -= sg->len;
     c->put_writes--;
     p->writes--;
     fsd_free(sg);
@@ -226,6 +290,7 @@ static void writer_done(uv_work_t *w, int status) {
   p->nbusy = 0;
   if (res > 0)
     p->written += (uint64_t)res;
+  on_disk(op, p->written > p->falloc_end ? p->written : p->falloc_end);
   flush_maybe(op);
   if ((res < 0 || (size_t)res != len) && op->status == 0) {
     int err = res < 0 ? (int)res : UV_ENOSPC;
@@ -266,9 +331,11 @@ int fsd_put_write(struct fsd_op *op, const uint8_t *bytes, size_t n,
   sg->len = n;
   sg->off = off;
   c->rb->refs++;
+  if (c->rb->pins++ == 0)
+    c->put_mem += c->rb->cap;
   fsd_list_append(&p->queue, &sg->link);
   p->writes++;
-  c->put_pending += n;
+  p->last_data = uv_now(op->h->loop);
   c->put_writes++;
   if (p->nbusy == 0)
     writer_start(op);
@@ -280,6 +347,49 @@ int fsd_put_write(struct fsd_op *op, const uint8_t *bytes, size_t n,
 void fsd_put_commit(struct fsd_op *op) {
   op->u.put.commit = 1;
   step(op);
+}
+
+/* Ends c's uploads that received no DATA for limit ms (nginx's
+ * client_body_timeout) with ERROR TIMEOUT: their temp files and disk
+ * promises go, the connection stays. Not while reading is paused: then
+ * the client waits for us. */
+static void timeouts(struct fsd_conn *c, uint64_t now, uint64_t limit,
+                     unsigned secs) {
+  struct fsd_req *r, *next;
+
+  if (c->paused || c->hard || c->closing)
+    return;
+  for (r = c->sess.reqs; r != NULL; r = next) {
+    struct fsd_op *op = r->op;
+    uint64_t since;
+    next = r->next;
+    if (r->opcode != FSP_OP_PUT || r->state != FSD_REQ_RECEIVING ||
+        op == NULL || op->status != 0)
+      continue;
+    since = op->u.put.last_data > c->unpaused_at ? op->u.put.last_data
+                                                 : c->unpaused_at;
+    if (now - since <= limit)
+      continue;
+    fsd_info("upload of %s from %s got no data for %u s, dropped", r->name,
+             c->peer, secs);
+    op->status = FSP_ST_TIMEOUT;
+    fsd_session_failing(&c->sess, r, FSP_ST_TIMEOUT,
+                        "no data for the idle timeout");
+    step(op);
+  }
+}
+
+/* Times out stalled uploads; see put.h. */
+void fsd_put_sweep(struct fsd_net *net) {
+  uint64_t now = uv_now(net->loop);
+  struct fsd_list *l, *n;
+
+  if (net->idle_timeout == 0)
+    return;
+  fsd_list_each_safe(l, n, &net->conns) {
+    timeouts(fsd_container_of(l, struct fsd_conn, link), now,
+             (uint64_t)net->idle_timeout * 1000u, net->idle_timeout);
+  }
 }
 
 /* Drops the upload; see put.h. */

@@ -6,8 +6,10 @@
 
 #include "op.h"
 
-/* Starts an upload: creates the temp file on the threadpool, then READY.
- * Returns 0 or a negative UV_E* code. */
+/* Starts an upload: promises its announced size of disk space (see
+ * space.h; when that would take the free space below --min-free it ends
+ * the request with ERROR NO_SPACE at once and frees op), creates the temp
+ * file on the threadpool, then READY. Returns 0 or a negative UV_E* code. */
 int fsd_put_start(struct fsd_op *op);
 
 /* Queues p[0..n) (in c->rb) for offset off of the temp file; the read
@@ -20,5 +22,10 @@ void fsd_put_commit(struct fsd_op *op);
 
 /* The session asked to stop op: the temp file goes once writes are done. */
 void fsd_put_abort(struct fsd_op *op);
+
+/* The periodic check: an upload that received no DATA for the idle
+ * timeout, while its connection was being read, ends with ERROR TIMEOUT
+ * (its temp file and disk promise go; the connection stays). */
+void fsd_put_sweep(struct fsd_net *net);
 
 #endif /* FSD_PUT_H */

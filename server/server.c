@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "op.h"
+#include "put.h"
 #include "watch.h"
 
 #define SWEEP_MS 1000u        /* idle and flush checks */
@@ -38,14 +39,43 @@ struct server {
   uv_signal_t sigint, sigterm;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
+  uv_work_t look;      /* a look at the disk's free space */
+  uint64_t look_mark;  /* fsd_space_mark() when it began */
+  uint64_t look_avail; /* what it saw */
+  int looking;         /* it runs */
   int stopping;
 };
+
+static void look_work(uv_work_t *w) {
+  struct server *s = w->data;
+  s->look_avail = fsd_free_bytes(s->host.rootfd);
+}
+
+static void after_look(uv_work_t *w, int status) {
+  struct server *s = w->data;
+  (void)status;
+  s->looking = 0;
+  fsd_space_seen(&s->host.space, s->look_avail, s->look_mark);
+}
+
+/* A look at the disk's free space on the threadpool, once per sweep: other
+ * programs fill and free it too. */
+static void space_look(struct server *s) {
+  if (s->looking || s->stopping || s->ctx.read_only)
+    return;
+  s->look.data = s;
+  s->look_mark = fsd_space_mark(&s->host.space);
+  if (uv_queue_work(s->loop, &s->look, look_work, after_look) == 0)
+    s->looking = 1;
+}
 
 static void on_sweep(uv_timer_t *t) {
   struct server *s = t->data;
 
   fsd_net_sweep(&s->net);
+  fsd_put_sweep(&s->net);
   fsd_watch_tick(&s->watch);
+  space_look(s);
 }
 
 static void on_stop_timer(uv_timer_t *t) {
@@ -142,6 +172,22 @@ static unsigned long env_ms(const char *name) {
   return v != NULL ? strtoul(v, NULL, 10) : 0;
 }
 
+/* The disk's size and free space, before the loop runs (the only statvfs()
+ * not on the threadpool), and the space uploads may never take. */
+static void space_init(struct server *s, const struct fsd_config *cfg) {
+  uint64_t total = 0, avail = 0, min_free;
+
+  if (fsd_disk_space(s->host.rootfd, &total, &avail) != 0)
+    fsd_warn("cannot tell the disk's free space; uploads are refused");
+  min_free =
+      cfg->min_free_set ? cfg->min_free : fsd_space_default_min_free(total);
+  fsd_space_init(&s->host.space, min_free, avail);
+  if (!cfg->read_only)
+    fsd_info("uploads keep %llu MiB of %llu MiB free (--min-free)",
+             (unsigned long long)(min_free >> 20),
+             (unsigned long long)(total >> 20));
+}
+
 /* Reads the settings of cfg and the environment into s. */
 static void configure(struct server *s, const struct fsd_config *cfg) {
   /* sendfile() for GET payloads unless FSD_SENDFILE=0: it spends less CPU
@@ -219,12 +265,14 @@ int fsd_server_run(const struct fsd_config *cfg) {
   if (r != 0)
     goto out_fd;
   configure(s, cfg);
+  space_init(s, cfg);
   s->loop = uv_default_loop();
   s->host.loop = s->loop;
   s->host.ctx = &s->ctx;
   fsd_hcache_init(&s->host.hcache);
   fsd_commitq_init(&s->host.commitq);
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
+  fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
   r = start(s, cfg);
   if (r != 0) {

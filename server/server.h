@@ -3,6 +3,7 @@
 #ifndef FSD_SERVER_H
 #define FSD_SERVER_H
 
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "addr.h"
@@ -11,6 +12,9 @@ struct fsd_config {
   const char *root;             /* folder to serve */
   struct sockaddr_storage addr; /* where to listen */
   unsigned max_clients;         /* connections served at once */
+  unsigned max_per_ip;          /* connections from one address */
+  uint64_t min_free;            /* free disk bytes uploads never take */
+  int min_free_set;             /* else 1% of the file system or 256 MiB */
   unsigned idle_timeout;        /* seconds; 0 disables */
   int read_only;                /* refuse PUT and DELETE */
   int no_fsync;                 /* commit uploads without fsync() */

@@ -18,6 +18,9 @@ int main(void) {
   srunner_add_suite(sr, commitq_suite());
   srunner_add_suite(sr, mem_suite());
   srunner_add_suite(sr, conn_suite());
+  srunner_add_suite(sr, budget_suite());
+  srunner_add_suite(sr, peers_suite());
+  srunner_add_suite(sr, space_suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

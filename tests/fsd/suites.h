@@ -14,5 +14,8 @@ Suite *hcache_suite(void);
 Suite *commitq_suite(void);
 Suite *mem_suite(void);
 Suite *conn_suite(void);
+Suite *budget_suite(void);
+Suite *peers_suite(void);
+Suite *space_suite(void);
 
 #endif /* FSD_TEST_SUITES_H */

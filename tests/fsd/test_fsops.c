@@ -72,8 +72,7 @@ START_TEST(test_fsops_refuses_symlink_dir_fifo) {
   ck_assert_int_eq(fsd_open_file(rootfd, "rel-link", &st), UV_ENOENT);
   ck_assert_int_eq(fsd_open_file(rootfd, "dir", &st), UV_ENOENT);
   ck_assert_int_eq(fsd_open_file(rootfd, "fifo", &st), UV_ENOENT);
-  ck_assert_int_eq(fsd_stat_file(rootfd, "rel-link", &size, &mtime),
-                   UV_ENOENT);
+  ck_assert_int_eq(fsd_stat_file(rootfd, "rel-link", &size, &mtime), UV_ENOENT);
   ck_assert_int_eq(fsd_stat_file(rootfd, "fifo", &size, &mtime), UV_ENOENT);
   ck_assert_int_eq(fsd_stat_file(rootfd, "real", &size, &mtime), 0);
   ck_assert_uint_eq(size, 1);
@@ -88,8 +87,7 @@ START_TEST(test_fsops_temp_commit_replace_and_no_clobber) {
   put_file("target", "old");
   fd = fsd_temp_create(rootfd, temp);
   ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(strncmp(temp, FSD_TEMP_PREFIX, strlen(FSD_TEMP_PREFIX)),
-                   0);
+  ck_assert_int_eq(strncmp(temp, FSD_TEMP_PREFIX, strlen(FSD_TEMP_PREFIX)), 0);
   ck_assert_int_eq(write(fd, "new!", 4), 4);
   /* No clobber: fails, the old file stays, the temp is gone. */
   ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 1, 1, &st),
@@ -152,14 +150,18 @@ START_TEST(test_fsops_reserve_keeps_size) {
 
   ck_assert_int_ge(fd, 0);
   /* The blocks are set aside, the size still counts only what is written. */
-  ck_assert_int_eq(fsd_reserve(fd, 1 << 20), 0);
+  ck_assert_int_eq(fsd_reserve(fd, 0, 1 << 20), 0);
   ck_assert_int_eq(fstat(fd, &st), 0);
   ck_assert_int_eq(st.st_size, 0);
   ck_assert_int_ge((long long)st.st_blocks * 512, 1 << 20);
+  /* A further step beyond the first, as an upload sets aside more. */
+  ck_assert_int_eq(fsd_reserve(fd, 1 << 20, 1 << 20), 0);
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  ck_assert_int_ge((long long)st.st_blocks * 512, 2 << 20);
   ck_assert_int_eq(write(fd, "abc", 3), 3);
   ck_assert_int_eq(fstat(fd, &st), 0);
   ck_assert_int_eq(st.st_size, 3);
-  ck_assert_int_eq(fsd_reserve(fd, 0), 0);
+  ck_assert_int_eq(fsd_reserve(fd, 0, 0), 0);
   close(fd);
 }
 END_TEST

@@ -180,7 +180,7 @@ class Client(threading.Thread):
 
 
 class LoadCase(FsdCase):
-    fsd_args = ["--max-clients", "8000"]
+    fsd_args = ["--max-clients", "8000", "--max-clients-per-ip", "8000"]
 
     def test_load_200_clients_mixed(self):
         raise_nofile(4096)
