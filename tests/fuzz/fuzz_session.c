@@ -327,6 +327,8 @@ static int ctx_reset(struct fsd_ctx *ctx) {
       return -1;
     ready = 1;
     *ctx = fresh;
+    /* The list head links to itself, so a copy must point at its own. */
+    fsd_list_init(&ctx->subs);
     return 0;
   }
   used = ctx->seq < FSD_RING_SIZE ? ctx->seq : FSD_RING_SIZE;
@@ -336,7 +338,7 @@ static int ctx_reset(struct fsd_ctx *ctx) {
   if (fsd_register_init(&ctx->reg) != 0)
     return -1;
   ctx->seq = 0;
-  ctx->subs = NULL;
+  fsd_list_init(&ctx->subs);
   ctx->read_only = 0;
   return 0;
 }
@@ -394,7 +396,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   teardown(&h);
   teardown(&peer);
-  if (ctx.subs != NULL) {
+  if (!fsd_list_empty(&ctx.subs)) {
     fprintf(stderr, "a closed session is still subscribed\n");
     abort();
   }
