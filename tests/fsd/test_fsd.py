@@ -370,13 +370,14 @@ class BasicTest(ServerTest):
         with self.assertRaises(fc.FspError) as e:
             c.wait(9, fc.END)
         self.assertEqual(e.exception.status, fc.ST_BAD_REQUEST)
+        # Not requests: answered on id 0, which ends no request.
         c.send(fc.OK, 10)  # a server-only opcode
         with self.assertRaises(fc.FspError) as e:
-            c.wait(10, fc.OK)
+            c.wait(0, fc.OK)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         c.send(fc.END, 11, bytes(16))  # END without an upload
         with self.assertRaises(fc.FspError) as e:
-            c.wait(11, fc.OK)
+            c.wait(0, fc.OK)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         self.assertEqual(c.ping(b"alive"), b"alive")
 
@@ -556,8 +557,10 @@ class BasicTest(ServerTest):
         rid = c.request(fc.PUT, fc.put_payload(1, 0, "dup"))
         c.wait(rid, fc.READY)
         c.send(fc.STAT, rid, b"dup")
+        # On id 0: an ERROR on rid would end the upload in our eyes, and
+        # its INFO would then be a second final frame.
         with self.assertRaises(fc.FspError) as e:
-            c.wait(rid, fc.INFO)
+            c.wait(0, fc.INFO)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         c.send(fc.DATA, rid, b"x")
         c.send(fc.END, rid, struct.pack(">QQ", 1, fc.xxh3_64(b"x")))
@@ -582,6 +585,62 @@ class BasicTest(ServerTest):
         os.utime(self.srv.path("cached"), ns=(st.st_atime_ns, st.st_mtime_ns))
         self.assertEqual(c.get("cached"), data2)
         self.assertEqual(c.get("cached", 5, 10), data2[5:15])
+
+
+class SpecEdgesTest(ServerTest):
+    """The edges protocol.md settles, each checked against the real fsd."""
+
+    def test_malformed_cancel_does_not_end_a_running_get(self):
+        # Regression: ERROR with the GET's id, then the GET's END as well.
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        data = os.urandom(8 << 20)
+        c.put("cancel-me-not", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END,
+                                                 "cancel-me-not"))
+        op, _, _ = c.next_frame(rid)
+        self.assertEqual(op, fc.BEGIN)
+        c.send(fc.CANCEL, rid, b"\x00")
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(0, fc.OK)
+        self.assertEqual(e.exception.status, fc.ST_BAD_REQUEST)
+        got = []
+        while True:
+            op, _, p = c.check(*c.next_frame(rid))
+            if op == fc.END:
+                break
+            got.append(p)
+        self.assertEqual(b"".join(got), data)
+        self.assertEqual(c.ping(b"alive"), b"alive")
+
+    def test_hello_below_min_payload_refused(self):
+        # Regression: max_payload 1,000 was accepted, then ignored.
+        c = self.client(hello=False)
+        c.send(fc.HELLO, 0, fc.hello_payload(max_payload=1000))
+        op, rid, p = c.read_frame()
+        self.assertEqual((op, rid), (fc.ERROR, 0))
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_BAD_REQUEST)
+        with self.assertRaises(fc.ProtocolError):
+            c.read_frame()
+
+    def test_subscribed_comes_before_the_replay(self):
+        w, sub = self.client(), self.client()
+        w.put("replay-base", b"x")  # since 0 would ask for no replay
+        epoch, seq = w.subscribe()
+        self.assertGreater(seq, 0)
+        for i in range(3):
+            w.put("replayed", b"v" * (i + 1))
+        rid = sub.request(fc.SUBSCRIBE, struct.pack(">QQ", epoch, seq))
+        frames = [sub.read_frame() for _ in range(4)]
+        self.assertEqual([(op, r) for op, r, _ in frames],
+                         [(fc.SUBSCRIBED, rid)] + [(fc.EVENT, 0)] * 3)
+        self.assertEqual([fc.parse_event(op, p).seq for op, _, p in
+                          frames[1:]], [seq + 1, seq + 2, seq + 3])
+        # Epoch 0 says no seq is known: RESYNC, after SUBSCRIBED.
+        other = self.client()
+        rid = other.request(fc.SUBSCRIBE, struct.pack(">QQ", 0, seq))
+        frames = [other.read_frame() for _ in range(2)]
+        self.assertEqual([(op, r) for op, r, _ in frames],
+                         [(fc.SUBSCRIBED, rid), (fc.RESYNC, 0)])
 
 
 class CopyPathTest(ServerTest):
