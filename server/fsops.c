@@ -89,17 +89,23 @@ int64_t fsd_now_ns(void) {
   return timespec_ns(&ts);
 }
 
+/* The version st describes; see fsops.h. */
+void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out) {
+  out->size = (uint64_t)st->st_size;
+  out->mtime_ns = fsd_mtime_ns(st);
+  out->ino = (uint64_t)st->st_ino;
+  out->ctime_ns = fsd_ctime_ns(st);
+}
+
 /* lstat of a name beneath the root; see fsops.h. */
-int fsd_stat_file(int rootfd, const char *name, uint64_t *size,
-                  int64_t *mtime_ns) {
+int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *out) {
   struct stat st;
 
   if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
   if (!S_ISREG(st.st_mode))
     return UV_ENOENT;
-  *size = (uint64_t)st.st_size;
-  *mtime_ns = fsd_mtime_ns(&st);
+  fsd_stamp_of(&st, out);
   return 0;
 }
 
@@ -226,8 +232,7 @@ static int scan_push(struct fsd_scan *sc, const char *name, size_t len,
     sc->cap = cap;
   }
   e = &sc->v[sc->n++];
-  e->size = (uint64_t)st->st_size;
-  e->mtime_ns = fsd_mtime_ns(st);
+  fsd_stamp_of(st, &e->st);
   e->name_len = (uint16_t)len;
   memcpy(e->name, name, len);
   e->name[len] = '\0';
@@ -388,9 +393,8 @@ int fsd_changed_in_place(int fd, const struct stat *st) {
 
 /* Unlinks a regular file; see fsops.h. */
 int fsd_unlink_file(int rootfd, const char *name) {
-  uint64_t size;
-  int64_t mtime;
-  int err = fsd_stat_file(rootfd, name, &size, &mtime);
+  struct fsd_stamp st;
+  int err = fsd_stat_file(rootfd, name, &st);
 
   if (err == 0 && unlinkat(rootfd, name, 0) != 0)
     err = -errno;

@@ -908,15 +908,15 @@ void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r) {
 
 /* PUT: committed (see session.h). */
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
-                          uint64_t size, int64_t mtime_ns) {
+                          const struct fsd_stamp *st) {
   struct fsp_msg m;
 
-  fsd_ctx_update(s->ctx, r->name, r->name_len, 1, size, mtime_ns);
+  fsd_ctx_put(s->ctx, r->name, r->name_len, st);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_INFO;
   m.id = r->id;
-  m.u.entry.size = size;
-  m.u.entry.mtime_ns = mtime_ns;
+  m.u.entry.size = st->size;
+  m.u.entry.mtime_ns = st->mtime_ns;
   send_msg(s, &m);
   end_req(s, r, 0);
 }

@@ -590,6 +590,44 @@ class BasicTest(ServerTest):
 class SpecEdgesTest(ServerTest):
     """The edges protocol.md settles, each checked against the real fsd."""
 
+    def test_every_replace_is_one_event_in_commit_order(self):
+        # Regression: a commit whose size and mtime_ns equalled the previous
+        # one's (the file system's clock ticks coarsely) gave no EVENT, and
+        # 32 pipelined replaces gave 1-2 events. 1,000 pipelined replaces of
+        # one name with same-size content: 1,000 EVENTs, consecutive seqs,
+        # in the order of the INFOs (the commit order).
+        n, window, name = 1000, 32, "same-size"
+        sub, w = self.client(), self.client()
+        _, seq0 = sub.subscribe()
+        infos, next_put, ready = [], 0, {}
+        while len(infos) < n:
+            while next_put < n and next_put - len(infos) < window:
+                body = b"%08d" % next_put
+                rid = w.request(fc.PUT, fc.put_payload(len(body), 0, name))
+                ready[rid] = body
+                next_put += 1
+            op, rid, p = w.read_frame()
+            if op == fc.READY:
+                body = ready.pop(rid)
+                w.send(fc.DATA, rid, body)
+                w.send(fc.END, rid, struct.pack(">QQ", len(body),
+                                                fc.xxh3_64(body)))
+            elif op == fc.INFO:
+                infos.append(struct.unpack(">Qq", p))
+            else:
+                self.fail("unexpected %s %r" % (fc.OP_NAMES.get(op), p))
+        events = [sub.next_event() for _ in range(n)]
+        self.assertEqual([e.type for e in events], ["EVENT"] * n)
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + n + 1)))
+        self.assertEqual([(e.size, e.mtime_ns) for e in events], infos)
+        self.assertEqual({e.name for e in events}, {name})
+        self.assertEqual([e.kind for e in events[1:]],
+                         [fc.EV_REPLACED] * (n - 1))
+        # Several commits shared an mtime: that is what the test is about.
+        self.assertLess(len({m for _, m in infos}), n)
+        self.assertEqual(w.get(name), b"%08d" % (n - 1))
+
     def test_malformed_cancel_does_not_end_a_running_get(self):
         # Regression: ERROR with the GET's id, then the GET's END as well.
         c = self.client(max_payload=fc.MIN_PAYLOAD)

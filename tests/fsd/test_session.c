@@ -782,7 +782,7 @@ START_TEST(test_session_stray_frames_never_end_a_request) {
   ck_assert_ptr_eq(f->committed, put);
   feed_end(f, 4, 1, XXH3_64bits("x", 1));
   expect_error(f, 0, FSP_ST_PROTOCOL);
-  fsd_session_put_done(&f->s, put, 1, 9);
+  fsd_session_put_done(&f->s, put, &(struct fsd_stamp){1, 9, 1, 9});
   expect_op(f, FSP_OP_INFO, 4, NULL);
   expect_nothing(f);
   fake_free(f);
@@ -871,7 +871,8 @@ START_TEST(test_session_put_flow_and_event) {
   feed_end(f, 4, sizeof(data), XXH3_64bits(data, sizeof(data)));
   ck_assert_ptr_eq(f->committed, r);
   expect_nothing(f);
-  fsd_session_put_done(&f->s, r, sizeof(data), 1234);
+  fsd_session_put_done(&f->s, r,
+                       &(struct fsd_stamp){sizeof(data), 1234, 10, 1234});
   expect_op(f, FSP_OP_INFO, 4, &m);
   ck_assert_uint_eq(m.u.entry.size, sizeof(data));
   ck_assert_ptr_nonnull(fsd_register_get(&ctx.reg, "new.bin", 7));
@@ -880,6 +881,46 @@ START_TEST(test_session_put_flow_and_event) {
   ck_assert_uint_eq(m.u.event.kind, FSP_EV_ADDED);
   ck_assert_uint_eq(m.u.event.file.size, sizeof(data));
   ck_assert_mem_eq(m.u.event.file.name.ptr, "new.bin", 7);
+  fake_free(f);
+  fake_free(sub);
+}
+END_TEST
+
+/* Regression: a commit with the size and mtime of the one before it (the
+ * file system's clock ticks coarsely) gave no event. Each commit is a new
+ * inode: one event each, in commit order. When the folder watcher saw the
+ * new file first, it told the event and the commit adds none. */
+START_TEST(test_session_each_commit_is_one_event) {
+  struct fake *f = connected();
+  struct fake *sub = connected();
+  struct fsp_msg m;
+
+  feed_simple(sub, FSP_OP_SUBSCRIBE, 1);
+  expect_op(sub, FSP_OP_SUBSCRIBED, 1, NULL);
+  for (uint32_t i = 0; i < 5; i++) {
+    struct fsd_stamp st = {3, 1700000000000000000, 100 + i,
+                           1700000000000000000};
+    struct fsd_req *r;
+
+    f->next_off = 0; /* each upload writes from offset 0 */
+    feed_put(f, 7, "same", 3, FSP_PUT_REPLACE);
+    r = f->started[f->nstarted - 1];
+    fsd_session_put_ready(&f->s, r);
+    expect_op(f, FSP_OP_READY, 7, NULL);
+    feed_data(f, 7, "abc", 3);
+    feed_end(f, 7, 3, XXH3_64bits("abc", 3));
+    ck_assert_ptr_eq(f->committed, r);
+    if (i == 3) /* the watcher's stat saw this commit's file first */
+      ck_assert_int_eq(fsd_ctx_put(&ctx, "same", 4, &st), FSP_EV_REPLACED);
+    fsd_session_put_done(&f->s, r, &st);
+    expect_op(f, FSP_OP_INFO, 7, NULL);
+    expect_op(sub, FSP_OP_EVENT, 0, &m);
+    ck_assert_uint_eq(m.u.event.seq, i + 1);
+    ck_assert_uint_eq(m.u.event.kind, i == 0 ? FSP_EV_ADDED : FSP_EV_REPLACED);
+    ck_assert_uint_eq(m.u.event.file.size, 3);
+    ck_assert_int_eq(m.u.event.file.mtime_ns, st.mtime_ns);
+    expect_nothing(sub);
+  }
   fake_free(f);
   fake_free(sub);
 }
@@ -1283,7 +1324,7 @@ START_TEST(test_session_close_during_commit) {
   fsd_session_close(&f->s);
   ck_assert_int_eq(f->naborted, 0);
   ck_assert_uint_eq(fsd_session_busy(&f->s), 1);
-  fsd_session_put_done(&f->s, r, 1, 5);
+  fsd_session_put_done(&f->s, r, &(struct fsd_stamp){1, 5, 11, 5});
   ck_assert_ptr_nonnull(fsd_register_get(&ctx.reg, "late", 4));
   expect_nothing(f);
   fake_free(f);
@@ -1319,6 +1360,7 @@ Suite *session_suite(void) {
   tcase_add_test(tc, test_session_overlong_fields_are_bad_request);
   tcase_add_test(tc, test_session_subscribe_edges);
   tcase_add_test(tc, test_session_put_flow_and_event);
+  tcase_add_test(tc, test_session_each_commit_is_one_event);
   tcase_add_test(tc, test_session_put_checksum_mismatch);
   tcase_add_test(tc, test_session_put_short_is_size);
   tcase_add_test(tc, test_session_put_too_much_data);
