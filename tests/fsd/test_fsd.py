@@ -650,6 +650,18 @@ class SpecEdgesTest(ServerTest):
         self.assertEqual(b"".join(got), data)
         self.assertEqual(c.ping(b"alive"), b"alive")
 
+    def test_data_frames_within_client_max_payload(self):
+        # fspclient refuses any frame over the max_payload it announced.
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        data = os.urandom(5 * fc.MIN_PAYLOAD + 7)
+        c.put("small-frames", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END,
+                                                 "small-frames"))
+        frames = c.wait(rid, fc.END)
+        sizes = [len(p) for op, p in frames if op == fc.DATA]
+        self.assertEqual(sum(sizes), len(data))
+        self.assertLessEqual(max(sizes), fc.MIN_PAYLOAD)
+
     def test_hello_below_min_payload_refused(self):
         # Regression: max_payload 1,000 was accepted, then ignored.
         c = self.client(hello=False)

@@ -926,6 +926,28 @@ START_TEST(test_session_each_commit_is_one_event) {
 }
 END_TEST
 
+/* A malformed END fails the upload: BAD_REQUEST is its final frame, and
+ * nothing is committed. */
+START_TEST(test_session_malformed_end_fails_upload) {
+  struct fake *f = connected();
+  uint8_t end[FSP_HDR_LEN + 3];
+  struct fsd_req *r = ready_put(f, 4, "x", 1);
+
+  feed_data(f, 4, "a", 1);
+  fsp_header_write(end, FSP_OP_END, 4, 3);
+  memset(end + FSP_HDR_LEN, 0, 3);
+  feed_bytes(f, end, sizeof(end), sizeof(end));
+  ck_assert_int_eq(f->naborted, 1);
+  ck_assert_ptr_null(f->committed);
+  f->aborted[0] = NULL;
+  fsd_session_aborted(&f->s, r);
+  expect_error(f, 4, FSP_ST_BAD_REQUEST);
+  expect_nothing(f);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 0);
+  fake_free(f);
+}
+END_TEST
+
 START_TEST(test_session_put_checksum_mismatch) {
   struct fake *f = connected();
   struct fsd_req *r;
@@ -1311,6 +1333,36 @@ START_TEST(test_session_shutdown_and_timeout) {
 }
 END_TEST
 
+/* At shutdown every request in flight ends with ERROR SHUTDOWN (or its
+ * normal final frame, if the host finished it first), then BYE id 0. */
+START_TEST(test_session_shutdown_ends_requests_first) {
+  struct fake *f = connected();
+  struct fsp_msg m;
+  struct fsd_req *put;
+
+  feed_range(f, FSP_OP_GET, 3, "a", 0, 1);
+  put = NULL;
+  feed_put(f, 4, "b", 1, FSP_PUT_REPLACE);
+  put = f->started[1];
+  fsd_session_put_ready(&f->s, put);
+  expect_op(f, FSP_OP_READY, 4, NULL);
+  fsd_session_shutdown(&f->s);
+  ck_assert_int_eq(f->naborted, 2);
+  expect_nothing(f);
+  for (int i = 0; i < 2; i++) {
+    struct fsd_req *r = f->aborted[i];
+    uint32_t id = r->id;
+    f->aborted[i] = NULL;
+    fsd_session_aborted(&f->s, r);
+    expect_error(f, id, FSP_ST_SHUTDOWN);
+  }
+  expect_op(f, FSP_OP_BYE, 0, &m);
+  ck_assert_uint_eq(m.u.error.status, FSP_ST_SHUTDOWN);
+  ck_assert_int_eq(f->closed, 1);
+  fake_free(f);
+}
+END_TEST
+
 /* A commit the host already started completes even when the client goes:
  * the file is in place, so the register must know. */
 START_TEST(test_session_close_during_commit) {
@@ -1361,6 +1413,8 @@ Suite *session_suite(void) {
   tcase_add_test(tc, test_session_subscribe_edges);
   tcase_add_test(tc, test_session_put_flow_and_event);
   tcase_add_test(tc, test_session_each_commit_is_one_event);
+  tcase_add_test(tc, test_session_malformed_end_fails_upload);
+  tcase_add_test(tc, test_session_shutdown_ends_requests_first);
   tcase_add_test(tc, test_session_put_checksum_mismatch);
   tcase_add_test(tc, test_session_put_short_is_size);
   tcase_add_test(tc, test_session_put_too_much_data);
