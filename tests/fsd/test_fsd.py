@@ -628,6 +628,27 @@ class SpecEdgesTest(ServerTest):
         self.assertLess(len({m for _, m in infos}), n)
         self.assertEqual(w.get(name), b"%08d" % (n - 1))
 
+    def test_outside_replace_keeping_size_and_mtime_is_an_event(self):
+        # Another program replaces a file by one of the same size and mtime
+        # (as rsync or a restore from backup does): the inode and ctime
+        # tell the versions apart.
+        sub, c = self.client(), self.client()
+        self.write_file("kept-stamp", b"first version")
+        self.assertTrue(fsdrun.wait_until(lambda: "kept-stamp" in c.list()))
+        st = os.stat(self.srv.path("kept-stamp"))
+        _, seq = sub.subscribe()
+        tmp = self.srv.path(".kept-stamp.new")
+        with open(tmp, "wb") as f:
+            f.write(b"other version")
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(tmp, self.srv.path("kept-stamp"))
+        e = sub.next_event()
+        self.assertEqual((e.type, e.kind, e.name, e.size, e.mtime_ns),
+                         ("EVENT", fc.EV_REPLACED, "kept-stamp", 13,
+                          st.st_mtime_ns))
+        self.assertEqual(e.seq, seq + 1)
+        self.assertEqual(c.get("kept-stamp"), b"other version")
+
     def test_malformed_cancel_does_not_end_a_running_get(self):
         # Regression: ERROR with the GET's id, then the GET's END as well.
         c = self.client(max_payload=fc.MIN_PAYLOAD)
