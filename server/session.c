@@ -724,7 +724,8 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
   r = find_req(s, f->id);
   if (r != NULL) {
     if (r->state != FSD_REQ_DRAIN) {
-      stray_error(s, f, FSP_ST_PROTOCOL, "request id already in flight");
+      stray_error(s, f, known ? FSP_ST_PROTOCOL : FSP_ST_UNKNOWN_OP,
+                  "request id already in flight");
       return;
     }
     drop_drain(s, r); /* the client reuses the id of a failed upload */

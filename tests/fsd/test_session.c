@@ -396,6 +396,15 @@ START_TEST(test_session_unknown_opcode_stays_open) {
   feed_bytes(f, frame, sizeof(frame), sizeof(frame));
   expect_error(f, 5, FSP_ST_UNKNOWN_OP);
   ck_assert_int_eq(f->closed, 0);
+  /* With the id of a request in flight (or 0) it goes on id 0. */
+  feed_range(f, FSP_OP_GET, 8, "a", 0, 1);
+  fsp_header_write(frame, 0x7e, 8, 4);
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 0, FSP_ST_UNKNOWN_OP);
+  fsp_header_write(frame, 0x7e, 0, 4);
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 0, FSP_ST_UNKNOWN_OP);
+  ck_assert_int_eq(f->naborted, 0);
   feed_simple(f, FSP_OP_PING, 6);
   expect_op(f, FSP_OP_PONG, 6, NULL);
   fake_free(f);
