@@ -97,14 +97,26 @@ void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out) {
   out->ctime_ns = fsd_ctime_ns(st);
 }
 
+/* Looks at a name being replaced at most this often before giving up. */
+#define STAT_TRIES 64
+
 /* lstat of a name beneath the root; see fsops.h. */
 int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *out) {
   struct stat st;
+  int tries = 0;
 
-  if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
+  /* A stat that races with a rename over the name can find the file being
+   * replaced, already unlinked (nlink 0) and its ctime moved by that: a
+   * version the name never held, which the register would take for a
+   * change. The rename is done a moment later, so look again. */
+  do {
+    if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
+  } while (st.st_nlink == 0 && ++tries < STAT_TRIES);
   if (!S_ISREG(st.st_mode))
     return UV_ENOENT;
+  if (st.st_nlink == 0)
+    return UV_EAGAIN;
   fsd_stamp_of(&st, out);
   return 0;
 }
@@ -396,6 +408,8 @@ int fsd_unlink_file(int rootfd, const char *name) {
   struct fsd_stamp st;
   int err = fsd_stat_file(rootfd, name, &st);
 
+  if (err == UV_EAGAIN)
+    err = 0; /* being replaced by another regular file: unlink that */
   if (err == 0 && unlinkat(rootfd, name, 0) != 0)
     err = -errno;
   return err;

@@ -123,6 +123,10 @@ static void after_stat(uv_work_t *work, int status) {
     dispatch(j);
     return;
   }
+  if (j->err == UV_EAGAIN) {
+    dispatch(j); /* the name was being replaced: look again */
+    return;
+  }
   if (j->err == 0)
     fsd_ctx_put(w->ctx, j->name, j->name_len, &j->st);
   else if (j->err == UV_ENOENT &&
