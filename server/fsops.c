@@ -102,22 +102,30 @@ void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out) {
 
 /* lstat of a name beneath the root; see fsops.h. */
 int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *out) {
-  struct stat st;
+  struct stat st, again;
   int tries = 0;
 
   /* A stat that races with a rename over the name can find the file being
-   * replaced, already unlinked (nlink 0) and its ctime moved by that: a
-   * version the name never held, which the register would take for a
-   * change. The rename is done a moment later, so look again. */
-  do {
-    if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+   * replaced with its ctime already moved by the unlink (and its link count
+   * dropped a moment later): a version the name never held, which the
+   * register would take for a change. Two looks in a row that agree, on a
+   * file still linked, cannot both fall in that moment. */
+  if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
+  for (;;) {
+    if (fstatat(rootfd, name, &again, AT_SYMLINK_NOFOLLOW) != 0)
       return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
-  } while (st.st_nlink == 0 && ++tries < STAT_TRIES);
-  if (!S_ISREG(st.st_mode))
+    if (st.st_nlink != 0 && again.st_nlink != 0 && st.st_ino == again.st_ino &&
+        st.st_mode == again.st_mode &&
+        fsd_ctime_ns(&st) == fsd_ctime_ns(&again))
+      break;
+    st = again;
+    if (++tries == STAT_TRIES)
+      return UV_EAGAIN;
+  }
+  if (!S_ISREG(again.st_mode))
     return UV_ENOENT;
-  if (st.st_nlink == 0)
-    return UV_EAGAIN;
-  fsd_stamp_of(&st, out);
+  fsd_stamp_of(&again, out);
   return 0;
 }
 

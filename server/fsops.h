@@ -31,8 +31,8 @@ int fsd_open_file(int rootfd, const char *name, struct stat *st);
 
 /* lstat of name beneath rootfd. Returns 0 and fills *st (size, mtime,
  * inode, ctime) when it is a regular file, UV_ENOENT when it is absent or
- * not a regular file, UV_EAGAIN when every look found a file unlinked by a
- * rename over the name still in progress (look again later). */
+ * not a regular file, UV_EAGAIN when no two looks in a row agreed (a
+ * rename over the name was in progress: look again later). */
 int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *st);
 
 /* Modification time of st in ns since the epoch. */
