@@ -96,11 +96,13 @@ static int layout_of(uint8_t op, struct layout *l) {
   }
 }
 
-/* Checks a rest field against its layout. Over-long texts are FSP_ETOOBIG so
- * that a server can answer TOO_LARGE as protocol.md section 7 asks; a text
- * shorter than its minimum (an empty NOTICE) is malformed. */
+/* Checks a rest field against its layout. A rest field longer than its
+ * limit is long_err: for a decoded payload that is FSP_EMALFORMED like any
+ * other field outside its layout (protocol.md section 7: BAD_REQUEST), for
+ * an encode FSP_ETOOBIG. One shorter than its minimum (an empty NOTICE) is
+ * short_err. */
 static int check_rest(const struct layout *l, const void *p, size_t len,
-                      int short_err) {
+                      int short_err, int long_err) {
   switch (l->rest) {
   case REST_NONE:
     return len == 0 ? 0 : FSP_EMALFORMED;
@@ -108,14 +110,21 @@ static int check_rest(const struct layout *l, const void *p, size_t len,
     return fsp_name_check(p, len);
   case REST_TEXT:
     if (len > l->max)
-      return FSP_ETOOBIG;
+      return long_err;
     if (len < l->min)
       return short_err;
     return fsp_utf8_check(p, len);
   case REST_BYTES:
-    return len > l->max ? FSP_ETOOBIG : 0;
+    return len > l->max ? long_err : 0;
   }
   return FSP_EINVAL;
+}
+
+/* HELLO's max_payload lies between FSP_MIN_PAYLOAD and FSP_MAX_PAYLOAD:
+ * a peer announcing less could not take the frames every peer may send
+ * before the HELLOs crossed. */
+static int max_payload_ok(uint32_t v) {
+  return v >= FSP_MIN_PAYLOAD && v <= FSP_MAX_PAYLOAD;
 }
 
 /* Parses one ENTRIES entry at p[0..left). Returns its size or a negative
@@ -194,7 +203,7 @@ int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m) {
     return FSP_EMALFORMED;
   rest = (const char *)p + l.fixed;
   rest_len = len - l.fixed;
-  r = check_rest(&l, rest, rest_len, FSP_EMALFORMED);
+  r = check_rest(&l, rest, rest_len, FSP_EMALFORMED, FSP_EMALFORMED);
   if (r != 0)
     return r;
 
@@ -204,6 +213,8 @@ int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m) {
       return FSP_EMALFORMED; /* reserved */
     m->u.hello.version = fsp__get16(p);
     m->u.hello.max_payload = fsp__get32(p + 4);
+    if (!max_payload_ok(m->u.hello.max_payload))
+      return FSP_EMALFORMED;
     m->u.hello.max_inflight = fsp__get32(p + 8);
     m->u.hello.caps = fsp__get64(p + 12);
     m->u.hello.agent.ptr = rest;
@@ -364,7 +375,7 @@ ssize_t fsp_msg_encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
     return FSP_EINVAL;
   if (rest.len > FSP_MAX_PAYLOAD - l.fixed)
     return FSP_ETOOBIG;
-  r = check_rest(&l, rest.ptr, rest.len, FSP_EINVAL);
+  r = check_rest(&l, rest.ptr, rest.len, FSP_EINVAL, FSP_ETOOBIG);
   if (r != 0)
     return r;
   if (m->op == FSP_OP_PUT && m->u.put.mode != FSP_PUT_REPLACE &&
@@ -372,6 +383,8 @@ ssize_t fsp_msg_encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
     return FSP_EINVAL;
   if (m->op == FSP_OP_EVENT &&
       (m->u.event.kind < FSP_EV_ADDED || m->u.event.kind > FSP_EV_REMOVED))
+    return FSP_EINVAL;
+  if (m->op == FSP_OP_HELLO && !max_payload_ok(m->u.hello.max_payload))
     return FSP_EINVAL;
 
   plen = l.fixed + rest.len;

@@ -38,8 +38,7 @@ void fsd_ctx_free(struct fsd_ctx *ctx) {
 }
 
 /* Returns a held event; see ctx.h. */
-const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
-                                      uint64_t seq) {
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq) {
   const struct fsd_event *ev;
 
   if (seq == 0 || seq > ctx->seq)
@@ -95,23 +94,12 @@ void fsd_ctx_unsubscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub) {
   fsd_list_remove(&sub->link);
 }
 
-/* Applies a change and fans out its event; see ctx.h. */
-int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
-                   int present, uint64_t size, int64_t mtime_ns) {
+/* Logs one event of kind for name and fans it out. */
+static void emit(struct fsd_ctx *ctx, const char *name, size_t len, int kind,
+                 uint64_t size, int64_t mtime_ns) {
   struct fsd_event *ev;
   struct fsp_msg m;
-  int kind;
 
-  if (present) {
-    kind = fsd_register_set(&ctx->reg, name, len, size, mtime_ns);
-    if (kind <= 0)
-      return kind;
-  } else {
-    if (!fsd_register_remove(&ctx->reg, name, len))
-      return 0;
-    kind = FSP_EV_REMOVED;
-    size = 0;
-  }
   ctx->seq++;
   ev = &ctx->ring[ctx->seq % FSD_RING_SIZE];
   ev->seq = ctx->seq;
@@ -122,7 +110,29 @@ int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
   memcpy(ev->name, name, len);
   fsd_event_msg(ev, &m);
   broadcast(ctx, &m);
+}
+
+/* Applies a new version and fans out its event; see ctx.h. */
+int fsd_ctx_put(struct fsd_ctx *ctx, const char *name, size_t len,
+                const struct fsd_stamp *st) {
+  int kind = fsd_register_put(&ctx->reg, name, len, st);
+
+  if (kind > 0)
+    emit(ctx, name, len, kind, st->size, st->mtime_ns);
   return kind;
+}
+
+/* Applies a change and fans out its event; see ctx.h. */
+int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
+                   int present, uint64_t size, int64_t mtime_ns) {
+  struct fsd_stamp st = {size, mtime_ns, 0, 0};
+
+  if (present)
+    return fsd_ctx_put(ctx, name, len, &st);
+  if (!fsd_register_remove(&ctx->reg, name, len))
+    return 0;
+  emit(ctx, name, len, FSP_EV_REMOVED, 0, mtime_ns);
+  return FSP_EV_REMOVED;
 }
 
 /* Relays a notice; see ctx.h. */

@@ -55,17 +55,25 @@ int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch);
 /* Frees the register and the ring. Sessions must be gone. */
 void fsd_ctx_free(struct fsd_ctx *ctx);
 
-/* Records what is now true of name[0..len): present with (size, mtime_ns), or
- * absent (present 0; mtime_ns is then the time of the removal). Updates the
- * register and, when something changed, logs an event and sends it to every
- * subscriber. Returns the FSP_EV_* kind emitted, 0 when nothing changed, or a
- * negative UV_E* code. */
+/* Records that name[0..len) now holds the version st describes (a commit
+ * of ours, or what a stat of the folder found). Updates the register and,
+ * unless it held exactly that version already (same size, mtime, inode and
+ * ctime), logs one event and sends it to every subscriber. Every commit
+ * makes a new inode, so each one is one event, whatever its timestamps.
+ * Returns the FSP_EV_* kind emitted, 0 when nothing changed, or a negative
+ * UV_E* code. */
+int fsd_ctx_put(struct fsd_ctx *ctx, const char *name, size_t len,
+                const struct fsd_stamp *st);
+
+/* Records what is now true of name[0..len): present with (size, mtime_ns)
+ * and an unknown inode and ctime (as fsd_ctx_put()), or absent (present 0;
+ * mtime_ns is then the time of the removal: a removed event when the
+ * register had the name). Returns as fsd_ctx_put(). */
 int fsd_ctx_update(struct fsd_ctx *ctx, const char *name, size_t len,
                    int present, uint64_t size, int64_t mtime_ns);
 
 /* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
-const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
-                                      uint64_t seq);
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq);
 
 /* Fills m with the EVENT frame of ev (m's name points into ev). */
 void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);

@@ -89,17 +89,43 @@ int64_t fsd_now_ns(void) {
   return timespec_ns(&ts);
 }
 
-/* lstat of a name beneath the root; see fsops.h. */
-int fsd_stat_file(int rootfd, const char *name, uint64_t *size,
-                  int64_t *mtime_ns) {
-  struct stat st;
+/* The version st describes; see fsops.h. */
+void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out) {
+  out->size = (uint64_t)st->st_size;
+  out->mtime_ns = fsd_mtime_ns(st);
+  out->ino = (uint64_t)st->st_ino;
+  out->ctime_ns = fsd_ctime_ns(st);
+}
 
+/* Looks at a name being replaced at most this often before giving up. */
+#define STAT_TRIES 64
+
+/* lstat of a name beneath the root; see fsops.h. */
+int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *out) {
+  struct stat st, again;
+  int tries = 0;
+
+  /* A stat that races with a rename over the name can find the file being
+   * replaced with its ctime already moved by the unlink (and its link count
+   * dropped a moment later): a version the name never held, which the
+   * register would take for a change. Two looks in a row that agree, on a
+   * file still linked, cannot both fall in that moment. */
   if (fstatat(rootfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
-  if (!S_ISREG(st.st_mode))
+  for (;;) {
+    if (fstatat(rootfd, name, &again, AT_SYMLINK_NOFOLLOW) != 0)
+      return errno == ENOENT || errno == ENOTDIR ? UV_ENOENT : -errno;
+    if (st.st_nlink != 0 && again.st_nlink != 0 && st.st_ino == again.st_ino &&
+        st.st_mode == again.st_mode &&
+        fsd_ctime_ns(&st) == fsd_ctime_ns(&again))
+      break;
+    st = again;
+    if (++tries == STAT_TRIES)
+      return UV_EAGAIN;
+  }
+  if (!S_ISREG(again.st_mode))
     return UV_ENOENT;
-  *size = (uint64_t)st.st_size;
-  *mtime_ns = fsd_mtime_ns(&st);
+  fsd_stamp_of(&again, out);
   return 0;
 }
 
@@ -226,8 +252,7 @@ static int scan_push(struct fsd_scan *sc, const char *name, size_t len,
     sc->cap = cap;
   }
   e = &sc->v[sc->n++];
-  e->size = (uint64_t)st->st_size;
-  e->mtime_ns = fsd_mtime_ns(st);
+  fsd_stamp_of(st, &e->st);
   e->name_len = (uint16_t)len;
   memcpy(e->name, name, len);
   e->name[len] = '\0';
@@ -388,10 +413,11 @@ int fsd_changed_in_place(int fd, const struct stat *st) {
 
 /* Unlinks a regular file; see fsops.h. */
 int fsd_unlink_file(int rootfd, const char *name) {
-  uint64_t size;
-  int64_t mtime;
-  int err = fsd_stat_file(rootfd, name, &size, &mtime);
+  struct fsd_stamp st;
+  int err = fsd_stat_file(rootfd, name, &st);
 
+  if (err == UV_EAGAIN)
+    err = 0; /* being replaced by another regular file: unlink that */
   if (err == 0 && unlinkat(rootfd, name, 0) != 0)
     err = -errno;
   return err;

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "register.h"
+
 /* Prefix of fsd's temp files: hidden, so never listed or served. */
 #define FSD_TEMP_PREFIX ".fsd-tmp-"
 /* Room for a temp file name with its NUL. */
@@ -27,10 +29,11 @@ int fsd_root_open(const char *path);
  * UV_ENOENT (also for symlinks and non-regular files) or another UV_E*. */
 int fsd_open_file(int rootfd, const char *name, struct stat *st);
 
-/* lstat of name beneath rootfd. Returns 0 and fills size and mtime when it is
- * a regular file, UV_ENOENT when it is absent or not a regular file. */
-int fsd_stat_file(int rootfd, const char *name, uint64_t *size,
-                  int64_t *mtime_ns);
+/* lstat of name beneath rootfd. Returns 0 and fills *st (size, mtime,
+ * inode, ctime) when it is a regular file, UV_ENOENT when it is absent or
+ * not a regular file, UV_EAGAIN when no two looks in a row agreed (a
+ * rename over the name was in progress: look again later). */
+int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *st);
 
 /* Modification time of st in ns since the epoch. */
 int64_t fsd_mtime_ns(const struct stat *st);
@@ -44,6 +47,9 @@ int64_t fsd_ctime_ns(const struct stat *st);
 /* The wall clock (CLOCK_REALTIME) in ns since the epoch, the clock file
  * times use. */
 int64_t fsd_now_ns(void);
+
+/* The version of a file that st describes: size, mtime, inode and ctime. */
+void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out);
 
 /* Creates a new empty temp file with a random hidden name beneath rootfd.
  * Writes the name (NUL-terminated) to name_out, which has FSD_TEMP_NAME_LEN
@@ -82,8 +88,7 @@ int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
 
 /* One regular file found by fsd_scan(). */
 struct fsd_scan_entry {
-  uint64_t size;
-  int64_t mtime_ns;
+  struct fsd_stamp st; /* its version */
   uint16_t name_len;
   char name[FSP_NAME_MAX + 1]; /* NUL-terminated */
 };

@@ -141,8 +141,10 @@ static void after_commit(uv_work_t *w, int status) {
     fsd_info("stored %s, %llu bytes (from %s)", r->name,
              (unsigned long long)op->st.st_size, c->peer);
     fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    fsd_session_put_done(&c->sess, r, (uint64_t)op->st.st_size,
-                         fsd_mtime_ns(&op->st));
+    struct fsd_stamp st;
+
+    fsd_stamp_of(&op->st, &st);
+    fsd_session_put_done(&c->sess, r, &st);
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));

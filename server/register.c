@@ -85,9 +85,21 @@ static void grow(struct fsd_register *reg) {
   reg->nbuckets = n;
 }
 
+static int same_version(const struct fsd_file *f, const struct fsd_stamp *st) {
+  return f->size == st->size && f->mtime_ns == st->mtime_ns &&
+         f->ino == st->ino && f->ctime_ns == st->ctime_ns;
+}
+
+static void set_version(struct fsd_file *f, const struct fsd_stamp *st) {
+  f->size = st->size;
+  f->mtime_ns = st->mtime_ns;
+  f->ino = st->ino;
+  f->ctime_ns = st->ctime_ns;
+}
+
 /* Inserts or updates an entry; see register.h. */
-int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
-                     uint64_t size, int64_t mtime_ns) {
+int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
+                     const struct fsd_stamp *st) {
   uint32_t h;
   struct fsd_file **pp;
   struct fsd_file *f;
@@ -98,10 +110,9 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
   pp = find_slot(reg, name, len, h);
   if (*pp != NULL) {
     f = *pp;
-    if (f->size == size && f->mtime_ns == mtime_ns)
+    if (same_version(f, st))
       return 0;
-    f->size = size;
-    f->mtime_ns = mtime_ns;
+    set_version(f, st);
     f->gen = ++reg->gen;
     return 2;
   }
@@ -109,8 +120,7 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
   if (f == NULL)
     return UV_ENOMEM;
   f->next = NULL;
-  f->size = size;
-  f->mtime_ns = mtime_ns;
+  set_version(f, st);
   f->gen = ++reg->gen;
   f->hash = h;
   f->name_len = (uint16_t)len;
@@ -120,6 +130,14 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
   if (reg->count > reg->nbuckets)
     grow(reg);
   return 1;
+}
+
+/* Inserts or updates an entry known by size and mtime; see register.h. */
+int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
+                     uint64_t size, int64_t mtime_ns) {
+  struct fsd_stamp st = {size, mtime_ns, 0, 0};
+
+  return fsd_register_put(reg, name, len, &st);
 }
 
 /* Removes an entry; see register.h. */

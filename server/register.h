@@ -10,10 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What tells one version of a file from another. Size and mtime are not
+ * enough: a file system's clock ticks coarsely, so two replaces of a name
+ * with the same size in one tick look alike. The inode (a replace is a new
+ * file) and the ctime (a write in place moves it) tell them apart. */
+struct fsd_stamp {
+  uint64_t size;    /* file size in bytes */
+  int64_t mtime_ns; /* modification time, ns since the epoch */
+  uint64_t ino;     /* inode number, 0 when unknown */
+  int64_t ctime_ns; /* status change time, 0 when unknown */
+};
+
 struct fsd_file {
   struct fsd_file *next; /* next in the hash chain */
   uint64_t size;         /* file size in bytes */
   int64_t mtime_ns;      /* modification time, ns since the epoch */
+  uint64_t ino;          /* inode number (0: unknown) */
+  int64_t ctime_ns;      /* status change time (0: unknown) */
   uint64_t gen;          /* register generation of the last change */
   uint32_t hash;         /* hash of the name, kept to speed up resizes */
   uint16_t name_len;     /* bytes in name */
@@ -38,10 +51,15 @@ void fsd_register_free(struct fsd_register *reg);
 struct fsd_file *fsd_register_get(const struct fsd_register *reg,
                                   const char *name, size_t len);
 
-/* Inserts or updates name[0..len). Returns 1 when the name was added, 2 when
- * an existing entry changed, 0 when nothing changed (same size and mtime), or
- * UV_ENOMEM / UV_EINVAL (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED
- * and FSP_EV_REPLACED. */
+/* Inserts or updates name[0..len) with the version st describes. Returns 1
+ * when the name was added, 2 when an existing entry changed, 0 when nothing
+ * changed (the same size, mtime, inode and ctime), or UV_ENOMEM / UV_EINVAL
+ * (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED and FSP_EV_REPLACED. */
+int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
+                     const struct fsd_stamp *st);
+
+/* fsd_register_put() of a version known only by its size and mtime (inode
+ * and ctime unknown, 0). */
 int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
                      uint64_t size, int64_t mtime_ns);
 

@@ -134,8 +134,8 @@ static int load_register(struct server *s) {
   if (sc.removed_temps > 0)
     fsd_info("removed %d stale temp file(s)", sc.removed_temps);
   for (size_t i = 0; i < sc.n; i++) {
-    r = fsd_register_set(&s->ctx.reg, sc.v[i].name, sc.v[i].name_len,
-                         sc.v[i].size, sc.v[i].mtime_ns);
+    r = fsd_register_put(&s->ctx.reg, sc.v[i].name, sc.v[i].name_len,
+                         &sc.v[i].st);
     if (r < 0)
       break;
   }

@@ -83,6 +83,23 @@ static void send_error(struct fsd_session *s, uint32_t id, uint16_t status,
   send_msg(s, &m);
 }
 
+/* Reports a bad frame that is not a request of its own (a CANCEL, PING or
+ * BYE, DATA or END that fits no upload, a server-only opcode) or a request
+ * whose id is taken. The ERROR goes out on id 0: with the frame's id it
+ * would end, in the client's eyes, the request that holds that id. */
+static void stray_error(struct fsd_session *s, const struct fsp_frame *f,
+                        uint16_t status, const char *why) {
+  const char *name = fsp_op_name(f->op);
+  char msg[128];
+
+  if (name != NULL)
+    snprintf(msg, sizeof(msg), "%s with id %u: %s", name, (unsigned)f->id, why);
+  else
+    snprintf(msg, sizeof(msg), "opcode 0x%02x with id %u: %s", (unsigned)f->op,
+             (unsigned)f->id, why);
+  send_error(s, FSP_EVENT_ID, status, msg, NULL, 0);
+}
+
 static void do_close(struct fsd_session *s);
 
 /* Initialises a session; see session.h. */
@@ -165,8 +182,8 @@ static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
     finish_bye(s);
 }
 
-static void abort_req(struct fsd_session *s, struct fsd_req *r,
-                      uint16_t status, const char *msg, int drain) {
+static void abort_req(struct fsd_session *s, struct fsd_req *r, uint16_t status,
+                      const char *msg, int drain) {
   if (r->opcode == FSP_OP_LIST) {
     /* The session streams LIST itself: nothing for the host to stop. */
     send_error(s, r->id, status, msg, NULL, 0);
@@ -345,8 +362,9 @@ static void on_subscribe(struct fsd_session *s, const struct fsp_msg *m) {
   send_msg(s, &a);
   if (since == 0)
     return;
-  if ((m->u.sub.epoch != 0 && m->u.sub.epoch != ctx->epoch) ||
-      since > ctx->seq ||
+  /* A seq means something only with the epoch it came from: epoch 0 (none
+   * known) or another one cannot be replayed from. */
+  if (m->u.sub.epoch != ctx->epoch || since > ctx->seq ||
       (since < ctx->seq && fsd_ctx_event(ctx, since + 1) == NULL)) {
     send_resync(s);
     return;
@@ -437,8 +455,7 @@ void fsd_session_writable(struct fsd_session *s) {
   for (r = s->reqs; r != NULL; r = next) {
     next = r->next;
     if (r->opcode == FSP_OP_LIST && r->state == FSD_REQ_RUNNING &&
-        s->state == FSD_SESS_OPEN &&
-        s->ops->backlog(s->host) < FSD_LIST_BATCH)
+        s->state == FSD_SESS_OPEN && s->ops->backlog(s->host) < FSD_LIST_BATCH)
       list_pump(s, r);
   }
   if (s->ops->backlog(s->host) == 0)
@@ -557,8 +574,7 @@ static void on_data(struct fsd_session *s, const struct fsp_item *it) {
 
   if (r == NULL || r->opcode != FSP_OP_PUT) {
     if (it->data_off == 0)
-      send_error(s, it->frame.id, FSP_ST_PROTOCOL, "DATA without an upload",
-                 NULL, 0);
+      stray_error(s, &it->frame, FSP_ST_PROTOCOL, "no upload has this id");
     return;
   }
   switch (r->state) {
@@ -588,7 +604,7 @@ static void on_end(struct fsd_session *s, const struct fsp_frame *f) {
   int rc;
 
   if (r == NULL || r->opcode != FSP_OP_PUT) {
-    send_error(s, f->id, FSP_ST_PROTOCOL, "END without an upload", NULL, 0);
+    stray_error(s, f, FSP_ST_PROTOCOL, "no upload has this id");
     return;
   }
   switch (r->state) {
@@ -604,7 +620,8 @@ static void on_end(struct fsd_session *s, const struct fsp_frame *f) {
   case FSD_REQ_RECEIVING:
     break;
   default:
-    send_error(s, f->id, FSP_ST_PROTOCOL, "second END", NULL, 0);
+    /* The upload is committing: its INFO (or ERROR) is still to come. */
+    stray_error(s, f, FSP_ST_PROTOCOL, "second END");
     return;
   }
   rc = fsp_msg_decode(f, &m);
@@ -629,8 +646,8 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   int rc;
 
   if (f->op != FSP_OP_HELLO) {
-    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL, "the first frame must be HELLO",
-               NULL, 0);
+    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL,
+               "the first frame must be HELLO", NULL, 0);
     do_close(s);
     return;
   }
@@ -645,11 +662,8 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
     do_close(s);
     return;
   }
+  /* fsp_msg_decode() refused a max_payload outside 64 KiB..16 MiB. */
   s->peer_max = m.u.hello.max_payload;
-  if (s->peer_max < FSP_MIN_PAYLOAD)
-    s->peer_max = FSP_MIN_PAYLOAD;
-  if (s->peer_max > FSP_MAX_PAYLOAD)
-    s->peer_max = FSP_MAX_PAYLOAD;
   memset(&a, 0, sizeof(a));
   a.op = FSP_OP_HELLO;
   a.id = FSP_EVENT_ID;
@@ -664,58 +678,83 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   s->state = FSD_SESS_OPEN;
 }
 
-static int is_client_request(uint8_t op) {
-  return op >= FSP_OP_LIST && op <= FSP_OP_CANCEL;
+/* The requests of protocol.md section 4: each ends with one final frame.
+ * CANCEL has an id but no answer of its own, so it is not one. */
+static int is_request(uint8_t op) {
+  return op >= FSP_OP_LIST && op < FSP_OP_CANCEL;
 }
 
-static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
-  struct fsp_msg m;
+static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
+  unsubscribe(s);
+  send_empty(s, FSP_OP_OK, m->id);
+}
+
+static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
+  fsd_ctx_notify(s->ctx, m->u.text.ptr, m->u.text.len);
+  send_empty(s, FSP_OP_OK, m->id);
+}
+
+/* Request handlers, indexed by opcode - FSP_OP_LIST. */
+static void (*const request_fns[])(struct fsd_session *,
+                                   const struct fsp_msg *) = {
+    on_list,         /* LIST */
+    on_stat,         /* STAT */
+    on_file_request, /* DELETE */
+    on_file_request, /* GET */
+    on_file_request, /* PUT */
+    on_file_request, /* HASH */
+    on_subscribe,    /* SUBSCRIBE */
+    on_unsubscribe,  /* UNSUBSCRIBE */
+    on_notice,       /* NOTICE */
+};
+
+/* A request, or a frame of an unknown opcode, which may be a request of a
+ * newer protocol: answered on its own id unless that id is taken. */
+static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
+  int known = fsp_op_name(f->op) != NULL;
   struct fsd_req *r;
+  struct fsp_msg m;
   int rc;
 
-  if (s->state == FSD_SESS_HELLO) {
-    on_hello(s, f);
+  if (f->id == FSP_EVENT_ID) {
+    stray_error(s, f, known ? FSP_ST_PROTOCOL : FSP_ST_UNKNOWN_OP,
+                "request id 0 is reserved");
     return;
   }
-  if (fsp_op_name(f->op) == NULL) {
+  r = find_req(s, f->id);
+  if (r != NULL) {
+    if (r->state != FSD_REQ_DRAIN) {
+      stray_error(s, f, known ? FSP_ST_PROTOCOL : FSP_ST_UNKNOWN_OP,
+                  "request id already in flight");
+      return;
+    }
+    drop_drain(s, r); /* the client reuses the id of a failed upload */
+  }
+  if (!known) {
     send_error(s, f->id, FSP_ST_UNKNOWN_OP, NULL, NULL, 0);
     return;
   }
-  if (f->op == FSP_OP_PONG)
-    return; /* fsd sends no PING, so a PONG answers nothing; ignore it */
-  if (f->op == FSP_OP_END) {
-    on_end(s, f);
+  /* One rule for every request, whether the disk or memory answers it. */
+  if (s->nactive >= FSD_MAX_INFLIGHT) {
+    send_error(s, f->id, FSP_ST_BUSY, "too many requests in flight", NULL, 0);
     return;
-  }
-  if (f->op != FSP_OP_PING && f->op != FSP_OP_BYE &&
-      !is_client_request(f->op)) {
-    send_error(s, f->id, FSP_ST_PROTOCOL,
-               f->op == FSP_OP_HELLO ? "second HELLO" : "not a client frame",
-               NULL, 0);
-    return;
-  }
-  if (is_client_request(f->op)) {
-    if (f->id == FSP_EVENT_ID && f->op != FSP_OP_CANCEL) {
-      send_error(s, f->id, FSP_ST_PROTOCOL, "request id 0 is reserved", NULL,
-                 0);
-      return;
-    }
-    r = find_req(s, f->id);
-    if (r != NULL && f->op != FSP_OP_CANCEL) {
-      if (r->state != FSD_REQ_DRAIN) {
-        send_error(s, f->id, FSP_ST_PROTOCOL, "request id already in flight",
-                   NULL, 0);
-        return;
-      }
-      drop_drain(s, r); /* the client reuses the id of a failed upload */
-    }
   }
   rc = fsp_msg_decode(f, &m);
   if (rc != 0) {
-    uint16_t st = rc == FSP_EBADNAME  ? FSP_ST_BAD_NAME
-                  : rc == FSP_ETOOBIG ? FSP_ST_TOO_LARGE
-                                      : FSP_ST_BAD_REQUEST;
-    send_error(s, f->id, st, NULL, NULL, 0);
+    send_error(s, f->id,
+               rc == FSP_EBADNAME ? FSP_ST_BAD_NAME : FSP_ST_BAD_REQUEST, NULL,
+               NULL, 0);
+    return;
+  }
+  request_fns[m.op - FSP_OP_LIST](s, &m);
+}
+
+/* PING, BYE and CANCEL: frames with an id that end no request. */
+static void on_control(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m;
+
+  if (fsp_msg_decode(f, &m) != 0) {
+    stray_error(s, f, FSP_ST_BAD_REQUEST, "malformed payload");
     return;
   }
   switch (m.op) {
@@ -726,35 +765,37 @@ static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   case FSP_OP_BYE:
     begin_bye(s, m.id, 0);
     return;
-  case FSP_OP_STAT:
-    on_stat(s, &m);
-    return;
-  case FSP_OP_SUBSCRIBE:
-    on_subscribe(s, &m);
-    return;
-  case FSP_OP_UNSUBSCRIBE:
-    unsubscribe(s);
-    send_empty(s, FSP_OP_OK, m.id);
-    return;
-  case FSP_OP_NOTICE:
-    fsd_ctx_notify(s->ctx, m.u.text.ptr, m.u.text.len);
-    send_empty(s, FSP_OP_OK, m.id);
-    return;
-  case FSP_OP_CANCEL:
+  default:
     on_cancel(s, m.id);
     return;
-  default:
-    break;
   }
-  /* LIST, GET, PUT, HASH, DELETE: counted against the limit. */
-  if (s->nactive >= FSD_MAX_INFLIGHT) {
-    send_error(s, m.id, FSP_ST_BUSY, "too many requests in flight", NULL, 0);
+}
+
+static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
+  if (s->state == FSD_SESS_HELLO) {
+    on_hello(s, f);
     return;
   }
-  if (m.op == FSP_OP_LIST)
-    on_list(s, &m);
-  else
-    on_file_request(s, &m);
+  if (fsp_op_name(f->op) == NULL || is_request(f->op)) {
+    on_request(s, f);
+    return;
+  }
+  switch (f->op) {
+  case FSP_OP_PONG:
+    return; /* fsd sends no PING, so a PONG answers nothing; ignore it */
+  case FSP_OP_END:
+    on_end(s, f);
+    return;
+  case FSP_OP_PING:
+  case FSP_OP_BYE:
+  case FSP_OP_CANCEL:
+    on_control(s, f);
+    return;
+  default:
+    stray_error(s, f, FSP_ST_PROTOCOL,
+                f->op == FSP_OP_HELLO ? "second HELLO" : "not a client frame");
+    return;
+  }
 }
 
 static void framing_error(struct fsd_session *s, ssize_t err) {
@@ -767,8 +808,7 @@ static void framing_error(struct fsd_session *s, ssize_t err) {
 }
 
 /* Feeds client bytes (see session.h). */
-size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf,
-                        size_t len) {
+size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
   size_t pos = 0;
 
   while (pos < len) {
@@ -869,15 +909,15 @@ void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r) {
 
 /* PUT: committed (see session.h). */
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
-                          uint64_t size, int64_t mtime_ns) {
+                          const struct fsd_stamp *st) {
   struct fsp_msg m;
 
-  fsd_ctx_update(s->ctx, r->name, r->name_len, 1, size, mtime_ns);
+  fsd_ctx_put(s->ctx, r->name, r->name_len, st);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_INFO;
   m.id = r->id;
-  m.u.entry.size = size;
-  m.u.entry.mtime_ns = mtime_ns;
+  m.u.entry.size = st->size;
+  m.u.entry.mtime_ns = st->mtime_ns;
   send_msg(s, &m);
   end_req(s, r, 0);
 }
@@ -891,8 +931,8 @@ void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
 }
 
 /* Ends a request with an error (see session.h). */
-void fsd_session_fail(struct fsd_session *s, struct fsd_req *r,
-                      uint16_t status, const char *msg) {
+void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
+                      const char *msg) {
   int drain = r->state == FSD_REQ_RECEIVING;
 
   send_error(s, r->id, status, msg, r->name, r->name_len);

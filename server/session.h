@@ -178,10 +178,12 @@ void fsd_session_hash_done(struct fsd_session *s, struct fsd_req *r,
 /* PUT: the temp file is ready. Sends READY; DATA may flow. */
 void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r);
 
-/* PUT: the file is in place with (size, mtime_ns). Updates the register (and
- * subscribers), sends INFO and ends r. */
+/* PUT: the file is in place, the version st describes (as fstat saw it
+ * after the move: its inode and ctime tell it from the file it replaced,
+ * whatever the timestamps). Updates the register and sends subscribers its
+ * event (exactly one per commit, see fsd_ctx_put), then INFO, and ends r. */
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
-                          uint64_t size, int64_t mtime_ns);
+                          const struct fsd_stamp *st);
 
 /* DELETE: the file is gone (at now_ns). Updates the register, sends OK and
  * ends r. */

@@ -21,8 +21,7 @@ struct fsd_watch_job {
   uint8_t again;     /* the watcher reported the name again meanwhile */
   uint8_t overtaken; /* our own PUT or DELETE of it was applied meanwhile */
   int err;           /* the stat's result */
-  uint64_t size;
-  int64_t mtime_ns;
+  struct fsd_stamp st; /* what it found */
   uint16_t name_len;
   char name[FSP_NAME_MAX + 1];
 };
@@ -97,7 +96,7 @@ static void job_end(struct fsd_watch_job *j) {
 static void stat_work(uv_work_t *work) {
   struct fsd_watch_job *j = work->data;
 
-  j->err = fsd_stat_file(j->w->rootfd, j->name, &j->size, &j->mtime_ns);
+  j->err = fsd_stat_file(j->w->rootfd, j->name, &j->st);
   /* A worker may be descheduled between its stat and handing the result
    * back; FSD_WATCH_DELAY_MS (undocumented, for tests) makes that gap long
    * enough for a test to put requests into it. */
@@ -124,8 +123,12 @@ static void after_stat(uv_work_t *work, int status) {
     dispatch(j);
     return;
   }
+  if (j->err == UV_EAGAIN) {
+    dispatch(j); /* the name was being replaced: look again */
+    return;
+  }
   if (j->err == 0)
-    fsd_ctx_update(w->ctx, j->name, j->name_len, 1, j->size, j->mtime_ns);
+    fsd_ctx_put(w->ctx, j->name, j->name_len, &j->st);
   else if (j->err == UV_ENOENT &&
            fsd_ctx_update(w->ctx, j->name, j->name_len, 0, 0, fsd_now_ns()) > 0)
     fsd_debug("%s is gone from the folder", j->name);
@@ -242,8 +245,9 @@ static void after_scan(uv_work_t *work, int status) {
   for (size_t i = 0; i < sc->n; i++) {
     const struct fsd_file *f =
         fsd_register_get(&w->ctx->reg, sc->v[i].name, sc->v[i].name_len);
-    if (f == NULL || f->size != sc->v[i].size ||
-        f->mtime_ns != sc->v[i].mtime_ns)
+    const struct fsd_stamp *st = &sc->v[i].st;
+    if (f == NULL || f->size != st->size || f->mtime_ns != st->mtime_ns ||
+        f->ino != st->ino || f->ctime_ns != st->ctime_ns)
       watch_name(w, sc->v[i].name, sc->v[i].name_len);
   }
   /* Register entries the scan did not find. watch_name() changes only the

@@ -52,12 +52,40 @@ START_TEST(test_ctx_ring_keeps_last_4096) {
 }
 END_TEST
 
+/* Regression: replaces with the same size and mtime (one tick of the file
+ * system's clock) made no event. The inode and ctime tell them apart; only
+ * the very same version twice (our commit, then the watcher's stat of it)
+ * is not a change. */
+START_TEST(test_ctx_same_size_and_mtime_still_one_event_each) {
+  struct fsd_ctx ctx;
+
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 42), 0);
+  for (uint64_t i = 0; i < 1000; i++) {
+    struct fsd_stamp st = {8, 1700000000000000000, 1000 + i,
+                           1700000000000000000};
+    ck_assert_int_eq(fsd_ctx_put(&ctx, "f", 1, &st),
+                     i == 0 ? FSP_EV_ADDED : FSP_EV_REPLACED);
+    ck_assert_int_eq(fsd_ctx_put(&ctx, "f", 1, &st), 0);
+    ck_assert_uint_eq(ctx.seq, i + 1);
+  }
+  /* A write in place: same inode, same size and mtime, a new ctime. */
+  ck_assert_int_eq(fsd_ctx_put(&ctx, "f", 1,
+                               &(struct fsd_stamp){8, 1700000000000000000, 1999,
+                                                   1700000000000000001}),
+                   FSP_EV_REPLACED);
+  ck_assert_uint_eq(ctx.seq, 1001);
+  ck_assert_uint_eq(fsd_ctx_event(&ctx, 1001)->kind, FSP_EV_REPLACED);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
 Suite *ctx_suite(void) {
   Suite *s = suite_create("ctx");
   TCase *tc = tcase_create("core");
 
   tcase_add_test(tc, test_ctx_update_emits_kinds_and_seq);
   tcase_add_test(tc, test_ctx_ring_keeps_last_4096);
+  tcase_add_test(tc, test_ctx_same_size_and_mtime_still_one_event_each);
   suite_add_tcase(s, tc);
   return s;
 }

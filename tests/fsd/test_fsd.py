@@ -370,13 +370,14 @@ class BasicTest(ServerTest):
         with self.assertRaises(fc.FspError) as e:
             c.wait(9, fc.END)
         self.assertEqual(e.exception.status, fc.ST_BAD_REQUEST)
+        # Not requests: answered on id 0, which ends no request.
         c.send(fc.OK, 10)  # a server-only opcode
         with self.assertRaises(fc.FspError) as e:
-            c.wait(10, fc.OK)
+            c.wait(0, fc.OK)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         c.send(fc.END, 11, bytes(16))  # END without an upload
         with self.assertRaises(fc.FspError) as e:
-            c.wait(11, fc.OK)
+            c.wait(0, fc.OK)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         self.assertEqual(c.ping(b"alive"), b"alive")
 
@@ -556,8 +557,10 @@ class BasicTest(ServerTest):
         rid = c.request(fc.PUT, fc.put_payload(1, 0, "dup"))
         c.wait(rid, fc.READY)
         c.send(fc.STAT, rid, b"dup")
+        # On id 0: an ERROR on rid would end the upload in our eyes, and
+        # its INFO would then be a second final frame.
         with self.assertRaises(fc.FspError) as e:
-            c.wait(rid, fc.INFO)
+            c.wait(0, fc.INFO)
         self.assertEqual(e.exception.status, fc.ST_PROTOCOL)
         c.send(fc.DATA, rid, b"x")
         c.send(fc.END, rid, struct.pack(">QQ", 1, fc.xxh3_64(b"x")))
@@ -582,6 +585,133 @@ class BasicTest(ServerTest):
         os.utime(self.srv.path("cached"), ns=(st.st_atime_ns, st.st_mtime_ns))
         self.assertEqual(c.get("cached"), data2)
         self.assertEqual(c.get("cached", 5, 10), data2[5:15])
+
+
+class SpecEdgesTest(ServerTest):
+    """The edges protocol.md settles, each checked against the real fsd."""
+
+    def test_every_replace_is_one_event_in_commit_order(self):
+        # Regression: a commit whose size and mtime_ns equalled the previous
+        # one's (the file system's clock ticks coarsely) gave no EVENT, and
+        # 32 pipelined replaces gave 1-2 events. 1,000 pipelined replaces of
+        # one name with same-size content: 1,000 EVENTs, consecutive seqs,
+        # in the order of the INFOs (the commit order).
+        n, window, name = 1000, 32, "same-size"
+        sub, w = self.client(), self.client()
+        _, seq0 = sub.subscribe()
+        infos, next_put, ready = [], 0, {}
+        while len(infos) < n:
+            while next_put < n and next_put - len(infos) < window:
+                body = b"%08d" % next_put
+                rid = w.request(fc.PUT, fc.put_payload(len(body), 0, name))
+                ready[rid] = body
+                next_put += 1
+            op, rid, p = w.read_frame()
+            if op == fc.READY:
+                body = ready.pop(rid)
+                w.send(fc.DATA, rid, body)
+                w.send(fc.END, rid, struct.pack(">QQ", len(body),
+                                                fc.xxh3_64(body)))
+            elif op == fc.INFO:
+                infos.append(struct.unpack(">Qq", p))
+            else:
+                self.fail("unexpected %s %r" % (fc.OP_NAMES.get(op), p))
+        events = [sub.next_event() for _ in range(n)]
+        self.assertEqual([e.type for e in events], ["EVENT"] * n)
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + n + 1)))
+        self.assertEqual([(e.size, e.mtime_ns) for e in events], infos)
+        self.assertEqual({e.name for e in events}, {name})
+        self.assertEqual([e.kind for e in events[1:]],
+                         [fc.EV_REPLACED] * (n - 1))
+        # Several commits shared an mtime: that is what the test is about.
+        self.assertLess(len({m for _, m in infos}), n)
+        self.assertEqual(w.get(name), b"%08d" % (n - 1))
+
+    def test_outside_replace_keeping_size_and_mtime_is_an_event(self):
+        # Another program replaces a file by one of the same size and mtime
+        # (as rsync or a restore from backup does): the inode and ctime
+        # tell the versions apart.
+        sub, c = self.client(), self.client()
+        self.write_file("kept-stamp", b"first version")
+        self.assertTrue(fsdrun.wait_until(lambda: "kept-stamp" in c.list()))
+        st = os.stat(self.srv.path("kept-stamp"))
+        _, seq = sub.subscribe()
+        tmp = self.srv.path(".kept-stamp.new")
+        with open(tmp, "wb") as f:
+            f.write(b"other version")
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(tmp, self.srv.path("kept-stamp"))
+        e = sub.next_event()
+        self.assertEqual((e.type, e.kind, e.name, e.size, e.mtime_ns),
+                         ("EVENT", fc.EV_REPLACED, "kept-stamp", 13,
+                          st.st_mtime_ns))
+        self.assertEqual(e.seq, seq + 1)
+        self.assertEqual(c.get("kept-stamp"), b"other version")
+
+    def test_malformed_cancel_does_not_end_a_running_get(self):
+        # Regression: ERROR with the GET's id, then the GET's END as well.
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        data = os.urandom(8 << 20)
+        c.put("cancel-me-not", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END,
+                                                 "cancel-me-not"))
+        op, _, _ = c.next_frame(rid)
+        self.assertEqual(op, fc.BEGIN)
+        c.send(fc.CANCEL, rid, b"\x00")
+        with self.assertRaises(fc.FspError) as e:
+            c.wait(0, fc.OK)
+        self.assertEqual(e.exception.status, fc.ST_BAD_REQUEST)
+        got = []
+        while True:
+            op, _, p = c.check(*c.next_frame(rid))
+            if op == fc.END:
+                break
+            got.append(p)
+        self.assertEqual(b"".join(got), data)
+        self.assertEqual(c.ping(b"alive"), b"alive")
+
+    def test_data_frames_within_client_max_payload(self):
+        # fspclient refuses any frame over the max_payload it announced.
+        c = self.client(max_payload=fc.MIN_PAYLOAD)
+        data = os.urandom(5 * fc.MIN_PAYLOAD + 7)
+        c.put("small-frames", data)
+        rid = c.request(fc.GET, fc.range_payload(0, fc.TO_END,
+                                                 "small-frames"))
+        frames = c.wait(rid, fc.END)
+        sizes = [len(p) for op, p in frames if op == fc.DATA]
+        self.assertEqual(sum(sizes), len(data))
+        self.assertLessEqual(max(sizes), fc.MIN_PAYLOAD)
+
+    def test_hello_below_min_payload_refused(self):
+        # Regression: max_payload 1,000 was accepted, then ignored.
+        c = self.client(hello=False)
+        c.send(fc.HELLO, 0, fc.hello_payload(max_payload=1000))
+        op, rid, p = c.read_frame()
+        self.assertEqual((op, rid), (fc.ERROR, 0))
+        self.assertEqual(struct.unpack_from(">H", p)[0], fc.ST_BAD_REQUEST)
+        with self.assertRaises(fc.ProtocolError):
+            c.read_frame()
+
+    def test_subscribed_comes_before_the_replay(self):
+        w, sub = self.client(), self.client()
+        w.put("replay-base", b"x")  # since 0 would ask for no replay
+        epoch, seq = w.subscribe()
+        self.assertGreater(seq, 0)
+        for i in range(3):
+            w.put("replayed", b"v" * (i + 1))
+        rid = sub.request(fc.SUBSCRIBE, struct.pack(">QQ", epoch, seq))
+        frames = [sub.read_frame() for _ in range(4)]
+        self.assertEqual([(op, r) for op, r, _ in frames],
+                         [(fc.SUBSCRIBED, rid)] + [(fc.EVENT, 0)] * 3)
+        self.assertEqual([fc.parse_event(op, p).seq for op, _, p in
+                          frames[1:]], [seq + 1, seq + 2, seq + 3])
+        # Epoch 0 says no seq is known: RESYNC, after SUBSCRIBED.
+        other = self.client()
+        rid = other.request(fc.SUBSCRIBE, struct.pack(">QQ", 0, seq))
+        frames = [other.read_frame() for _ in range(2)]
+        self.assertEqual([(op, r) for op, r, _ in frames],
+                         [(fc.SUBSCRIBED, rid), (fc.RESYNC, 0)])
 
 
 class CopyPathTest(ServerTest):

@@ -58,8 +58,7 @@ END_TEST
 START_TEST(test_fsops_refuses_symlink_dir_fifo) {
   char target[160];
   struct stat st;
-  uint64_t size;
-  int64_t mtime;
+  struct fsd_stamp stamp;
 
   snprintf(target, sizeof(target), "%s/outside", tmpdir);
   put_file("real", "x");
@@ -72,10 +71,15 @@ START_TEST(test_fsops_refuses_symlink_dir_fifo) {
   ck_assert_int_eq(fsd_open_file(rootfd, "rel-link", &st), UV_ENOENT);
   ck_assert_int_eq(fsd_open_file(rootfd, "dir", &st), UV_ENOENT);
   ck_assert_int_eq(fsd_open_file(rootfd, "fifo", &st), UV_ENOENT);
-  ck_assert_int_eq(fsd_stat_file(rootfd, "rel-link", &size, &mtime), UV_ENOENT);
-  ck_assert_int_eq(fsd_stat_file(rootfd, "fifo", &size, &mtime), UV_ENOENT);
-  ck_assert_int_eq(fsd_stat_file(rootfd, "real", &size, &mtime), 0);
-  ck_assert_uint_eq(size, 1);
+  ck_assert_int_eq(fsd_stat_file(rootfd, "rel-link", &stamp), UV_ENOENT);
+  ck_assert_int_eq(fsd_stat_file(rootfd, "fifo", &stamp), UV_ENOENT);
+  ck_assert_int_eq(fsd_stat_file(rootfd, "real", &stamp), 0);
+  ck_assert_uint_eq(stamp.size, 1);
+  ck_assert_int_eq(fstatat(rootfd, "real", &st, 0), 0);
+  ck_assert_uint_eq(stamp.ino, (uint64_t)st.st_ino);
+  ck_assert_int_eq(stamp.mtime_ns, fsd_mtime_ns(&st));
+  ck_assert_int_eq(stamp.ctime_ns, (int64_t)st.st_ctim.tv_sec * 1000000000 +
+                                       st.st_ctim.tv_nsec);
 }
 END_TEST
 
@@ -181,7 +185,7 @@ START_TEST(test_fsops_scan_skips_and_cleans) {
   ck_assert_int_eq(fsd_scan_dir(rootfd, 0, &sc), 0);
   ck_assert_uint_eq(sc.n, 1);
   ck_assert_str_eq(sc.v[0].name, "visible");
-  ck_assert_uint_eq(sc.v[0].size, 1);
+  ck_assert_uint_eq(sc.v[0].st.size, 1);
   ck_assert_int_eq(sc.removed_temps, 0);
   fsd_scan_free(&sc);
   ck_assert_int_eq(faccessat(rootfd, temp, F_OK, 0), 0);

@@ -32,6 +32,34 @@ START_TEST(test_register_set_get_update_remove) {
 }
 END_TEST
 
+/* A version is size, mtime, inode and ctime: any of them moving is a
+ * change, the four unchanged is none. */
+START_TEST(test_register_version_is_four_fields) {
+  struct fsd_register reg;
+  struct fsd_stamp st = {10, 100, 7, 200};
+  const struct fsd_file *f;
+
+  ck_assert_int_eq(fsd_register_init(&reg), 0);
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 1);
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 0);
+  st.ino = 8; /* replaced by a new file of the same size and mtime */
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 2);
+  st.ctime_ns = 201; /* written in place within one mtime tick */
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 2);
+  st.size = 11;
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 2);
+  st.mtime_ns = 101;
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 2);
+  ck_assert_int_eq(fsd_register_put(&reg, "a", 1, &st), 0);
+  f = fsd_register_get(&reg, "a", 1);
+  ck_assert_uint_eq(f->ino, 8);
+  ck_assert_int_eq(f->ctime_ns, 201);
+  ck_assert_uint_eq(f->size, 11);
+  ck_assert_int_eq(f->mtime_ns, 101);
+  fsd_register_free(&reg);
+}
+END_TEST
+
 START_TEST(test_register_rejects_bad_lengths) {
   struct fsd_register reg;
   char big[300];
@@ -152,6 +180,7 @@ Suite *register_suite(void) {
   TCase *tc = tcase_create("core");
 
   tcase_add_test(tc, test_register_set_get_update_remove);
+  tcase_add_test(tc, test_register_version_is_four_fields);
   tcase_add_test(tc, test_register_rejects_bad_lengths);
   tcase_add_test(tc, test_register_grows_and_visits_all);
   tcase_add_test(tc, test_register_generation_moves_on_change);

@@ -16,12 +16,12 @@
 
 struct fake {
   struct fsd_session s;
-  uint8_t *out;     /* frames the session sent */
+  uint8_t *out; /* frames the session sent */
   size_t outlen;
-  size_t outpos;    /* next frame to read back */
-  int closed;       /* close() called */
-  size_t backlog;   /* what backlog() reports */
-  int grow;         /* sends add to the backlog */
+  size_t outpos;  /* next frame to read back */
+  int closed;     /* close() called */
+  size_t backlog; /* what backlog() reports */
+  int grow;       /* sends add to the backlog */
   struct fsd_req *started[MAX_REQS];
   int nstarted;
   struct fsd_req *aborted[MAX_REQS];
@@ -396,6 +396,15 @@ START_TEST(test_session_unknown_opcode_stays_open) {
   feed_bytes(f, frame, sizeof(frame), sizeof(frame));
   expect_error(f, 5, FSP_ST_UNKNOWN_OP);
   ck_assert_int_eq(f->closed, 0);
+  /* With the id of a request in flight (or 0) it goes on id 0. */
+  feed_range(f, FSP_OP_GET, 8, "a", 0, 1);
+  fsp_header_write(frame, 0x7e, 8, 4);
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 0, FSP_ST_UNKNOWN_OP);
+  fsp_header_write(frame, 0x7e, 0, 4);
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 0, FSP_ST_UNKNOWN_OP);
+  ck_assert_int_eq(f->naborted, 0);
   feed_simple(f, FSP_OP_PING, 6);
   expect_op(f, FSP_OP_PONG, 6, NULL);
   fake_free(f);
@@ -451,12 +460,13 @@ START_TEST(test_session_out_of_sequence) {
   m.u.hello.max_payload = 65536;
   feed_msg(f, &m);
   expect_error(f, 0, FSP_ST_PROTOCOL);
+  /* None of these is a request: the ERROR goes on id 0, ending nothing. */
   feed_simple(f, FSP_OP_OK, 4); /* server-only */
-  expect_error(f, 4, FSP_ST_PROTOCOL);
+  expect_error(f, 0, FSP_ST_PROTOCOL);
   feed_end(f, 5, 0, 0); /* no upload */
-  expect_error(f, 5, FSP_ST_PROTOCOL);
+  expect_error(f, 0, FSP_ST_PROTOCOL);
   feed_data(f, 6, "x", 1);
-  expect_error(f, 6, FSP_ST_PROTOCOL);
+  expect_error(f, 0, FSP_ST_PROTOCOL);
   feed_simple(f, FSP_OP_LIST, 0); /* id 0 is reserved */
   expect_error(f, 0, FSP_ST_PROTOCOL);
   ck_assert_int_eq(f->closed, 0);
@@ -647,7 +657,8 @@ START_TEST(test_session_duplicate_id_and_busy) {
 
   feed_range(f, FSP_OP_GET, 1, "a", 0, 1);
   feed_range(f, FSP_OP_HASH, 1, "b", 0, 1);
-  expect_error(f, 1, FSP_ST_PROTOCOL);
+  /* On id 0: an ERROR on id 1 would end the GET in the client's eyes. */
+  expect_error(f, 0, FSP_ST_PROTOCOL);
   ck_assert_int_eq(f->nstarted, 1);
   for (uint32_t id = 2; id <= FSD_MAX_INFLIGHT; id++)
     feed_range(f, FSP_OP_GET, id, "a", 0, 1);
@@ -655,9 +666,188 @@ START_TEST(test_session_duplicate_id_and_busy) {
   expect_nothing(f);
   feed_range(f, FSP_OP_GET, 1000, "a", 0, 1);
   expect_error(f, 1000, FSP_ST_BUSY);
-  /* Answers from memory are not requests in flight: still served. */
+  /* PING is not a request: still answered. */
   feed_simple(f, FSP_OP_PING, 1001);
   expect_op(f, FSP_OP_PONG, 1001, NULL);
+  fake_free(f);
+}
+END_TEST
+
+/* Regression: with 64 requests in flight, PUT, GET, LIST, HASH and DELETE
+ * got BUSY while STAT, SUBSCRIBE, UNSUBSCRIBE and NOTICE were answered. One
+ * rule now: any request over the limit is BUSY. */
+START_TEST(test_session_busy_is_one_rule_for_every_request) {
+  static const uint8_t ops[] = {
+      FSP_OP_LIST,      FSP_OP_STAT,        FSP_OP_DELETE,
+      FSP_OP_GET,       FSP_OP_PUT,         FSP_OP_HASH,
+      FSP_OP_SUBSCRIBE, FSP_OP_UNSUBSCRIBE, FSP_OP_NOTICE};
+  struct fake *f = connected();
+  struct fsp_msg m;
+  uint64_t off, len;
+
+  fsd_register_set(&ctx.reg, "a", 1, 1, 1);
+  for (uint32_t id = 1; id <= FSD_MAX_INFLIGHT; id++)
+    feed_range(f, FSP_OP_GET, id, "a", 0, 1);
+  for (size_t i = 0; i < sizeof(ops); i++) {
+    uint32_t id = 500 + (uint32_t)i;
+    memset(&m, 0, sizeof(m));
+    m.op = ops[i];
+    m.id = id;
+    m.u.name.ptr = "a"; /* STAT, DELETE */
+    m.u.name.len = 1;
+    if (ops[i] == FSP_OP_GET || ops[i] == FSP_OP_HASH) {
+      m.u.range.name.ptr = "a";
+      m.u.range.name.len = 1;
+    } else if (ops[i] == FSP_OP_PUT) {
+      m.u.put.name.ptr = "a";
+      m.u.put.name.len = 1;
+    } else if (ops[i] == FSP_OP_NOTICE) {
+      m.u.text.ptr = "hi";
+      m.u.text.len = 2;
+    } else if (ops[i] == FSP_OP_SUBSCRIBE || ops[i] == FSP_OP_UNSUBSCRIBE ||
+               ops[i] == FSP_OP_LIST) {
+      memset(&m.u, 0, sizeof(m.u));
+    }
+    feed_msg(f, &m);
+    expect_error(f, id, FSP_ST_BUSY);
+  }
+  ck_assert_int_eq(f->nstarted, FSD_MAX_INFLIGHT);
+  /* The refused SUBSCRIBE subscribed nothing: no event comes. */
+  fsd_ctx_update(&ctx, "z", 1, 1, 1, 1);
+  expect_nothing(f);
+  /* Once one ends, the next request is served. */
+  ck_assert_int_eq(
+      fsd_session_get_begin(&f->s, f->started[0], 1, 1, &off, &len), 0);
+  fsd_session_get_end(&f->s, f->started[0], 1, 0);
+  expect_op(f, FSP_OP_BEGIN, 1, NULL);
+  expect_op(f, FSP_OP_END, 1, NULL);
+  feed_name(f, FSP_OP_STAT, 600, "a");
+  expect_op(f, FSP_OP_INFO, 600, NULL);
+  fake_free(f);
+}
+END_TEST
+
+/* Regression: a CANCEL with a 1-byte payload naming a running GET drew an
+ * ERROR with the GET's id, and the GET then went on to its END: two final
+ * frames for one request. */
+START_TEST(test_session_malformed_cancel_ends_no_request) {
+  struct fake *f = connected();
+  uint8_t frame[FSP_HDR_LEN + 1];
+  uint64_t off, len;
+
+  feed_range(f, FSP_OP_GET, 3, "a", 0, 1);
+  fsp_header_write(frame, FSP_OP_CANCEL, 3, 1);
+  frame[FSP_HDR_LEN] = 0;
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 0, FSP_ST_BAD_REQUEST);
+  ck_assert_int_eq(f->naborted, 0);
+  ck_assert_int_eq(
+      fsd_session_get_begin(&f->s, f->started[0], 1, 1, &off, &len), 0);
+  fsd_session_get_end(&f->s, f->started[0], 1, 0);
+  expect_op(f, FSP_OP_BEGIN, 3, NULL);
+  expect_op(f, FSP_OP_END, 3, NULL);
+  expect_nothing(f);
+  fake_free(f);
+}
+END_TEST
+
+/* Every ERROR with a non-zero id is the final frame of that request: bad
+ * frames that are not requests, sent with the id of a running one, are
+ * answered on id 0 and leave it running. */
+START_TEST(test_session_stray_frames_never_end_a_request) {
+  struct fake *f = connected();
+  uint8_t ping[FSP_HDR_LEN + FSP_PING_MAX + 1];
+  struct fsd_req *get, *put;
+  uint64_t off, len;
+
+  feed_range(f, FSP_OP_GET, 3, "a", 0, 1);
+  get = f->started[0];
+  feed_data(f, 3, "x", 1); /* DATA for a GET */
+  expect_error(f, 0, FSP_ST_PROTOCOL);
+  feed_end(f, 3, 0, 0); /* END for a GET */
+  expect_error(f, 0, FSP_ST_PROTOCOL);
+  feed_name(f, FSP_OP_STAT, 3, "a"); /* id in flight */
+  expect_error(f, 0, FSP_ST_PROTOCOL);
+  feed_simple(f, FSP_OP_OK, 3); /* server-only */
+  expect_error(f, 0, FSP_ST_PROTOCOL);
+  fsp_header_write(ping, FSP_OP_PING, 3, FSP_PING_MAX + 1);
+  memset(ping + FSP_HDR_LEN, 'p', FSP_PING_MAX + 1);
+  feed_bytes(f, ping, sizeof(ping), sizeof(ping)); /* over-long PING */
+  expect_error(f, 0, FSP_ST_BAD_REQUEST);
+  ck_assert_int_eq(f->naborted, 0);
+  ck_assert_int_eq(fsd_session_get_begin(&f->s, get, 1, 1, &off, &len), 0);
+  fsd_session_get_end(&f->s, get, 1, 0);
+  expect_op(f, FSP_OP_BEGIN, 3, NULL);
+  expect_op(f, FSP_OP_END, 3, NULL);
+
+  /* A second END while the upload commits: its INFO still ends it. */
+  put = NULL;
+  feed_put(f, 4, "p", 1, FSP_PUT_REPLACE);
+  put = f->started[1];
+  fsd_session_put_ready(&f->s, put);
+  expect_op(f, FSP_OP_READY, 4, NULL);
+  feed_data(f, 4, "x", 1);
+  feed_end(f, 4, 1, XXH3_64bits("x", 1));
+  ck_assert_ptr_eq(f->committed, put);
+  feed_end(f, 4, 1, XXH3_64bits("x", 1));
+  expect_error(f, 0, FSP_ST_PROTOCOL);
+  fsd_session_put_done(&f->s, put, &(struct fsd_stamp){1, 9, 1, 9});
+  expect_op(f, FSP_OP_INFO, 4, NULL);
+  expect_nothing(f);
+  fake_free(f);
+}
+END_TEST
+
+/* Regression: a HELLO announcing max_payload 1,000 was accepted, and the
+ * client then got 64 KiB DATA frames. It is malformed: BAD_REQUEST, and
+ * the connection closes as after any bad first HELLO. */
+START_TEST(test_session_hello_below_min_payload_refused) {
+  static const uint32_t bad[] = {1000, FSP_MIN_PAYLOAD - 1, 0,
+                                 FSP_MAX_PAYLOAD + 1};
+
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct fake *f = fake_new();
+    uint8_t frame[FSP_HDR_LEN + 20];
+
+    memset(frame, 0, sizeof(frame));
+    fsp_header_write(frame, FSP_OP_HELLO, 0, 20);
+    frame[FSP_HDR_LEN + 1] = 1; /* version 1 */
+    frame[FSP_HDR_LEN + 4] = (uint8_t)(bad[i] >> 24);
+    frame[FSP_HDR_LEN + 5] = (uint8_t)(bad[i] >> 16);
+    frame[FSP_HDR_LEN + 6] = (uint8_t)(bad[i] >> 8);
+    frame[FSP_HDR_LEN + 7] = (uint8_t)bad[i];
+    feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+    expect_error(f, 0, FSP_ST_BAD_REQUEST);
+    expect_nothing(f);
+    ck_assert_int_eq(f->closed, 1);
+    fake_free(f);
+  }
+}
+END_TEST
+
+/* Regression: a 257-byte HELLO agent got BAD_REQUEST, a 4,097-byte NOTICE
+ * TOO_LARGE. One rule: a field over its limit is a malformed payload. */
+START_TEST(test_session_overlong_fields_are_bad_request) {
+  struct fake *f = connected();
+  static uint8_t frame[FSP_HDR_LEN + FSP_NOTICE_MAX + 1];
+  uint8_t hello[FSP_HDR_LEN + 20 + FSP_AGENT_MAX + 1];
+
+  fsp_header_write(frame, FSP_OP_NOTICE, 7, FSP_NOTICE_MAX + 1);
+  memset(frame + FSP_HDR_LEN, 'n', FSP_NOTICE_MAX + 1);
+  feed_bytes(f, frame, sizeof(frame), sizeof(frame));
+  expect_error(f, 7, FSP_ST_BAD_REQUEST);
+  ck_assert_int_eq(f->closed, 0);
+  fake_free(f);
+
+  f = fake_new();
+  memset(hello, 'a', sizeof(hello));
+  fsp_header_write(hello, FSP_OP_HELLO, 0, 20 + FSP_AGENT_MAX + 1);
+  memset(hello + FSP_HDR_LEN, 0, 20);
+  hello[FSP_HDR_LEN + 1] = 1;
+  hello[FSP_HDR_LEN + 5] = 1; /* max_payload 65536 */
+  feed_bytes(f, hello, sizeof(hello), sizeof(hello));
+  expect_error(f, 0, FSP_ST_BAD_REQUEST);
+  ck_assert_int_eq(f->closed, 1);
   fake_free(f);
 }
 END_TEST
@@ -690,7 +880,8 @@ START_TEST(test_session_put_flow_and_event) {
   feed_end(f, 4, sizeof(data), XXH3_64bits(data, sizeof(data)));
   ck_assert_ptr_eq(f->committed, r);
   expect_nothing(f);
-  fsd_session_put_done(&f->s, r, sizeof(data), 1234);
+  fsd_session_put_done(&f->s, r,
+                       &(struct fsd_stamp){sizeof(data), 1234, 10, 1234});
   expect_op(f, FSP_OP_INFO, 4, &m);
   ck_assert_uint_eq(m.u.entry.size, sizeof(data));
   ck_assert_ptr_nonnull(fsd_register_get(&ctx.reg, "new.bin", 7));
@@ -701,6 +892,68 @@ START_TEST(test_session_put_flow_and_event) {
   ck_assert_mem_eq(m.u.event.file.name.ptr, "new.bin", 7);
   fake_free(f);
   fake_free(sub);
+}
+END_TEST
+
+/* Regression: a commit with the size and mtime of the one before it (the
+ * file system's clock ticks coarsely) gave no event. Each commit is a new
+ * inode: one event each, in commit order. When the folder watcher saw the
+ * new file first, it told the event and the commit adds none. */
+START_TEST(test_session_each_commit_is_one_event) {
+  struct fake *f = connected();
+  struct fake *sub = connected();
+  struct fsp_msg m;
+
+  feed_simple(sub, FSP_OP_SUBSCRIBE, 1);
+  expect_op(sub, FSP_OP_SUBSCRIBED, 1, NULL);
+  for (uint32_t i = 0; i < 5; i++) {
+    struct fsd_stamp st = {3, 1700000000000000000, 100 + i,
+                           1700000000000000000};
+    struct fsd_req *r;
+
+    f->next_off = 0; /* each upload writes from offset 0 */
+    feed_put(f, 7, "same", 3, FSP_PUT_REPLACE);
+    r = f->started[f->nstarted - 1];
+    fsd_session_put_ready(&f->s, r);
+    expect_op(f, FSP_OP_READY, 7, NULL);
+    feed_data(f, 7, "abc", 3);
+    feed_end(f, 7, 3, XXH3_64bits("abc", 3));
+    ck_assert_ptr_eq(f->committed, r);
+    if (i == 3) /* the watcher's stat saw this commit's file first */
+      ck_assert_int_eq(fsd_ctx_put(&ctx, "same", 4, &st), FSP_EV_REPLACED);
+    fsd_session_put_done(&f->s, r, &st);
+    expect_op(f, FSP_OP_INFO, 7, NULL);
+    expect_op(sub, FSP_OP_EVENT, 0, &m);
+    ck_assert_uint_eq(m.u.event.seq, i + 1);
+    ck_assert_uint_eq(m.u.event.kind, i == 0 ? FSP_EV_ADDED : FSP_EV_REPLACED);
+    ck_assert_uint_eq(m.u.event.file.size, 3);
+    ck_assert_int_eq(m.u.event.file.mtime_ns, st.mtime_ns);
+    expect_nothing(sub);
+  }
+  fake_free(f);
+  fake_free(sub);
+}
+END_TEST
+
+/* A malformed END fails the upload: BAD_REQUEST is its final frame, and
+ * nothing is committed. */
+START_TEST(test_session_malformed_end_fails_upload) {
+  struct fake *f = connected();
+  uint8_t end[FSP_HDR_LEN + 3];
+  struct fsd_req *r = ready_put(f, 4, "x", 1);
+
+  feed_data(f, 4, "a", 1);
+  fsp_header_write(end, FSP_OP_END, 4, 3);
+  memset(end + FSP_HDR_LEN, 0, 3);
+  feed_bytes(f, end, sizeof(end), sizeof(end));
+  ck_assert_int_eq(f->naborted, 1);
+  ck_assert_ptr_null(f->committed);
+  f->aborted[0] = NULL;
+  fsd_session_aborted(&f->s, r);
+  expect_error(f, 4, FSP_ST_BAD_REQUEST);
+  expect_nothing(f);
+  ck_assert_uint_eq(fsd_session_busy(&f->s), 0);
+  fake_free(f);
 }
 END_TEST
 
@@ -757,9 +1010,10 @@ START_TEST(test_session_put_too_much_data) {
   ck_assert_uint_eq(fsd_session_busy(&f->s), 0);
   feed_end(f, 4, 3, 0);
   expect_nothing(f);
-  /* After END the id is free; DATA for it is now out of sequence. */
+  /* After END the id is free; DATA for it is now out of sequence (on id
+   * 0: the client may have reused id 4 already). */
   feed_data(f, 4, "z", 1);
-  expect_error(f, 4, FSP_ST_PROTOCOL);
+  expect_error(f, 0, FSP_ST_PROTOCOL);
   fake_free(f);
 }
 END_TEST
@@ -869,6 +1123,51 @@ START_TEST(test_session_subscribe_replay_and_resync) {
   expect_nothing(f);
   feed_simple(f, FSP_OP_UNSUBSCRIBE, 4); /* not subscribed: OK anyway */
   expect_op(f, FSP_OP_OK, 4, NULL);
+  fake_free(f);
+}
+END_TEST
+
+/* SUBSCRIBED comes first, then the replay or RESYNC: a client that waits
+ * for SUBSCRIBED before it reads events loses nothing. A seq is only
+ * replayed from with its own epoch: epoch 0 (none known) with since > 0,
+ * or a since past the latest seq, is RESYNC. */
+START_TEST(test_session_subscribe_edges) {
+  struct fake *f;
+  struct fsp_msg m;
+  static const uint64_t cases[][2] = {{0, 1}, {77, 4}, {78, 1}};
+
+  fsd_ctx_update(&ctx, "a", 1, 1, 1, 1);
+  fsd_ctx_update(&ctx, "b", 1, 1, 2, 2);
+  fsd_ctx_update(&ctx, "c", 1, 1, 3, 3);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    f = connected();
+    memset(&m, 0, sizeof(m));
+    m.op = FSP_OP_SUBSCRIBE;
+    m.id = 1;
+    m.u.sub.epoch = cases[i][0];
+    m.u.sub.seq = cases[i][1];
+    feed_msg(f, &m);
+    expect_op(f, FSP_OP_SUBSCRIBED, 1, &m);
+    ck_assert_uint_eq(m.u.sub.seq, 3);
+    expect_op(f, FSP_OP_RESYNC, 0, &m);
+    ck_assert_uint_eq(m.u.sub.epoch, 77);
+    ck_assert_uint_eq(m.u.sub.seq, 3);
+    expect_nothing(f);
+    fake_free(f);
+  }
+  /* since = the latest seq: nothing to replay, live from there. */
+  f = connected();
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_SUBSCRIBE;
+  m.id = 1;
+  m.u.sub.epoch = 77;
+  m.u.sub.seq = 3;
+  feed_msg(f, &m);
+  expect_op(f, FSP_OP_SUBSCRIBED, 1, NULL);
+  expect_nothing(f);
+  fsd_ctx_update(&ctx, "d", 1, 1, 4, 4);
+  expect_op(f, FSP_OP_EVENT, 0, &m);
+  ck_assert_uint_eq(m.u.event.seq, 4);
   fake_free(f);
 }
 END_TEST
@@ -1043,6 +1342,36 @@ START_TEST(test_session_shutdown_and_timeout) {
 }
 END_TEST
 
+/* At shutdown every request in flight ends with ERROR SHUTDOWN (or its
+ * normal final frame, if the host finished it first), then BYE id 0. */
+START_TEST(test_session_shutdown_ends_requests_first) {
+  struct fake *f = connected();
+  struct fsp_msg m;
+  struct fsd_req *put;
+
+  feed_range(f, FSP_OP_GET, 3, "a", 0, 1);
+  put = NULL;
+  feed_put(f, 4, "b", 1, FSP_PUT_REPLACE);
+  put = f->started[1];
+  fsd_session_put_ready(&f->s, put);
+  expect_op(f, FSP_OP_READY, 4, NULL);
+  fsd_session_shutdown(&f->s);
+  ck_assert_int_eq(f->naborted, 2);
+  expect_nothing(f);
+  for (int i = 0; i < 2; i++) {
+    struct fsd_req *r = f->aborted[i];
+    uint32_t id = r->id;
+    f->aborted[i] = NULL;
+    fsd_session_aborted(&f->s, r);
+    expect_error(f, id, FSP_ST_SHUTDOWN);
+  }
+  expect_op(f, FSP_OP_BYE, 0, &m);
+  ck_assert_uint_eq(m.u.error.status, FSP_ST_SHUTDOWN);
+  ck_assert_int_eq(f->closed, 1);
+  fake_free(f);
+}
+END_TEST
+
 /* A commit the host already started completes even when the client goes:
  * the file is in place, so the register must know. */
 START_TEST(test_session_close_during_commit) {
@@ -1056,7 +1385,7 @@ START_TEST(test_session_close_during_commit) {
   fsd_session_close(&f->s);
   ck_assert_int_eq(f->naborted, 0);
   ck_assert_uint_eq(fsd_session_busy(&f->s), 1);
-  fsd_session_put_done(&f->s, r, 1, 5);
+  fsd_session_put_done(&f->s, r, &(struct fsd_stamp){1, 5, 11, 5});
   ck_assert_ptr_nonnull(fsd_register_get(&ctx.reg, "late", 4));
   expect_nothing(f);
   fake_free(f);
@@ -1085,7 +1414,16 @@ Suite *session_suite(void) {
   tcase_add_test(tc, test_session_get_flow);
   tcase_add_test(tc, test_session_range_clamp);
   tcase_add_test(tc, test_session_duplicate_id_and_busy);
+  tcase_add_test(tc, test_session_busy_is_one_rule_for_every_request);
+  tcase_add_test(tc, test_session_malformed_cancel_ends_no_request);
+  tcase_add_test(tc, test_session_stray_frames_never_end_a_request);
+  tcase_add_test(tc, test_session_hello_below_min_payload_refused);
+  tcase_add_test(tc, test_session_overlong_fields_are_bad_request);
+  tcase_add_test(tc, test_session_subscribe_edges);
   tcase_add_test(tc, test_session_put_flow_and_event);
+  tcase_add_test(tc, test_session_each_commit_is_one_event);
+  tcase_add_test(tc, test_session_malformed_end_fails_upload);
+  tcase_add_test(tc, test_session_shutdown_ends_requests_first);
   tcase_add_test(tc, test_session_put_checksum_mismatch);
   tcase_add_test(tc, test_session_put_short_is_size);
   tcase_add_test(tc, test_session_put_too_much_data);

@@ -231,7 +231,8 @@ static void complete(struct host *h, struct held *e) {
     if (v % 8 == 0)
       fsd_session_fail(s, r, FSP_ST_EXISTS, NULL);
     else
-      fsd_session_put_done(s, r, r->size, 1700000002);
+      fsd_session_put_done(
+          s, r, &(struct fsd_stamp){r->size, 1700000002, r->id, 1700000002});
     return;
   }
 }

@@ -262,8 +262,9 @@ class MalformedCase(FsdCase):
             (OP["BYE"], b"\x00\x00\xff", "BAD_REQUEST"),
             (OP["NOTICE"], b"", ("BAD_REQUEST", "TOO_LARGE")),
             (OP["NOTICE"], b"\xff\xfe", "BAD_REQUEST"),
-            (OP["NOTICE"], b"a" * 4097, ("TOO_LARGE", "BAD_REQUEST")),
-            (OP["PING"], b"p" * 65, ("BAD_REQUEST", "TOO_LARGE")),
+            # A field over its limit is malformed like any other (section 7).
+            (OP["NOTICE"], b"a" * 4097, "BAD_REQUEST"),
+            (OP["PING"], b"p" * 65, "BAD_REQUEST"),
             (OP["HELLO"], b"\x00", ("PROTOCOL", "BAD_REQUEST")),
         ]
         rid = 100
@@ -277,7 +278,10 @@ class MalformedCase(FsdCase):
             f = c.recv_frame()
             self.assertEqual(f.op, OP["ERROR"], "op %#x payload %r: %r" %
                              (op, payload[:20], f))
-            self.assertEqual(f.id, rid_used)
+            # Only a request is answered on its own id; a bad CANCEL, BYE
+            # or PING is not a request and ends none (section 7).
+            not_request = op in (OP["CANCEL"], OP["BYE"], OP["PING"])
+            self.assertEqual(f.id, 0 if not_request else rid_used)
             self.assert_error([f], status)
         self.assert_stays_up(c)
         self.assertNotIn(b"new.txt", c.list())
@@ -368,13 +372,14 @@ class MalformedCase(FsdCase):
 
     def test_malformed_data_without_put(self):
         c = self.fsd.connect()
+        # Neither is a request: the ERROR is on id 0, ending none.
         c.send(frame(OP["DATA"], 9, b"hello"))
         f = c.recv_frame()
-        self.assertEqual((f.op, f.id), (OP["ERROR"], 9))
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 0))
         self.assert_error([f], "PROTOCOL")
         c.send(frame(OP["END"], 9, p_end(5, xxh3(b"hello"))))
         f = c.recv_frame()
-        self.assertEqual((f.op, f.id), (OP["ERROR"], 9))
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 0))
         self.assert_error([f], "PROTOCOL")
         self.assert_stays_up(c)
         self.assertEqual(sorted(c.list()), [b"known.txt"])
@@ -402,7 +407,7 @@ class MalformedCase(FsdCase):
         rid = c.next_id - 1
         c.send(frame(OP["END"], rid, p_end(5, xxh3(b"hello"))))
         f = c.recv_frame()
-        self.assertEqual((f.op, f.id), (OP["ERROR"], rid))
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 0))
         self.assert_error([f], "PROTOCOL")
         self.assertEqual(c.get("once.txt")[1], b"hello")
         self.assert_stays_up(c)
@@ -445,7 +450,7 @@ class MalformedCase(FsdCase):
             rid = c.new_id()
             c.send(frame(OP[name], rid, b"\x00" * 8))
             f = c.recv_frame()
-            self.assertEqual((f.op, f.id), (OP["ERROR"], rid), name)
+            self.assertEqual((f.op, f.id), (OP["ERROR"], 0), name)
             self.assert_error([f], ("PROTOCOL", "UNKNOWN_OP"))
         self.assert_stays_up(c)
 
@@ -454,11 +459,11 @@ class MalformedCase(FsdCase):
         rid = c.request(OP["PUT"], p_put(5, 0, "pending.txt"))
         f = c.recv_frame()
         self.assertEqual((f.op, f.id), (OP["READY"], rid))
-        # Same id while the upload waits for data: PROTOCOL for the newcomer,
-        # the upload itself goes on.
+        # Same id while the upload waits for data: PROTOCOL for the newcomer
+        # on id 0 (on rid it would end the upload), the upload goes on.
         c.send(frame(OP["STAT"], rid, b"known.txt"))
         f = c.recv_frame()
-        self.assertEqual((f.op, f.id), (OP["ERROR"], rid))
+        self.assertEqual((f.op, f.id), (OP["ERROR"], 0))
         self.assert_error([f], "PROTOCOL")
         c.send(frame(OP["DATA"], rid, b"hello") +
                frame(OP["END"], rid, p_end(5, xxh3(b"hello"))))
@@ -481,7 +486,7 @@ class MalformedCase(FsdCase):
         data = b"payload!"
         for end, status in ((p_end(len(data), xxh3(data) ^ 1), "CHECKSUM"),
                             (p_end(len(data) + 1, xxh3(data)), "SIZE"),
-                            (b"\x00" * 3, ("BAD_REQUEST", "SIZE"))):
+                            (b"\x00" * 3, "BAD_REQUEST")):
             with self.assertRaises(FspError) as cm:
                 c.put("known.txt", data, end=end)
             self.assert_error(cm.exception, status)
@@ -504,11 +509,15 @@ class MalformedCase(FsdCase):
         for rid in ids:
             f = c.next_frame_for(rid)
             self.assertEqual(f.op, OP["READY"], f)
-        # Every slot is taken by an upload waiting for data: one more piece
-        # of file work is refused (answers from memory, like STAT, may still
-        # be given).
+        # Every slot is taken by an upload waiting for data: any request
+        # more is refused, whether the disk or memory would answer it
+        # (protocol.md section 4: one rule for all).
         for op, payload in ((OP["PUT"], p_put(4, 0, "one-too-many")),
-                            (OP["GET"], p_range(0, 10, "known.txt"))):
+                            (OP["GET"], p_range(0, 10, "known.txt")),
+                            (OP["STAT"], b"known.txt"),
+                            (OP["SUBSCRIBE"], bytes(16)),
+                            (OP["UNSUBSCRIBE"], b""),
+                            (OP["NOTICE"], b"hi")):
             rid = c.request(op, payload)
             f = c.next_frame_for(rid)
             self.assert_error([f], "BUSY", rid)

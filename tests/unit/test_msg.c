@@ -162,6 +162,23 @@ static const struct bad bad[] = {
     {FSP_OP_HELLO,
      "00 01 80 00 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
      FSP_EMALFORMED, "HELLO reserved 0x8000"},
+    /* Regression: a HELLO announcing less than 65,536 bytes was accepted
+     * and then sent 64 KiB frames all the same. */
+    {FSP_OP_HELLO,
+     "00 01 00 00 00 00 03 e8 00 00 00 00 00 00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "HELLO max_payload 1000"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 00 00 ff ff 00 00 00 00 00 00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "HELLO max_payload 65535"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "HELLO max_payload 0"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 01 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "HELLO max_payload 16 MiB + 1"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 ff ff ff ff 00 00 00 00 00 00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "HELLO max_payload 0xffffffff"},
     {FSP_OP_PUT, U64_0 "02 61", FSP_EMALFORMED, "PUT mode 2"},
     {FSP_OP_PUT, U64_0 "ff 61", FSP_EMALFORMED, "PUT mode 255"},
     {FSP_OP_EVENT, U64_0 "00" U64_0 U64_0 "61", FSP_EMALFORMED, "EVENT kind 0"},
@@ -237,8 +254,11 @@ static const struct bad good[] = {
      "00 01 00 00 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00", 0,
      "HELLO empty agent"},
     {FSP_OP_HELLO,
-     "ff ff 00 00 ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff", 0,
-     "HELLO all ones but reserved"},
+     "ff ff 00 00 01 00 00 00 ff ff ff ff ff ff ff ff ff ff ff ff", 0,
+     "HELLO all ones but reserved, max_payload 16 MiB"},
+    {FSP_OP_HELLO,
+     "00 01 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00", 0,
+     "HELLO max_payload 65536"},
     {FSP_OP_PUT, U64_0 "00 61", 0, "PUT mode 0"},
     {FSP_OP_PUT, U64_0 "01 61", 0, "PUT mode 1"},
     {FSP_OP_EVENT, U64_0 "01" U64_0 U64_0 "61", 0, "EVENT kind 1"},
@@ -267,8 +287,10 @@ START_TEST(test_msg_decode_edges_accepted) {
 }
 END_TEST
 
-/* Text limits on both sides: the limit itself passes, one more byte is
- * FSP_ETOOBIG (decoded: the server answers TOO_LARGE). */
+/* Text limits on both sides: the limit itself passes; one more byte is
+ * FSP_ETOOBIG to the encoder and FSP_EMALFORMED to the decoder (a field
+ * over its limit is malformed, BAD_REQUEST, like any field outside its
+ * layout: TOO_LARGE is for frames over max_payload). */
 static void check_text_limit(uint8_t op, size_t fixed, size_t max) {
   uint8_t *payload = calloc(1, fixed + max + 1);
   struct fsp_msg m = {.op = op, .id = 3};
@@ -278,9 +300,11 @@ static void check_text_limit(uint8_t op, size_t fixed, size_t max) {
 
   ck_assert_ptr_nonnull(payload);
   memset(payload + fixed, 'x', max + 1);
-  if (op == FSP_OP_HELLO)
+  if (op == FSP_OP_HELLO) {
+    payload[5] = 1; /* max_payload 65536 */
+    m.u.hello.max_payload = FSP_MIN_PAYLOAD;
     text = &m.u.hello.agent;
-  else
+  } else
     text = &m.u.text;
   text->ptr = (const char *)payload + fixed;
   text->len = max;
@@ -291,7 +315,7 @@ static void check_text_limit(uint8_t op, size_t fixed, size_t max) {
   ck_assert_int_eq(fsp_msg_encode(NULL, 0, &m), FSP_ETOOBIG);
   ck_assert_int_eq(decode_guarded(op, 3, payload, fixed + max, &m), 0);
   ck_assert_int_eq(decode_guarded(op, 3, payload, fixed + max + 1, &m),
-                   FSP_ETOOBIG);
+                   FSP_EMALFORMED);
   free(payload);
 }
 

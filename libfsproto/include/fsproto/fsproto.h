@@ -43,7 +43,8 @@ extern "C" {
 #define FSP_AGENT_MAX 256u       /* longest HELLO agent string, in bytes */
 #define FSP_PING_MAX 64u         /* longest PING payload */
 #define FSP_EVENT_ID 0u          /* request id of HELLO, events, connection errors */
-#define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length meaning "to the end" */
+#define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length meaning "to the end"   \
+                                      */
 
 /* Capability bits announced in HELLO. */
 #define FSP_CAP_READ_ONLY (1u << 0) /* server refuses PUT and DELETE */
@@ -145,7 +146,8 @@ enum fsp_errno {
 #undef FSP_ERR_ENUM
 };
 
-/* Text for an FSP_E* code; "unknown error" for anything else. Static storage. */
+/* Text for an FSP_E* code; "unknown error" for anything else. Static storage.
+ */
 FSP_EXTERN const char *fsp_strerror(int err);
 /* Name of an FSP_E* code, e.g. "FSP_ETOOBIG"; "FSP_UNKNOWN" otherwise. */
 FSP_EXTERN const char *fsp_err_name(int err);
@@ -237,7 +239,8 @@ struct fsp_item {
 /* Incremental decoder state. Zero-fill or fsp_decoder_init() before use.
  * Fields starting with '_' are private. */
 struct fsp_decoder {
-  uint32_t max_payload; /* largest payload accepted; may be raised after HELLO */
+  uint32_t
+      max_payload;     /* largest payload accepted; may be raised after HELLO */
   uint32_t _data_id;    /* id of the DATA frame being streamed */
   uint32_t _data_len;   /* its payload length */
   uint32_t _data_left;  /* payload bytes of it not yet handed out */
@@ -348,9 +351,11 @@ struct fsp_msg {
 
 /* Decodes the payload of frame f into m. Strings point into f->payload.
  * Returns 0, FSP_EOPCODE (unknown op; m->op and m->id are still set),
- * FSP_EMALFORMED (wrong length or field values), FSP_EBADNAME (a name field
- * fails fsp_name_check), FSP_EUTF8 (a text field is not UTF-8) or
- * FSP_ETOOBIG (a text or PING payload over its limit: answer TOO_LARGE).
+ * FSP_EMALFORMED (wrong length or field values, including a text or PING
+ * payload over its limit and a HELLO max_payload outside FSP_MIN_PAYLOAD..
+ * FSP_MAX_PAYLOAD: answer BAD_REQUEST), FSP_EBADNAME (a name field fails
+ * fsp_name_check: answer BAD_NAME) or FSP_EUTF8 (a text field is not UTF-8:
+ * BAD_REQUEST).
  * For a DATA frame, m->u.text is the whole payload: pass only whole frames
  * (fsp_frame_decode), not the pieces fsp_decoder_feed() yields. */
 FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
@@ -359,7 +364,9 @@ FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
  * bytes; when that is more than cap nothing was written and the caller can
  * retry with a buffer that big (snprintf style). Negative on invalid input:
  * FSP_EBADNAME, FSP_EUTF8, FSP_ETOOBIG (payload over FSP_MAX_PAYLOAD or a
- * text over its limit), FSP_EOPCODE, FSP_EINVAL. For DATA only the header is
+ * text over its limit), FSP_EOPCODE, FSP_EINVAL (a field value outside its
+ * range, such as a HELLO max_payload outside FSP_MIN_PAYLOAD..
+ * FSP_MAX_PAYLOAD). For DATA only the header is
  * cheap to write separately: see fsp_header_write(). */
 FSP_EXTERN ssize_t fsp_msg_encode(uint8_t *buf, size_t cap,
                                   const struct fsp_msg *m);
