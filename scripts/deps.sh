@@ -5,7 +5,7 @@
 set -euo pipefail
 
 base=(meson ninja-build pkg-config gcc libc6-dev libuv1-dev libxxhash-dev check python3
-  scdoc groff-base)
+  scdoc groff-base bash-completion)
 want=("${base[@]}" "$@")
 
 missing=()
