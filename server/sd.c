@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <uv.h>
@@ -60,6 +62,40 @@ int fsd_sd_check_listener(int fd) {
   vlen = sizeof(v);
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &vlen) != 0 || v == 0)
     return UV_EINVAL;
+  return 0;
+}
+
+int fsd_sd_take_listener(int *fd, char *err, size_t errlen) {
+  int n = fsd_sd_listen_fds(getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
+                            (long)getpid());
+  int r;
+
+  *fd = -1;
+  unsetenv("LISTEN_PID");
+  unsetenv("LISTEN_FDS");
+  unsetenv("LISTEN_FDNAMES");
+  if (n < 0) {
+    snprintf(err, errlen, "LISTEN_PID or LISTEN_FDS is malformed");
+    return n;
+  }
+  if (n == 0)
+    return 0;
+  if (n > 1) {
+    snprintf(err, errlen,
+             "the service manager passed %d sockets; fsd takes one "
+             "(one ListenStream= in fsd.socket)",
+             n);
+    return UV_EINVAL;
+  }
+  r = fsd_sd_check_listener(FSD_SD_LISTEN_FDS_START);
+  if (r != 0) {
+    snprintf(err, errlen,
+             "the passed socket (fd %d) is not a listening TCP socket: %s",
+             FSD_SD_LISTEN_FDS_START, uv_strerror(r));
+    return r;
+  }
+  (void)fcntl(FSD_SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+  *fd = FSD_SD_LISTEN_FDS_START;
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #ifndef FSD_SD_H
 #define FSD_SD_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -33,6 +34,16 @@ int fsd_sd_listen_fds(const char *listen_pid, const char *listen_fds,
  * UV_ENOTSOCK, UV_EAFNOSUPPORT (not IPv4 or IPv6), UV_EPROTOTYPE (not a
  * stream socket) or UV_EINVAL (not listening). */
 int fsd_sd_check_listener(int fd);
+
+/* Takes the listening socket the service manager passed, if any: reads
+ * LISTEN_PID and LISTEN_FDS, checks the socket (fsd_sd_check_listener) and
+ * unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, so that nothing started
+ * later takes them for its own. Sets *fd to the socket, or to -1 when none
+ * was passed (fsd then binds --listen itself). Returns 0, or a negative UV_E*
+ * code with a message for the log in err[0..errlen): malformed variables,
+ * more than one socket (fsd serves one), or a socket that is not a
+ * listening TCP socket. The socket is set close-on-exec. */
+int fsd_sd_take_listener(int *fd, char *err, size_t errlen);
 
 /* Turns the value of NOTIFY_SOCKET into an address: an absolute path, or
  * "@name" for a name in the abstract namespace. Fills *sa and *len. Returns

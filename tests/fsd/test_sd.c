@@ -187,6 +187,67 @@ START_TEST(test_sd_check_listener) {
 }
 END_TEST
 
+/* Runs fsd_sd_take_listener() with sock (or nothing, when -1) at fd 3 and
+ * LISTEN_PID/LISTEN_FDS set as given ("self": this process). Check itself
+ * may use fd 3 (its pipe to the runner), so nothing is asserted until fd 3
+ * is restored. Returns the result; *fd and err as the function left them. */
+static int take(int sock, const char *pid, const char *nfds, int *fd, char *err,
+                size_t errlen) {
+  char self[32];
+  int saved = dup(3), moved = 1, r, leaked;
+
+  snprintf(self, sizeof(self), "%ld", (long)getpid());
+  if (sock >= 0)
+    moved = dup2(sock, 3) == 3;
+  if (pid != NULL)
+    setenv("LISTEN_PID", strcmp(pid, "self") == 0 ? self : pid, 1);
+  if (nfds != NULL)
+    setenv("LISTEN_FDS", nfds, 1);
+  setenv("LISTEN_FDNAMES", "fsd.socket", 1);
+  err[0] = '\0';
+  r = fsd_sd_take_listener(fd, err, errlen);
+  /* Whatever happened, no child of fsd may see them. */
+  leaked = getenv("LISTEN_PID") != NULL || getenv("LISTEN_FDS") != NULL ||
+           getenv("LISTEN_FDNAMES") != NULL;
+  if (saved >= 0) {
+    dup2(saved, 3);
+    close(saved);
+  } else {
+    close(3);
+  }
+  ck_assert(moved);
+  ck_assert_msg(!leaked, "LISTEN_* left in the environment");
+  return r;
+}
+
+START_TEST(test_sd_take_listener) {
+  int lst = tcp_socket(1), udp = socket(AF_INET, SOCK_DGRAM, 0), fd = 0;
+  char err[200];
+
+  /* Not socket-activated: bind --listen as usual. */
+  ck_assert_int_eq(take(-1, NULL, NULL, &fd, err, sizeof(err)), 0);
+  ck_assert_int_eq(fd, -1);
+  ck_assert_int_eq(take(lst, "1", "1", &fd, err, sizeof(err)), 0);
+  ck_assert_int_eq(fd, -1);
+
+  ck_assert_int_eq(take(lst, "self", "1", &fd, err, sizeof(err)), 0);
+  ck_assert_int_eq(fd, 3);
+
+  ck_assert_int_eq(take(lst, "self", "2", &fd, err, sizeof(err)), UV_EINVAL);
+  ck_assert_int_eq(fd, -1);
+  ck_assert_ptr_nonnull(strstr(err, "2 sockets"));
+
+  ck_assert_int_eq(take(udp, "self", "1", &fd, err, sizeof(err)),
+                   UV_EPROTOTYPE);
+  ck_assert_ptr_nonnull(strstr(err, "fd 3"));
+
+  ck_assert_int_eq(take(lst, "self", "x", &fd, err, sizeof(err)), UV_EINVAL);
+  ck_assert_ptr_nonnull(strstr(err, "malformed"));
+  close(udp);
+  close(lst);
+}
+END_TEST
+
 Suite *sd_suite(void) {
   Suite *s = suite_create("sd");
   TCase *tc = tcase_create("sd");
@@ -200,6 +261,7 @@ Suite *sd_suite(void) {
   tcase_add_test(tc, test_sd_notify_abstract);
   tcase_add_test(tc, test_sd_notify_without_systemd);
   tcase_add_test(tc, test_sd_check_listener);
+  tcase_add_test(tc, test_sd_take_listener);
   suite_add_tcase(s, tc);
   return s;
 }
