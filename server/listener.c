@@ -40,19 +40,35 @@ static void log_listening(struct fsd_listener *l) {
   fflush(stderr);
 }
 
-/* Listens; see listener.h. */
-int fsd_listener_start(struct fsd_listener *l, struct fsd_net *net,
-                       struct fsd_ctx *ctx,
-                       const struct sockaddr_storage *addr) {
+/* Listens on addr (fd < 0) or on fd; see listener.h. */
+static int listen_on(struct fsd_listener *l, struct fsd_net *net,
+                     struct fsd_ctx *ctx, const struct sockaddr_storage *addr,
+                     int fd) {
   int r;
 
   l->net = net;
   l->ctx = ctx;
   uv_tcp_init(net->loop, &l->tcp);
-  r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)addr, 0);
+  if (fd >= 0)
+    r = uv_tcp_open(&l->tcp, fd);
+  else
+    r = uv_tcp_bind(&l->tcp, (const struct sockaddr *)addr, 0);
   if (r == 0)
     r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
   if (r == 0)
     log_listening(l);
   return r;
+}
+
+/* Binds and listens; see listener.h. */
+int fsd_listener_start(struct fsd_listener *l, struct fsd_net *net,
+                       struct fsd_ctx *ctx,
+                       const struct sockaddr_storage *addr) {
+  return listen_on(l, net, ctx, addr, -1);
+}
+
+/* Listens on a passed socket; see listener.h. */
+int fsd_listener_adopt(struct fsd_listener *l, struct fsd_net *net,
+                       struct fsd_ctx *ctx, int fd) {
+  return listen_on(l, net, ctx, NULL, fd);
 }

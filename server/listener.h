@@ -21,4 +21,11 @@ int fsd_listener_start(struct fsd_listener *l, struct fsd_net *net,
                        struct fsd_ctx *ctx,
                        const struct sockaddr_storage *addr);
 
+/* As fsd_listener_start(), on fd, a socket already bound (the one systemd
+ * passes for socket activation, see sd.h). The handle owns fd from now on.
+ * Returns 0 or a negative UV_E* code; the handle must be closed either
+ * way. */
+int fsd_listener_adopt(struct fsd_listener *l, struct fsd_net *net,
+                       struct fsd_ctx *ctx, int fd);
+
 #endif /* FSD_LISTENER_H */

@@ -132,7 +132,9 @@ int main(int argc, char **argv) {
       fputs(usage_text, stdout);
       return 0;
     case 'V':
-      printf("fsd %s (protocol %u)\n", fsp_version_string(), FSP_PROTO_VERSION);
+      /* fsd is built with the library of its own release. */
+      printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
+             fsp_version_string(), FSP_PROTO_VERSION);
       return 0;
     default:
       return usage_error("unknown or incomplete option", argv[optind - 1]);

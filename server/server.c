@@ -20,6 +20,7 @@
 #include "log.h"
 #include "op.h"
 #include "put.h"
+#include "sd.h"
 #include "watch.h"
 
 #define SWEEP_MS 1000u        /* idle and flush checks */
@@ -36,7 +37,7 @@ struct server {
   struct fsd_net net;
   struct fsd_watch watch;
   struct fsd_listener listener;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
   uv_work_t look;      /* a look at the disk's free space */
@@ -44,6 +45,7 @@ struct server {
   uint64_t look_avail; /* what it saw */
   int looking;         /* it runs */
   int stopping;
+  int reloading; /* SIGHUP: rescanning, READY=1 not yet sent */
 };
 
 static void look_work(uv_work_t *w) {
@@ -67,6 +69,15 @@ static void space_look(struct server *s) {
   s->look_mark = fsd_space_mark(&s->host.space);
   if (uv_queue_work(s->loop, &s->look, look_work, after_look) == 0)
     s->looking = 1;
+}
+
+/* Tells the service manager (NOTIFY_SOCKET, see sd.h) what fsd is doing.
+ * A message it misses is no reason to stop serving: only logged. */
+static void notify(const char *state) {
+  int r = fsd_sd_notify(getenv("NOTIFY_SOCKET"), state);
+
+  if (r != 0)
+    fsd_warn("cannot notify the service manager: %s", uv_strerror(r));
 }
 
 static void on_sweep(uv_timer_t *t) {
@@ -95,6 +106,29 @@ static void on_net_empty(struct fsd_net *net) {
     uv_close((uv_handle_t *)&s->stop_timer, NULL);
 }
 
+static void on_reloaded(struct fsd_watch *w) {
+  struct server *s = fsd_container_of(w, struct server, watch);
+
+  s->reloading = 0;
+  if (!s->stopping)
+    notify("READY=1\nSTATUS=serving");
+}
+
+/* SIGHUP (systemctl reload). fsd has no configuration file to read again;
+ * what can be stale is the register, so the root is rescanned now rather
+ * than at the next periodic rescan. */
+static void on_sighup(uv_signal_t *h, int signum) {
+  struct server *s = h->data;
+
+  (void)signum;
+  if (s->stopping || s->reloading)
+    return;
+  s->reloading = 1;
+  fsd_info("SIGHUP: rescanning the root");
+  notify("RELOADING=1\nSTATUS=rescanning the root");
+  fsd_watch_rescan(&s->watch, on_reloaded);
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   struct server *s = h->data;
 
@@ -102,6 +136,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     return;
   s->stopping = 1;
   fsd_info("%s: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  notify("STOPPING=1\nSTATUS=shutting down");
   uv_close((uv_handle_t *)&s->listener.tcp, NULL);
   uv_close((uv_handle_t *)&s->sweep, NULL);
   /* Keep catching signals (a second Ctrl-C must not kill us half way), but
@@ -212,7 +247,8 @@ static int start(struct server *s, const struct fsd_config *cfg) {
   unsigned rescan_ms =
       rescan > 0 && rescan < RESCAN_MS ? (unsigned)rescan : RESCAN_MS;
   unsigned sweep_ms = rescan_ms < SWEEP_MS ? rescan_ms : SWEEP_MS;
-  int r;
+  char why[200];
+  int r, fd;
 
   r = fsd_watch_init(&s->watch, s->loop, &s->ctx, s->host.rootfd, cfg->root,
                      rescan_ms, (unsigned)env_ms("FSD_WATCH_DELAY_MS"));
@@ -224,7 +260,16 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
-  r = fsd_listener_start(&s->listener, &s->net, &s->ctx, &cfg->addr);
+  /* A socket passed by systemd (fsd.socket) replaces --listen. */
+  r = fsd_sd_take_listener(&fd, why, sizeof(why));
+  if (r != 0) {
+    fsd_error("%s", why);
+    return r;
+  }
+  if (fd >= 0)
+    r = fsd_listener_adopt(&s->listener, &s->net, &s->ctx, fd);
+  else
+    r = fsd_listener_start(&s->listener, &s->net, &s->ctx, &cfg->addr);
   if (r != 0) {
     fsd_error("cannot listen: %s", uv_strerror(r));
     return r;
@@ -235,6 +280,10 @@ static int start(struct server *s, const struct fsd_config *cfg) {
   uv_signal_init(s->loop, &s->sigterm);
   s->sigterm.data = s;
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  uv_signal_init(s->loop, &s->sighup);
+  s->sighup.data = s;
+  uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+  uv_unref((uv_handle_t *)&s->sighup); /* never the reason to keep running */
   uv_timer_init(s->loop, &s->sweep);
   s->sweep.data = s;
   uv_timer_start(&s->sweep, on_sweep, sweep_ms, sweep_ms);
@@ -280,6 +329,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
     uv_loop_close(s->loop);
     goto out;
   }
+  notify("READY=1\nSTATUS=serving");
   uv_run(s->loop, UV_RUN_DEFAULT);
   /* Closing the signal handles restores the default action; ignore the
    * signals right away so that a second SIGTERM during the last steps of a
@@ -287,6 +337,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   uv_walk(s->loop, close_walk, NULL);
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
   uv_run(s->loop, UV_RUN_DEFAULT);
   r = uv_loop_close(s->loop);
   if (r != 0)

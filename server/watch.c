@@ -225,20 +225,21 @@ static int check_gone(void *arg, const struct fsd_file *f) {
   return 0;
 }
 
-static void after_scan(uv_work_t *work, int status) {
-  struct fsd_watch *w = fsd_container_of(work, struct fsd_watch, scan_work);
+/* Calls and forgets the callback of fsd_watch_rescan(), if any. */
+static void rescan_done(struct fsd_watch *w) {
+  void (*done)(struct fsd_watch *) = w->rescanned;
+
+  w->rescanned = NULL;
+  if (done != NULL)
+    done(w);
+}
+
+/* Queues a stat of every name where the scan and the register differ. */
+static void compare_scan(struct fsd_watch *w) {
   struct fsd_scan *sc = &w->scan;
   struct fsd_register found;
   struct gone_walk g = {w, &found};
 
-  (void)status;
-  w->scanning = 0;
-  if (w->stopping || w->scan_err != 0) {
-    if (w->scan_err != 0)
-      fsd_warn("rescan of the root failed: %s", uv_strerror(w->scan_err));
-    fsd_scan_free(sc);
-    return;
-  }
   /* Whatever differs is confirmed by a fresh stat rather than applied from
    * the scan, which may be older than changes our own requests made while it
    * ran. Usually nothing differs and nothing is queued. */
@@ -261,13 +262,40 @@ static void after_scan(uv_work_t *work, int status) {
   fsd_scan_free(sc);
 }
 
+static void after_scan(uv_work_t *work, int status) {
+  struct fsd_watch *w = fsd_container_of(work, struct fsd_watch, scan_work);
+
+  (void)status;
+  w->scanning = 0;
+  if (w->stopping || w->scan_err != 0) {
+    if (w->scan_err != 0)
+      fsd_warn("rescan of the root failed: %s", uv_strerror(w->scan_err));
+    fsd_scan_free(&w->scan);
+  } else {
+    compare_scan(w);
+  }
+  rescan_done(w);
+}
+
 static void rescan(struct fsd_watch *w) {
   if (w->scanning || w->stopping)
     return;
   w->scanning = 1;
   w->last_rescan = uv_now(w->loop);
-  if (uv_queue_work(w->loop, &w->scan_work, scan_work, after_scan) != 0)
+  if (uv_queue_work(w->loop, &w->scan_work, scan_work, after_scan) != 0) {
     w->scanning = 0;
+    rescan_done(w);
+  }
+}
+
+/* Rescans now; see watch.h. */
+void fsd_watch_rescan(struct fsd_watch *w, void (*done)(struct fsd_watch *w)) {
+  w->rescanned = done;
+  if (w->scanning)
+    return; /* after_scan calls done */
+  rescan(w);
+  if (!w->scanning)
+    rescan_done(w); /* stopping, or the job could not be queued */
 }
 
 /* Rescans when due; see watch.h. */

@@ -33,6 +33,8 @@ struct fsd_watch {
   uint64_t last_rescan;   /* uv_now() when the last began */
   unsigned rescan_ms;     /* rescan period */
   unsigned stat_delay_ms; /* FSD_WATCH_DELAY_MS, for tests */
+  /* Called once the rescan fsd_watch_rescan() asked for is compared. */
+  void (*rescanned)(struct fsd_watch *w);
 };
 
 /* Initialises w and starts watching root (a failure to watch is logged;
@@ -43,6 +45,12 @@ int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
 
 /* Rescans the root when rescan_ms passed since the last rescan. */
 void fsd_watch_tick(struct fsd_watch *w);
+
+/* Rescans the root now, as a reload asks, and calls done(w) once the scan
+ * has been compared with the register (the stats of what differs are then
+ * queued), or at once when no scan can run. A rescan already running
+ * counts. */
+void fsd_watch_rescan(struct fsd_watch *w, void (*done)(struct fsd_watch *w));
 
 /* Our own PUT or DELETE of name[0..len) changed the disk and is being
  * applied to the register. w may be NULL. */
