@@ -15,6 +15,7 @@ Suite *engine_suite(void);
 Suite *trust_suite(void);
 Suite *keys_suite(void);
 Suite *known_suite(void);
+Suite *memory_suite(void);
 
 /* Makes a fresh temporary directory; its path is static storage until the
  * next call. Removed (with its files) by tt_rmdir. */

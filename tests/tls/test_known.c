@@ -96,7 +96,7 @@ START_TEST(test_known_lookup_hostile) {
     *p++ = ' ';
   *p++ = '\n';
   /* 6: another hash name. */
-  p += sprintf(p, "h:1 MD5:%s\n", FP_A + 7);
+  p += sprintf(p, "h:1 MD5:%s\n", &FP_A[7]);
   /* 7: CR in the middle. */
   p += sprintf(p, "h:1\r%s\n", FP_A);
   /* 8: the real one. */
