@@ -252,6 +252,18 @@ int fstls_keys_ensure(const char *dir, char *key_path, char *cert_path,
 int fstls_key_fd_check(int fd, const char *path, char *why, size_t whylen);
 
 /* ------------------------------------------------------------------------ */
+/* Kernel TLS (ktls.c)                                                      */
+
+/* Whether the kernel offers the "tls" TCP upper-layer protocol, that is
+ * whether sendfile() could send file pages through TLS records the kernel
+ * makes. Reads /proc/sys/net/ipv4/tcp_available_ulp (blocking; call it at
+ * start). Returns 1 or 0, with a line for the log in why either way. */
+int fstls_ktls_available(char *why, size_t whylen);
+
+/* Whether a tcp_available_ulp text ("mptcp tls") names "tls". Pure. */
+int fstls_ulp_has_tls(const char *text);
+
+/* ------------------------------------------------------------------------ */
 /* The client's known_servers file (known.c)                                */
 
 /* One line of a known_servers file that names a server. */

@@ -228,6 +228,23 @@ START_TEST(test_keys_state_dir_default) {
 }
 END_TEST
 
+/* The kernel TLS probe reads the kernel's list of TCP upper layers. */
+START_TEST(test_keys_ktls_probe) {
+  char why[256] = "";
+  int has;
+
+  ck_assert_int_eq(fstls_ulp_has_tls("tls"), 1);
+  ck_assert_int_eq(fstls_ulp_has_tls("mptcp tls\n"), 1);
+  ck_assert_int_eq(fstls_ulp_has_tls("tls\tmptcp"), 1);
+  ck_assert_int_eq(fstls_ulp_has_tls("mptcp\n"), 0);
+  ck_assert_int_eq(fstls_ulp_has_tls("tlsx ktls"), 0);
+  ck_assert_int_eq(fstls_ulp_has_tls(""), 0);
+  has = fstls_ktls_available(why, sizeof(why));
+  ck_assert_int_eq(has == 0 || has == 1, 1);
+  ck_assert_ptr_nonnull(strstr(why, "kernel TLS"));
+}
+END_TEST
+
 Suite *keys_suite(void) {
   Suite *s = suite_create("keys");
   TCase *tc = tcase_create("keys");
@@ -239,6 +256,7 @@ Suite *keys_suite(void) {
   tcase_add_test(tc, test_keys_readable_key_refused);
   tcase_add_test(tc, test_keys_bad_files_refused);
   tcase_add_test(tc, test_keys_state_dir_default);
+  tcase_add_test(tc, test_keys_ktls_probe);
   suite_add_tcase(s, tc);
   return s;
 }
