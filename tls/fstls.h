@@ -23,6 +23,7 @@
 #define FSTLS_H
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -311,5 +312,51 @@ int fstls_known_read(const char *path, char **out, size_t *outlen, char *why,
  * Returns 0, FSTLS_EINVAL or FSTLS_EIO with a line in why. */
 int fstls_known_append(const char *path, const char *key, const char *fp,
                        unsigned *line, char *why, size_t whylen);
+
+/* ------------------------------------------------------------------------ */
+/* The client's trust decision (trust.c)                                    */
+
+enum fstls_trust_mode {
+  FSTLS_TRUST_PIN,   /* --pin: that key only; nothing recorded */
+  FSTLS_TRUST_KNOWN, /* known_servers names the server: its key only */
+  FSTLS_TRUST_NEW,   /* first use: any key, recorded after the handshake */
+  FSTLS_TRUST_CA     /* --ca: a chain to the CA naming the host */
+};
+
+/* How one server is trusted. Fill with fstls_trust_init(). */
+struct fstls_trust {
+  enum fstls_trust_mode mode;
+  uint8_t pin[FSTLS_HASH_LEN]; /* the key expected (PIN, KNOWN) */
+  unsigned line;               /* KNOWN: its line in path */
+  char key[300];               /* "host:port" as recorded */
+  char path[PATH_MAX];         /* the known_servers file (KNOWN, NEW) */
+};
+
+/* Decides how the server at host:port will be trusted: pin (a printed
+ * fingerprint) when given, else a CA when use_ca, else the known_servers
+ * file at known_path (NULL: fstls_known_path()) names its key, else first
+ * use. Reads the file (blocking; call before the loop). Returns 0, or
+ * FSTLS_EINVAL (bad pin or host: a usage error), FSTLS_EIO, FSTLS_ENOMEM
+ * with a line in why. */
+int fstls_trust_init(struct fstls_trust *t, const char *host, unsigned port,
+                     const char *pin, const char *known_path, int use_ca,
+                     char *why, size_t whylen);
+
+/* The pin to give fstls_engine_client(), or NULL (first use, CA). */
+const uint8_t *fstls_trust_pin(const struct fstls_trust *t);
+
+/* After a finished handshake: on first use, appends the server's key to
+ * known_servers and writes the line to show on stderr into note (empty
+ * otherwise). Returns 0, or FSTLS_EIO/FSTLS_EINVAL with the reason in
+ * note. Blocking: one small append. */
+int fstls_trust_done(struct fstls_trust *t, const struct fstls_engine *e,
+                     char *note, size_t notelen);
+
+/* After a failed handshake (rc from the engine): one line for the user.
+ * A changed key names the known_servers line to remove; a refused
+ * certificate says why (expired, wrong host name). */
+void fstls_trust_failure(const struct fstls_trust *t,
+                         const struct fstls_engine *e, int rc, char *msg,
+                         size_t len);
 
 #endif

@@ -1,7 +1,9 @@
 /* How the client trusts a server: a pinned key, the first key seen, or a
  * certificate chain to a CA file with the host's name or address in it. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "helpers.h"
 
@@ -221,6 +223,110 @@ START_TEST(test_trust_ca_file_errors) {
 }
 END_TEST
 
+/* One handshake of a client trusting as t against sctx. Returns the
+ * client's verdict; on failure writes the user's line into msg. */
+static int trust_verdict(struct fstls_trust *t, SSL_CTX *sctx, char *msg,
+                         size_t len) {
+  SSL_CTX *cctx = NULL;
+  struct fstls_engine s, c;
+  char who = 0;
+  int rc;
+
+  ck_assert_int_eq(fstls_client_ctx_new(NULL, &cctx, NULL, 0), 0);
+  ck_assert_int_eq(fstls_engine_server(&s, sctx), 0);
+  ck_assert_int_eq(
+      fstls_engine_client(&c, cctx, "127.0.0.1", fstls_trust_pin(t)), 0);
+  rc = tt_handshake(&c, &s, 0, &who);
+  if (rc == 0)
+    rc = fstls_trust_done(t, &c, msg, len);
+  else
+    fstls_trust_failure(t, &c, rc, msg, len);
+  fstls_engine_free(&s);
+  fstls_engine_free(&c);
+  SSL_CTX_free(cctx);
+  return rc;
+}
+
+/* First use records the key and says so; the next connection checks it; a
+ * server with another key on the same address is refused with the line to
+ * remove, and nothing is recorded. */
+START_TEST(test_trust_first_use_then_changed_key) {
+  const char *dir = tt_tmpdir();
+  char path[PATH_MAX], msg[1024], fp[FSTLS_FP_SIZE], ofp[FSTLS_FP_SIZE];
+  char removal[PATH_MAX + 64], *text;
+  SSL_CTX *sctx = tt_server_ctx(fp), *other = tt_server_ctx(ofp);
+  struct fstls_trust t;
+  size_t len;
+
+  snprintf(path, sizeof(path), "%s/fsc/known_servers", dir);
+  ck_assert_int_eq(
+      fstls_trust_init(&t, "127.0.0.1", 7878, NULL, path, 0, NULL, 0), 0);
+  ck_assert_int_eq(t.mode, FSTLS_TRUST_NEW);
+  ck_assert_ptr_null(fstls_trust_pin(&t));
+  ck_assert_int_eq(trust_verdict(&t, sctx, msg, sizeof(msg)), 0);
+  ck_assert_ptr_nonnull(strstr(msg, fp));
+  ck_assert_ptr_nonnull(strstr(msg, path));
+  ck_assert_ptr_nonnull(strstr(msg, "127.0.0.1:7878"));
+
+  /* The same server again: checked against line 1, nothing to say. */
+  ck_assert_int_eq(
+      fstls_trust_init(&t, "127.0.0.1", 7878, NULL, path, 0, NULL, 0), 0);
+  ck_assert_int_eq(t.mode, FSTLS_TRUST_KNOWN);
+  ck_assert_uint_eq(t.line, 1);
+  ck_assert_int_eq(trust_verdict(&t, sctx, msg, sizeof(msg)), 0);
+  ck_assert_str_eq(msg, "");
+
+  /* Another key on that address. */
+  ck_assert_int_eq(trust_verdict(&t, other, msg, sizeof(msg)), FSTLS_EPIN);
+  snprintf(removal, sizeof(removal), "remove line 1 of %s", path);
+  ck_assert_ptr_nonnull(strstr(msg, removal));
+  ck_assert_ptr_nonnull(strstr(msg, ofp));
+  ck_assert_int_eq(fstls_known_read(path, &text, &len, NULL, 0), 0);
+  ck_assert_ptr_null(memchr(text, '\n', len - 1)); /* still one line */
+  free(text);
+
+  /* Another port is another server. */
+  ck_assert_int_eq(
+      fstls_trust_init(&t, "127.0.0.1", 7879, NULL, path, 0, NULL, 0), 0);
+  ck_assert_int_eq(t.mode, FSTLS_TRUST_NEW);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(other);
+  tt_rmdir(dir);
+}
+END_TEST
+
+/* --pin: that key only, and nothing written anywhere. */
+START_TEST(test_trust_pin_option) {
+  const char *dir = tt_tmpdir();
+  char path[PATH_MAX], msg[1024], fp[FSTLS_FP_SIZE], ofp[FSTLS_FP_SIZE];
+  SSL_CTX *sctx = tt_server_ctx(fp), *other = tt_server_ctx(ofp);
+  struct fstls_trust t;
+  struct stat st;
+
+  snprintf(path, sizeof(path), "%s/known_servers", dir);
+  ck_assert_int_eq(fstls_trust_init(&t, "h.test", 1, fp, path, 0, NULL, 0), 0);
+  ck_assert_int_eq(t.mode, FSTLS_TRUST_PIN);
+  ck_assert_int_eq(trust_verdict(&t, sctx, msg, sizeof(msg)), 0);
+  ck_assert_int_eq(trust_verdict(&t, other, msg, sizeof(msg)), FSTLS_EPIN);
+  ck_assert_ptr_nonnull(strstr(msg, "not the pinned"));
+  ck_assert_ptr_nonnull(strstr(msg, ofp));
+  ck_assert_int_ne(stat(path, &st), 0);
+  ck_assert_int_eq(fstls_trust_init(&t, "h.test", 1, "SHA256:xyz", path, 0, msg,
+                                    sizeof(msg)),
+                   FSTLS_EINVAL);
+  ck_assert_ptr_nonnull(strstr(msg, "--pin"));
+  ck_assert_int_eq(fstls_trust_init(&t, "a b", 1, NULL, path, 0, NULL, 0),
+                   FSTLS_EINVAL);
+  ck_assert_int_eq(fstls_trust_init(&t, "h.test", 1, NULL, path, 1, NULL, 0),
+                   0);
+  ck_assert_int_eq(t.mode, FSTLS_TRUST_CA);
+  ck_assert_ptr_null(fstls_trust_pin(&t));
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(other);
+  tt_rmdir(dir);
+}
+END_TEST
+
 Suite *trust_suite(void) {
   Suite *s = suite_create("trust");
   TCase *tc = tcase_create("trust");
@@ -232,6 +338,8 @@ Suite *trust_suite(void) {
   tcase_add_test(tc, test_trust_ca_expired_or_not_yet);
   tcase_add_test(tc, test_trust_ca_unknown_issuer);
   tcase_add_test(tc, test_trust_ca_file_errors);
+  tcase_add_test(tc, test_trust_first_use_then_changed_key);
+  tcase_add_test(tc, test_trust_pin_option);
   suite_add_tcase(s, tc);
   return s;
 }
