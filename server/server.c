@@ -20,6 +20,7 @@
 #include "log.h"
 #include "op.h"
 #include "put.h"
+#include "tls.h"
 #include "watch.h"
 
 #define SWEEP_MS 1000u        /* idle and flush checks */
@@ -36,6 +37,7 @@ struct server {
   struct fsd_net net;
   struct fsd_watch watch;
   struct fsd_listener listener;
+  struct fsd_tlsd tls;
   uv_signal_t sigint, sigterm;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
@@ -109,6 +111,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_unref((uv_handle_t *)&s->sigint);
   uv_unref((uv_handle_t *)&s->sigterm);
   fsd_watch_stop(&s->watch);
+  fsd_tls_stop(&s->tls);
   uv_timer_init(s->loop, &s->stop_timer);
   s->stop_timer.data = s;
   uv_timer_start(&s->stop_timer, on_stop_timer, STOP_TIMEOUT_MS, 0);
@@ -224,6 +227,7 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
+  fsd_tls_start(&s->tls, s->loop);
   r = fsd_listener_start(&s->listener, &s->net, &s->ctx, &cfg->addr);
   if (r != 0) {
     fsd_error("cannot listen: %s", uv_strerror(r));
@@ -274,7 +278,12 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
   fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
-  r = start(s, cfg);
+  r = fsd_tls_setup(&s->tls, cfg);
+  if (r == 0) {
+    if (s->tls.ctx != NULL)
+      s->net.tls = &s->tls;
+    r = start(s, cfg);
+  }
   if (r != 0) {
     close_loop(s->loop);
     uv_loop_close(s->loop);
@@ -294,6 +303,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_info("stopped");
   r = 0;
 out:
+  fsd_tls_free(&s->tls);
   fsd_net_free(&s->net);
   fsd_watch_free(&s->watch);
   fsd_ctx_free(&s->ctx);
