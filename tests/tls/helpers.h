@@ -10,7 +10,8 @@
 
 #include "fstls.h"
 
-/* Suite constructors, one per test program (see main.c). */
+/* Suite constructors, one per test program (see main.c); mkcert.c uses
+ * the certificate helpers outside any suite. */
 Suite *engine_suite(void);
 Suite *trust_suite(void);
 Suite *keys_suite(void);
