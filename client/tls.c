@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -34,9 +35,9 @@ struct held {
 /* Records written to the socket, completing the caller's request. */
 struct ctw {
   uv_write_t req;
-  uv_write_t *orig;
-  uv_write_cb cb;
-  uint8_t data[];
+  uv_write_t *orig; /* the request the caller gave, or NULL */
+  uv_write_cb cb;   /* called with orig once the records are written */
+  void *data;       /* the records (from fstls_take, freed with free) */
 };
 
 struct fsc_tls {
@@ -68,6 +69,7 @@ static void on_ctw_written(uv_write_t *req, int status) {
 
   if (w->cb != NULL)
     w->cb(w->orig, status);
+  free(w->data);
   fsc_free(w);
 }
 
@@ -75,22 +77,30 @@ static void on_ctw_written(uv_write_t *req, int status) {
  * are out. Returns 0 or a UV_E* code (cb will not run). */
 static int flush_records(struct fsc_conn *c, uv_write_t *orig, uv_write_cb cb) {
   struct fsc_tls *t = c->transport_data;
-  size_t n = fstls_out_pending(&t->e);
+  size_t n = 0;
+  void *data = fstls_take(&t->e, &n);
   struct ctw *w;
   uv_buf_t b;
   int r;
 
+  if (data == NULL && n > 0)
+    return UV_ENOMEM;
   if (n == 0 && cb == NULL)
     return 0;
-  w = fsc_malloc(sizeof(*w) + n);
-  if (w == NULL)
+  w = fsc_malloc(sizeof(*w));
+  if (w == NULL) {
+    free(data);
     return UV_ENOMEM;
+  }
   w->orig = orig;
   w->cb = cb;
-  b = uv_buf_init((char *)w->data, (unsigned)fstls_drain(&t->e, w->data, n));
+  w->data = data;
+  b = uv_buf_init(data, (unsigned)n);
   r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctw_written);
-  if (r != 0)
+  if (r != 0) {
+    free(data);
     fsc_free(w);
+  }
   return r;
 }
 

@@ -11,6 +11,7 @@
  * write queue still measures the backlog. File bytes must pass through the
  * engine: zero_copy is 0 and GETs take the copy path.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -33,7 +34,7 @@ struct ctw {
   uv_write_t req;
   uv_write_t *orig; /* the request the caller gave, or NULL */
   uv_write_cb cb;   /* called with orig once the records are written */
-  uint8_t data[];
+  void *data;       /* the records (from fstls_take, freed with free) */
 };
 
 static void on_ctw_written(uv_write_t *req, int status) {
@@ -41,29 +42,37 @@ static void on_ctw_written(uv_write_t *req, int status) {
 
   if (w->cb != NULL)
     w->cb(w->orig, status);
+  free(w->data);
   fsd_free(w);
 }
 
 /* Writes all the ciphertext the engine holds, then completes orig with cb
  * (if any). Returns 0 or a negative UV_E* code (cb not called). */
 static int flush_records(struct fsd_conn *c, uv_write_t *orig, uv_write_cb cb) {
-  size_t n = fstls_out_pending(&c->tls->e);
+  size_t n = 0;
+  void *data = fstls_take(&c->tls->e, &n);
   struct ctw *w;
   uv_buf_t b;
   int r;
 
+  if (data == NULL && n > 0)
+    return UV_ENOMEM;
   if (n == 0 && cb == NULL)
     return 0;
-  w = fsd_malloc(sizeof(*w) + n);
-  if (w == NULL)
+  w = fsd_malloc(sizeof(*w));
+  if (w == NULL) {
+    free(data);
     return UV_ENOMEM;
+  }
   w->orig = orig;
   w->cb = cb;
-  b = uv_buf_init((char *)w->data,
-                  (unsigned)fstls_drain(&c->tls->e, w->data, n));
+  w->data = data;
+  b = uv_buf_init(data, (unsigned)n);
   r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctw_written);
-  if (r != 0)
+  if (r != 0) {
+    free(data);
     fsd_free(w);
+  }
   return r;
 }
 

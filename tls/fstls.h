@@ -3,7 +3,7 @@
  * An internal static library, linked by the daemon and the client but never
  * by libfsproto, which stays free of I/O and of crypto. It has four parts:
  *
- *  - the engine (engine.c): one SSL object between two memory BIOs. The
+ *  - the engine (engine.c): one SSL object between two byte buffers. The
  *    caller feeds it ciphertext from the socket and drains ciphertext for
  *    the socket, so it runs under an event loop without ever blocking and is
  *    tested without sockets;
@@ -112,9 +112,21 @@ int fstls_client_ctx_new(const char *ca_file, SSL_CTX **out, char *why,
  * It must not move between init and free: the certificate check finds it
  * through the SSL object. The fields are private.
  */
+/* Bytes waiting in the engine, one way (private). */
+struct fstls_bytes {
+  uint8_t *p; /* malloc'd; NULL while empty, so idle costs nothing */
+  size_t off; /* first byte not yet taken */
+  size_t len; /* end of the bytes */
+  size_t cap; /* room at p */
+};
+
 struct fstls_engine {
-  /* The connection; owns both memory BIOs (rbio: from the peer, wbio: to). */
+  /* The connection; its BIOs read _in and append to _out. */
   SSL *_ssl;
+  /* Ciphertext from the peer not yet read by OpenSSL. */
+  struct fstls_bytes _in;
+  /* Ciphertext for the peer not yet drained. */
+  struct fstls_bytes _out;
   /* The OpenSSL error behind the last failure, for fstls_engine_why(). */
   unsigned long _err;
   /* The certificate check's verdict when it refused (X509_V_*), else 0. */
@@ -198,6 +210,13 @@ size_t fstls_out_pending(const struct fstls_engine *e);
  * given back, so an idle connection holds almost nothing.
  */
 size_t fstls_drain(struct fstls_engine *e, void *buf, size_t len);
+
+/* Hands all the ciphertext waiting for the peer to the caller without a
+ * copy: returns a buffer allocated with malloc() whose first *len bytes
+ * are to be sent (free() it once written), or NULL with *len 0 when
+ * nothing waits (or, with *len non-zero, when out of memory: then use
+ * fstls_drain). The engine's output is empty afterwards. */
+void *fstls_take(struct fstls_engine *e, size_t *len);
 
 /* One line explaining the last failure with OpenSSL's own words (e.g.
  * "certificate has expired", "no application protocol"); "" when none.
