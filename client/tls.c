@@ -122,12 +122,14 @@ static int release_held(struct fsc_conn *c) {
   return r;
 }
 
-/* Drops held writes without completing them (the connection failed; its
- * requests are told by the connection layer). */
+/* Ends held writes as canceled (the connection failed; its requests are
+ * told by the connection layer, and the writes' owners free them). */
 static void drop_held(struct fsc_tls *t) {
   while (t->held != NULL) {
     struct held *h = t->held;
     t->held = h->next;
+    if (h->cb != NULL)
+      h->cb(h->req, UV_ECANCELED);
     fsc_free(h);
   }
   t->held_tail = &t->held;
