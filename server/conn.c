@@ -13,7 +13,6 @@
 
 #include "log.h"
 #include "mem.h"
-#include "tls.h"
 
 #define READ_BLOCK FSD_READ_BLOCK /* usual read buffer size */
 #define PUT_BLOCK 262144u       /* read buffer while an upload streams */
@@ -101,8 +100,8 @@ void fsd_conn_unref(struct fsd_conn *c) {
     return;
   if (c->rb != NULL)
     fsd_buf_unref(&net->rpool, c->rb);
-  if (c->tls != NULL)
-    fsd_tls_conn_free(c);
+  if (c->tp->release != NULL)
+    c->tp->release(c);
   fsd_bufpool_put(&net->opool, c->out);
   fsd_list_remove(&c->link);
   if (c->counted)
@@ -720,8 +719,7 @@ struct fsd_conn *fsd_conn_accept(struct fsd_net *net, uv_stream_t *server,
   uv_tcp_init(net->loop, &c->tcp);
   c->tcp.data = c;
   c->net = net;
-  /* With TLS on, the first byte decides (fsd_transport_sniff). */
-  c->tp = net->tls != NULL ? &fsd_transport_sniff : &fsd_transport_plain;
+  c->tp = net->first != NULL ? net->first : &fsd_transport_plain;
   c->refs = 1;
   fsd_list_init(&c->waiters);
   fsd_list_init(&c->dirty_link);
@@ -842,9 +840,7 @@ void fsd_net_sweep(struct fsd_net *net) {
         fsd_conn_hard_close(c); /* the peer stopped reading our last frames */
       continue;
     }
-    if (fsd_tls_overdue(c, now)) {
-      fsd_info("client %s: no TLS handshake within %u s, closing", c->peer,
-               FSD_TLS_HANDSHAKE_MS / MS_PER_S);
+    if (c->tp->overdue != NULL && c->tp->overdue(c, now)) {
       fsd_conn_hard_close(c);
       continue;
     }

@@ -62,6 +62,13 @@ struct fsd_transport {
   /* Optional. The connection closes after its output: the last bytes for
    * the peer (TLS close_notify) are queued here, before the shutdown. */
   void (*closing)(struct fsd_conn *c);
+  /* Optional, from the periodic sweep: returns non-zero, having logged
+   * why, when c is past a deadline of the transport (a TLS handshake) and
+   * must be dropped. now is uv_now(). */
+  int (*overdue)(struct fsd_conn *c, uint64_t now);
+  /* Optional. Frees what the transport holds for c (c->tls), from the
+   * connection's last unref. */
+  void (*release)(struct fsd_conn *c);
 };
 
 /* The plaintext transport. */
@@ -91,8 +98,11 @@ struct fsd_waiter {
 /* The connections of one server. */
 struct fsd_net {
   uv_loop_t *loop;
-  struct fsd_host *host;    /* the host operations' state (not looked into) */
-  struct fsd_tlsd *tls;     /* TLS settings; NULL when TLS is off */
+  struct fsd_host *host; /* the host operations' state (not looked into) */
+  struct fsd_tlsd *tls;  /* TLS settings (tls.h); NULL when TLS is off */
+  /* The transport every connection starts with: plaintext, or the
+   * first-byte check of a listener with TLS (tls.h). */
+  const struct fsd_transport *first;
   struct fsd_list conns;    /* every connection, through fsd_conn.link */
   unsigned nclients;        /* connections counted against max_clients */
   unsigned max_clients;     /* --max-clients */

@@ -280,8 +280,10 @@ int fsd_server_run(const struct fsd_config *cfg) {
   s->net.on_empty = on_net_empty;
   r = fsd_tls_setup(&s->tls, cfg);
   if (r == 0) {
-    if (s->tls.ctx != NULL)
+    if (s->tls.ctx != NULL) {
       s->net.tls = &s->tls;
+      s->net.first = &fsd_transport_sniff;
+    }
     r = start(s, cfg);
   }
   if (r != 0) {

@@ -64,10 +64,4 @@ void fsd_tls_free(struct fsd_tlsd *t);
 extern const struct fsd_transport fsd_transport_sniff;
 extern const struct fsd_transport fsd_transport_tls;
 
-/* Whether c is past its handshake deadline at now (uv_now ms). */
-int fsd_tls_overdue(const struct fsd_conn *c, uint64_t now);
-
-/* Frees c->tls (from the connection's last unref). */
-void fsd_tls_conn_free(struct fsd_conn *c);
-
 #endif /* FSD_TLS_H */

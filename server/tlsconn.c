@@ -128,6 +128,17 @@ static int plain_room(struct fsd_conn *c) {
   return 0;
 }
 
+/* Notes (once) that the handshake is over: the deadline no longer
+ * applies, and failures from now on are TLS errors, not handshakes. */
+static void note_up(struct fsd_conn *c) {
+  struct fsd_tls_conn *t = c->tls;
+
+  if (!t->up && fstls_handshake_done(&t->e)) {
+    t->up = 1;
+    fsd_debug("client %s: TLS 1.3 established", c->peer);
+  }
+}
+
 /* Hands decrypted bytes to the session until the engine has none, reading
  * stops (backpressure), or the connection ends; then sends what the engine
  * has for the peer (handshake messages, alerts). */
@@ -146,12 +157,9 @@ static void pump(struct fsd_conn *c) {
       break;
     }
     r = fstls_read(&t->e, t->pb->data + t->pb->len, t->pb->cap - t->pb->len);
+    note_up(c);
     if (r <= 0)
       break;
-    if (!t->up) {
-      t->up = 1;
-      fsd_debug("client %s: TLS 1.3 established", c->peer);
-    }
     t->pb->len += (size_t)r;
     /* The session and fsd_conn_keep_tail work on c->rb, which is free:
      * the ciphertext buffer went back in bytes_in. */
@@ -226,6 +234,27 @@ static void tls_closing(struct fsd_conn *c) {
     flush_records(c, NULL, NULL);
 }
 
+/* TLS: the handshake must end within FSD_TLS_HANDSHAKE_MS of its first
+ * byte. */
+static int tls_overdue(struct fsd_conn *c, uint64_t now) {
+  if (c->tls->up || now - c->tls->started <= FSD_TLS_HANDSHAKE_MS)
+    return 0;
+  fsd_info("client %s: TLS handshake not finished within %u s, closing",
+           c->peer, FSD_TLS_HANDSHAKE_MS / 1000);
+  return 1;
+}
+
+/* TLS: frees the engine and the plaintext buffer. */
+static void tls_release(struct fsd_conn *c) {
+  struct fsd_tls_conn *t = c->tls;
+
+  if (t->pb != NULL)
+    fsd_buf_unref(&c->net->rpool, t->pb);
+  fstls_engine_free(&t->e);
+  fsd_free(t);
+  c->tls = NULL;
+}
+
 const struct fsd_transport fsd_transport_tls = {
     .name = "TLS",
     .zero_copy = 0,
@@ -234,6 +263,8 @@ const struct fsd_transport fsd_transport_tls = {
     .write = tls_write,
     .resume = tls_resume,
     .closing = tls_closing,
+    .overdue = tls_overdue,
+    .release = tls_release,
 };
 
 /* Answers a plaintext client of a TLS-only listener with one ERROR frame,
@@ -304,31 +335,21 @@ static int sniff_write(struct fsd_conn *c, uv_write_t *req,
   return fsd_transport_plain.write(c, req, bufs, n, cb);
 }
 
+/* Nothing within FSD_TLS_HANDSHAKE_MS of the accept (which is the last
+ * activity of a connection that sent nothing). */
+static int sniff_overdue(struct fsd_conn *c, uint64_t now) {
+  if (now - c->last_active <= FSD_TLS_HANDSHAKE_MS)
+    return 0;
+  fsd_info("client %s: nothing within %u s, closing", c->peer,
+           FSD_TLS_HANDSHAKE_MS / 1000);
+  return 1;
+}
+
 const struct fsd_transport fsd_transport_sniff = {
     .name = "first byte",
     .zero_copy = 0,
     .bytes_in = sniff_bytes_in,
     .try_write = sniff_try_write,
     .write = sniff_write,
+    .overdue = sniff_overdue,
 };
-
-/* Deadline; see tls.h. A connection that sent nothing yet is measured from
- * its last activity, which is its accept time. */
-int fsd_tls_overdue(const struct fsd_conn *c, uint64_t now) {
-  if (c->tp == &fsd_transport_sniff)
-    return now - c->last_active > FSD_TLS_HANDSHAKE_MS;
-  if (c->tls != NULL && !c->tls->up)
-    return now - c->tls->started > FSD_TLS_HANDSHAKE_MS;
-  return 0;
-}
-
-/* Frees the TLS state; see tls.h. */
-void fsd_tls_conn_free(struct fsd_conn *c) {
-  struct fsd_tls_conn *t = c->tls;
-
-  if (t->pb != NULL)
-    fsd_buf_unref(&c->net->rpool, t->pb);
-  fstls_engine_free(&t->e);
-  fsd_free(t);
-  c->tls = NULL;
-}

@@ -304,7 +304,7 @@ int fstls_handshake(struct fstls_engine *e) {
 
 /* Non-zero once the handshake is over. */
 int fstls_handshake_done(const struct fstls_engine *e) {
-  return e->_done && e->_failed == 0;
+  return e->_done;
 }
 
 /* Decrypts application data; see fstls.h. */

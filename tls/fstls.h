@@ -173,7 +173,8 @@ int fstls_feed(struct fstls_engine *e, const void *buf, size_t len);
  */
 int fstls_handshake(struct fstls_engine *e);
 
-/* Non-zero once the handshake is over. */
+/* Non-zero once the handshake is over (and stays so after a later
+ * failure or close_notify). */
 int fstls_handshake_done(const struct fstls_engine *e);
 
 /* Decrypts up to len bytes of application data into buf, finishing the
