@@ -303,7 +303,8 @@ def case_bad_peers(ctx):
     log line and serves everyone else all along."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    env = ctx.env("--tls", "--state-dir", ctx.state())
+    env = ctx.env("--tls", "--state-dir", ctx.state(),
+                  "--max-clients-per-ip", "2000")
     port = port_of(env)
     env.write("f", os.urandom(300000))
     env.ok("--tls", "put", "f")
