@@ -15,13 +15,13 @@
 #include "mem.h"
 
 #define READ_BLOCK FSD_READ_BLOCK /* usual read buffer size */
-#define PUT_BLOCK 262144u       /* read buffer while an upload streams */
-#define PUT_WRITES_MAX 64u      /* PUT disk writes that pause reading */
-#define PUT_MEM_MAX (4u << 20)  /* PUT buffers that pause reading */
-#define OUT_FIRST 256u          /* first room for gathered frames */
-#define OUT_CHUNK 16384u        /* small frames gathered per write */
-#define OUT_PAUSE (2u << 20)    /* unsent output that pauses reading */
-#define FLUSH_TIMEOUT_MS 10000u /* a closing peer must read by then */
+#define PUT_BLOCK 262144u         /* read buffer while an upload streams */
+#define PUT_WRITES_MAX 64u        /* PUT disk writes that pause reading */
+#define PUT_MEM_MAX (4u << 20)    /* PUT buffers that pause reading */
+#define OUT_FIRST 256u            /* first room for gathered frames */
+#define OUT_CHUNK 16384u          /* small frames gathered per write */
+#define OUT_PAUSE (2u << 20)      /* unsent output that pauses reading */
+#define FLUSH_TIMEOUT_MS 10000u   /* a closing peer must read by then */
 #define MS_PER_S 1000u
 
 /* Spare read buffers. An upload's 1 MiB DATA frames each fill a buffer
