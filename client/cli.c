@@ -30,7 +30,8 @@ struct cmd_spec {
 };
 
 static const char program_help[] =
-    "Usage: fsc [-s HOST:PORT] [-q] COMMAND [ARGS...]\n"
+    "Usage: fsc [-s HOST:PORT] [-q] [--tls] [--pin SHA256:...] [--ca FILE]\n"
+    "           COMMAND [ARGS...]\n"
     "\n"
     "Client for the fsd file server.\n"
     "\n"
@@ -51,6 +52,15 @@ static const char program_help[] =
     "                          " FSC_DEFAULT_SERVER "; IPv6 in brackets: "
     "[::1]:7878\n"
     "  -q, --quiet             no progress bar\n"
+    "      --tls               TLS to a loopback server too (any other\n"
+    "                          server is always reached over TLS 1.3)\n"
+    "      --pin SHA256:...    trust only the server key with this\n"
+    "                          fingerprint (fsd prints it); nothing recorded\n"
+    "      --ca FILE           trust certificates from the CAs in FILE, for\n"
+    "                          the server's host name, instead of pinning\n"
+    "  A server met for the first time is trusted and its key recorded in\n"
+    "  $XDG_CONFIG_HOME/fsc/known_servers (~/.config/fsc/known_servers);\n"
+    "  a different key later is refused (exit 3) until its line is removed.\n"
     "      --help              this help; `fsc COMMAND --help` for a "
     "command\n"
     "      --version           print the version\n"
@@ -59,7 +69,8 @@ static const char program_help[] =
     "  0    success\n"
     "  1    an operation failed (the error names the file)\n"
     "  2    usage error\n"
-    "  3    cannot connect to the server, or the connection was lost\n"
+    "  3    cannot connect to the server (or its key or certificate is not\n"
+    "       trusted), or the connection was lost\n"
     "       (watch: once it gives up reconnecting, see fsc watch --help)\n"
     "  130  interrupted by Ctrl-C (128+N for signal N, e.g. 143 for kill);\n"
     "       transfers are canceled and temporary files removed\n";
@@ -359,8 +370,18 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
       o->version = 1;
     else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
       o->quiet = 1;
-    else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
-             strncmp(a, "-s", 2) == 0) {
+    else if (strcmp(a, "--tls") == 0)
+      o->tls = 1;
+    else if (long_with_value(a, "--pin", argc, argv, &i, &val)) {
+      if (val == NULL || *val == '\0')
+        return usage(err, errlen, "--pin needs SHA256:... (fsd --fingerprint)");
+      o->pin = val;
+    } else if (long_with_value(a, "--ca", argc, argv, &i, &val)) {
+      if (val == NULL || *val == '\0')
+        return usage(err, errlen, "--ca needs a file of CA certificates");
+      o->ca = val;
+    } else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
+               strncmp(a, "-s", 2) == 0) {
       if (a[1] == 's')
         val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
       if (val == NULL || *val == '\0')

@@ -56,6 +56,9 @@ struct fsc_opts {
   int quiet;          /* -q: no progress bar */
   int help;           /* --help before any command */
   int version;        /* --version */
+  int tls;            /* --tls: TLS even to a loopback server */
+  const char *pin;    /* --pin SHA256:...: trust that server key only */
+  const char *ca;     /* --ca FILE: trust certificates from these CAs */
   struct fsc_cmd cmd;
 };
 

@@ -224,8 +224,11 @@ void fsc_conn_pause(struct fsc_conn *c) {
 }
 
 void fsc_conn_resume(struct fsc_conn *c) {
-  if (c->read_paused > 0 && --c->read_paused == 0)
+  if (c->read_paused > 0 && --c->read_paused == 0) {
     start_reading(c);
+    if (c->transport->resume != NULL)
+      c->transport->resume(c);
+  }
 }
 
 /* The connection broke or the server ended it: tell every request, then the
@@ -255,6 +258,11 @@ static void fail(struct fsc_conn *c, int err) {
   }
   if (c->on_lost)
     c->on_lost(c, err);
+}
+
+void fsc_conn_fail(struct fsc_conn *c, int err, const char *msg) {
+  set_msg(c, "%s", msg);
+  fail(c, err);
 }
 
 /* Frames with id 0 concern the whole connection. */
@@ -441,7 +449,7 @@ static int plain_write(struct fsc_conn *c, uv_write_t *req,
 }
 
 const struct fsc_transport fsc_plain_transport = {plain_alloc, plain_read,
-                                                  plain_write};
+                                                  plain_write, NULL, NULL};
 
 static void try_connect(struct fsc_conn *c);
 
@@ -479,6 +487,13 @@ static void on_connect(uv_connect_t *req, int status) {
   uv_freeaddrinfo(c->ai_list);
   c->ai_list = c->ai_next = NULL;
   uv_tcp_nodelay(&c->tcp, 1);
+  if (c->transport->connected != NULL) {
+    int trc = c->transport->connected(c);
+    if (trc < 0) {
+      fail(c, trc);
+      return;
+    }
+  }
   struct fsp_msg hello;
   memset(&hello, 0, sizeof hello);
   hello.op = FSP_OP_HELLO;

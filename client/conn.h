@@ -39,8 +39,8 @@ struct fsc_conn;
  * reads the socket into its own buffer in alloc/read, writes what it
  * turns into plaintext at fsc_conn_plain_buf() and reports it with
  * fsc_conn_plain_in(); its write transforms the frames and writes the
- * result to c->tcp, calling cb once they are on their way. (TLS will also
- * need a hook to run its handshake between connect and HELLO.) */
+ * result to c->tcp, calling cb once they are on their way; its connected
+ * hook runs the handshake between connect and HELLO. */
 struct fsc_transport {
   /* A buffer for the next socket read (uv_alloc_cb semantics). */
   void (*alloc)(struct fsc_conn *c, uv_buf_t *buf);
@@ -50,6 +50,14 @@ struct fsc_transport {
    * written or failed. Returns 0 or a UV_E* code (cb will not run). */
   int (*write)(struct fsc_conn *c, uv_write_t *req, const uv_buf_t *bufs,
                unsigned n, uv_write_cb cb);
+  /* Optional. Reading resumed after a pause: plaintext the transport
+   * already holds (decrypted inside TLS) is delivered now, as no socket
+   * read may come to carry it. */
+  void (*resume)(struct fsc_conn *c);
+  /* Optional. TCP connected, HELLO comes next: a TLS transport starts its
+   * handshake here and holds HELLO until it is over. Returns 0 or a UV_E*
+   * code (the connection fails). */
+  int (*connected)(struct fsc_conn *c);
 };
 
 /* Plaintext TCP: the transport every connection uses today. */
@@ -60,6 +68,10 @@ extern const struct fsc_transport fsc_plain_transport;
  * decode and dispatch. */
 void fsc_conn_plain_buf(struct fsc_conn *c, uv_buf_t *buf);
 void fsc_conn_plain_in(struct fsc_conn *c, size_t n);
+
+/* For transports: the connection failed (err UV_E*), msg saying why (shown
+ * to the user as the server's words would be). */
+void fsc_conn_fail(struct fsc_conn *c, int err, const char *msg);
 
 /* What a request does with its frames. */
 struct fsc_req_ops {

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "reconnect.h"
 #include "shell.h"
+#include "tls.h"
 
 struct cli {
   struct fsc_app app;
@@ -202,6 +203,14 @@ int main(int argc, char **argv) {
     uv_unref((uv_handle_t *)&c.sigs[i]);
   }
 
+  rc = fsc_tls_setup(&c.app.conn, &c.opts, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "fsc: %s\n", err);
+    close_signals(&c);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return rc;
+  }
   rc = fsc_conn_open(&c.app.conn, loop, c.opts.server);
   if (rc < 0) {
     fsc_app_errorf(&c.app, "cannot connect to %s: %s", c.opts.server,
@@ -213,6 +222,7 @@ int main(int argc, char **argv) {
   close_signals(&c);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
+  fsc_tls_release(&c.app.conn);
   fsc_rblock_trim();
   fflush(stdout);
   if (ferror(stdout) && c.status == 0)

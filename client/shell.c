@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "edit.h"
 #include "fmt.h"
+#include "tls.h"
 
 #define PROMPT "fsc> "
 #define MAX_WORDS 256
@@ -539,6 +540,14 @@ int fsc_shell_main(const struct fsc_opts *o) {
   sh.app.conn.on_lost = on_lost;
   sh.app.conn.on_push = on_push;
   sh.app.conn.on_closed = on_closed;
+  {
+    char err[1024];
+    int trc = fsc_tls_setup(&sh.app.conn, o, err, sizeof err);
+    if (trc != 0) {
+      fprintf(stderr, "fsc: %s\n", err);
+      return trc;
+    }
+  }
   sh.interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   fsc_edit_init(&sh.ed);
   if (isatty(STDOUT_FILENO) &&
@@ -569,6 +578,7 @@ int fsc_shell_main(const struct fsc_opts *o) {
   uv_walk(loop, close_walk, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
+  fsc_tls_release(&sh.app.conn);
   fsc_edit_free(&sh.ed);
   for (int i = 0; i < sh.nqueued; i++)
     free(sh.queued[i]);

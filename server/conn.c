@@ -14,14 +14,14 @@
 #include "log.h"
 #include "mem.h"
 
-#define READ_BLOCK 65536u       /* usual read buffer size */
-#define PUT_BLOCK 262144u       /* read buffer while an upload streams */
-#define PUT_WRITES_MAX 64u      /* PUT disk writes that pause reading */
-#define PUT_MEM_MAX (4u << 20)  /* PUT buffers that pause reading */
-#define OUT_FIRST 256u          /* first room for gathered frames */
-#define OUT_CHUNK 16384u        /* small frames gathered per write */
-#define OUT_PAUSE (2u << 20)    /* unsent output that pauses reading */
-#define FLUSH_TIMEOUT_MS 10000u /* a closing peer must read by then */
+#define READ_BLOCK FSD_READ_BLOCK /* usual read buffer size */
+#define PUT_BLOCK 262144u         /* read buffer while an upload streams */
+#define PUT_WRITES_MAX 64u        /* PUT disk writes that pause reading */
+#define PUT_MEM_MAX (4u << 20)    /* PUT buffers that pause reading */
+#define OUT_FIRST 256u            /* first room for gathered frames */
+#define OUT_CHUNK 16384u          /* small frames gathered per write */
+#define OUT_PAUSE (2u << 20)      /* unsent output that pauses reading */
+#define FLUSH_TIMEOUT_MS 10000u   /* a closing peer must read by then */
 #define MS_PER_S 1000u
 
 /* Spare read buffers. An upload's 1 MiB DATA frames each fill a buffer
@@ -100,6 +100,8 @@ void fsd_conn_unref(struct fsd_conn *c) {
     return;
   if (c->rb != NULL)
     fsd_buf_unref(&net->rpool, c->rb);
+  if (c->tp->release != NULL)
+    c->tp->release(c);
   fsd_bufpool_put(&net->opool, c->out);
   fsd_list_remove(&c->link);
   if (c->counted)
@@ -173,6 +175,8 @@ void fsd_conn_close(struct fsd_conn *c) {
   out_flush(c); /* the shutdown follows everything queued */
   if (c->hard)
     return;
+  if (c->tp->closing != NULL)
+    c->tp->closing(c);
   c->closing = 1;
   c->closing_since = uv_now(c->net->loop);
   uv_read_stop((uv_stream_t *)&c->tcp);
@@ -214,6 +218,8 @@ void fsd_conn_update_reading(struct fsd_conn *c) {
     c->paused = 0;
     c->unpaused_at = uv_now(c->net->loop);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (c->tp->resume != NULL)
+      c->tp->resume(c);
   }
 }
 
@@ -274,14 +280,12 @@ static int plain_write(struct fsd_conn *c, uv_write_t *req,
   return uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, cb);
 }
 
-static void keep_tail(struct fsd_conn *c, size_t used);
-
 /* Plaintext: the bytes read are the frames. */
 static void plain_bytes_in(struct fsd_conn *c) {
   size_t used = fsd_session_feed(&c->sess, c->rb->data, c->rb->len);
 
   if (c->rb != NULL)
-    keep_tail(c, used);
+    fsd_conn_keep_tail(c, used);
 }
 
 const struct fsd_transport fsd_transport_plain = {
@@ -631,7 +635,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 /* After parsing, keep only the unconsumed tail, in a buffer no disk write
  * points into; give the buffer back when nothing is left. */
-static void keep_tail(struct fsd_conn *c, size_t used) {
+void fsd_conn_keep_tail(struct fsd_conn *c, size_t used) {
   struct fsd_bufpool *pool = &c->net->rpool;
   struct fsd_buf *b = c->rb;
   size_t left = b->len - used;
@@ -715,7 +719,7 @@ struct fsd_conn *fsd_conn_accept(struct fsd_net *net, uv_stream_t *server,
   uv_tcp_init(net->loop, &c->tcp);
   c->tcp.data = c;
   c->net = net;
-  c->tp = &fsd_transport_plain;
+  c->tp = net->first != NULL ? net->first : &fsd_transport_plain;
   c->refs = 1;
   fsd_list_init(&c->waiters);
   fsd_list_init(&c->dirty_link);
@@ -834,6 +838,10 @@ void fsd_net_sweep(struct fsd_net *net) {
     if (c->closing) {
       if (now - c->closing_since > FLUSH_TIMEOUT_MS)
         fsd_conn_hard_close(c); /* the peer stopped reading our last frames */
+      continue;
+    }
+    if (c->tp->overdue != NULL && c->tp->overdue(c, now)) {
+      fsd_conn_hard_close(c);
       continue;
     }
     if (net->idle_timeout == 0)

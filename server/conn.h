@@ -36,6 +36,8 @@
 
 struct fsd_conn;
 struct fsd_host;
+struct fsd_tlsd;
+struct fsd_tls_conn;
 
 /* How bytes cross between a connection's socket and its session. */
 struct fsd_transport {
@@ -53,6 +55,20 @@ struct fsd_transport {
   /* Queues bufs[0..n) behind everything queued before, as uv_write(). */
   int (*write)(struct fsd_conn *c, uv_write_t *req, const uv_buf_t *bufs,
                unsigned n, uv_write_cb cb);
+  /* Optional. Reading resumed after backpressure: bytes the transport
+   * already holds (decrypted inside TLS) go to the session now, as no
+   * socket read may come to carry them. */
+  void (*resume)(struct fsd_conn *c);
+  /* Optional. The connection closes after its output: the last bytes for
+   * the peer (TLS close_notify) are queued here, before the shutdown. */
+  void (*closing)(struct fsd_conn *c);
+  /* Optional, from the periodic sweep: returns non-zero, having logged
+   * why, when c is past a deadline of the transport (a TLS handshake) and
+   * must be dropped. now is uv_now(). */
+  int (*overdue)(struct fsd_conn *c, uint64_t now);
+  /* Optional. Frees what the transport holds for c (c->tls), from the
+   * connection's last unref. */
+  void (*release)(struct fsd_conn *c);
 };
 
 /* The plaintext transport. */
@@ -82,7 +98,11 @@ struct fsd_waiter {
 /* The connections of one server. */
 struct fsd_net {
   uv_loop_t *loop;
-  struct fsd_host *host;    /* the host operations' state (not looked into) */
+  struct fsd_host *host; /* the host operations' state (not looked into) */
+  struct fsd_tlsd *tls;  /* TLS settings (tls.h); NULL when TLS is off */
+  /* The transport every connection starts with: plaintext, or the
+   * first-byte check of a listener with TLS (tls.h). */
+  const struct fsd_transport *first;
   struct fsd_list conns;    /* every connection, through fsd_conn.link */
   unsigned nclients;        /* connections counted against max_clients */
   unsigned max_clients;     /* --max-clients */
@@ -104,6 +124,7 @@ struct fsd_conn {
   struct fsd_session sess;        /* protocol state */
   struct fsd_net *net;            /* the server's connections */
   const struct fsd_transport *tp; /* how bytes cross the socket */
+  struct fsd_tls_conn *tls;       /* TLS state once a handshake began */
   struct fsd_list link;           /* in net->conns */
   struct fsd_list waiters;        /* fsd_waiters to call on output */
   struct fsd_buf *rb;             /* current read buffer, NULL when idle */
@@ -213,5 +234,14 @@ void fsd_conn_update_reading(struct fsd_conn *c);
  * output had moved: for bytes of c->budget given back by code that may not
  * call them itself (they may end requests the caller is walking). */
 void fsd_conn_wake(struct fsd_conn *c);
+
+/* For transports: after the session took used bytes of c->rb, keeps the
+ * rest in a buffer no disk write points into (c->rb, or NULL when none is
+ * left). */
+void fsd_conn_keep_tail(struct fsd_conn *c, size_t used);
+
+/* For transports: the size of a fresh read buffer, and the read buffer
+ * pool. */
+#define FSD_READ_BLOCK 65536u
 
 #endif /* FSD_CONN_H */

@@ -10,11 +10,14 @@
 #include "log.h"
 #include "server.h"
 #include "space.h"
+#include "tls.h"
 
 static const char usage_text[] =
     "usage: fsd [--root DIR] [--listen HOST:PORT] [--max-clients N]\n"
     "           [--max-clients-per-ip N] [--idle-timeout SECONDS]\n"
     "           [--min-free SIZE] [--read-only] [--no-fsync]\n"
+    "           [--tls] [--allow-plaintext] [--state-dir DIR]\n"
+    "           [--tls-cert FILE --tls-key FILE] [--fingerprint]\n"
     "           [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "Serves the regular files of DIR (default ./files, created if missing)\n"
@@ -38,6 +41,18 @@ static const char usage_text[] =
     "                        network, still atomic, but an upload confirmed\n"
     "                        just before a power failure may be lost\n"
     "                        (a crash of fsd alone loses nothing)\n"
+    "  --tls                 TLS 1.3 on a loopback listener too (any other\n"
+    "                        listener is TLS already); plaintext clients get\n"
+    "                        an error saying TLS is required\n"
+    "  --allow-plaintext     serve plaintext clients beside TLS ones on the\n"
+    "                        same port (warned about at start)\n"
+    "  --state-dir DIR       where fsd makes and keeps its TLS key (default\n"
+    "                        $STATE_DIRECTORY, else $XDG_STATE_HOME/fsd, else\n"
+    "                        ~/.local/state/fsd)\n"
+    "  --tls-cert FILE       serve this certificate (chain, PEM) instead ...\n"
+    "  --tls-key FILE        ... with this private key (PEM, mode 0600)\n"
+    "  --fingerprint         print the TLS key's fingerprint and exit\n"
+    "                        (SIGHUP reloads the certificate and key)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --help                show this help\n"
     "  --version             show the version\n";
@@ -71,6 +86,12 @@ int main(int argc, char **argv) {
       {"idle-timeout", required_argument, NULL, 't'},
       {"read-only", no_argument, NULL, 'R'},
       {"no-fsync", no_argument, NULL, 'F'},
+      {"tls", no_argument, NULL, 'T'},
+      {"allow-plaintext", no_argument, NULL, 'P'},
+      {"state-dir", required_argument, NULL, 'S'},
+      {"tls-cert", required_argument, NULL, 'C'},
+      {"tls-key", required_argument, NULL, 'K'},
+      {"fingerprint", no_argument, NULL, 'G'},
       {"log-level", required_argument, NULL, 'L'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -78,7 +99,7 @@ int main(int argc, char **argv) {
   };
   struct fsd_config cfg;
   const char *listen = "127.0.0.1:7878";
-  int opt, level;
+  int opt, level, fingerprint = 0;
 
   memset(&cfg, 0, sizeof(cfg));
   cfg.root = "files";
@@ -122,6 +143,26 @@ int main(int argc, char **argv) {
     case 'F':
       cfg.no_fsync = 1;
       break;
+    case 'T':
+      cfg.tls = 1;
+      break;
+    case 'P':
+      cfg.allow_plaintext = 1;
+      break;
+    case 'S':
+      if (optarg[0] == '\0')
+        return usage_error("--state-dir needs a folder", NULL);
+      cfg.state_dir = optarg;
+      break;
+    case 'C':
+      cfg.tls_cert = optarg;
+      break;
+    case 'K':
+      cfg.tls_key = optarg;
+      break;
+    case 'G':
+      fingerprint = 1;
+      break;
     case 'L':
       level = fsd_log_parse_level(optarg);
       if (level < 0)
@@ -145,5 +186,9 @@ int main(int argc, char **argv) {
   if (fsd_parse_listen(listen, &cfg.addr) != 0)
     return usage_error("--listen needs HOST:PORT (IPv6 as [ADDR]:PORT)",
                        listen);
+  if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL))
+    return usage_error("--tls-cert and --tls-key go together", NULL);
+  if (fingerprint)
+    return fsd_tls_print_fingerprint(&cfg);
   return fsd_server_run(&cfg) == 0 ? 0 : 1;
 }

@@ -21,6 +21,7 @@
 #include "op.h"
 #include "put.h"
 #include "sd.h"
+#include "tls.h"
 #include "watch.h"
 
 #define SWEEP_MS 1000u        /* idle and flush checks */
@@ -37,6 +38,7 @@ struct server {
   struct fsd_net net;
   struct fsd_watch watch;
   struct fsd_listener listener;
+  struct fsd_tlsd tls;
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
@@ -144,6 +146,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_unref((uv_handle_t *)&s->sigint);
   uv_unref((uv_handle_t *)&s->sigterm);
   fsd_watch_stop(&s->watch);
+  fsd_tls_stop(&s->tls);
   uv_timer_init(s->loop, &s->stop_timer);
   s->stop_timer.data = s;
   uv_timer_start(&s->stop_timer, on_stop_timer, STOP_TIMEOUT_MS, 0);
@@ -260,6 +263,7 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
+  fsd_tls_start(&s->tls, s->loop);
   /* A socket passed by systemd (fsd.socket) replaces --listen. */
   r = fsd_sd_take_listener(&fd, why, sizeof(why));
   if (r != 0) {
@@ -323,7 +327,14 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
   fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
-  r = start(s, cfg);
+  r = fsd_tls_setup(&s->tls, cfg);
+  if (r == 0) {
+    if (s->tls.ctx != NULL) {
+      s->net.tls = &s->tls;
+      s->net.first = &fsd_transport_sniff;
+    }
+    r = start(s, cfg);
+  }
   if (r != 0) {
     close_loop(s->loop);
     uv_loop_close(s->loop);
@@ -345,6 +356,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_info("stopped");
   r = 0;
 out:
+  fsd_tls_free(&s->tls);
   fsd_net_free(&s->net);
   fsd_watch_free(&s->watch);
   fsd_ctx_free(&s->ctx);

@@ -18,6 +18,11 @@ struct fsd_config {
   unsigned idle_timeout;        /* seconds; 0 disables */
   int read_only;                /* refuse PUT and DELETE */
   int no_fsync;                 /* commit uploads without fsync() */
+  int tls;                      /* --tls: TLS even on loopback */
+  int allow_plaintext;          /* --allow-plaintext beside TLS */
+  const char *state_dir;        /* --state-dir: where fsd keeps its key */
+  const char *tls_cert;         /* --tls-cert: a certificate to serve */
+  const char *tls_key;          /* --tls-key: its private key */
 };
 
 /* Runs the server until SIGINT or SIGTERM. Returns 0 after a clean stop, or a

@@ -32,22 +32,22 @@ struct fsd_session;
 /* One request in flight. Owned by the session; the host may keep a pointer
  * until it reports the request's end. */
 struct fsd_req {
-  struct fsd_req *next;     /* next request of the session */
-  struct fsd_session *s;    /* owning session */
-  void *op;                 /* the host's state for this request */
-  uint32_t id;              /* request id from the client */
-  uint8_t opcode;           /* FSP_OP_LIST, GET, PUT, HASH or DELETE */
-  uint8_t state;            /* enum fsd_req_state */
-  uint8_t mode;             /* PUT mode */
-  uint8_t drain_after;      /* after the abort, swallow the client's DATA */
-  uint16_t fail_status;     /* ERROR status to send once an abort is done */
-  const char *fail_msg;     /* and its message (static text) */
-  uint64_t offset;          /* GET/HASH: requested offset; LIST: cursor */
-  uint64_t length;          /* GET/HASH: requested length */
-  uint64_t size;            /* PUT: declared size */
-  uint64_t received;        /* PUT: bytes received so far */
-  XXH3_state_t *hash;       /* PUT: running hash of the received bytes */
-  uint16_t name_len;        /* bytes in name */
+  struct fsd_req *next;        /* next request of the session */
+  struct fsd_session *s;       /* owning session */
+  void *op;                    /* the host's state for this request */
+  uint32_t id;                 /* request id from the client */
+  uint8_t opcode;              /* FSP_OP_LIST, GET, PUT, HASH or DELETE */
+  uint8_t state;               /* enum fsd_req_state */
+  uint8_t mode;                /* PUT mode */
+  uint8_t drain_after;         /* after the abort, swallow the client's DATA */
+  uint16_t fail_status;        /* ERROR status to send once an abort is done */
+  const char *fail_msg;        /* and its message (static text) */
+  uint64_t offset;             /* GET/HASH: requested offset; LIST: cursor */
+  uint64_t length;             /* GET/HASH: requested length */
+  uint64_t size;               /* PUT: declared size */
+  uint64_t received;           /* PUT: bytes received so far */
+  XXH3_state_t *hash;          /* PUT: running hash of the received bytes */
+  uint16_t name_len;           /* bytes in name */
   char name[FSP_NAME_MAX + 1]; /* the file name, NUL-terminated */
 };
 
@@ -85,21 +85,21 @@ enum fsd_session_state {
 };
 
 struct fsd_session {
-  struct fsd_ctx *ctx;              /* server-wide state */
-  const struct fsd_host_ops *ops;   /* host callbacks */
-  void *host;                       /* their first argument */
-  const char *label;                /* names the peer in log lines */
-  struct fsp_decoder dec;           /* incremental frame decoder */
-  struct fsd_req *reqs;             /* requests in flight and drains */
-  struct fsd_subscriber sub;        /* in ctx's subscribers when subscribed */
-  uint32_t peer_max;                /* client's max_payload */
-  uint32_t bye_id;                  /* id to answer BYE with */
-  uint16_t bye_status;              /* status of our BYE */
-  uint16_t nactive;                 /* requests in flight (not drains) */
-  uint8_t state;                    /* enum fsd_session_state */
-  uint8_t subscribed;               /* receives events */
-  uint8_t behind;                   /* events skipped; RESYNC when drained */
-  uint8_t ndrain;                   /* drain entries held */
+  struct fsd_ctx *ctx;            /* server-wide state */
+  const struct fsd_host_ops *ops; /* host callbacks */
+  void *host;                     /* their first argument */
+  const char *label;              /* names the peer in log lines */
+  struct fsp_decoder dec;         /* incremental frame decoder */
+  struct fsd_req *reqs;           /* requests in flight and drains */
+  struct fsd_subscriber sub;      /* in ctx's subscribers when subscribed */
+  uint32_t peer_max;              /* client's max_payload */
+  uint32_t bye_id;                /* id to answer BYE with */
+  uint16_t bye_status;            /* status of our BYE */
+  uint16_t nactive;               /* requests in flight (not drains) */
+  uint8_t state;                  /* enum fsd_session_state */
+  uint8_t subscribed;             /* receives events */
+  uint8_t behind;                 /* events skipped; RESYNC when drained */
+  uint8_t ndrain;                 /* drain entries held */
 };
 
 /* Initialises s for a new connection. Allocates nothing. */
@@ -109,8 +109,7 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
 /* Feeds bytes from the client. Returns the number consumed; the host keeps
  * the rest (an incomplete frame) and feeds it again with more bytes. All
  * bytes are consumed once the session stopped listening (closing). */
-size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf,
-                        size_t len);
+size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len);
 
 /* Bytes still needed to complete the frame at buf[0..len), as
  * fsp_frame_need() (0 when unknown). Lets the host size its buffer. */
@@ -192,8 +191,8 @@ void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
 
 /* Ends r with ERROR status and message msg (NULL for the default text of the
  * status; the file name is appended). */
-void fsd_session_fail(struct fsd_session *s, struct fsd_req *r,
-                      uint16_t status, const char *msg);
+void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
+                      const char *msg);
 
 /* The host gives up on r (a disk write failed, say) and will clean up: marks
  * r aborting with status; the host calls fsd_session_aborted() when done. */

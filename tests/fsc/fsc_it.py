@@ -48,9 +48,27 @@ class Env:
         self.work = os.path.join(self.tmp, "work")
         os.mkdir(self.root)
         os.mkdir(self.work)
+        self.tls = os.environ.get("FSC_IT_TLS") == "1"
+        if self.tls:
+            self._use_tls()
         self.server = None
         self._drain = None
         self._start(listen)
+
+    def _use_tls(self):
+        """Runs the case over TLS: fsd with --tls and its own key folder,
+        every fsc (through a wrapper, so that cases that start fsc
+        themselves are covered) with --tls, trusting on first use into a
+        known_servers of its own."""
+        self.fsd_args += ["--tls", "--state-dir",
+                          os.path.join(self.tmp, "state")]
+        os.environ["XDG_CONFIG_HOME"] = os.path.join(self.tmp, "cfg")
+        self.known = os.path.join(self.tmp, "cfg", "fsc", "known_servers")
+        wrapper = os.path.join(self.tmp, "fsc")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec "%s" --tls "$@"\n' % self.fsc_path)
+        os.chmod(wrapper, 0o755)
+        self.fsc_path = wrapper
 
     def _start(self, listen):
         self.fsd = subprocess.Popen(
@@ -78,8 +96,15 @@ class Env:
         # it in fsd.log, where a case may wait for a line.
         self.log = os.path.join(self.tmp, "fsd.log")
         with open(self.log, "ab") as log:
+            log.write("".join(seen).encode())  # the start-up lines too
+            log.flush()
             self._drain = subprocess.Popen(["cat"], stdin=self.fsd.stderr,
                                            stdout=log)
+        if self.tls and not os.path.exists(self.known):
+            # Trust the server first (tests/tls checks how that is said),
+            # so that the cases read the same stderr as in plaintext.
+            subprocess.run([self.fsc_path, "-s", server, "ls"], check=True,
+                           capture_output=True, timeout=TIMEOUT)
 
     def stop(self):
         """Stops fsd the way an operator does (SIGTERM)."""

@@ -380,7 +380,7 @@ static int count_write(struct fsc_conn *c, uv_write_t *req,
 }
 
 static const struct fsc_transport counting = {count_alloc, count_read,
-                                              count_write};
+                                              count_write, NULL, NULL};
 
 START_TEST(test_conn_every_byte_crosses_the_transport) {
   uv_loop_t loop;
