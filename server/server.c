@@ -250,6 +250,8 @@ static int start(struct server *s, const struct fsd_config *cfg) {
   unsigned rescan_ms =
       rescan > 0 && rescan < RESCAN_MS ? (unsigned)rescan : RESCAN_MS;
   unsigned sweep_ms = rescan_ms < SWEEP_MS ? rescan_ms : SWEEP_MS;
+  struct sockaddr_storage where;
+  socklen_t wlen = sizeof(where);
   char why[200];
   int r, fd;
 
@@ -263,13 +265,27 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
-  fsd_tls_start(&s->tls, s->loop);
   /* A socket passed by systemd (fsd.socket) replaces --listen. */
   r = fsd_sd_take_listener(&fd, why, sizeof(why));
   if (r != 0) {
     fsd_error("%s", why);
     return r;
   }
+  /* Whether plaintext is allowed depends on where fsd really listens, which
+   * for a passed socket is its own address, not --listen. */
+  where = cfg->addr;
+  if (fd >= 0 && getsockname(fd, (struct sockaddr *)&where, &wlen) != 0) {
+    fsd_error("cannot read the passed socket's address: %s", strerror(errno));
+    return -errno;
+  }
+  r = fsd_tls_setup(&s->tls, cfg, &where);
+  if (r != 0)
+    return r;
+  if (s->tls.ctx != NULL) {
+    s->net.tls = &s->tls;
+    s->net.first = &fsd_transport_sniff;
+  }
+  fsd_tls_start(&s->tls, s->loop);
   if (fd >= 0)
     r = fsd_listener_adopt(&s->listener, &s->net, &s->ctx, fd);
   else
@@ -327,14 +343,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
   fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
-  r = fsd_tls_setup(&s->tls, cfg);
-  if (r == 0) {
-    if (s->tls.ctx != NULL) {
-      s->net.tls = &s->tls;
-      s->net.first = &fsd_transport_sniff;
-    }
-    r = start(s, cfg);
-  }
+  r = start(s, cfg);
   if (r != 0) {
     close_loop(s->loop);
     uv_loop_close(s->loop);

@@ -53,9 +53,10 @@ static int find_keys(struct fsd_tlsd *t, const struct fsd_config *cfg,
 }
 
 /* Decides and loads; see tls.h. */
-int fsd_tls_setup(struct fsd_tlsd *t, const struct fsd_config *cfg) {
+int fsd_tls_setup(struct fsd_tlsd *t, const struct fsd_config *cfg,
+                  const struct sockaddr_storage *where) {
   char why[512] = "", ktls[256] = "";
-  int loopback = fsd_tls_is_loopback(&cfg->addr);
+  int loopback = fsd_tls_is_loopback(where);
   int rc;
 
   memset(t, 0, sizeof(*t));

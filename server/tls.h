@@ -38,13 +38,15 @@ struct fsd_tlsd {
  * may plaintext be the default. */
 int fsd_tls_is_loopback(const struct sockaddr_storage *ss);
 
-/* Decides from cfg whether TLS is on (--tls, a non-loopback listener, or a
+/* Decides from cfg and the address fsd listens on (`where`: --listen, or a
+ * socket systemd passed) whether TLS is on (--tls, a non-loopback one, or a
  * certificate given) and whether plaintext is still served (loopback
  * without --tls, or --allow-plaintext); when TLS is on, makes or loads the
  * key and certificate and prints the fingerprint. Blocking (start-up).
  * Returns 0 with t->ctx NULL when TLS is off, 0 when on, or a negative
  * FSTLS_E* code (logged). */
-int fsd_tls_setup(struct fsd_tlsd *t, const struct fsd_config *cfg);
+int fsd_tls_setup(struct fsd_tlsd *t, const struct fsd_config *cfg,
+                  const struct sockaddr_storage *where);
 
 /* Prints the fingerprint of the key fsd would serve with cfg (made on
  * first use) on stdout. Returns the exit status. */
