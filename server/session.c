@@ -708,10 +708,16 @@ static void (*const request_fns[])(struct fsd_session *,
     on_notice,       /* NOTICE */
 };
 
+/* fsd speaks protocol version 1: an opcode of a later version (MKDIR,
+ * RENAME) is unknown to it, as protocol.md section 11 says. */
+static int spoken_op(uint8_t op) {
+  return fsp_op_version(op) == 1;
+}
+
 /* A request, or a frame of an unknown opcode, which may be a request of a
  * newer protocol: answered on its own id unless that id is taken. */
 static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
-  int known = fsp_op_name(f->op) != NULL;
+  int known = spoken_op(f->op);
   struct fsd_req *r;
   struct fsp_msg m;
   int rc;
@@ -776,7 +782,7 @@ static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
     on_hello(s, f);
     return;
   }
-  if (fsp_op_name(f->op) == NULL || is_request(f->op)) {
+  if (!spoken_op(f->op) || is_request(f->op)) {
     on_request(s, f);
     return;
   }

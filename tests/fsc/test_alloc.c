@@ -200,7 +200,7 @@ static void build_ls_answer(void) {
     for (int i = 0; i < NAMES / 3; i++) {
       char name[16];
       snprintf(name, sizeof name, "f%04d", f * (NAMES / 3) + i);
-      struct fsp_entry e = {1, 1, {name, strlen(name)}};
+      struct fsp_entry e = {1, 1, {name, strlen(name)}, 0};
       ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
     }
     len += fsp_entries_finish(&b);

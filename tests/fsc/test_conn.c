@@ -196,7 +196,7 @@ static void build_script(void) {
 
   struct fsp_entries_builder b;
   ck_assert_int_eq(fsp_entries_begin(&b, s + len, cap - len, 1), 0);
-  struct fsp_entry e = {5, 7, {"a.txt", 5}};
+  struct fsp_entry e = {5, 7, {"a.txt", 5}, 0};
   ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
   e.name.ptr = "b";
   e.name.len = 1;
@@ -233,7 +233,7 @@ static void build_script(void) {
     name[100] = '\0';
     ck_assert_int_eq(fsp_entries_begin(&big, s + len, 300000, 99), 0);
     for (int k = 0; k < 2000; k++) {
-      struct fsp_entry be = {1, 1, {name, 100}};
+      struct fsp_entry be = {1, 1, {name, 100}, 0};
       ck_assert_int_eq(fsp_entries_add(&big, &be), 0);
     }
     len += fsp_entries_finish(&big);

@@ -70,7 +70,7 @@ END_TEST
 START_TEST(test_fmt_ls_lines) {
   char b[256];
   setenv("TZ", "UTC", 1);
-  struct fsp_entry e = {1234, 1700000000123456789, str("a.txt")};
+  struct fsp_entry e = {1234, 1700000000123456789, str("a.txt"), 0};
   fsc_fmt_ls_line(b, sizeof b, &e, 0, 0, 0);
   ck_assert_str_eq(b, "a.txt");
   fsc_fmt_ls_line(b, sizeof b, &e, 1, 0, 6);
@@ -82,7 +82,7 @@ START_TEST(test_fmt_ls_lines) {
   ck_assert_str_eq(b, "{\"name\":\"a.txt\",\"size\":4096,"
                       "\"mtime_ns\":1700000000123456789}");
   /* A hostile name never reaches the terminal raw. */
-  struct fsp_entry h = {1, 0, str("x\x1b]0;pwned\x07")};
+  struct fsp_entry h = {1, 0, str("x\x1b]0;pwned\x07"), 0};
   fsc_fmt_ls_line(b, sizeof b, &h, 0, 0, 0);
   ck_assert_str_eq(b, "x\\x1b]0;pwned\\x07");
 }

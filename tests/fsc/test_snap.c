@@ -144,7 +144,7 @@ END_TEST
 START_TEST(test_snap_add_entries) {
   uint8_t buf[512];
   struct fsp_entries_builder b;
-  struct fsp_entry e[2] = {{5, 100, {"a.txt", 5}}, {7, 200, {"b", 1}}};
+  struct fsp_entry e[2] = {{5, 100, {"a.txt", 5}, 0}, {7, 200, {"b", 1}, 0}};
   fsp_entries_begin(&b, buf, sizeof buf, 3);
   ck_assert_int_eq(fsp_entries_add(&b, &e[0]), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &e[1]), 0);

@@ -1,13 +1,14 @@
 /* libFuzzer target for the decoders.
  *
  * The input is a byte stream as a peer might send it. It goes through
- * fsp_frame_decode() until FSP_EAGAIN or an error; every frame that
- * fsp_msg_decode() accepts is encoded again, which must give the very same
- * bytes, and decoded again, which must give the same message. Then the same
- * stream is fed to fsp_decoder_feed() in chunks (sizes taken from the input),
- * keeping unconsumed bytes as a caller does; it must yield exactly the frames
- * and DATA bytes the stateless decoder found, and stop with the same error.
- * Any disagreement aborts, which libFuzzer reports as a crash.
+ * fsp_frame_decode() until FSP_EAGAIN or an error; every frame is decoded as
+ * a message of protocol version 1 and of version 2 (paths, folders), and
+ * each that decodes is encoded again in its version, which must give the
+ * very same bytes, and decoded again, which must give the same message. Then
+ * the same stream is fed to fsp_decoder_feed() in chunks (sizes taken from the
+ * input), keeping unconsumed bytes as a caller does; it must yield exactly the
+ * frames and DATA bytes the stateless decoder found, and stop with the same
+ * error. Any disagreement aborts, which libFuzzer reports as a crash.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +32,52 @@ static int str_eq(struct fsp_str a, struct fsp_str b) {
 
 static int entry_eq(const struct fsp_entry *a, const struct fsp_entry *b) {
   return a->size == b->size && a->mtime_ns == b->mtime_ns &&
-         str_eq(a->name, b->name);
+         a->type == b->type && str_eq(a->name, b->name);
 }
 
-/* Field by field, for the fields op uses. */
-static int msg_eq(const struct fsp_msg *a, const struct fsp_msg *b) {
+/* The messages whose layout only version 2 has: 1 when equal, 0 when not,
+ * -1 when op has the version 1 layout here. */
+static int msg_eq_v2(const struct fsp_msg *a, const struct fsp_msg *b,
+                     unsigned version) {
+  int v2 = version >= FSP_TREE_VERSION;
+
+  switch (a->op) {
+  case FSP_OP_LIST:
+  case FSP_OP_DELETE:
+    if (!v2)
+      return -1;
+    /* fall through */
+  case FSP_OP_MKDIR:
+    return a->u.tree.flags == b->u.tree.flags &&
+           str_eq(a->u.tree.path, b->u.tree.path);
+  case FSP_OP_RENAME:
+    return a->u.rename.flags == b->u.rename.flags &&
+           str_eq(a->u.rename.from, b->u.rename.from) &&
+           str_eq(a->u.rename.to, b->u.rename.to);
+  case FSP_OP_SKIPPED:
+    return a->u.skipped.status == b->u.skipped.status &&
+           str_eq(a->u.skipped.path, b->u.skipped.path);
+  case FSP_OP_SUBSCRIBE:
+    return str_eq(a->u.sub.path, b->u.sub.path) ? -1 : 0;
+  case FSP_OP_INFO:
+    return a->u.entry.type == b->u.entry.type ? -1 : 0;
+  case FSP_OP_EVENT:
+    return str_eq(a->u.event.from, b->u.event.from) ? -1 : 0;
+  default:
+    return -1;
+  }
+}
+
+/* Field by field, for the fields op uses in version. */
+static int msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
+                  unsigned version) {
+  int r;
+
   if (a->op != b->op || a->id != b->id)
     return 0;
+  r = msg_eq_v2(a, b, version);
+  if (r >= 0)
+    return r;
   switch (a->op) {
   case FSP_OP_HELLO:
     return a->u.hello.version == b->u.hello.version &&
@@ -108,15 +148,15 @@ static int msg_eq(const struct fsp_msg *a, const struct fsp_msg *b) {
   }
 }
 
-/* Decodes one frame as a message and, if that works, checks that encoding
- * gives back the same bytes and decoding those the same message. */
+/* Decodes one frame as a message of version and, if that works, checks that
+ * encoding gives back the same bytes and decoding those the same message. */
 static void check_message(const uint8_t *frame, size_t frame_len,
-                          const struct fsp_frame *f) {
+                          const struct fsp_frame *f, unsigned version) {
   struct fsp_msg m, again;
   struct fsp_frame f2;
   uint8_t *buf;
   ssize_t need;
-  int r = fsp_msg_decode(f, &m);
+  int r = fsp_msg_decode_v(f, version, &m);
 
   CHECK(m.op == f->op && m.id == f->id);
   if (r != 0) {
@@ -125,15 +165,15 @@ static void check_message(const uint8_t *frame, size_t frame_len,
     CHECK((r == FSP_EOPCODE) == (fsp_op_name(f->op) == NULL));
     return;
   }
-  need = fsp_msg_encode(NULL, 0, &m);
+  need = fsp_msg_encode_v(NULL, 0, version, &m);
   CHECK(need == (ssize_t)frame_len);
   buf = malloc((size_t)need);
   CHECK(buf != NULL);
-  CHECK(fsp_msg_encode(buf, (size_t)need, &m) == need);
+  CHECK(fsp_msg_encode_v(buf, (size_t)need, version, &m) == need);
   CHECK(memcmp(buf, frame, frame_len) == 0);
   CHECK(fsp_frame_decode(buf, (size_t)need, FSP_MAX_PAYLOAD, &f2) == need);
-  CHECK(fsp_msg_decode(&f2, &again) == 0);
-  CHECK(msg_eq(&m, &again));
+  CHECK(fsp_msg_decode_v(&f2, version, &again) == 0);
+  CHECK(msg_eq(&m, &again, version));
   free(buf);
 }
 
@@ -159,7 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK((size_t)end == FSP_HDR_LEN + f.len && (size_t)end <= size - off);
     CHECK(f.payload == data + off + FSP_HDR_LEN);
     CHECK(fsp_frame_need(data + off, size - off, max) == 0);
-    check_message(data + off, (size_t)end, &f);
+    check_message(data + off, (size_t)end, &f, 1);
+    check_message(data + off, (size_t)end, &f, FSP_TREE_VERSION);
     frames[nframes].off = off;
     frames[nframes].len = (size_t)end;
     nframes++;

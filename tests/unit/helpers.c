@@ -51,6 +51,8 @@ static void check_str_eq(struct fsp_str a, struct fsp_str b, const char *field,
 
 static void check_entry_eq(const struct fsp_entry *a, const struct fsp_entry *b,
                            const char *where) {
+  ck_assert_msg(a->type == b->type, "%s: type %u != %u", where, a->type,
+                b->type);
   ck_assert_msg(a->size == b->size, "%s: size", where);
   ck_assert_msg(a->mtime_ns == b->mtime_ns, "%s: mtime_ns", where);
   check_str_eq(a->name, b->name, "name", where);
@@ -58,8 +60,55 @@ static void check_entry_eq(const struct fsp_entry *a, const struct fsp_entry *b,
 
 void th_check_msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
                      const char *where) {
+  th_check_msg_eq_v(a, b, 1, where);
+}
+
+/* The fields that only version 2 layouts have (and the opcodes that exist
+ * only there). Returns 1 when a->op was one of them. */
+static int check_v2_eq(const struct fsp_msg *a, const struct fsp_msg *b,
+                       unsigned version, const char *where) {
+  int v2 = version >= FSP_TREE_VERSION;
+
+  switch (a->op) {
+  case FSP_OP_LIST:
+  case FSP_OP_DELETE:
+    if (!v2)
+      return 0;
+    /* fall through */
+  case FSP_OP_MKDIR:
+    ck_assert_msg(a->u.tree.flags == b->u.tree.flags, "%s: flags", where);
+    check_str_eq(a->u.tree.path, b->u.tree.path, "path", where);
+    return 1;
+  case FSP_OP_RENAME:
+    ck_assert_msg(a->u.rename.flags == b->u.rename.flags, "%s: flags", where);
+    check_str_eq(a->u.rename.from, b->u.rename.from, "from", where);
+    check_str_eq(a->u.rename.to, b->u.rename.to, "to", where);
+    return 1;
+  case FSP_OP_SKIPPED:
+    ck_assert_msg(a->u.skipped.status == b->u.skipped.status, "%s: status",
+                  where);
+    check_str_eq(a->u.skipped.path, b->u.skipped.path, "path", where);
+    return 1;
+  case FSP_OP_SUBSCRIBE:
+    check_str_eq(a->u.sub.path, b->u.sub.path, "path", where);
+    return 0; /* and epoch, seq as in version 1 */
+  case FSP_OP_INFO:
+    ck_assert_msg(a->u.entry.type == b->u.entry.type, "%s: type", where);
+    return 0;
+  case FSP_OP_EVENT:
+    check_str_eq(a->u.event.from, b->u.event.from, "from", where);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+void th_check_msg_eq_v(const struct fsp_msg *a, const struct fsp_msg *b,
+                       unsigned version, const char *where) {
   ck_assert_msg(a->op == b->op, "%s: op 0x%02x != 0x%02x", where, a->op, b->op);
   ck_assert_msg(a->id == b->id, "%s: id %u != %u", where, a->id, b->id);
+  if (check_v2_eq(a, b, version, where))
+    return;
   switch (a->op) {
   case FSP_OP_HELLO:
     ck_assert_msg(a->u.hello.version == b->u.hello.version, "%s: version",
@@ -198,7 +247,9 @@ static const struct fsp_msg samples[] = {
     {.op = FSP_OP_HASH,
      .id = 9,
      .u.range = {0, 0x8000000000000001ull, {"c", 1}}},
-    {.op = FSP_OP_SUBSCRIBE, .id = 10, .u.sub = {0x1122334455667788ull, 42}},
+    {.op = FSP_OP_SUBSCRIBE,
+     .id = 10,
+     .u.sub = {0x1122334455667788ull, 42, {NULL, 0}}},
     {.op = FSP_OP_UNSUBSCRIBE, .id = 11},
     {.op = FSP_OP_NOTICE, .id = 12, .u.text = {"hello \xe2\x82\xac", 9}},
     {.op = FSP_OP_CANCEL, .id = 13},
@@ -210,23 +261,38 @@ static const struct fsp_msg samples[] = {
      .u.error = {FSP_ST_NOT_FOUND, {"no such file: a.txt", 19}}},
     {.op = FSP_OP_ENTRIES,
      .id = 18,
-     .u.entries = {2, sample_entries, sizeof(sample_entries)}},
+     .u.entries = {2, sample_entries, sizeof(sample_entries), 1}},
     {.op = FSP_OP_INFO,
      .id = 19,
-     .u.entry = {0x0a0b0c0d0e0f1011ull, -1700000000123456789ll, {NULL, 0}}},
+     .u.entry = {0x0a0b0c0d0e0f1011ull, -1700000000123456789ll, {NULL, 0}, 0}},
     {.op = FSP_OP_BEGIN,
      .id = 20,
      .u.begin = {1000, 1700000000123456789ll, 10, 990}},
     {.op = FSP_OP_READY, .id = 21},
     {.op = FSP_OP_DIGEST, .id = 22, .u.digest = {1, 2, 0xffffffffffffffffull}},
-    {.op = FSP_OP_SUBSCRIBED, .id = 23, .u.sub = {0xdeadbeefcafef00dull, 0}},
+    {.op = FSP_OP_SUBSCRIBED,
+     .id = 23,
+     .u.sub = {0xdeadbeefcafef00dull, 0, {NULL, 0}}},
     {.op = FSP_OP_EVENT,
      .id = 0,
      .u.event = {0x0102030405060708ull,
                  FSP_EV_REPLACED,
-                 {0x1112131415161718ull, INT64_MIN, {"e.txt", 5}}}},
+                 {0x1112131415161718ull, INT64_MIN, {"e.txt", 5}, 0},
+                 {NULL, 0}}},
     {.op = FSP_OP_NOTIFY, .id = 0, .u.text = {"x", 1}},
-    {.op = FSP_OP_RESYNC, .id = 0, .u.sub = {7, 0xffffffffffffffffull}},
+    {.op = FSP_OP_RESYNC,
+     .id = 0,
+     .u.sub = {7, 0xffffffffffffffffull, {NULL, 0}}},
+    /* One layout in every version. */
+    {.op = FSP_OP_MKDIR,
+     .id = 24,
+     .u.tree = {FSP_MKDIR_PARENTS, {"a/" NAME_UTF8, sizeof(NAME_UTF8) + 1}}},
+    {.op = FSP_OP_RENAME,
+     .id = 25,
+     .u.rename = {FSP_RENAME_NO_REPLACE, {"a/b", 3}, {"c", 1}}},
+    {.op = FSP_OP_SKIPPED,
+     .id = 26,
+     .u.skipped = {FSP_ST_IO, {"old/locked.bin", 14}}},
 };
 
 size_t th_samples(const struct fsp_msg **out) {

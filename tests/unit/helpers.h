@@ -27,6 +27,8 @@ Suite *frame_suite(void);
 Suite *decoder_suite(void);
 Suite *msg_suite(void);
 Suite *spec_suite(void);
+Suite *path_suite(void);
+Suite *tree_suite(void);
 
 /* Command line of the test program (main.c), for tests that read files. */
 extern int fsp_test_argc;
@@ -43,6 +45,9 @@ struct fsp_str th_str(const char *s);
  * uses, strings compared byte for byte. where names the case in failures. */
 void th_check_msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
                      const char *where);
+/* The same for messages of a connection speaking `version`. */
+void th_check_msg_eq_v(const struct fsp_msg *a, const struct fsp_msg *b,
+                       unsigned version, const char *where);
 
 /* One sample message for every opcode this library knows, with field values
  * chosen to show byte-order and sign mistakes (all bytes distinct, top bits

@@ -485,7 +485,7 @@ START_TEST(test_msg_entries_builder_full) {
   const size_t one = FSP_ENTRY_LEN(1);
   uint8_t buf[FSP_HDR_LEN + 4 + 3 * FSP_ENTRY_LEN(1) + 5];
   struct fsp_entries_builder b;
-  struct fsp_entry e = {1, 2, {"x", 1}};
+  struct fsp_entry e = {1, 2, {"x", 1}, 0};
   struct fsp_frame f;
   struct fsp_msg m;
   size_t len;

@@ -45,6 +45,13 @@ extern "C" {
 #define FSP_EVENT_ID 0u          /* request id of HELLO, events, connection errors */
 #define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length meaning "to the end"   \
                                       */
+#define FSP_PATH_MAX 4096u       /* longest path, in bytes (version 2) */
+
+/* Protocol versions, as HELLO announces them (the frame header's version
+ * byte is FSP_PROTO_VERSION and stays 1). Version 2 adds folders and paths
+ * (protocol.md section 11). */
+#define FSP_HELLO_VERSION 2u /* highest version this library speaks */
+#define FSP_TREE_VERSION 2u  /* first version with folders and paths */
 
 /* Capability bits announced in HELLO. */
 #define FSP_CAP_READ_ONLY (1u << 0) /* server refuses PUT and DELETE */
@@ -54,11 +61,23 @@ extern "C" {
 /* PUT modes. */
 #define FSP_PUT_REPLACE 0u
 #define FSP_PUT_NO_CLOBBER 1u /* fail with FSP_ST_EXISTS if the name exists */
+#define FSP_PUT_PARENTS 2u    /* version 2: create missing parent folders */
+
+/* Version 2 request flags (protocol.md section 11). */
+#define FSP_LIST_RECURSIVE 1u    /* LIST: the whole subtree */
+#define FSP_DELETE_RECURSIVE 1u  /* DELETE: a folder and all it holds */
+#define FSP_MKDIR_PARENTS 1u     /* MKDIR: like mkdir -p */
+#define FSP_RENAME_NO_REPLACE 1u /* RENAME: fail with EXISTS if `to` exists */
+
+/* Entry types (version 2: ENTRIES, INFO, EVENT). */
+#define FSP_TYPE_FILE 1u
+#define FSP_TYPE_FOLDER 2u
 
 /* Event kinds. */
 #define FSP_EV_ADDED 1u
 #define FSP_EV_REPLACED 2u
 #define FSP_EV_REMOVED 3u
+#define FSP_EV_RENAMED 4u /* version 2 only */
 
 /* Opcodes. X(NAME, value, direction) where direction is C (client to server),
  * S (server to client) or B (both). */
@@ -77,6 +96,8 @@ extern "C" {
   X(UNSUBSCRIBE, 0x17, C)                                                     \
   X(NOTICE, 0x18, C)                                                          \
   X(CANCEL, 0x19, C)                                                          \
+  X(MKDIR, 0x1a, C)                                                           \
+  X(RENAME, 0x1b, C)                                                          \
   X(DATA, 0x20, B)                                                            \
   X(END, 0x21, B)                                                             \
   X(OK, 0x40, S)                                                              \
@@ -87,6 +108,7 @@ extern "C" {
   X(READY, 0x45, S)                                                           \
   X(DIGEST, 0x46, S)                                                          \
   X(SUBSCRIBED, 0x47, S)                                                      \
+  X(SKIPPED, 0x48, S)                                                         \
   X(EVENT, 0x60, S)                                                           \
   X(NOTIFY, 0x61, S)                                                          \
   X(RESYNC, 0x62, S)
@@ -117,7 +139,11 @@ enum fsp_op {
   X(SHUTDOWN, 16, "server is shutting down")                                  \
   X(TIMEOUT, 17, "idle timeout")                                              \
   X(BAD_REQUEST, 18, "malformed request")                                     \
-  X(LIMIT, 19, "limit reached")
+  X(LIMIT, 19, "limit reached")                                               \
+  X(NOT_FOLDER, 22, "not a folder")                                           \
+  X(IS_FOLDER, 23, "is a folder")                                             \
+  X(NOT_EMPTY, 24, "folder not empty")                                        \
+  X(INTO_SELF, 25, "a folder cannot move into itself")
 
 enum fsp_status {
 #define FSP_ST_ENUM(name, val, msg) FSP_ST_##name = val,
@@ -157,6 +183,11 @@ FSP_EXTERN const char *fsp_status_str(uint16_t status);
 FSP_EXTERN const char *fsp_status_name(uint16_t status);
 /* Name of an opcode, e.g. "GET"; NULL when the opcode is unknown. */
 FSP_EXTERN const char *fsp_op_name(uint8_t op);
+/* The first protocol version that has opcode op (1, or FSP_TREE_VERSION for
+ * MKDIR, RENAME and SKIPPED); 0 when the opcode is unknown. A receiver
+ * treats an opcode newer than the version its connection speaks as
+ * unknown (protocol.md section 11). */
+FSP_EXTERN unsigned fsp_op_version(uint8_t op);
 /* The library's version as FSP_VERSION_HEX, and as "MAJOR.MINOR.PATCH". */
 FSP_EXTERN unsigned fsp_version(void);
 FSP_EXTERN const char *fsp_version_string(void);
@@ -172,6 +203,23 @@ FSP_EXTERN int fsp_utf8_check(const void *buf, size_t len);
  * UTF-8, no '/', no NUL, no control characters (< 0x20 or 0x7f), not "." or
  * "..", no leading '.'. Else FSP_EBADNAME (bad UTF-8 is also FSP_EBADNAME). */
 FSP_EXTERN int fsp_name_check(const void *name, size_t len);
+
+/* Returns 0 when path[0..len) is a valid path (protocol.md section 11): 1 to
+ * FSP_PATH_MAX bytes, names (each passing fsp_name_check) joined by single
+ * '/' bytes; so no leading, trailing or doubled '/', and no "." or ".."
+ * component. Else FSP_EBADNAME. A name is a path of one component. */
+FSP_EXTERN int fsp_path_check(const void *path, size_t len);
+
+/* Returns 0 when path[0..len) is empty (the root folder) or passes
+ * fsp_path_check(), else FSP_EBADNAME. For the folder fields of LIST and
+ * SUBSCRIBE. */
+FSP_EXTERN int fsp_folder_path_check(const void *path, size_t len);
+
+/* Returns 1 when path is dir itself or lies below it (path starts with dir
+ * followed by '/'), 0 otherwise. An empty dir (the root) holds every path.
+ * Byte comparison only: both should have passed the checks above. */
+FSP_EXTERN int fsp_path_within(const char *path, size_t len, const char *dir,
+                               size_t dir_len);
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
@@ -283,7 +331,8 @@ struct fsp_hello {
 struct fsp_entry {       /* one file in ENTRIES, or the subject of an EVENT */
   uint64_t size;
   int64_t mtime_ns;      /* modification time, ns since the Unix epoch */
-  struct fsp_str name;
+  struct fsp_str name;   /* version 2: a path */
+  uint8_t type;          /* version 2: FSP_TYPE_*; 0 in version 1 */
 };
 
 /* A decoded or to-be-encoded frame. Which member of u is used depends on op:
@@ -294,7 +343,11 @@ struct fsp_entry {       /* one file in ENTRIES, or the subject of an EVENT */
  *  SUBSCRIBE, SUBSCRIBED, RESYNC: sub     NOTICE, NOTIFY: text
  *  DATA: text (the bytes)   END: end     ERROR: error
  *  ENTRIES: entries (use fsp_entries_next to walk them)
- *  INFO: entry (name empty)  BEGIN: begin  DIGEST: digest  EVENT: event */
+ *  INFO: entry (name empty)  BEGIN: begin  DIGEST: digest  EVENT: event
+ * Version 2 (paths where version 1 has names; protocol.md section 11):
+ *  LIST, DELETE, MKDIR: tree    RENAME: rename    SKIPPED: skipped
+ *  SUBSCRIBE: sub (with path)   EVENT: event (with from)
+ *  PUT: put (mode holds FSP_PUT_* flags)   INFO, ENTRIES: entry type set */
 struct fsp_msg {
   uint8_t op;
   uint32_t id;
@@ -315,6 +368,7 @@ struct fsp_msg {
     struct {
       uint64_t epoch; /* server instance; 0 in SUBSCRIBE means "any" */
       uint64_t seq;   /* SUBSCRIBE: replay events after this seq (0: none) */
+      struct fsp_str path; /* version 2 SUBSCRIBE: subtree (empty: all) */
     } sub;
     struct {
       uint64_t size; /* bytes in the transfer */
@@ -328,6 +382,7 @@ struct fsp_msg {
       uint32_t count;         /* entries in the batch */
       const uint8_t *buf;     /* encoded entries (decoding only) */
       size_t len;
+      uint16_t version;       /* layout of the entries: 1 or 2 */
     } entries;
     struct fsp_entry entry;
     struct {
@@ -345,7 +400,20 @@ struct fsp_msg {
       uint64_t seq;
       uint8_t kind; /* FSP_EV_* */
       struct fsp_entry file;
+      struct fsp_str from; /* version 2 RENAMED: the old path; else empty */
     } event;
+    struct {
+      uint8_t flags; /* FSP_LIST_*, FSP_DELETE_* or FSP_MKDIR_* */
+      struct fsp_str path; /* LIST: may be empty (the root) */
+    } tree;
+    struct {
+      uint8_t flags; /* FSP_RENAME_* */
+      struct fsp_str from, to;
+    } rename;
+    struct {
+      uint16_t status; /* why the entry stayed: enum fsp_status */
+      struct fsp_str path;
+    } skipped;
   } u;
 };
 
@@ -371,8 +439,22 @@ FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
 FSP_EXTERN ssize_t fsp_msg_encode(uint8_t *buf, size_t cap,
                                   const struct fsp_msg *m);
 
+/* fsp_msg_decode() and fsp_msg_encode() for the protocol version a
+ * connection speaks (the lower of the two HELLOs' versions): version 1 as
+ * the two functions above, version 2 (FSP_TREE_VERSION) with paths for
+ * names and the layouts of protocol.md section 11. MKDIR, RENAME and SKIPPED
+ * have one layout and decode in every version; refusing them on a version 1
+ * connection is the server's job. Any other version is FSP_EINVAL. An
+ * ENTRIES message decoded here records the version for fsp_entries_next(). */
+FSP_EXTERN int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
+                                struct fsp_msg *m);
+FSP_EXTERN ssize_t fsp_msg_encode_v(uint8_t *buf, size_t cap, unsigned version,
+                                    const struct fsp_msg *m);
+
 /* Size of one entry inside an ENTRIES payload with a name of name_len bytes. */
 #define FSP_ENTRY_LEN(name_len) (8u + 8u + 2u + (name_len))
+/* The same in version 2, whose entries carry a type byte and a path. */
+#define FSP_ENTRY2_LEN(path_len) (8u + 8u + 1u + 2u + (path_len))
 
 /* Building an ENTRIES frame in place: fsp_entries_begin() reserves the header
  * and count at buf; fsp_entries_add() appends one entry, returning 0 or
@@ -385,9 +467,15 @@ struct fsp_entries_builder {
   size_t len;     /* bytes used so far, header included */
   uint32_t count; /* entries added */
   uint32_t id;
+  unsigned version; /* entry layout: 1, or 2 with types and paths */
 };
 FSP_EXTERN int fsp_entries_begin(struct fsp_entries_builder *b, uint8_t *buf,
                                  size_t cap, uint32_t id);
+/* The same for a connection speaking `version` (1 or 2; else FSP_EINVAL).
+ * In version 2 fsp_entries_add() writes e->type (FSP_TYPE_*, else
+ * FSP_EINVAL) and checks e->name as a path. */
+FSP_EXTERN int fsp_entries_begin_v(struct fsp_entries_builder *b, uint8_t *buf,
+                                   size_t cap, uint32_t id, unsigned version);
 FSP_EXTERN int fsp_entries_add(struct fsp_entries_builder *b,
                                const struct fsp_entry *e);
 FSP_EXTERN size_t fsp_entries_finish(struct fsp_entries_builder *b);
