@@ -177,6 +177,29 @@ static void check_message(const uint8_t *frame, size_t frame_len,
   free(buf);
 }
 
+/* The path rules of protocol.md section 11 written a second way, byte by
+ * byte with a state instead of splitting on '/', for a differential check
+ * of fsp_path_check() on every input. */
+static int path_ok_reference(const uint8_t *p, size_t len) {
+  size_t comp = 0; /* bytes in the current component */
+
+  if (len == 0 || len > FSP_PATH_MAX || fsp_utf8_check(p, len) != 0)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    if (p[i] == '/') {
+      if (comp == 0)
+        return 0; /* leading or doubled '/' */
+      comp = 0;
+      continue;
+    }
+    if (p[i] < 0x20 || p[i] == 0x7f || (comp == 0 && p[i] == '.'))
+      return 0;
+    if (++comp > FSP_NAME_MAX)
+      return 0;
+  }
+  return comp > 0; /* no trailing '/' */
+}
+
 struct span {
   size_t off, len; /* where a whole frame sits in the input */
 };
@@ -189,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ssize_t end;
 
   CHECK(frames != NULL);
+  CHECK((fsp_path_check(data, size) == 0) == path_ok_reference(data, size));
 
   /* Stateless pass. */
   for (;;) {
