@@ -13,6 +13,7 @@
 
 #include "tree.h"
 #include "tree_suites.h"
+#include "treereg.h"
 
 static char tmpdir[64];
 static char outside[128];
@@ -210,6 +211,28 @@ START_TEST(test_tree_rename_replace_and_no_replace) {
   mk("empty");
   ck_assert_int_eq(fsd_tree_rename(rootfd, "d", "empty", 0, 0, &in), 0);
   ck_assert(!exists("d"));
+}
+END_TEST
+
+/* A reader that opened a file before it was renamed away, or replaced by
+ * a rename, reads the file it opened, whole (what a GET in flight relies
+ * on). */
+START_TEST(test_tree_rename_during_read) {
+  struct fsd_tree_info in;
+  char buf[32];
+  int fd;
+
+  mk("a");
+  put("a/x", "the old content");
+  put("new", "new");
+  fd = fsd_tree_open(rootfd, "a/x", O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(read(fd, buf, 4), 4);
+  ck_assert_int_eq(fsd_tree_rename(rootfd, "a/x", "moved", 0, 0, &in), 0);
+  ck_assert_int_eq(fsd_tree_rename(rootfd, "new", "moved", 0, 0, &in), 0);
+  ck_assert_int_eq(read(fd, buf + 4, sizeof(buf) - 4), 11);
+  ck_assert_int_eq(memcmp(buf, "the old content", 15), 0);
+  close(fd);
 }
 END_TEST
 
@@ -487,6 +510,50 @@ START_TEST(test_tree_scan_whole_tree) {
 }
 END_TEST
 
+/* What fsd will do at start: a scan of the disk fills the tree register
+ * (folders come before their contents, so every parent is there in time),
+ * and a recursive walk of it gives back exactly the files and folders on
+ * disk, links and hidden names left out. */
+static int fill(void *arg, const char *path, size_t len,
+                const struct stat *st) {
+  struct fsd_treereg *reg = arg;
+  int r = fsd_treereg_set(
+      reg, path, len, S_ISDIR(st->st_mode) ? FSP_TYPE_FOLDER : FSP_TYPE_FILE,
+      (uint64_t)st->st_size, 0);
+  ck_assert_msg(r == FSP_EV_ADDED, "%s: %d", path, r);
+  return 0;
+}
+
+START_TEST(test_tree_scan_fills_register) {
+  struct fsd_treereg reg;
+  struct fsd_tree_cursor c;
+  const struct fsd_node *n;
+  int files = 0, folders = 0;
+
+  mk("p");
+  mk("p/2024");
+  mk("p/empty");
+  put("p/2024/a b.jpg", "12345");
+  put("p/2024/caf\xc3\xa9", "");
+  put("top", "x");
+  put(".hidden", "x");
+  plant_link("p/out");
+  ck_assert_int_eq(fsd_treereg_init(&reg), 0);
+  ck_assert_int_eq(fsd_tree_scan(rootfd, "", fill, &reg), 0);
+  ck_assert_int_eq(fsd_treereg_walk_open(&reg, &c, "", 0, 1), 0);
+  while ((n = fsd_treereg_walk_next(&reg, &c)) != NULL) {
+    files += n->type == FSP_TYPE_FILE;
+    folders += n->type == FSP_TYPE_FOLDER;
+  }
+  fsd_treereg_walk_close(&reg, &c);
+  ck_assert_int_eq(files, 3);
+  ck_assert_int_eq(folders, 3);
+  ck_assert_uint_eq(fsd_treereg_get(&reg, "p/2024/a b.jpg", 14)->size, 5);
+  ck_assert_ptr_null(fsd_treereg_get(&reg, "p/out", 5));
+  fsd_treereg_free(&reg);
+}
+END_TEST
+
 START_TEST(test_tree_sync_dir) {
   mk("a");
   ck_assert_int_eq(fsd_tree_sync_dir(rootfd, ""), 0);
@@ -517,6 +584,7 @@ Suite *tree_suite(void) {
   tcase_add_test(tc, test_tree_mkdir_through_link_refused);
   tcase_add_test(tc, test_tree_rename_file_and_folder);
   tcase_add_test(tc, test_tree_rename_replace_and_no_replace);
+  tcase_add_test(tc, test_tree_rename_during_read);
   tcase_add_test(tc, test_tree_rename_into_itself_refused);
   tcase_add_test(tc, test_tree_rename_leaves_links_alone);
   tcase_add_test(tc, test_tree_remove_file_and_empty_folder);
@@ -526,6 +594,7 @@ Suite *tree_suite(void) {
   tcase_add_test(tc, test_tree_remove_recursive_swap_after_stat);
   tcase_add_test(tc, test_tree_remove_recursive_hidden_entries_stay);
   tcase_add_test(tc, test_tree_scan_whole_tree);
+  tcase_add_test(tc, test_tree_scan_fills_register);
   tcase_add_test(tc, test_tree_sync_dir);
   tcase_add_test(tc, test_tree_status_map);
   suite_add_tcase(s, tc);
