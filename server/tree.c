@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "tree.h"
 
+#include "mem.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -306,7 +308,7 @@ int fsd_tree_rename(int rootfd, const char *from, const char *to,
 
 /* The names in folder dfd ("." and ".." left out), read in one go and
  * NUL-separated in a heap buffer, so that the folder can change while the
- * caller works through them. Returns the buffer (*len bytes; free() it) or
+ * caller works through them. Returns the buffer (*len bytes; fsd_free() it) or
  * NULL with *err set. */
 static char *read_names(int dfd, size_t *len, int *err) {
   int fd = dup(dfd);
@@ -324,16 +326,16 @@ static char *read_names(int dfd, size_t *len, int *err) {
   }
   /* fdopendir() shares the offset with dfd's dup: start at the top. */
   rewinddir(d);
-  buf = malloc(cap);
+  buf = fsd_malloc(cap);
   while (buf != NULL && (de = readdir(d)) != NULL) {
     size_t l = strlen(de->d_name) + 1;
 
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
       continue;
     if (cap - n < l) {
-      char *b = realloc(buf, cap * 2);
+      char *b = fsd_realloc(buf, cap * 2);
       if (b == NULL) {
-        free(buf);
+        fsd_free(buf);
         buf = NULL;
         break;
       }
@@ -489,7 +491,7 @@ static size_t rm_contents(struct rm *rm, int dfd, int depth, size_t *quiet) {
     *quiet += r == 2;
     removed += r == 0;
   }
-  free(names);
+  fsd_free(names);
   if (rm->durable && removed > 0)
     fsync(dfd);
   if (rm->stopped && left == 0)
@@ -500,7 +502,7 @@ static size_t rm_contents(struct rm *rm, int dfd, int depth, size_t *quiet) {
 /* Removes a file or folder; see tree.h. */
 int fsd_tree_remove(int rootfd, const char *path, int recursive, int durable,
                     fsd_tree_report_fn *report, void *arg) {
-  struct rm *rm = malloc(sizeof(*rm));
+  struct rm *rm = fsd_malloc(sizeof(*rm));
   struct fsd_tree_info info;
   const char *leaf;
   int pfd, err;
@@ -513,13 +515,13 @@ int fsd_tree_remove(int rootfd, const char *path, int recursive, int durable,
   rm->stopped = 0;
   rm->p.len = strlen(path);
   if (rm->p.len > FSP_PATH_MAX) {
-    free(rm);
+    fsd_free(rm);
     return UV_ENAMETOOLONG;
   }
   memcpy(rm->p.s, path, rm->p.len + 1);
   pfd = fsd_tree_open_parent(rootfd, path, &leaf);
   if (pfd < 0) {
-    free(rm);
+    fsd_free(rm);
     return pfd;
   }
   err = stat_leaf(pfd, leaf, &info);
@@ -554,7 +556,7 @@ int fsd_tree_remove(int rootfd, const char *path, int recursive, int durable,
       err = -errno;
   }
   close(pfd);
-  free(rm);
+  fsd_free(rm);
   return err;
 }
 
@@ -606,21 +608,21 @@ static int scan_dir(struct scan *sc, int dfd, int depth) {
     }
     path_pop(&sc->p, old);
   }
-  free(names);
+  fsd_free(names);
   return r;
 }
 
 /* Walks a subtree; see tree.h. */
 int fsd_tree_scan(int rootfd, const char *path, fsd_tree_visit_fn *visit,
                   void *arg) {
-  struct scan *sc = malloc(sizeof(*sc));
+  struct scan *sc = fsd_malloc(sizeof(*sc));
   int dfd, r;
 
   if (sc == NULL)
     return UV_ENOMEM;
   dfd = fsd_tree_open(rootfd, path, O_RDONLY | O_DIRECTORY);
   if (dfd < 0) {
-    free(sc);
+    fsd_free(sc);
     return dfd;
   }
   sc->p.len = 0;
@@ -629,7 +631,7 @@ int fsd_tree_scan(int rootfd, const char *path, fsd_tree_visit_fn *visit,
   sc->arg = arg;
   r = scan_dir(sc, dfd, 1);
   close(dfd);
-  free(sc);
+  fsd_free(sc);
   return r;
 }
 

@@ -2,6 +2,8 @@
  * treereg.h. */
 #include "treereg.h"
 
+#include "mem.h"
+
 #include <fsproto/fsproto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +48,7 @@ static void hash_remove(struct fsd_treereg *reg, struct fsd_node *n) {
  * which is slower but still correct. */
 static void grow(struct fsd_treereg *reg) {
   size_t n = reg->nbuckets * 2;
-  struct fsd_node **b = calloc(n, sizeof(*b));
+  struct fsd_node **b = fsd_calloc(n, sizeof(*b));
   if (b == NULL)
     return;
   for (size_t i = 0; i < reg->nbuckets; i++) {
@@ -58,7 +60,7 @@ static void grow(struct fsd_treereg *reg) {
       f = next;
     }
   }
-  free(reg->buckets);
+  fsd_free(reg->buckets);
   reg->buckets = b;
   reg->nbuckets = n;
 }
@@ -83,19 +85,19 @@ static void unlink_child(struct fsd_node *n) {
 }
 
 static void free_node(struct fsd_node *n) {
-  free(n->path);
-  free(n);
+  fsd_free(n->path);
+  fsd_free(n);
 }
 
 /* Initialises a register with its root; see treereg.h. */
 int fsd_treereg_init(struct fsd_treereg *reg) {
   memset(reg, 0, sizeof(*reg));
-  reg->buckets = calloc(INITIAL_BUCKETS, sizeof(*reg->buckets));
-  reg->root = calloc(1, sizeof(*reg->root));
+  reg->buckets = fsd_calloc(INITIAL_BUCKETS, sizeof(*reg->buckets));
+  reg->root = fsd_calloc(1, sizeof(*reg->root));
   if (reg->root != NULL)
-    reg->root->path = calloc(1, 1);
+    reg->root->path = fsd_calloc(1, 1);
   if (reg->buckets == NULL || reg->root == NULL || reg->root->path == NULL) {
-    free(reg->buckets);
+    fsd_free(reg->buckets);
     if (reg->root != NULL)
       free_node(reg->root);
     return UV_ENOMEM;
@@ -149,11 +151,11 @@ int fsd_treereg_set(struct fsd_treereg *reg, const char *path, size_t len,
     return UV_ENOENT;
   if (parent->type != FSP_TYPE_FOLDER)
     return UV_ENOTDIR;
-  n = calloc(1, sizeof(*n));
+  n = fsd_calloc(1, sizeof(*n));
   if (n != NULL)
-    n->path = malloc(len + 1);
+    n->path = fsd_malloc(len + 1);
   if (n == NULL || n->path == NULL) {
-    free(n);
+    fsd_free(n);
     return UV_ENOMEM;
   }
   memcpy(n->path, path, len);
@@ -273,7 +275,7 @@ static char **new_paths(struct fsd_node *from, const char *to, size_t to_len,
 
   for (struct fsd_node *c = from; c != NULL; c = subtree_next(c, from))
     n++;
-  v = calloc(n, sizeof(*v));
+  v = fsd_calloc(n, sizeof(*v));
   *err = UV_ENOMEM;
   if (v == NULL)
     return NULL;
@@ -283,11 +285,11 @@ static char **new_paths(struct fsd_node *from, const char *to, size_t to_len,
     if (to_len + rest > FSP_PATH_MAX)
       *err = UV_ENAMETOOLONG;
     else
-      v[i] = malloc(to_len + rest + 1);
+      v[i] = fsd_malloc(to_len + rest + 1);
     if (v[i] == NULL) {
       for (size_t k = 0; k < i; k++)
-        free(v[k]);
-      free(v);
+        fsd_free(v[k]);
+      fsd_free(v);
       return NULL;
     }
     memcpy(v[i], to, to_len);
@@ -332,13 +334,13 @@ int fsd_treereg_rename(struct fsd_treereg *reg, const char *from,
   /* Rehash under the new paths, then hang the subtree in its new folder. */
   for (struct fsd_node *c = src; c != NULL; c = subtree_next(c, src), i++) {
     hash_remove(reg, c);
-    free(c->path);
+    fsd_free(c->path);
     c->path = paths[i];
     c->path_len = (uint16_t)strlen(paths[i]);
     c->hash = path_hash(c->path, c->path_len);
     hash_insert(reg, c);
   }
-  free(paths);
+  fsd_free(paths);
   unlink_child(src);
   link_child(parent, src);
   src->gen = ++reg->gen;
@@ -352,7 +354,7 @@ void fsd_treereg_free(struct fsd_treereg *reg) {
   while (reg->root->child != NULL)
     drop_subtree(reg, reg->root->child, NULL, NULL);
   free_node(reg->root);
-  free(reg->buckets);
+  fsd_free(reg->buckets);
   memset(reg, 0, sizeof(*reg));
 }
 

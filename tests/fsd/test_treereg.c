@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "mem.h"
 #include "tree_suites.h"
 #include "treereg.h"
 
@@ -296,6 +297,95 @@ START_TEST(test_treereg_many_entries) {
 }
 END_TEST
 
+/* A failing allocator: call number fail_at (from 0) fails; live counts
+ * the blocks held, so a leak shows as live > 0 after the free. */
+static struct {
+  long calls, fail_at, live;
+  int failed;
+} fm;
+
+static int should_fail(void) {
+  if (fm.calls++ != fm.fail_at)
+    return 0;
+  fm.failed = 1;
+  return 1;
+}
+
+static void *f_malloc(size_t n, void *u) {
+  void *p = should_fail() ? NULL : malloc(n);
+  (void)u;
+  fm.live += p != NULL;
+  return p;
+}
+
+static void *f_calloc(size_t n, size_t size, void *u) {
+  void *p = should_fail() ? NULL : calloc(n, size);
+  (void)u;
+  fm.live += p != NULL;
+  return p;
+}
+
+static void *f_realloc(void *old, size_t n, void *u) {
+  void *p = should_fail() ? NULL : realloc(old, n);
+  (void)u;
+  fm.live += old == NULL && p != NULL;
+  return p;
+}
+
+static void f_free(void *p, void *u) {
+  (void)u;
+  fm.live -= p != NULL;
+  free(p);
+}
+
+static const struct fsd_mem failing = {f_malloc, f_calloc, f_realloc, f_free,
+                                       NULL};
+
+/* Every allocation of a register's life fails in turn: each call reports
+ * UV_ENOMEM or works, a failed set or rename changes nothing, and nothing
+ * leaks. */
+START_TEST(test_treereg_allocation_failures) {
+  for (long n = 0;; n++) {
+    struct fsd_treereg r;
+    int rc;
+
+    fm.calls = fm.live = 0;
+    fm.fail_at = n;
+    fm.failed = 0;
+    fsd_mem_set_allocator(&failing);
+    rc = fsd_treereg_init(&r);
+    if (rc != 0) {
+      ck_assert_int_eq(rc, UV_ENOMEM);
+      ck_assert_int_eq(fm.live, 0);
+      continue;
+    }
+    rc = fsd_treereg_set(&r, "a", 1, FSP_TYPE_FOLDER, 0, 1);
+    if (rc == FSP_EV_ADDED)
+      rc = fsd_treereg_set(&r, "a/f", 3, FSP_TYPE_FILE, 5, 1);
+    if (rc == FSP_EV_ADDED)
+      rc = fsd_treereg_set(&r, "b", 1, FSP_TYPE_FOLDER, 0, 1);
+    if (rc == FSP_EV_ADDED) {
+      rc = fsd_treereg_rename(&r, "a", 1, "b/a", 3, NULL, NULL);
+      if (rc == 0) {
+        ck_assert_ptr_nonnull(fsd_treereg_get(&r, "b/a/f", 5));
+      } else {
+        ck_assert_int_eq(rc, UV_ENOMEM);
+        ck_assert_ptr_nonnull(fsd_treereg_get(&r, "a/f", 3));
+        ck_assert_ptr_null(fsd_treereg_get(&r, "b/a", 3));
+      }
+    } else {
+      ck_assert_int_eq(rc, UV_ENOMEM);
+    }
+    fsd_treereg_free(&r);
+    fsd_mem_set_allocator(NULL);
+    ck_assert_msg(fm.live == 0, "failing call %ld: %ld blocks leaked", n,
+                  fm.live);
+    if (!fm.failed)
+      break;
+  }
+}
+END_TEST
+
 Suite *treereg_suite(void) {
   Suite *s = suite_create("treereg");
   TCase *tc = tcase_create("treereg");
@@ -308,6 +398,7 @@ Suite *treereg_suite(void) {
   tcase_add_test(tc, test_treereg_walk_survives_changes);
   tcase_add_test(tc, test_treereg_walk_survives_move_out);
   tcase_add_test(tc, test_treereg_many_entries);
+  tcase_add_test(tc, test_treereg_allocation_failures);
   suite_add_tcase(s, tc);
   return s;
 }
