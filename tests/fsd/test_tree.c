@@ -554,6 +554,52 @@ START_TEST(test_tree_scan_fills_register) {
 }
 END_TEST
 
+/* Every allocation of a recursive removal and of a scan fails in turn: the
+ * call ends with a clear error or works, nothing outside the root changes,
+ * nothing leaks. */
+static void ensure(const char *dir, const char *file) {
+  int fd;
+
+  if (mkdirat(rootfd, dir, 0755) != 0)
+    ck_assert_int_eq(errno, EEXIST);
+  fd = openat(rootfd, file, O_WRONLY | O_CREAT, 0644);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+}
+
+static int count_visit(void *arg, const char *path, size_t len,
+                       const struct stat *st) {
+  (void)path;
+  (void)len;
+  (void)st;
+  (*(int *)arg)++;
+  return 0;
+}
+
+START_TEST(test_tree_allocation_failures) {
+  for (long n = 0;; n++) {
+    int r, visits = 0, failed;
+
+    ensure("t", "t/f");
+    ensure("t/d", "t/d/g");
+    tree_fail_at(n);
+    r = fsd_tree_scan(rootfd, "", count_visit, &visits);
+    ck_assert(r == 0 || r == UV_ENOMEM);
+    r = fsd_tree_remove(rootfd, "t", 1, 0, NULL, NULL);
+    ck_assert_msg(r == 0 || r == UV_ENOMEM || r == UV_ENOTEMPTY,
+                  "failing call %ld: %s", n, uv_err_name(r));
+    failed = tree_fail_failed();
+    ck_assert_msg(tree_fail_end() == 0, "failing call %ld leaks", n);
+    check_outside_intact();
+    if (!failed) {
+      ck_assert_int_eq(r, 0);
+      ck_assert_int_eq(visits, 4);
+      break;
+    }
+  }
+}
+END_TEST
+
 START_TEST(test_tree_sync_dir) {
   mk("a");
   ck_assert_int_eq(fsd_tree_sync_dir(rootfd, ""), 0);
@@ -595,6 +641,7 @@ Suite *tree_suite(void) {
   tcase_add_test(tc, test_tree_remove_recursive_hidden_entries_stay);
   tcase_add_test(tc, test_tree_scan_whole_tree);
   tcase_add_test(tc, test_tree_scan_fills_register);
+  tcase_add_test(tc, test_tree_allocation_failures);
   tcase_add_test(tc, test_tree_sync_dir);
   tcase_add_test(tc, test_tree_status_map);
   suite_add_tcase(s, tc);

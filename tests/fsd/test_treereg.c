@@ -6,7 +6,6 @@
 #include <string.h>
 #include <uv.h>
 
-#include "mem.h"
 #include "tree_suites.h"
 #include "treereg.h"
 
@@ -297,66 +296,19 @@ START_TEST(test_treereg_many_entries) {
 }
 END_TEST
 
-/* A failing allocator: call number fail_at (from 0) fails; live counts
- * the blocks held, so a leak shows as live > 0 after the free. */
-static struct {
-  long calls, fail_at, live;
-  int failed;
-} fm;
-
-static int should_fail(void) {
-  if (fm.calls++ != fm.fail_at)
-    return 0;
-  fm.failed = 1;
-  return 1;
-}
-
-static void *f_malloc(size_t n, void *u) {
-  void *p = should_fail() ? NULL : malloc(n);
-  (void)u;
-  fm.live += p != NULL;
-  return p;
-}
-
-static void *f_calloc(size_t n, size_t size, void *u) {
-  void *p = should_fail() ? NULL : calloc(n, size);
-  (void)u;
-  fm.live += p != NULL;
-  return p;
-}
-
-static void *f_realloc(void *old, size_t n, void *u) {
-  void *p = should_fail() ? NULL : realloc(old, n);
-  (void)u;
-  fm.live += old == NULL && p != NULL;
-  return p;
-}
-
-static void f_free(void *p, void *u) {
-  (void)u;
-  fm.live -= p != NULL;
-  free(p);
-}
-
-static const struct fsd_mem failing = {f_malloc, f_calloc, f_realloc, f_free,
-                                       NULL};
-
 /* Every allocation of a register's life fails in turn: each call reports
  * UV_ENOMEM or works, a failed set or rename changes nothing, and nothing
  * leaks. */
 START_TEST(test_treereg_allocation_failures) {
   for (long n = 0;; n++) {
     struct fsd_treereg r;
-    int rc;
+    int rc, failed;
 
-    fm.calls = fm.live = 0;
-    fm.fail_at = n;
-    fm.failed = 0;
-    fsd_mem_set_allocator(&failing);
+    tree_fail_at(n);
     rc = fsd_treereg_init(&r);
     if (rc != 0) {
       ck_assert_int_eq(rc, UV_ENOMEM);
-      ck_assert_int_eq(fm.live, 0);
+      ck_assert_int_eq(tree_fail_end(), 0);
       continue;
     }
     rc = fsd_treereg_set(&r, "a", 1, FSP_TYPE_FOLDER, 0, 1);
@@ -377,10 +329,9 @@ START_TEST(test_treereg_allocation_failures) {
       ck_assert_int_eq(rc, UV_ENOMEM);
     }
     fsd_treereg_free(&r);
-    fsd_mem_set_allocator(NULL);
-    ck_assert_msg(fm.live == 0, "failing call %ld: %ld blocks leaked", n,
-                  fm.live);
-    if (!fm.failed)
+    failed = tree_fail_failed();
+    ck_assert_msg(tree_fail_end() == 0, "failing call %ld leaks", n);
+    if (!failed)
       break;
   }
 }
