@@ -338,87 +338,12 @@ static int decode_v2(const uint8_t *p, const char *rest, size_t rest_len,
   }
 }
 
-/* Decodes an ENTRIES payload p[0..len). */
-static int decode_entries(const uint8_t *p, size_t len, unsigned version,
-                          struct fsp_msg *m) {
-  int r;
-
-  if (len < 4)
-    return FSP_EMALFORMED;
-  m->u.entries.count = fsp__get32(p);
-  m->u.entries.buf = p + 4;
-  m->u.entries.len = len - 4;
-  m->u.entries.version = (uint16_t)version;
-  r = check_entries(p + 4, len - 4, m->u.entries.count, version);
-  if (r != 0)
-    memset(&m->u, 0, sizeof(m->u));
-  return r;
-}
-
-/* The version an opcode appeared in; see fsproto.h. */
-unsigned fsp_op_version(uint8_t op) {
-  if (fsp_op_name(op) == NULL)
-    return 0;
-  switch (op) {
-  case FSP_OP_MKDIR:
-  case FSP_OP_RENAME:
-  case FSP_OP_SKIPPED:
-    return FSP_TREE_VERSION;
-  default:
-    return 1;
-  }
-}
-
-int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m) {
-  return fsp_msg_decode_v(f, 1, m);
-}
-
-/* Decodes frame f into m; see fsproto.h. m is cleared first, then op and id
- * are set before any check, so even a failed decode says what it was. */
-int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
+/* Fills m from the fields of a version 1 layout (also those of STAT, GET,
+ * HASH and PUT in version 2, which only turn the name into a path). rest
+ * is the variable field, already checked. Returns 0 or FSP_EMALFORMED. */
+static int decode_v1(const uint8_t *p, const char *rest, size_t rest_len,
                      struct fsp_msg *m) {
-  const uint8_t *p = f->payload;
-  size_t len = f->len;
-  struct layout l;
-  const char *rest;
-  size_t rest_len;
-  int r;
-
-  memset(m, 0, sizeof(*m));
-  m->op = f->op;
-  m->id = f->id;
-  if (len > 0 && p == NULL)
-    return FSP_EINVAL;
-  if (version < 1 || version > FSP_HELLO_VERSION)
-    return FSP_EINVAL;
-
-  if (f->op == FSP_OP_ENTRIES)
-    return decode_entries(p, len, version, m);
-
-  r = layout_of(f->op, version, &l);
-  if (r != 0)
-    return r;
-  if (len < l.fixed)
-    return FSP_EMALFORMED;
-  rest = (const char *)p + l.fixed;
-  rest_len = len - l.fixed;
-  if (l.rest == REST_PATH2)
-    r = check_paths(&l, rest, rest_len, fsp__get16(p + l.fixed - 2));
-  else
-    r = check_rest(&l, rest, rest_len, FSP_EMALFORMED, FSP_EMALFORMED);
-  if (r != 0)
-    return r;
-  if (layout_v2(f->op, version, &l)) {
-    r = decode_v2(p, rest, rest_len, m);
-    if (r <= 0)
-      return r;
-  }
-  /* Version 2's PUT flags add PARENTS to version 1's modes. */
-  if (f->op == FSP_OP_PUT &&
-      (p[8] & ~(version >= FSP_TREE_VERSION ? 3u : 1u)) != 0)
-    return FSP_EMALFORMED;
-
-  switch (f->op) {
+  switch (m->op) {
   case FSP_OP_HELLO:
     if (fsp__get16(p + 2) != 0)
       return FSP_EMALFORMED; /* reserved */
@@ -504,6 +429,89 @@ int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
     break;
   }
   return 0;
+}
+
+/* Decodes an ENTRIES payload p[0..len). */
+static int decode_entries(const uint8_t *p, size_t len, unsigned version,
+                          struct fsp_msg *m) {
+  int r;
+
+  if (len < 4)
+    return FSP_EMALFORMED;
+  m->u.entries.count = fsp__get32(p);
+  m->u.entries.buf = p + 4;
+  m->u.entries.len = len - 4;
+  m->u.entries.version = (uint16_t)version;
+  r = check_entries(p + 4, len - 4, m->u.entries.count, version);
+  if (r != 0)
+    memset(&m->u, 0, sizeof(m->u));
+  return r;
+}
+
+/* The version an opcode appeared in; see fsproto.h. */
+unsigned fsp_op_version(uint8_t op) {
+  if (fsp_op_name(op) == NULL)
+    return 0;
+  switch (op) {
+  case FSP_OP_MKDIR:
+  case FSP_OP_RENAME:
+  case FSP_OP_SKIPPED:
+    return FSP_TREE_VERSION;
+  default:
+    return 1;
+  }
+}
+
+int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m) {
+  return fsp_msg_decode_v(f, 1, m);
+}
+
+/* Decodes frame f into m; see fsproto.h. m is cleared first, then op and id
+ * are set before any check, so even a failed decode says what it was. */
+int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
+                     struct fsp_msg *m) {
+  const uint8_t *p = f->payload;
+  size_t len = f->len;
+  struct layout l;
+  const char *rest;
+  size_t rest_len;
+  int r;
+
+  memset(m, 0, sizeof(*m));
+  m->op = f->op;
+  m->id = f->id;
+  if (len > 0 && p == NULL)
+    return FSP_EINVAL;
+  if (version < 1 || version > FSP_HELLO_VERSION)
+    return FSP_EINVAL;
+
+  if (f->op == FSP_OP_ENTRIES)
+    return decode_entries(p, len, version, m);
+
+  r = layout_of(f->op, version, &l);
+  if (r != 0)
+    return r;
+  if (len < l.fixed)
+    return FSP_EMALFORMED;
+  rest = (const char *)p + l.fixed;
+  rest_len = len - l.fixed;
+  if (l.rest == REST_PATH2)
+    r = check_paths(&l, rest, rest_len, fsp__get16(p + l.fixed - 2));
+  else
+    r = check_rest(&l, rest, rest_len, FSP_EMALFORMED, FSP_EMALFORMED);
+  if (r != 0)
+    return r;
+  if (layout_v2(f->op, version, &l)) {
+    r = decode_v2(p, rest, rest_len, m);
+    if (r <= 0)
+      return r;
+  }
+  /* Version 2's PUT flags add PARENTS to version 1's modes. */
+  if (f->op == FSP_OP_PUT &&
+      (p[8] & ~(version >= FSP_TREE_VERSION ? 3u : 1u)) != 0)
+    return FSP_EMALFORMED;
+
+  return decode_v1(p, rest, rest_len, m);
 }
 
 /* The rest field of m for its opcode in version (empty for fixed layouts).
