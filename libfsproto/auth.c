@@ -42,8 +42,7 @@ ssize_t fsp_auth_transcript(uint8_t *buf, size_t cap,
     return FSP_EINVAL;
   if (fsp_user_check(user, user_len) != 0)
     return FSP_EBADUSER;
-  n = FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + user_len + 1 +
-      binding_len;
+  n = FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + user_len + 1 + binding_len;
   if (cap < n || buf == NULL)
     return (ssize_t)n;
   p = buf;

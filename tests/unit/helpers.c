@@ -153,14 +153,13 @@ void th_check_msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
     ck_assert_msg(a->u.digest.hash == b->u.digest.hash, "%s: hash", where);
     break;
   case FSP_OP_CHALLENGE:
-    ck_assert_msg(memcmp(a->u.challenge.nonce, b->u.challenge.nonce,
-                         FSP_NONCE_LEN) == 0,
-                  "%s: nonce", where);
+    ck_assert_msg(
+        memcmp(a->u.challenge.nonce, b->u.challenge.nonce, FSP_NONCE_LEN) == 0,
+        "%s: nonce", where);
     break;
   case FSP_OP_AUTH:
-    ck_assert_msg(
-        memcmp(a->u.auth.nonce, b->u.auth.nonce, FSP_NONCE_LEN) == 0,
-        "%s: nonce", where);
+    ck_assert_msg(memcmp(a->u.auth.nonce, b->u.auth.nonce, FSP_NONCE_LEN) == 0,
+                  "%s: nonce", where);
     ck_assert_msg(memcmp(a->u.auth.sig, b->u.auth.sig, FSP_SIG_LEN) == 0,
                   "%s: signature", where);
     check_str_eq(a->u.auth.user, b->u.auth.user, "user", where);

@@ -28,11 +28,11 @@ START_TEST(test_auth_user_check) {
     size_t len;
     int ok;
   } cases[] = {
-      {"a", 1, 1},       {"alice", 5, 1},  {"Z9", 2, 1},    {"_x", 2, 1},
-      {"a.b-c_d", 7, 1}, {"a-", 2, 1},     {"a.", 2, 1},    {"", 0, 0},
-      {".a", 2, 0},      {"-a", 2, 0},     {"a b", 3, 0},   {"a/b", 3, 0},
-      {"a\0b", 3, 0},    {"a@b", 3, 0},    {"\xc3\xa9", 2, 0}, {"a\n", 2, 0},
-      {"a:b", 3, 0},     {"a,b", 3, 0},    {"a#b", 3, 0},   {"a\x7f", 2, 0},
+      {"a", 1, 1},       {"alice", 5, 1}, {"Z9", 2, 1},       {"_x", 2, 1},
+      {"a.b-c_d", 7, 1}, {"a-", 2, 1},    {"a.", 2, 1},       {"", 0, 0},
+      {".a", 2, 0},      {"-a", 2, 0},    {"a b", 3, 0},      {"a/b", 3, 0},
+      {"a\0b", 3, 0},    {"a@b", 3, 0},   {"\xc3\xa9", 2, 0}, {"a\n", 2, 0},
+      {"a:b", 3, 0},     {"a,b", 3, 0},   {"a#b", 3, 0},      {"a\x7f", 2, 0},
   };
   char max[FSP_USER_MAX + 1];
 
@@ -133,26 +133,26 @@ START_TEST(test_auth_transcript_hostile) {
   ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, user,
                                        sizeof(user), NULL, 0),
                    FSP_EBADUSER);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "", 0,
-                                       NULL, 0),
-                   FSP_EBADUSER);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce,
-                                       "a b", 3, NULL, 0),
-                   FSP_EBADUSER);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a",
-                                       1, big, sizeof(big)),
+  ck_assert_int_eq(
+      fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "", 0, NULL, 0),
+      FSP_EBADUSER);
+  ck_assert_int_eq(
+      fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a b", 3, NULL, 0),
+      FSP_EBADUSER);
+  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a", 1,
+                                       big, sizeof(big)),
                    FSP_EINVAL);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a",
-                                       1, NULL, 32),
-                   FSP_EINVAL);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), NULL, cnonce, "a", 1,
-                                       NULL, 0),
-                   FSP_EINVAL);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, NULL, "a", 1,
-                                       NULL, 0),
-                   FSP_EINVAL);
-  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a",
-                                       1, NULL, SIZE_MAX),
+  ck_assert_int_eq(
+      fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a", 1, NULL, 32),
+      FSP_EINVAL);
+  ck_assert_int_eq(
+      fsp_auth_transcript(buf, sizeof(buf), NULL, cnonce, "a", 1, NULL, 0),
+      FSP_EINVAL);
+  ck_assert_int_eq(
+      fsp_auth_transcript(buf, sizeof(buf), snonce, NULL, "a", 1, NULL, 0),
+      FSP_EINVAL);
+  ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a", 1,
+                                       NULL, SIZE_MAX),
                    FSP_EINVAL);
   ck_assert_int_eq(fsp_auth_transcript(buf, sizeof(buf), snonce, cnonce, "a",
                                        SIZE_MAX, NULL, 0),
@@ -184,10 +184,9 @@ END_TEST
 START_TEST(test_auth_transcript_unambiguous) {
   uint8_t a[FSP_TRANSCRIPT_MAX], b[FSP_TRANSCRIPT_MAX];
   const uint8_t x[1] = {'x'};
-  ssize_t na = fsp_auth_transcript(a, sizeof(a), snonce, cnonce, "abx", 3,
-                                   NULL, 0);
-  ssize_t nb =
-      fsp_auth_transcript(b, sizeof(b), snonce, cnonce, "ab", 2, x, 1);
+  ssize_t na =
+      fsp_auth_transcript(a, sizeof(a), snonce, cnonce, "abx", 3, NULL, 0);
+  ssize_t nb = fsp_auth_transcript(b, sizeof(b), snonce, cnonce, "ab", 2, x, 1);
 
   ck_assert_int_eq(na, nb);
   ck_assert_int_ne(memcmp(a, b, (size_t)na), 0);
@@ -369,8 +368,7 @@ static const struct block *find_block(const struct block *b, size_t n,
 }
 
 static EVP_PKEY *key_from_seed(const uint8_t *seed) {
-  EVP_PKEY *k =
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+  EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
 
   ck_assert_ptr_nonnull(k);
   return k;
@@ -446,7 +444,8 @@ START_TEST(test_auth_golden_vectors) {
     ck_assert(!verify(pub->bytes, t->bytes, t->len, bad));
   }
   /* A signature made over TLS does not verify without the binding. */
-  ck_assert(!verify(pub->bytes, find_block(b, n, "auth-transcript-plain")->bytes,
+  ck_assert(!verify(pub->bytes,
+                    find_block(b, n, "auth-transcript-plain")->bytes,
                     find_block(b, n, "auth-transcript-plain")->len,
                     find_block(b, n, "auth-signature-tls")->bytes));
   EVP_PKEY_free(k);

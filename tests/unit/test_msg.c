@@ -105,10 +105,10 @@ START_TEST(test_msg_decode_truncated_no_over_read) {
     int r = decode_guarded(m->op, m->id, buf + FSP_HDR_LEN, plen, &d);
     if (plen == len - FSP_HDR_LEN)
       ck_assert_int_eq(r, 0);
-    ck_assert_msg(
-        r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME || r == FSP_EUTF8 ||
-            r == FSP_EBADUSER,
-        "%s truncated to %zu: %s", fsp_op_name(m->op), plen, fsp_err_name(r));
+    ck_assert_msg(r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME ||
+                      r == FSP_EUTF8 || r == FSP_EBADUSER,
+                  "%s truncated to %zu: %s", fsp_op_name(m->op), plen,
+                  fsp_err_name(r));
     ck_assert_uint_eq(d.op, m->op);
     ck_assert_uint_eq(d.id, m->id);
   }
@@ -126,8 +126,9 @@ struct bad {
 #define U64_0 " 00 00 00 00 00 00 00 00 "
 #define B32 U64_0 U64_0 U64_0 U64_0 /* a nonce */
 #define B96 B32 B32 B32             /* AUTH's nonce and signature */
-#define A32 " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61" \
-            " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
+#define A32                                                                    \
+  " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61"                           \
+  " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
 static const struct bad bad[] = {
     /* Fixed layouts: exact length. */
     {FSP_OP_LIST, "00", FSP_EMALFORMED, "LIST with a payload"},
@@ -161,8 +162,8 @@ static const struct bad bad[] = {
      "EVENT 24 bytes"},
     {FSP_OP_ENTRIES, "00 00 00", FSP_EMALFORMED, "ENTRIES 3 bytes"},
     {FSP_OP_CHALLENGE, "", FSP_EMALFORMED, "CHALLENGE empty"},
-    {FSP_OP_CHALLENGE, U64_0 U64_0 U64_0 "00 00 00 00 00 00 00",
-     FSP_EMALFORMED, "CHALLENGE 31 bytes"},
+    {FSP_OP_CHALLENGE, U64_0 U64_0 U64_0 "00 00 00 00 00 00 00", FSP_EMALFORMED,
+     "CHALLENGE 31 bytes"},
     {FSP_OP_CHALLENGE, B32 "00", FSP_EMALFORMED, "CHALLENGE 33 bytes"},
     {FSP_OP_AUTH, B32 B32 U64_0 U64_0 U64_0 "00 00 00 00 00 00 00",
      FSP_EMALFORMED, "AUTH 95 bytes"},

@@ -262,10 +262,14 @@ static const struct {
   const char *name;
   build_fn *build;
 } table[] = {
-    {"hello-client", hello_client}, {"hello-server", hello_server},
-    {"stat-request", stat_request}, {"info-reply", info_reply},
-    {"error-reply", error_reply},   {"get-request", get_request},
-    {"event-added", event_added},   {"entries", entries},
+    {"hello-client", hello_client},
+    {"hello-server", hello_server},
+    {"stat-request", stat_request},
+    {"info-reply", info_reply},
+    {"error-reply", error_reply},
+    {"get-request", get_request},
+    {"event-added", event_added},
+    {"entries", entries},
     {"hello-server-auth", hello_server_auth},
     {"challenge", challenge},
     {"auth", auth},

@@ -64,8 +64,8 @@ extern "C" {
 /* First bytes of every transcript: this text and a NUL byte. */
 #define FSP_AUTH_CONTEXT "fsproto-v2-auth-ed25519"
 #define FSP_AUTH_CONTEXT_LEN (sizeof(FSP_AUTH_CONTEXT)) /* NUL included */
-#define FSP_TRANSCRIPT_MAX                                                     \
-  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +         \
+#define FSP_TRANSCRIPT_MAX                                                    \
+  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +          \
    FSP_BINDING_MAX)
 
 /* Capability bits announced in HELLO. */
