@@ -1,0 +1,20 @@
+/* Runs the unit suites of fsd's authentication modules: the users file,
+ * signature checks and the per-address failure table. */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *users_suite(void);
+Suite *verify_suite(void);
+Suite *guard_suite(void);
+
+int main(void) {
+  SRunner *sr = srunner_create(users_suite());
+  int failed;
+
+  srunner_add_suite(sr, verify_suite());
+  srunner_add_suite(sr, guard_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
