@@ -134,6 +134,34 @@ int fsd_rights_parse(const char *s, size_t len, unsigned *out, const char **bad,
   return 0;
 }
 
+/* The right an opcode needs (see users.h). One table, so the session and
+ * the tests agree on it. */
+unsigned fsd_op_right(uint8_t op) {
+  switch (op) {
+  case FSP_OP_LIST:
+  case FSP_OP_STAT:
+  case FSP_OP_GET:
+  case FSP_OP_HASH:
+  case FSP_OP_SUBSCRIBE:
+    return FSD_RIGHT_READ;
+  case FSP_OP_PUT:
+    return FSD_RIGHT_WRITE;
+  case FSP_OP_DELETE:
+    return FSD_RIGHT_DELETE;
+  case FSP_OP_NOTICE:
+    return FSD_RIGHT_NOTICE;
+  default:
+    return 0;
+  }
+}
+
+const char *fsd_right_name(unsigned right) {
+  for (size_t k = 0; k < NRIGHTS; k++)
+    if (rights[k].bit == right)
+      return rights[k].name;
+  return "?";
+}
+
 /* Writes a rights list (see users.h). */
 const char *fsd_rights_str(unsigned r, char *buf, size_t cap) {
   size_t n = 0;

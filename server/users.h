@@ -71,6 +71,16 @@ const struct fsd_user *fsd_users_find(const struct fsd_users *u,
 int fsd_rights_parse(const char *s, size_t len, unsigned *out, const char **bad,
                      size_t *bad_len);
 
+/* The right a client frame needs (protocol.md section 10): FSD_RIGHT_READ
+ * for LIST, STAT, GET, HASH and SUBSCRIBE, FSD_RIGHT_WRITE for PUT,
+ * FSD_RIGHT_DELETE for DELETE, FSD_RIGHT_NOTICE for NOTICE; 0 for frames
+ * that need none (PING, BYE, CANCEL, UNSUBSCRIBE, and DATA and END, which
+ * belong to a PUT that was already allowed). */
+unsigned fsd_op_right(uint8_t op);
+
+/* The name of one right bit ("read"), or "?" for anything else. */
+const char *fsd_right_name(unsigned right);
+
 /* Writes rights as "read,write,..." (or "none") into buf; returns buf. */
 const char *fsd_rights_str(unsigned rights, char *buf, size_t cap);
 

@@ -1,11 +1,12 @@
 /* Runs the unit suites of fsd's authentication modules: the users file,
- * signature checks and the per-address failure table. */
+ * signature checks, the per-address failure table and the access log. */
 #include <check.h>
 #include <stdlib.h>
 
 Suite *users_suite(void);
 Suite *verify_suite(void);
 Suite *guard_suite(void);
+Suite *alog_suite(void);
 
 int main(void) {
   SRunner *sr = srunner_create(users_suite());
@@ -13,6 +14,7 @@ int main(void) {
 
   srunner_add_suite(sr, verify_suite());
   srunner_add_suite(sr, guard_suite());
+  srunner_add_suite(sr, alog_suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

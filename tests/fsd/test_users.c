@@ -196,6 +196,41 @@ START_TEST(test_users_rights) {
 }
 END_TEST
 
+/* The table of protocol.md section 10, and nothing for the rest. */
+START_TEST(test_users_op_rights) {
+  static const struct {
+    uint8_t op;
+    unsigned right;
+  } t[] = {
+      {FSP_OP_LIST, FSD_RIGHT_READ},
+      {FSP_OP_STAT, FSD_RIGHT_READ},
+      {FSP_OP_GET, FSD_RIGHT_READ},
+      {FSP_OP_HASH, FSD_RIGHT_READ},
+      {FSP_OP_SUBSCRIBE, FSD_RIGHT_READ},
+      {FSP_OP_PUT, FSD_RIGHT_WRITE},
+      {FSP_OP_DELETE, FSD_RIGHT_DELETE},
+      {FSP_OP_NOTICE, FSD_RIGHT_NOTICE},
+      {FSP_OP_PING, 0},
+      {FSP_OP_BYE, 0},
+      {FSP_OP_CANCEL, 0},
+      {FSP_OP_UNSUBSCRIBE, 0},
+      {FSP_OP_DATA, 0},
+      {FSP_OP_END, 0},
+      {FSP_OP_AUTH, 0},
+      {FSP_OP_HELLO, 0},
+  };
+  unsigned needing = 0;
+
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    ck_assert_uint_eq(fsd_op_right(t[i].op), t[i].right);
+  for (unsigned op = 0; op < 256; op++)
+    needing += fsd_op_right((uint8_t)op) != 0;
+  ck_assert_uint_eq(needing, 8);
+  ck_assert_str_eq(fsd_right_name(FSD_RIGHT_WRITE), "write");
+  ck_assert_str_eq(fsd_right_name(3), "?");
+}
+END_TEST
+
 /* A prefix, an extension or a case change of a name finds no one. */
 START_TEST(test_users_find_exact) {
   struct fsd_users u;
@@ -361,6 +396,7 @@ Suite *users_suite(void) {
   tcase_add_test(tc, test_users_key_blob_checked);
   tcase_add_test(tc, test_users_rights);
   tcase_add_test(tc, test_users_find_exact);
+  tcase_add_test(tc, test_users_op_rights);
   suite_add_tcase(s, tc);
   tcase_add_test(tl, test_users_load_checks_the_file);
   tcase_add_test(tl, test_users_load_too_large);
