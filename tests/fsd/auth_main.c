@@ -1,5 +1,6 @@
 /* Runs the unit suites of fsd's authentication modules: the users file,
- * signature checks, the per-address failure table and the access log. */
+ * signature checks, a connection's authentication state, the
+ * per-address failure table and the access log. */
 #include <check.h>
 #include <stdlib.h>
 
@@ -7,6 +8,7 @@ Suite *users_suite(void);
 Suite *verify_suite(void);
 Suite *guard_suite(void);
 Suite *alog_suite(void);
+Suite *gate_suite(void);
 
 int main(void) {
   SRunner *sr = srunner_create(users_suite());
@@ -15,6 +17,7 @@ int main(void) {
   srunner_add_suite(sr, verify_suite());
   srunner_add_suite(sr, guard_suite());
   srunner_add_suite(sr, alog_suite());
+  srunner_add_suite(sr, gate_suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
