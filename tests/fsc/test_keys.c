@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "keys.h"
+#include "login.h"
 
 static char dir[256];
 
@@ -278,6 +279,30 @@ START_TEST(test_keys_default_path) {
 }
 END_TEST
 
+/* -u beats $FSC_USER beats the login name; a name no server accepts is
+ * refused and named. */
+START_TEST(test_keys_login_user) {
+  char buf[FSP_USER_MAX + 1];
+  const char *bad;
+
+  setenv("FSC_USER", "envuser", 1);
+  setenv("USER", "loginuser", 1);
+  ck_assert_int_eq(fsc_login_user("opt", buf, sizeof(buf), &bad), 0);
+  ck_assert_str_eq(buf, "opt");
+  ck_assert_int_eq(fsc_login_user(NULL, buf, sizeof(buf), &bad), 0);
+  ck_assert_str_eq(buf, "envuser");
+  unsetenv("FSC_USER");
+  ck_assert_int_eq(fsc_login_user(NULL, buf, sizeof(buf), &bad), 0);
+  ck_assert_str_eq(buf, "loginuser");
+  ck_assert_int_eq(fsc_login_user("a b", buf, sizeof(buf), &bad), UV_EINVAL);
+  ck_assert_str_eq(bad, "a b");
+  setenv("FSC_USER", "-x", 1);
+  ck_assert_int_eq(fsc_login_user(NULL, buf, sizeof(buf), &bad), UV_EINVAL);
+  ck_assert_str_eq(bad, "-x");
+  unsetenv("FSC_USER");
+}
+END_TEST
+
 static Suite *keys_suite(void) {
   Suite *s = suite_create("keys");
   TCase *tc = tcase_create("core");
@@ -291,6 +316,7 @@ static Suite *keys_suite(void) {
   tcase_add_test(tc, test_keys_refuses_broken_files);
   tcase_add_test(tc, test_keys_users_line);
   tcase_add_test(tc, test_keys_default_path);
+  tcase_add_test(tc, test_keys_login_user);
   suite_add_tcase(s, tc);
   return s;
 }
