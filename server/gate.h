@@ -73,8 +73,9 @@ int fsd_gate_verify(struct fsd_gate *g, const struct fsd_verifier *v,
                     const struct fsd_users *users, const uint8_t *binding,
                     size_t binding_len);
 
-/* Whether the session may run a request with opcode op now: 1, or 0 when
- * the user lacks the right it needs (answer ERROR FORBIDDEN). */
+/* Whether the session may run a frame with opcode op now: 1, or 0 when
+ * the user lacks the right it needs (answer ERROR FORBIDDEN). Frames that
+ * need no right (PING, BYE, CANCEL, ...) are always allowed. */
 int fsd_gate_allows(const struct fsd_gate *g, uint8_t op);
 
 /* The users file was reloaded: looks the user up again. Returns 0 when

@@ -145,7 +145,8 @@ START_TEST(test_gate_before_auth_every_opcode) {
     else if (op == FSP_OP_AUTH)
       want = FSD_GATE_TAKE_AUTH;
     ck_assert_msg(fsd_gate_frame(&g, (uint8_t)op) == want, "opcode 0x%02x", op);
-    ck_assert(!fsd_gate_allows(&g, (uint8_t)op));
+    ck_assert_int_eq(fsd_gate_allows(&g, (uint8_t)op),
+                     fsd_op_right((uint8_t)op) == 0);
   }
 }
 END_TEST
@@ -237,6 +238,7 @@ START_TEST(test_gate_reload) {
   ck_assert_int_eq(fsd_gate_reload(&g, &users), -1);
   ck_assert_int_eq(g.state, FSD_GATE_REFUSED);
   ck_assert(!fsd_gate_allows(&g, FSP_OP_LIST));
+  ck_assert(fsd_gate_allows(&g, FSP_OP_BYE));
 }
 END_TEST
 
