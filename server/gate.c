@@ -16,8 +16,9 @@ void fsd_gate_init(struct fsd_gate *g, int required, unsigned anon_rights) {
 /* Answers HELLO (see gate.h). */
 int fsd_gate_hello(struct fsd_gate *g, uint16_t client_version,
                    uint16_t *version, uint64_t *caps) {
-  *version = client_version < FSP_HELLO_VERSION ? client_version
-                                                : (uint16_t)FSP_HELLO_VERSION;
+  /* HELLO announces the highest version we speak; both sides then speak
+   * the lower of the two (protocol.md section 3). */
+  *version = (uint16_t)FSP_HELLO_VERSION;
   if (!g->required)
     return 0;
   /* A version 1 client would send requests that are all refused; tell it

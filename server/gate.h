@@ -51,10 +51,10 @@ struct fsd_gate {
 void fsd_gate_init(struct fsd_gate *g, int required, unsigned anon_rights);
 
 /* The client's HELLO announced client_version. Sets *version to the version
- * to speak and adds FSP_CAP_AUTH to *caps when a CHALLENGE must follow, in
- * which case the nonce for it is drawn into g->nonce. Returns 0, or
- * FSP_ST_VERSION (the client is too old to authenticate: answer ERROR
- * VERSION and close) or FSP_ST_IO (no random nonce: close). */
+ * our HELLO announces (FSP_HELLO_VERSION) and adds FSP_CAP_AUTH to *caps when a
+ * CHALLENGE must follow, in which case the nonce for it is drawn into g->nonce.
+ * Returns 0, or FSP_ST_VERSION (the client is too old to authenticate: answer
+ * ERROR VERSION and close) or FSP_ST_IO (no random nonce: close). */
 int fsd_gate_hello(struct fsd_gate *g, uint16_t client_version,
                    uint16_t *version, uint64_t *caps);
 

@@ -110,8 +110,11 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   s->ops = ops;
   s->host = host;
   s->label = "client";
-  /* The client may send up to what we are about to announce. */
-  fsp_decoder_init(&s->dec, FSD_MAX_PAYLOAD);
+  /* The client may send up to what we are about to announce; before it
+   * authenticates, only small frames (protocol.md section 10). */
+  fsd_gate_init(&s->gate, ctx->users != NULL, ctx->anon_rights);
+  fsp_decoder_init(&s->dec, s->gate.required ? FSP_PREAUTH_MAX
+                                             : FSD_MAX_PAYLOAD);
   s->peer_max = FSP_MIN_PAYLOAD;
   s->state = FSD_SESS_HELLO;
 }
@@ -291,7 +294,8 @@ size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
 /* Events                                                                    */
 
 static int may_push(struct fsd_session *s) {
-  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind)
+  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind ||
+      !(s->gate.rights & FSD_RIGHT_READ))
     return 0;
   if (s->ops->backlog(s->host) > FSD_SUB_BACKLOG) {
     /* Rather than queue without bound, coalesce: one RESYNC once drained. */
@@ -667,15 +671,152 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   memset(&a, 0, sizeof(a));
   a.op = FSP_OP_HELLO;
   a.id = FSP_EVENT_ID;
-  a.u.hello.version = FSP_PROTO_VERSION;
   a.u.hello.max_payload = FSD_MAX_PAYLOAD;
   a.u.hello.max_inflight = FSD_MAX_INFLIGHT;
   a.u.hello.caps = FSP_CAP_EVENTS | FSP_CAP_NOTICE |
                    (s->ctx->read_only ? FSP_CAP_READ_ONLY : 0);
   a.u.hello.agent.ptr = s->ctx->agent;
   a.u.hello.agent.len = strlen(s->ctx->agent);
+  rc = fsd_gate_hello(&s->gate, m.u.hello.version, &a.u.hello.version,
+                      &a.u.hello.caps);
+  if (rc != 0) {
+    send_error(s, FSP_EVENT_ID, (uint16_t)rc,
+               rc == FSP_ST_VERSION
+                   ? "authentication required: this server needs protocol "
+                     "version 2; upgrade the client"
+                   : "cannot make a challenge",
+               NULL, 0);
+    do_close(s);
+    return;
+  }
   send_msg(s, &a);
+  if (s->gate.state == FSD_GATE_CHALLENGED) {
+    memset(&a, 0, sizeof(a));
+    a.op = FSP_OP_CHALLENGE;
+    a.id = FSP_EVENT_ID;
+    a.u.challenge.nonce = s->gate.nonce;
+    send_msg(s, &a);
+  }
   s->state = FSD_SESS_OPEN;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (protocol.md section 10; the rules live in gate.c)         */
+
+/* Refuses a frame before authentication: nothing of it runs. */
+static void refuse_unauthenticated(struct fsd_session *s, uint32_t id) {
+  send_error(s, id, FSP_ST_UNAUTHENTICATED,
+             "authentication required: send AUTH first", NULL, 0);
+  do_close(s);
+}
+
+static void on_auth(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m;
+
+  if (fsp_msg_decode(f, &m) != 0 || fsd_gate_take(&s->gate, &m) != 0) {
+    s->gate.state = FSD_GATE_REFUSED;
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, "malformed AUTH", NULL,
+               0);
+    do_close(s);
+    return;
+  }
+  if (s->ops->auth != NULL)
+    s->ops->auth(s->host);
+  else
+    fsd_session_auth_check(s);
+}
+
+/* Checks the AUTH held (see session.h). */
+int fsd_session_auth_check(struct fsd_session *s) {
+  uint8_t binding[FSP_BINDING_MAX];
+  size_t blen = 0;
+  char msg[160];
+  int r;
+
+  if (s->gate.state != FSD_GATE_HELD || s->state == FSD_SESS_CLOSED)
+    return UV_EACCES;
+  if (s->ops->binding != NULL)
+    blen = s->ops->binding(s->host, binding, sizeof(binding));
+  r = fsd_gate_verify(&s->gate, s->ctx->verifier, s->ctx->users, binding,
+                      blen > sizeof(binding) ? 0 : blen);
+  if (r != 0) {
+    snprintf(msg, sizeof(msg), "authentication failed for user %s",
+             s->gate.user);
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return UV_EACCES;
+  }
+  fsd_log(FSD_LOG_INFO, "%s: user %s authenticated", s->label, s->gate.user);
+  s->dec.max_payload = FSD_MAX_PAYLOAD;
+  send_empty(s, FSP_OP_OK, FSP_EVENT_ID);
+  return 0;
+}
+
+/* Whether requests are served (see session.h). */
+int fsd_session_authenticated(const struct fsd_session *s) {
+  return s->state != FSD_SESS_HELLO && s->gate.state == FSD_GATE_OPEN;
+}
+
+/* The user's name (see session.h). */
+const char *fsd_session_user(const struct fsd_session *s) {
+  return s->gate.user_len > 0 && s->gate.state == FSD_GATE_OPEN ? s->gate.user
+                                                                : NULL;
+}
+
+/* Answers a request the user has no right for. */
+static void forbid(struct fsd_session *s, const struct fsp_msg *m) {
+  const struct fsp_str *name = NULL;
+  char msg[128];
+
+  switch (m->op) {
+  case FSP_OP_STAT:
+  case FSP_OP_DELETE:
+    name = &m->u.name;
+    break;
+  case FSP_OP_GET:
+  case FSP_OP_HASH:
+    name = &m->u.range.name;
+    break;
+  case FSP_OP_PUT:
+    name = &m->u.put.name;
+    break;
+  default:
+    break;
+  }
+  snprintf(msg, sizeof(msg), "user %s lacks the %s right",
+           s->gate.user_len > 0 ? s->gate.user : "(anonymous)",
+           fsd_right_name(fsd_op_right(m->op)));
+  send_error(s, m->id, FSP_ST_FORBIDDEN, msg,
+             name != NULL ? name->ptr : NULL, name != NULL ? name->len : 0);
+}
+
+/* A reload (see session.h). */
+void fsd_session_reload(struct fsd_session *s, const struct fsd_users *users) {
+  struct fsd_req *r, *next;
+  char msg[160];
+
+  if (s->state == FSD_SESS_CLOSED)
+    return;
+  switch (fsd_gate_reload(&s->gate, users)) {
+  case -1:
+    snprintf(msg, sizeof(msg), "user %s was removed from this server",
+             s->gate.user);
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return;
+  case 1:
+    break;
+  default:
+    return;
+  }
+  if (!(s->gate.rights & FSD_RIGHT_READ))
+    unsubscribe(s);
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if ((r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING) &&
+        !fsd_gate_allows(&s->gate, r->opcode))
+      abort_req(s, r, FSP_ST_FORBIDDEN, "the user's rights changed", 0);
+  }
 }
 
 /* The requests of protocol.md section 4: each ends with one final frame.
@@ -746,6 +887,10 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                NULL, 0);
     return;
   }
+  if (!fsd_gate_allows(&s->gate, m.op)) {
+    forbid(s, &m);
+    return;
+  }
   request_fns[m.op - FSP_OP_LIST](s, &m);
 }
 
@@ -774,6 +919,19 @@ static void on_control(struct fsd_session *s, const struct fsp_frame *f) {
 static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   if (s->state == FSD_SESS_HELLO) {
     on_hello(s, f);
+    return;
+  }
+  switch (fsd_gate_frame(&s->gate, f->op)) {
+  case FSD_GATE_PASS:
+    break;
+  case FSD_GATE_TAKE_AUTH:
+    on_auth(s, f);
+    return;
+  case FSD_GATE_STRAY:
+    send_error(s, f->id, FSP_ST_PROTOCOL, "AUTH out of sequence", NULL, 0);
+    return;
+  default:
+    refuse_unauthenticated(s, f->id);
     return;
   }
   if (fsp_op_name(f->op) == NULL || is_request(f->op)) {
@@ -817,6 +975,8 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
 
     if (s->state == FSD_SESS_BYE || s->state == FSD_SESS_CLOSED)
       return len; /* nothing after BYE or a fatal error is read */
+    if (s->gate.state == FSD_GATE_HELD)
+      break; /* frames behind AUTH wait for its check */
     n = fsp_decoder_feed(&s->dec, buf + pos, len - pos, &it);
     if (n < 0) {
       framing_error(s, n);
@@ -828,6 +988,10 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
     if (it.type == FSP_ITEM_DATA) {
       if (s->state == FSD_SESS_HELLO) {
         on_hello(s, &it.frame);
+        continue;
+      }
+      if (fsd_gate_frame(&s->gate, FSP_OP_DATA) != FSD_GATE_PASS) {
+        refuse_unauthenticated(s, it.frame.id);
         continue;
       }
       on_data(s, &it);

@@ -87,7 +87,7 @@ START_TEST(test_gate_open_server) {
 
   fsd_gate_init(&g, 0, FSD_RIGHTS_ALL);
   ck_assert_int_eq(fsd_gate_hello(&g, 1, &v, &caps), 0);
-  ck_assert_uint_eq(v, 1);
+  ck_assert_uint_eq(v, FSP_HELLO_VERSION);
   ck_assert_uint_eq(caps, 0);
   ck_assert_int_eq(fsd_gate_hello(&g, 9, &v, &caps), 0);
   ck_assert_uint_eq(v, FSP_HELLO_VERSION);
