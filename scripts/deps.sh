@@ -5,7 +5,8 @@
 set -euo pipefail
 
 base=(meson ninja-build pkg-config gcc libc6-dev libuv1-dev libxxhash-dev libssl-dev openssl
-  openssh-client check python3 scdoc groff-base bash-completion)
+  openssh-client check python3 python3-cryptography scdoc groff-base
+  bash-completion)
 want=("${base[@]}" "$@")
 
 missing=()
