@@ -323,7 +323,7 @@ START_TEST(test_session_auth_refuses_every_opcode_before_auth) {
   expect_nothing(f);
   ck_assert(f->closed);
   ck_assert_int_eq(f->nstarted, 0);
-  ck_assert_ptr_null(ctx.subs);
+  ck_assert(fsd_list_empty(&ctx.subs));
   fake_free(f);
 }
 END_TEST
@@ -612,7 +612,7 @@ START_TEST(test_session_auth_reload) {
   fsd_session_aborted(&a->s, a->aborted[0]);
   a->naborted = 0;
   expect_error(a, 2, FSP_ST_FORBIDDEN, "rights changed");
-  ck_assert_ptr_null(ctx.subs);
+  ck_assert(fsd_list_empty(&ctx.subs));
   fsd_ctx_update(&ctx, "x", 1, 1, 1, 1700000000);
   expect_nothing(a);
   n = enc_name(buf, sizeof(buf), FSP_OP_STAT, 3, "x");
