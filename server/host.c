@@ -1,6 +1,7 @@
 /* The session's host operations; see host.h. */
 #include "host.h"
 
+#include "authsrv.h"
 #include "get.h"
 #include "put.h"
 
@@ -65,6 +66,20 @@ static void host_put_commit(void *host, struct fsd_req *r) {
   fsd_put_commit(r->op);
 }
 
+/* An AUTH to check: now, or after the delay its address earned. */
+static void host_auth(void *host) {
+  struct fsd_conn *c = host;
+
+  fsd_authsrv_hold(c->net->auth, c);
+}
+
+/* The channel binding comes from the transport: none over plaintext. */
+static size_t host_binding(void *host, uint8_t *out, size_t cap) {
+  struct fsd_conn *c = host;
+
+  return c->tp->binding != NULL ? c->tp->binding(c, out, cap) : 0;
+}
+
 static void host_abort(void *host, struct fsd_req *r) {
   const struct kind_ops *k = &kinds[r->opcode];
 
@@ -81,4 +96,6 @@ const struct fsd_host_ops fsd_host_ops = {
     .put_write = host_put_write,
     .put_commit = host_put_commit,
     .abort = host_abort,
+    .auth = host_auth,
+    .binding = host_binding,
 };

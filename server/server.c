@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "authsrv.h"
 #include "ctx.h"
 #include "fsops.h"
 #include "listener.h"
@@ -39,6 +40,7 @@ struct server {
   struct fsd_watch watch;
   struct fsd_listener listener;
   struct fsd_tlsd tls;
+  struct fsd_authsrv auth;
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
@@ -87,6 +89,7 @@ static void on_sweep(uv_timer_t *t) {
 
   fsd_net_sweep(&s->net);
   fsd_put_sweep(&s->net);
+  fsd_authsrv_sweep(&s->auth);
   fsd_watch_tick(&s->watch);
   space_look(s);
 }
@@ -116,14 +119,17 @@ static void on_reloaded(struct fsd_watch *w) {
     notify("READY=1\nSTATUS=serving");
 }
 
-/* SIGHUP (systemctl reload). fsd has no configuration file to read again;
- * what can be stale is the register, so the root is rescanned now rather
- * than at the next periodic rescan. */
+/* SIGHUP (systemctl reload): the users file is read again (--users), and
+ * what else can be stale, the register, is rescanned now rather than at the
+ * next periodic rescan. */
 static void on_sighup(uv_signal_t *h, int signum) {
   struct server *s = h->data;
 
   (void)signum;
-  if (s->stopping || s->reloading)
+  if (s->stopping)
+    return;
+  fsd_authsrv_reload(&s->auth);
+  if (s->reloading)
     return;
   s->reloading = 1;
   fsd_info("SIGHUP: rescanning the root");
@@ -145,6 +151,7 @@ static void on_signal(uv_signal_t *h, int signum) {
    * let the loop end without them. */
   uv_unref((uv_handle_t *)&s->sigint);
   uv_unref((uv_handle_t *)&s->sigterm);
+  uv_close((uv_handle_t *)&s->sighup, NULL);
   fsd_watch_stop(&s->watch);
   fsd_tls_stop(&s->tls);
   uv_timer_init(s->loop, &s->stop_timer);
@@ -236,6 +243,7 @@ static void configure(struct server *s, const struct fsd_config *cfg) {
   s->host.writeback = (uint8_t)env_flag("FSD_WRITEBACK");
   s->host.no_fsync = (uint8_t)cfg->no_fsync;
   s->ctx.read_only = cfg->read_only;
+  s->ctx.anon_rights = cfg->anon_rights;
   if (cfg->no_fsync)
     fsd_warn("uploads are committed without fsync: an upload acknowledged "
              "just before a power failure may be lost");
@@ -343,6 +351,19 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
   fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
+  {
+    char err[600];
+    r = fsd_authsrv_init(&s->auth, s->loop, &s->ctx, &s->net, cfg->users,
+                         cfg->max_unauth, cfg->auth_timeout_ms, err,
+                         sizeof(err));
+    if (r != 0) {
+      fsd_error("%s", err);
+      close_loop(s->loop);
+      uv_loop_close(s->loop);
+      r = FSD_RUN_BADCONFIG;
+      goto out;
+    }
+  }
   r = start(s, cfg);
   if (r != 0) {
     close_loop(s->loop);
@@ -366,6 +387,7 @@ int fsd_server_run(const struct fsd_config *cfg) {
   r = 0;
 out:
   fsd_tls_free(&s->tls);
+  fsd_authsrv_close(&s->auth);
   fsd_net_free(&s->net);
   fsd_watch_free(&s->watch);
   fsd_ctx_free(&s->ctx);

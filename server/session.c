@@ -752,6 +752,13 @@ int fsd_session_auth_check(struct fsd_session *s) {
   return 0;
 }
 
+/* The deadline passed (see session.h). */
+void fsd_session_auth_expired(struct fsd_session *s) {
+  send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT,
+             "authentication not completed in time", NULL, 0);
+  do_close(s);
+}
+
 /* Whether requests are served (see session.h). */
 int fsd_session_authenticated(const struct fsd_session *s) {
   return s->state != FSD_SESS_HELLO && s->gate.state == FSD_GATE_OPEN;

@@ -137,6 +137,9 @@ void fsd_session_close(struct fsd_session *s);
  * while the AUTH was held. */
 int fsd_session_auth_check(struct fsd_session *s);
 
+/* The time to authenticate ran out: ERROR TIMEOUT (id 0), then close. */
+void fsd_session_auth_expired(struct fsd_session *s);
+
 /* Non-zero once the session may serve requests: authenticated, or on a
  * server without users. */
 int fsd_session_authenticated(const struct fsd_session *s);

@@ -352,7 +352,7 @@ class FailureDelayTest(AuthServer):
             self.assertEqual(honest.stat("f.txt")[0], 4)
             c.expect_error(0, UNAUTHENTICATED)
         held = [int(m.group(1)) for m in
-                (re.search(r"holding AUTH from 127\.0\.0\.1 for (\d+) ms", l)
+                (re.search(r"holding AUTH from 127\.0\.0\.1:\d+ for (\d+) ms", l)
                  for l in self.srv.log) if m]
         self.assertEqual(held[:3], [50, 100, 200])
 
