@@ -105,6 +105,7 @@ static void maybe_finish(struct fsd_alog *a) {
     return;
   if (a->own_fd) {
     a->busy = 1;
+    a->req.data = a;
     if (uv_fs_close(a->loop, &a->req, a->fd, on_closed) == 0)
       return;
     a->busy = 0;

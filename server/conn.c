@@ -707,6 +707,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   c->rb->len += (size_t)nread;
   c->last_active = uv_now(c->net->loop);
+  c->sess.clock_us = uv_hrtime() / 1000; /* requests start now */
   c->tp->bytes_in(c);
   fsd_conn_update_reading(c);
 }

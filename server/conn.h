@@ -161,12 +161,12 @@ struct fsd_conn {
   uint8_t close_pending;          /* close once the zf frame is out */
   char peer[FSD_ADDR_STRLEN];     /* "addr:port" for the log */
   /* Authentication (authsrv.c). */
-  struct fsd_list auth_link;      /* in the held AUTHs while auth_held */
-  struct fsd_guard_key auth_key;  /* the peer's address, as failures count */
-  uint64_t auth_since;            /* uv_now() at accept: the deadline runs */
-  uint64_t auth_due;              /* uv_now() when a held AUTH is checked */
-  uint8_t unauth;                 /* counted as waiting for AUTH */
-  uint8_t auth_held;              /* an AUTH waits for its delay */
+  struct fsd_list auth_link;     /* in the held AUTHs while auth_held */
+  struct fsd_guard_key auth_key; /* the peer's address, as failures count */
+  uint64_t auth_since;           /* uv_now() at accept: the deadline runs */
+  uint64_t auth_due;             /* uv_now() when a held AUTH is checked */
+  uint8_t unauth;                /* counted as waiting for AUTH */
+  uint8_t auth_held;             /* an AUTH waits for its delay */
 };
 
 /* Initialises net (no connections) and starts its flush check on loop.

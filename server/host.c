@@ -1,6 +1,9 @@
 /* The session's host operations; see host.h. */
 #include "host.h"
 
+#include <time.h>
+
+#include "alog.h"
 #include "authsrv.h"
 #include "get.h"
 #include "put.h"
@@ -80,6 +83,29 @@ static size_t host_binding(void *host, uint8_t *out, size_t cap) {
   return c->tp->binding != NULL ? c->tp->binding(c, out, cap) : 0;
 }
 
+/* A request ended: its access log line. */
+static void host_done(void *host, const struct fsd_done *d) {
+  struct fsd_conn *c = host;
+  struct fsd_alog *alog = c->net->host->alog;
+  struct fsd_alog_rec rec;
+  struct timespec ts;
+  uint64_t now_us = uv_hrtime() / 1000;
+
+  if (alog == NULL)
+    return;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  rec.when_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  rec.peer = c->peer;
+  rec.user = fsd_session_user(&c->sess);
+  rec.op = fsp_op_name(d->op) != NULL ? fsp_op_name(d->op) : "?";
+  rec.name = d->name;
+  rec.name_len = d->name_len;
+  rec.bytes = d->bytes;
+  rec.status = d->status == 0 ? "OK" : fsp_status_name(d->status);
+  rec.duration_us = now_us > d->t0_us ? now_us - d->t0_us : 0;
+  fsd_alog_write(alog, &rec);
+}
+
 static void host_abort(void *host, struct fsd_req *r) {
   const struct kind_ops *k = &kinds[r->opcode];
 
@@ -98,4 +124,5 @@ const struct fsd_host_ops fsd_host_ops = {
     .abort = host_abort,
     .auth = host_auth,
     .binding = host_binding,
+    .done = host_done,
 };

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "alog.h"
 #include "authsrv.h"
 #include "ctx.h"
 #include "fsops.h"
@@ -356,6 +357,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
     r = fsd_authsrv_init(&s->auth, s->loop, &s->ctx, &s->net, cfg->users,
                          cfg->max_unauth, cfg->auth_timeout_ms, err,
                          sizeof(err));
+    if (r == 0 && cfg->access_log != NULL)
+      r = fsd_alog_open(s->loop, cfg->access_log, 0, &s->host.alog, err,
+                        sizeof(err));
     if (r != 0) {
       fsd_error("%s", err);
       close_loop(s->loop);
@@ -366,12 +370,17 @@ int fsd_server_run(const struct fsd_config *cfg) {
   }
   r = start(s, cfg);
   if (r != 0) {
+    fsd_alog_close(s->host.alog);
+    s->host.alog = NULL;
     close_loop(s->loop);
     uv_loop_close(s->loop);
     goto out;
   }
   notify("READY=1\nSTATUS=serving");
   uv_run(s->loop, UV_RUN_DEFAULT);
+  /* The access log writes what it holds while the handles close. */
+  fsd_alog_close(s->host.alog);
+  s->host.alog = NULL;
   /* Closing the signal handles restores the default action; ignore the
    * signals right away so that a second SIGTERM during the last steps of a
    * clean stop does not turn it into a kill. */

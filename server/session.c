@@ -102,6 +102,23 @@ static void stray_error(struct fsd_session *s, const struct fsp_frame *f,
 
 static void do_close(struct fsd_session *s);
 
+/* Tells the host (its access log) that a request ended. */
+static void note_done(struct fsd_session *s, uint8_t op, const char *name,
+                      size_t name_len, uint64_t bytes, uint16_t status,
+                      uint64_t t0_us) {
+  struct fsd_done d;
+
+  if (s->ops->done == NULL)
+    return;
+  d.op = op;
+  d.status = status;
+  d.name = name_len > 0 ? name : NULL;
+  d.name_len = name_len;
+  d.bytes = bytes;
+  d.t0_us = t0_us;
+  s->ops->done(s->host, &d);
+}
+
 /* Initialises a session; see session.h. */
 void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
                       const struct fsd_host_ops *ops, void *host) {
@@ -113,8 +130,8 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   /* The client may send up to what we are about to announce; before it
    * authenticates, only small frames (protocol.md section 10). */
   fsd_gate_init(&s->gate, ctx->users != NULL, ctx->anon_rights);
-  fsp_decoder_init(&s->dec, s->gate.required ? FSP_PREAUTH_MAX
-                                             : FSD_MAX_PAYLOAD);
+  fsp_decoder_init(&s->dec,
+                   s->gate.required ? FSP_PREAUTH_MAX : FSD_MAX_PAYLOAD);
   s->peer_max = FSP_MIN_PAYLOAD;
   s->state = FSD_SESS_HELLO;
 }
@@ -161,6 +178,8 @@ static void finish_bye(struct fsd_session *s) {
  * client's DATA still in flight for a failed upload is swallowed instead of
  * drawing one PROTOCOL error per frame. */
 static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
+  note_done(s, r->opcode, r->name, r->name_len, r->done_bytes, r->done_status,
+            r->t0_us);
   s->nactive--;
   if (drain && s->state == FSD_SESS_OPEN) {
     r->state = FSD_REQ_DRAIN;
@@ -190,6 +209,7 @@ static void abort_req(struct fsd_session *s, struct fsd_req *r, uint16_t status,
   if (r->opcode == FSP_OP_LIST) {
     /* The session streams LIST itself: nothing for the host to stop. */
     send_error(s, r->id, status, msg, NULL, 0);
+    r->done_status = status;
     end_req(s, r, 0);
     return;
   }
@@ -484,6 +504,8 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
 
   if (f == NULL) {
     send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr, m->u.name.len);
+    note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, FSP_ST_NOT_FOUND,
+              s->clock_us);
     return;
   }
   memset(&a, 0, sizeof(a));
@@ -492,6 +514,7 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
   a.u.entry.size = f->size;
   a.u.entry.mtime_ns = f->mtime_ns;
   send_msg(s, &a);
+  note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, 0, s->clock_us);
 }
 
 static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
@@ -506,6 +529,7 @@ static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
   r->id = m->id;
   r->opcode = m->op;
   r->state = FSD_REQ_RUNNING;
+  r->t0_us = s->clock_us;
   r->name_len = (uint16_t)name->len;
   memcpy(r->name, name->ptr, name->len);
   r->name[name->len] = '\0';
@@ -793,8 +817,10 @@ static void forbid(struct fsd_session *s, const struct fsp_msg *m) {
   snprintf(msg, sizeof(msg), "user %s lacks the %s right",
            s->gate.user_len > 0 ? s->gate.user : "(anonymous)",
            fsd_right_name(fsd_op_right(m->op)));
-  send_error(s, m->id, FSP_ST_FORBIDDEN, msg,
-             name != NULL ? name->ptr : NULL, name != NULL ? name->len : 0);
+  send_error(s, m->id, FSP_ST_FORBIDDEN, msg, name != NULL ? name->ptr : NULL,
+             name != NULL ? name->len : 0);
+  note_done(s, m->op, name != NULL ? name->ptr : NULL,
+            name != NULL ? name->len : 0, 0, FSP_ST_FORBIDDEN, s->clock_us);
 }
 
 /* A reload (see session.h). */
@@ -840,6 +866,7 @@ static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
 static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
   fsd_ctx_notify(s->ctx, m->u.text.ptr, m->u.text.len);
   send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, m->u.text.len, 0, s->clock_us);
 }
 
 /* Request handlers, indexed by opcode - FSP_OP_LIST. */
@@ -1054,6 +1081,7 @@ void fsd_session_get_end(struct fsd_session *s, struct fsd_req *r,
   m.u.end.size = length;
   m.u.end.hash = hash;
   send_msg(s, &m);
+  r->done_bytes = length;
   end_req(s, r, 0);
 }
 
@@ -1069,6 +1097,7 @@ void fsd_session_hash_done(struct fsd_session *s, struct fsd_req *r,
   m.u.digest.length = length;
   m.u.digest.hash = hash;
   send_msg(s, &m);
+  r->done_bytes = length;
   end_req(s, r, 0);
 }
 
@@ -1090,6 +1119,7 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
   m.u.entry.size = st->size;
   m.u.entry.mtime_ns = st->mtime_ns;
   send_msg(s, &m);
+  r->done_bytes = size;
   end_req(s, r, 0);
 }
 
@@ -1107,6 +1137,7 @@ void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
   int drain = r->state == FSD_REQ_RECEIVING;
 
   send_error(s, r->id, status, msg, r->name, r->name_len);
+  r->done_status = status;
   end_req(s, r, drain);
 }
 
@@ -1124,5 +1155,6 @@ void fsd_session_failing(struct fsd_session *s, struct fsd_req *r,
 /* An abort completed (see session.h). */
 void fsd_session_aborted(struct fsd_session *s, struct fsd_req *r) {
   send_error(s, r->id, r->fail_status, r->fail_msg, r->name, r->name_len);
+  r->done_status = r->fail_status;
   end_req(s, r, r->drain_after);
 }

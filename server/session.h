@@ -30,6 +30,16 @@ enum fsd_req_state {
 
 struct fsd_session;
 
+/* A request that ended, as the access log tells it (ops->done). */
+struct fsd_done {
+  uint8_t op;       /* its opcode */
+  uint16_t status;  /* 0 for success, else the ERROR status sent */
+  const char *name; /* the file it named, or NULL */
+  size_t name_len;
+  uint64_t bytes; /* bytes it moved (GET: sent, PUT: stored) */
+  uint64_t t0_us; /* the session's clock_us when it arrived */
+};
+
 /* One request in flight. Owned by the session; the host may keep a pointer
  * until it reports the request's end. */
 struct fsd_req {
@@ -42,6 +52,9 @@ struct fsd_req {
   uint8_t mode;                /* PUT mode */
   uint8_t drain_after;         /* after the abort, swallow the client's DATA */
   uint16_t fail_status;        /* ERROR status to send once an abort is done */
+  uint16_t done_status;        /* how it ended, for ops->done: 0 when well */
+  uint64_t done_bytes;         /* bytes it moved, for ops->done */
+  uint64_t t0_us;              /* the session's clock_us when it arrived */
   const char *fail_msg;        /* and its message (static text) */
   uint64_t offset;             /* GET/HASH: requested offset; LIST: cursor */
   uint64_t length;             /* GET/HASH: requested length */
@@ -84,6 +97,9 @@ struct fsd_host_ops {
    * FSP_BINDING_LEN bytes) into out and returns its length, or 0 over
    * plaintext. NULL: plaintext. */
   size_t (*binding)(void *host, uint8_t *out, size_t cap);
+  /* Optional. A request ended (its final frame is queued): the access
+   * log's line. */
+  void (*done)(void *host, const struct fsd_done *d);
 };
 
 enum fsd_session_state {
@@ -110,6 +126,8 @@ struct fsd_session {
   uint8_t behind;                 /* events skipped; RESYNC when drained */
   uint8_t ndrain;                 /* drain entries held */
   struct fsd_gate gate;           /* authentication and rights */
+  uint64_t clock_us;              /* the host's clock at this feed (a
+                                     request's start, for ops->done) */
 };
 
 /* Initialises s for a new connection. Allocates nothing. */

@@ -173,6 +173,24 @@ START_TEST(test_alog_bounded) {
 }
 END_TEST
 
+/* A log that never got a line closes cleanly too. */
+START_TEST(test_alog_close_unused) {
+  char path[] = "/tmp/fsd-alog-XXXXXX", err[256];
+  uv_loop_t loop;
+  struct fsd_alog *a;
+  int fd = mkstemp(path);
+
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  ck_assert_int_eq(fsd_alog_open(&loop, path, 0, &a, err, sizeof(err)), 0);
+  fsd_alog_close(a);
+  ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  unlink(path);
+}
+END_TEST
+
 START_TEST(test_alog_open_fails_clearly) {
   char err[256];
   uv_loop_t loop;
@@ -196,6 +214,7 @@ Suite *alog_suite(void) {
   tcase_add_test(tc, test_alog_format_long_name);
   tcase_add_test(tc, test_alog_writes_in_order);
   tcase_add_test(tc, test_alog_bounded);
+  tcase_add_test(tc, test_alog_close_unused);
   tcase_add_test(tc, test_alog_open_fails_clearly);
   suite_add_tcase(s, tc);
   return s;
