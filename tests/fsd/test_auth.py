@@ -357,6 +357,25 @@ class FailureDelayTest(AuthServer):
         self.assertEqual(held[:3], [50, 100, 200])
 
 
+class MaxUnauthTest(AuthServer):
+    extra = ("--max-unauth", "2")
+
+    def test_unauthenticated_connections_are_capped(self):
+        waiting = [self.conn(), self.conn()]
+        for c in waiting:
+            c.hello2()
+        extra = self.conn()
+        msg = extra.expect_error(0, 19)  # LIMIT
+        self.assertIn("waiting to authenticate", msg)
+        extra.expect_closed()
+        # One of them authenticates: room for another.
+        waiting[0].auth(self.keys["alice"], "alice")
+        self.assertEqual(waiting[0].read_frame()[:2], (fc.OK, 0))
+        again = self.conn()
+        again.hello2()
+        self.assertEqual(again.ping(b"in"), b"in")
+
+
 class FileChecksTest(unittest.TestCase):
     def run_fsd(self, *args):
         return subprocess.run([fsdrun.FSD, "--root",
