@@ -56,19 +56,17 @@ void fsd_authsrv_close(struct fsd_authsrv *a) {
 }
 
 /* Refuses c: ERROR LIMIT, then close. Its session never starts. */
-static void refuse(struct fsd_authsrv *a, struct fsd_conn *c) {
-  static const char why[] = "too many connections waiting to authenticate";
-  uint8_t frame[FSP_HDR_LEN + sizeof(why) + 2];
+static void refuse(struct fsd_authsrv *a, struct fsd_conn *c, const char *why) {
+  uint8_t frame[FSP_HDR_LEN + 128];
   struct fsp_msg m;
   ssize_t n;
 
-  fsd_warn("client %s refused: %u connections wait to authenticate", c->peer,
-           a->nunauth);
+  fsd_warn("client %s refused: %s (%u waiting)", c->peer, why, a->nunauth);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_ERROR;
   m.u.error.status = FSP_ST_LIMIT;
   m.u.error.text.ptr = why;
-  m.u.error.text.len = sizeof(why) - 1;
+  m.u.error.text.len = strlen(why);
   n = fsp_msg_encode(frame, sizeof(frame), &m);
   if (n > 0 && (size_t)n <= sizeof(frame))
     fsd_conn_send(c, frame, (size_t)n);
@@ -76,20 +74,41 @@ static void refuse(struct fsd_authsrv *a, struct fsd_conn *c) {
   fsd_conn_close(c);
 }
 
-/* Counts a new connection (see authsrv.h). */
+/* Connections from key that wait for AUTH: a walk of the connections, done
+ * only once the pool is half full, cheaper than a table to keep. */
+static unsigned waiting_from(struct fsd_authsrv *a,
+                             const struct fsd_guard_key *key) {
+  unsigned n = 0;
+  struct fsd_list *l;
+
+  for (l = a->net->conns.next; l != &a->net->conns; l = l->next) {
+    const struct fsd_conn *o = fsd_container_of(l, struct fsd_conn, link);
+    n += o->unauth && memcmp(o->auth_key.b, key->b, sizeof(key->b)) == 0;
+  }
+  return n;
+}
+
+/* Counts a new connection (see authsrv.h). One address may hold only half
+ * of the pool, so that a flood from one place leaves room for others. */
 int fsd_authsrv_admit(struct fsd_authsrv *a, struct fsd_conn *c) {
+  unsigned per_addr = a->max_unauth > 1 ? a->max_unauth / 2 : 1;
   struct sockaddr_storage ss;
   int len = sizeof(ss);
 
   if (a->path == NULL)
     return 0;
   if (a->nunauth >= a->max_unauth) {
-    refuse(a, c);
+    refuse(a, c, "too many connections waiting to authenticate");
     return FSP_ST_LIMIT;
   }
   memset(&ss, 0, sizeof(ss));
   uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
   fsd_guard_key_of((struct sockaddr *)&ss, &c->auth_key);
+  if (a->nunauth >= per_addr && waiting_from(a, &c->auth_key) >= per_addr) {
+    refuse(a, c,
+           "too many connections from this address waiting to authenticate");
+    return FSP_ST_LIMIT;
+  }
   c->unauth = 1;
   c->auth_since = uv_now(a->loop);
   a->nunauth++;

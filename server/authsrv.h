@@ -58,8 +58,9 @@ int fsd_authsrv_init(struct fsd_authsrv *a, uv_loop_t *loop,
 void fsd_authsrv_close(struct fsd_authsrv *a);
 
 /* A connection was accepted: counts it as waiting for AUTH. Returns 0, or
- * FSP_ST_LIMIT when max_unauth connections already wait (c is then refused
- * with an ERROR LIMIT and closed; do not start it). */
+ * FSP_ST_LIMIT when max_unauth connections already wait, or half of them
+ * from c's address (c is then refused with an ERROR LIMIT and closed; do
+ * not start it). */
 int fsd_authsrv_admit(struct fsd_authsrv *a, struct fsd_conn *c);
 
 /* The session of c holds an AUTH (host operation): checks it now, or holds

@@ -63,7 +63,7 @@ static const char usage_text[] =
     "                        public key (fsc keygen prints the line);\n"
     "                        SIGHUP reads it again\n"
     "  --max-unauth N        connections allowed to wait for authentication\n"
-    "                        (default 64)\n"
+    "                        (default 64; half of them from one address)\n"
     "  --auth-timeout SECS   time a client has to authenticate (default 10)\n"
     "  --anonymous read|rw   serve a non-loopback listener without --users:\n"
     "                        read (a public read-only share) or rw (anyone\n"
