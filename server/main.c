@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
     case 'V':
       /* fsd is built with the library of its own release. */
       printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
-             fsp_version_string(), FSP_PROTO_VERSION);
+             fsp_version_string(), FSP_HELLO_VERSION);
       return 0;
     default:
       return usage_error("unknown or incomplete option", argv[optind - 1]);

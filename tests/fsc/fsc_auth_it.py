@@ -128,6 +128,14 @@ def case_login(fsd, fsc):
         # -u and -i instead of the environment.
         out = env.ok("-u", "dana", "-i", keys.key("dana"), "size", "a.txt")
         check(out.strip() == b"5", "size printed %r" % out)
+        # The shell authenticates the same way.
+        rc, out, err = env.fsc("shell", input=b"ls\nsize a.txt\n", env=dana)
+        check(rc == 0 and b"a.txt" in out and b"5" in out,
+              "shell: exit %d" % rc, out, err)
+        rc, out, err = env.fsc("shell", input=b"ls\n",
+                               env=as_user(keys, "mallory"))
+        check(rc == 3 and "user mallory" in err, "shell refused: exit %d" % rc,
+              err)
         env.ok("rm", "a.txt", env=dana)
         check(env.on_server("a.txt") is None, "rm did not remove")
     with_server(fsd, fsc, {"dana": "read,write,delete,notice",
