@@ -858,9 +858,16 @@ static int is_request(uint8_t op) {
   return op >= FSP_OP_LIST && op < FSP_OP_CANCEL;
 }
 
+/* SUBSCRIBE as a request: answered, then logged. */
+static void on_subscribe_req(struct fsd_session *s, const struct fsp_msg *m) {
+  on_subscribe(s, m);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
+}
+
 static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
   unsubscribe(s);
   send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
 
 static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
@@ -878,7 +885,7 @@ static void (*const request_fns[])(struct fsd_session *,
     on_file_request, /* GET */
     on_file_request, /* PUT */
     on_file_request, /* HASH */
-    on_subscribe,    /* SUBSCRIBE */
+    on_subscribe_req, /* SUBSCRIBE */
     on_unsubscribe,  /* UNSUBSCRIBE */
     on_notice,       /* NOTICE */
 };
