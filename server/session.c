@@ -770,7 +770,11 @@ int fsd_session_auth_check(struct fsd_session *s) {
     do_close(s);
     return UV_EACCES;
   }
-  fsd_log(FSD_LOG_INFO, "%s: user %s authenticated", s->label, s->gate.user);
+  /* The binding's length says whether the signature is tied to a TLS
+   * channel: worth a word in the log. */
+  fsd_log(FSD_LOG_INFO,
+          "%s: user %s authenticated (channel binding: %zu bytes)", s->label,
+          s->gate.user, blen > sizeof(binding) ? 0 : blen);
   s->dec.max_payload = FSD_MAX_PAYLOAD;
   send_empty(s, FSP_OP_OK, FSP_EVENT_ID);
   return 0;

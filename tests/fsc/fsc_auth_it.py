@@ -138,6 +138,14 @@ def case_login(fsd, fsc):
               err)
         env.ok("rm", "a.txt", env=dana)
         check(env.on_server("a.txt") is None, "rm did not remove")
+        # Over TLS the signature covers the channel (the exporter's 32
+        # bytes); over plaintext there is nothing to bind to.
+        want = 32 if getattr(env, "tls", False) else 0
+        with open(env.log) as f:
+            log = f.read()
+        check("user dana authenticated (channel binding: %d bytes)" % want
+              in log, "no login with a %d-byte binding in fsd's log" % want,
+              log[-2000:])
     with_server(fsd, fsc, {"dana": "read,write,delete,notice",
                            "bob": "read"}, body)
 
