@@ -1130,7 +1130,7 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
   m.u.entry.size = st->size;
   m.u.entry.mtime_ns = st->mtime_ns;
   send_msg(s, &m);
-  r->done_bytes = size;
+  r->done_bytes = st->size;
   end_req(s, r, 0);
 }
 
