@@ -212,6 +212,7 @@ START_TEST(test_auth_frames_split_feed) {
   msgs[0].op = FSP_OP_HELLO;
   msgs[0].u.hello.version = FSP_HELLO_VERSION;
   msgs[0].u.hello.caps = FSP_CAP_AUTH;
+  msgs[0].u.hello.max_payload = FSP_DEFAULT_PAYLOAD;
   msgs[1].op = FSP_OP_CHALLENGE;
   msgs[1].u.challenge.nonce = snonce;
   msgs[2].op = FSP_OP_AUTH;
