@@ -214,9 +214,9 @@ void fsd_conn_update_reading(struct fsd_conn *c) {
     return;
   /* A held AUTH also stops reading: the session reads nothing behind it
    * until it is checked, and the client must not fill our memory meanwhile. */
-  if (!c->paused && (c->put_mem > PUT_MEM_MAX ||
-                     c->put_writes > PUT_WRITES_MAX || q > OUT_PAUSE ||
-                     c->auth_held)) {
+  if (!c->paused &&
+      (c->put_mem > PUT_MEM_MAX || c->put_writes > PUT_WRITES_MAX ||
+       q > OUT_PAUSE || c->auth_held)) {
     c->paused = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
   } else if (c->paused && c->put_mem <= PUT_MEM_MAX / 2 &&

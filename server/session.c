@@ -863,7 +863,7 @@ static int is_request(uint8_t op) {
 }
 
 /* SUBSCRIBE as a request: answered, then logged. */
-static void on_subscribe_req(struct fsd_session *s, const struct fsp_msg *m) {
+static void on_sub_req(struct fsd_session *s, const struct fsp_msg *m) {
   on_subscribe(s, m);
   note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
@@ -889,7 +889,7 @@ static void (*const request_fns[])(struct fsd_session *,
     on_file_request, /* GET */
     on_file_request, /* PUT */
     on_file_request, /* HASH */
-    on_subscribe_req, /* SUBSCRIBE */
+    on_sub_req,      /* SUBSCRIBE */
     on_unsubscribe,  /* UNSUBSCRIBE */
     on_notice,       /* NOTICE */
 };
