@@ -1,4 +1,4 @@
-/* fsc's side of authentication (protocol.md section 10): who connects, and
+/* fsc's side of authentication (protocol.md section 11): who connects, and
  * the AUTH frame that answers a server's CHALLENGE. No I/O. */
 #ifndef FSC_LOGIN_H
 #define FSC_LOGIN_H

@@ -1,4 +1,4 @@
-/* fsd's side of authentication (protocol.md section 10): nonces, and the
+/* fsd's side of authentication (protocol.md section 11): nonces, and the
  * Ed25519 check of an AUTH frame against the users file, with OpenSSL's EVP
  * interface. Every check costs the same whether the user exists or not. */
 #ifndef FSD_AUTH_H

@@ -1,4 +1,4 @@
-/* fsd's authentication, server side (protocol.md section 10): the users
+/* fsd's authentication, server side (protocol.md section 11): the users
  * file (loaded before the loop, reloaded on SIGHUP on the threadpool), the
  * cap on connections still waiting to authenticate (--max-unauth), their
  * deadline, and the growing delay that failed attempts from one address

@@ -1,4 +1,4 @@
-/* A connection's authentication state (protocol.md section 10), kept apart
+/* A connection's authentication state (protocol.md section 11), kept apart
  * from the session so that the rules are in one place and testable alone:
  * what HELLO answers, which frames may pass before AUTH, the check of AUTH
  * itself, and the rights each request needs afterwards.

@@ -1,5 +1,5 @@
 /* Failed authentications per source address, and the growing delay they
- * earn (protocol.md section 10): after failures from one address, its next
+ * earn (protocol.md section 11): after failures from one address, its next
  * attempts are held before they are verified, 50 ms after one failure,
  * doubling up to 5 s, forgotten 10 minutes after the last failure. IPv6
  * addresses count per /64, since one host usually holds a whole /64.

@@ -128,7 +128,7 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   s->host = host;
   s->label = "client";
   /* The client may send up to what we are about to announce; before it
-   * authenticates, only small frames (protocol.md section 10). */
+   * authenticates, only small frames (protocol.md section 11). */
   fsd_gate_init(&s->gate, ctx->users != NULL, ctx->anon_rights);
   fsp_decoder_init(&s->dec,
                    s->gate.required ? FSP_PREAUTH_MAX : FSD_MAX_PAYLOAD);
@@ -725,7 +725,7 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
 }
 
 /* ------------------------------------------------------------------------ */
-/* Authentication (protocol.md section 10; the rules live in gate.c)         */
+/* Authentication (protocol.md section 11; the rules live in gate.c)         */
 
 /* Refuses a frame before authentication: nothing of it runs. */
 static void refuse_unauthenticated(struct fsd_session *s, uint32_t id) {

@@ -1,4 +1,4 @@
-"""Integration tests of authentication (protocol.md section 10): a real fsd
+"""Integration tests of authentication (protocol.md section 11): a real fsd
 with a users file on 127.0.0.1:0, driven over TCP by fspclient, signing with
 real Ed25519 keys (python3-cryptography). Usage: test_auth.py --fsd PATH."""
 

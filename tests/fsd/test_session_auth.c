@@ -1,4 +1,4 @@
-/* The session on a server with users (protocol.md section 10), driven by a
+/* The session on a server with users (protocol.md section 11), driven by a
  * fake host: nothing before AUTH, one attempt, rights per request, events
  * only for readers, reloads. Real keys, real signatures, no sockets. */
 #include <check.h>

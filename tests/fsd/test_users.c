@@ -196,7 +196,7 @@ START_TEST(test_users_rights) {
 }
 END_TEST
 
-/* The table of protocol.md section 10, and nothing for the rest. */
+/* The table of protocol.md section 11, and nothing for the rest. */
 START_TEST(test_users_op_rights) {
   static const struct {
     uint8_t op;

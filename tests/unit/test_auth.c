@@ -1,5 +1,5 @@
 /* User names, the auth frames and the transcript (auth.c, msg.c), and the
- * golden vectors of protocol.md section 10, whose signatures are checked
+ * golden vectors of protocol.md section 11, whose signatures are checked
  * with OpenSSL (a real Ed25519, not a copy of the expected bytes). The path
  * of protocol.md is the program's first argument. */
 #include <openssl/evp.h>
@@ -315,7 +315,7 @@ START_TEST(test_auth_encode_refuses_bad_input) {
 END_TEST
 
 /* ------------------------------------------------------------------------ */
-/* protocol.md section 10: the byte strings that are not frames             */
+/* protocol.md section 11: the byte strings that are not frames             */
 
 struct block {
   char name[64];
@@ -402,7 +402,7 @@ static int verify(const uint8_t *pub, const uint8_t *msg, size_t len,
   return ok;
 }
 
-/* The key, both transcripts and both signatures of section 10: the
+/* The key, both transcripts and both signatures of section 11: the
  * transcripts are what fsp_auth_transcript() builds from the inputs the
  * text names, the public key belongs to the seed, and each signature is
  * the one OpenSSL makes and accepts. A flipped bit is refused. */

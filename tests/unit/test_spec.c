@@ -197,7 +197,7 @@ static size_t entries(uint8_t *buf, size_t cap, struct fsp_msg *m) {
   return n;
 }
 
-/* Section 10: bytes 0x00, 0x01, ... as the text's nonces, and the signature
+/* Section 11: bytes 0x00, 0x01, ... as the text's nonces, and the signature
  * it gives (test_auth.c checks that signature with OpenSSL). */
 static const uint8_t counting[] = {
     0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,

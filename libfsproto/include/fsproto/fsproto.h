@@ -51,7 +51,7 @@ extern "C" {
 #define FSP_HELLO_VERSION 2u /* highest version this library speaks */
 #define FSP_AUTH_VERSION 2u  /* first version that can authenticate */
 
-/* Authentication (protocol.md section 10). */
+/* Authentication (protocol.md section 11). */
 #define FSP_PREAUTH_MAX 1024u /* largest payload accepted before AUTH */
 #define FSP_NONCE_LEN 32u     /* CHALLENGE and AUTH nonces */
 #define FSP_SIG_LEN 64u       /* an Ed25519 signature */
@@ -444,7 +444,7 @@ FSP_EXTERN int fsp_entries_next(const struct fsp_msg *m, size_t *pos,
 /* ------------------------------------------------------------------------ */
 /* Authentication                                                           */
 
-/* Writes the bytes an AUTH signature covers (protocol.md section 10) into
+/* Writes the bytes an AUTH signature covers (protocol.md section 11) into
  * buf[0..cap): FSP_AUTH_CONTEXT and its NUL, the server's nonce, the
  * client's nonce, the user name and the channel binding (binding_len 0
  * without TLS), each of the last two after a one-byte length. Pure: no
