@@ -245,13 +245,16 @@ int main(int argc, char **argv) {
     return fsd_tls_print_fingerprint(&cfg);
   if (anonymous != NULL && cfg.users != NULL)
     return usage_error("--anonymous and --users exclude each other", NULL);
+  cfg.anonymous = anonymous != NULL;
   if (anonymous != NULL && strcmp(anonymous, "read") == 0) {
     cfg.read_only = 1;
     cfg.anon_rights = FSD_RIGHT_READ;
   }
   /* Open to anyone who can connect is fine on loopback (only this machine's
    * users), not beyond it unless asked for. */
-  if (cfg.users == NULL && anonymous == NULL && !fsd_tls_is_loopback(&cfg.addr))
+  /* (A socket from systemd replaces --listen: the server checks that one.) */
+  if (cfg.users == NULL && anonymous == NULL && getenv("LISTEN_FDS") == NULL &&
+      !fsd_tls_is_loopback(&cfg.addr))
     return usage_error(
         "a listener beyond loopback needs --users FILE (or --anonymous "
         "read|rw to let anyone in on purpose)",

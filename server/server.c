@@ -303,6 +303,21 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot listen: %s", uv_strerror(r));
     return r;
   }
+  /* A passed socket was not checked on the command line: the same rule as
+   * for --listen, that beyond loopback only users (or --anonymous) get in. */
+  if (fd >= 0 && cfg->users == NULL && !cfg->anonymous) {
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    memset(&ss, 0, sizeof(ss));
+    if (uv_tcp_getsockname(&s->listener.tcp, (struct sockaddr *)&ss, &len) !=
+            0 ||
+        !fsd_tls_is_loopback(&ss)) {
+      fsd_error("the socket from systemd is beyond loopback: it needs --users "
+                "FILE (or --anonymous read|rw to let anyone in on purpose)");
+      return FSD_RUN_BADCONFIG;
+    }
+  }
   uv_signal_init(s->loop, &s->sigint);
   s->sigint.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);

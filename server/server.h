@@ -22,6 +22,7 @@ struct fsd_config {
   unsigned max_unauth;          /* connections waiting to authenticate */
   unsigned auth_timeout_ms;     /* time to authenticate after accept */
   unsigned anon_rights;         /* FSD_RIGHT_* without users */
+  int anonymous;                /* --anonymous: no users beyond loopback */
   const char *access_log;       /* --access-log FILE or "-", or NULL */
   int tls;                      /* --tls: TLS even on loopback */
   int allow_plaintext;          /* --allow-plaintext beside TLS */

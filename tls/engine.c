@@ -308,11 +308,11 @@ int fstls_handshake_done(const struct fstls_engine *e) {
 }
 
 /* The exporter; see fstls.h. */
-int fstls_export(const struct fstls_engine *e, const char *label,
-                 uint8_t *out, size_t len) {
+int fstls_export(const struct fstls_engine *e, const char *label, uint8_t *out,
+                 size_t len) {
   if (!e->_done || e->_ssl == NULL ||
-      SSL_export_keying_material(e->_ssl, out, len, label, strlen(label),
-                                 NULL, 0, 0) != 1)
+      SSL_export_keying_material(e->_ssl, out, len, label, strlen(label), NULL,
+                                 0, 0) != 1)
     return FSTLS_ESTATE;
   return 0;
 }

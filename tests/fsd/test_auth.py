@@ -422,8 +422,16 @@ class FileChecksTest(unittest.TestCase):
 
 
 class AnonymousReadTest(unittest.TestCase):
+    def plain(self):
+        """A listener beyond loopback speaks TLS; this test's client speaks
+        plaintext, which --allow-plaintext also serves."""
+        d = tempfile.mkdtemp(prefix="fsd-anon-state-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", d])
+        return ("--allow-plaintext", "--state-dir", d)
+
     def test_anonymous_read_is_read_only(self):
-        with fsdrun.Fsd("--anonymous", "read", listen="0.0.0.0:0") as srv:
+        with fsdrun.Fsd("--anonymous", "read", *self.plain(),
+                        listen="0.0.0.0:0") as srv:
             with open(srv.path("pub.txt"), "wb") as f:
                 f.write(b"public")
             c = fc.Client("127.0.0.1", srv.port)
@@ -438,7 +446,8 @@ class AnonymousReadTest(unittest.TestCase):
             c.close()
 
     def test_anonymous_rw(self):
-        with fsdrun.Fsd("--anonymous", "rw", listen="0.0.0.0:0") as srv:
+        with fsdrun.Fsd("--anonymous", "rw", *self.plain(),
+                        listen="0.0.0.0:0") as srv:
             c = fc.Client("127.0.0.1", srv.port)
             c.put("new.txt", b"x")
             self.assertEqual(c.get("new.txt"), b"x")
