@@ -1,6 +1,8 @@
 /* fsc command-line parsing and help texts. See cli.h. */
 #include "cli.h"
 
+#include <fsproto/fsproto.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,8 @@ struct cmd_spec {
 };
 
 static const char program_help[] =
-    "Usage: fsc [-s HOST:PORT] [-q] [--tls] [--pin SHA256:...] [--ca FILE]\n"
-    "           COMMAND [ARGS...]\n"
+    "Usage: fsc [-s HOST:PORT] [-u NAME] [-i FILE] [-q] [--tls]\n"
+    "           [--pin SHA256:...] [--ca FILE] COMMAND [ARGS...]\n"
     "\n"
     "Client for the fsd file server.\n"
     "\n"
@@ -46,11 +48,20 @@ static const char program_help[] =
     "happen\n"
     "  announce TEXT...                 send a notice to every watcher\n"
     "  shell                            interactive prompt\n"
+    "  keygen                           make this client's key and print the\n"
+    "                                   line for the server's users file\n"
     "\n"
     "Options:\n"
     "  -s, --server HOST:PORT  the server: default $FSC_SERVER, else\n"
     "                          " FSC_DEFAULT_SERVER "; IPv6 in brackets: "
     "[::1]:7878\n"
+    "  -u, --user NAME         who to authenticate as, when the server asks:\n"
+    "                          default $FSC_USER, else the login name\n"
+    "  -i, --identity FILE     the private key to sign with: default\n"
+    "                          $FSC_IDENTITY, else\n"
+    "                          $XDG_CONFIG_HOME/fsc/id_ed25519 (made by fsc\n"
+    "                          keygen; an unencrypted ssh id_ed25519 works\n"
+    "                          too; refused when others may read it)\n"
     "  -q, --quiet             no progress bar\n"
     "      --tls               TLS to a loopback server too (any other\n"
     "                          server is always reached over TLS 1.3)\n"
@@ -70,7 +81,8 @@ static const char program_help[] =
     "  1    an operation failed (the error names the file)\n"
     "  2    usage error\n"
     "  3    cannot connect to the server (or its key or certificate is not\n"
-    "       trusted), or the connection was lost\n"
+    "       trusted), the server refused to let this user in, or the\n"
+    "       connection was lost\n"
     "       (watch: once it gives up reconnecting, see fsc watch --help)\n"
     "  130  interrupted by Ctrl-C (128+N for signal N, e.g. 143 for kill);\n"
     "       transfers are canceled and temporary files removed\n";
@@ -164,6 +176,17 @@ static const char shell_help[] =
     "lines one after the other and exits at the end of the input, with the\n"
     "highest exit status of the commands it ran (0 when all succeeded).\n";
 
+static const char keygen_help[] =
+    "Usage: fsc [-u NAME] [-i FILE] keygen\n"
+    "\n"
+    "Make a new Ed25519 key for this client in FILE (default\n"
+    "$FSC_IDENTITY, else $XDG_CONFIG_HOME/fsc/id_ed25519, else\n"
+    "~/.config/fsc/id_ed25519; mode 0600, in OpenSSH's format), and print\n"
+    "on stdout the line to add to the server's users file:\n"
+    "  NAME read,write,delete,notice ssh-ed25519 AAAA... NAME@HOST\n"
+    "NAME is -u, else $FSC_USER, else the login name. An existing key is\n"
+    "never replaced. The key has no passphrase: keep the file private.\n";
+
 static const char shell_cmds_help[] =
     "Commands: ls [-l] [-h] [--json], size [-h] NAME..., rm NAME...,\n"
     "  get NAME... [-o PATH] [-c], put FILE... [--as NAME] [--no-clobber],\n"
@@ -178,6 +201,7 @@ static const struct cmd_spec specs[] = {
     {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 0, -1, NULL, watch_help},
     {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0, "TEXT", announce_help},
     {"shell", FSC_CMD_SHELL, 0, 0, 0, -1, NULL, shell_help},
+    {"keygen", FSC_CMD_KEYGEN, 0, 0, 0, -1, NULL, keygen_help},
     {"help", FSC_CMD_HELP, 0, 0, 1, 1, NULL, shell_cmds_help},
     {"quit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
     {"exit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
@@ -370,7 +394,22 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
       o->version = 1;
     else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
       o->quiet = 1;
-    else if (strcmp(a, "--tls") == 0)
+    else if (long_with_value(a, "--user", argc, argv, &i, &val) ||
+             strncmp(a, "-u", 2) == 0) {
+      if (a[1] == 'u')
+        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+      if (val == NULL || fsp_user_check(val, strlen(val)) != 0)
+        return usage(err, errlen,
+                     "-u needs a user NAME (letters, digits, '.', '_', '-')");
+      o->user = val;
+    } else if (long_with_value(a, "--identity", argc, argv, &i, &val) ||
+               strncmp(a, "-i", 2) == 0) {
+      if (a[1] == 'i')
+        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+      if (val == NULL || *val == '\0')
+        return usage(err, errlen, "-i needs a key FILE");
+      o->identity = val;
+    } else if (strcmp(a, "--tls") == 0)
       o->tls = 1;
     else if (long_with_value(a, "--pin", argc, argv, &i, &val)) {
       if (val == NULL || *val == '\0')

@@ -29,8 +29,9 @@ enum fsc_cmd_kind {
   FSC_CMD_WATCH,
   FSC_CMD_ANNOUNCE,
   FSC_CMD_SHELL,
-  FSC_CMD_HELP, /* shell only: `help [COMMAND]` */
-  FSC_CMD_QUIT, /* shell only: `quit`, `exit` */
+  FSC_CMD_KEYGEN, /* command line only: make this client's key */
+  FSC_CMD_HELP,   /* shell only: `help [COMMAND]` */
+  FSC_CMD_QUIT,   /* shell only: `quit`, `exit` */
 };
 
 /* One parsed command. Strings point into the argv that was parsed. */
@@ -52,13 +53,15 @@ struct fsc_cmd {
 
 /* The whole command line. */
 struct fsc_opts {
-  const char *server; /* HOST:PORT from -s, else FSC_SERVER, else default */
-  int quiet;          /* -q: no progress bar */
-  int help;           /* --help before any command */
-  int version;        /* --version */
-  int tls;            /* --tls: TLS even to a loopback server */
-  const char *pin;    /* --pin SHA256:...: trust that server key only */
-  const char *ca;     /* --ca FILE: trust certificates from these CAs */
+  const char *server;   /* HOST:PORT from -s, else FSC_SERVER, else default */
+  int quiet;            /* -q: no progress bar */
+  const char *user;     /* -u NAME, or NULL ($FSC_USER, the login name) */
+  const char *identity; /* -i FILE, or NULL ($FSC_IDENTITY, the default) */
+  int help;             /* --help before any command */
+  int version;          /* --version */
+  int tls;              /* --tls: TLS even to a loopback server */
+  const char *pin;      /* --pin SHA256:...: trust that server key only */
+  const char *ca;       /* --ca FILE: trust certificates from these CAs */
   struct fsc_cmd cmd;
 };
 

@@ -8,6 +8,8 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "keys.h"
+#include "login.h"
 #include "reconnect.h"
 #include "shell.h"
 #include "tls.h"
@@ -24,7 +26,46 @@ struct cli {
   /* watch: stdout failed (its reader went away); ended from a timer. */
   uv_timer_t out_timer;
   int out_failed;
+  struct fsc_identity id; /* who to authenticate as, when asked */
 };
+
+/* fsc keygen: a new key, and the line for the server's users file on
+ * stdout. Needs no server. */
+static int keygen(const struct fsc_opts *o) {
+  struct fsc_identity id;
+  struct fsc_key key;
+  char host[256] = "", comment[FSP_USER_MAX + 260], line[1024], err[512];
+  int r;
+
+  fsc_identity_init(&id, o->user, o->identity);
+  if (id.user == NULL) {
+    fprintf(stderr,
+            "fsc: keygen: '%s' is not a user name a server takes; give one "
+            "with -u NAME\n",
+            id.bad_user != NULL ? id.bad_user : "");
+    return FSC_EXIT_USAGE;
+  }
+  gethostname(host, sizeof host - 1);
+  snprintf(comment, sizeof comment, "%s@%s", id.user,
+           host[0] != '\0' ? host : "localhost");
+  r = fsc_key_generate(id.path, comment, &key, err, sizeof err);
+  if (r != 0) {
+    fprintf(stderr, "fsc: keygen: %s\n", err);
+    return FSC_EXIT_FAIL;
+  }
+  r = fsc_key_users_line(&key, id.user, line, sizeof line);
+  fsc_key_free(&key);
+  if (r < 0) {
+    fprintf(stderr, "fsc: keygen: %s\n", fsc_strerror(r));
+    return FSC_EXIT_FAIL;
+  }
+  puts(line);
+  fprintf(stderr,
+          "fsc: new key in %s; the server's admin adds the line above to its "
+          "users file (fewer rights: edit the second word)\n",
+          id.path);
+  return fflush(stdout) == 0 ? FSC_EXIT_OK : FSC_EXIT_FAIL;
+}
 
 static void on_out_timer(uv_timer_t *t) {
   struct cli *c = t->data;
@@ -93,8 +134,12 @@ static void on_ready(struct fsc_conn *conn, int status) {
   if (status < 0) {
     if (c->interrupted || status == UV_ECANCELED)
       return;
-    fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
-                   fsc_conn_why(conn, status));
+    if (status == UV_EACCES)
+      fsc_app_errorf(&c->app, "%s refused to let user %s in: %s", c->app.server,
+                     c->id.user ? c->id.user : "?", fsc_conn_why(conn, status));
+    else
+      fsc_app_errorf(&c->app, "cannot connect to %s: %s", c->app.server,
+                     fsc_conn_why(conn, status));
     c->status = FSC_EXIT_CONN;
     return;
   }
@@ -163,13 +208,15 @@ int main(int argc, char **argv) {
   }
   if (c.opts.version) {
     printf("fsc %s (libfsproto %s, protocol %u)\n", FSC_VERSION,
-           fsp_version_string(), FSP_PROTO_VERSION);
+           fsp_version_string(), FSP_HELLO_VERSION);
     return FSC_EXIT_OK;
   }
   if (c.opts.cmd.help) {
     fputs(fsc_help_text(c.opts.cmd.kind), stdout);
     return FSC_EXIT_OK;
   }
+  if (c.opts.cmd.kind == FSC_CMD_KEYGEN)
+    return keygen(&c.opts);
   if (c.opts.cmd.kind == FSC_CMD_SHELL)
     return fsc_shell_main(&c.opts);
 
@@ -187,6 +234,9 @@ int main(int argc, char **argv) {
   c.app.conn.on_lost = on_lost;
   c.app.conn.on_push = on_push;
   c.app.conn.on_closed = on_closed;
+  fsc_identity_init(&c.id, c.opts.user, c.opts.identity);
+  c.app.conn.on_challenge = fsc_login_challenge;
+  c.app.conn.challenge_arg = &c.id;
   /* A watch outlives a lost connection unless told not to. */
   c.app.reconnect = c.opts.cmd.kind == FSC_CMD_WATCH && c.opts.cmd.retry != 0;
   c.rc.app = &c.app;
@@ -224,6 +274,7 @@ int main(int argc, char **argv) {
   uv_loop_close(loop);
   fsc_tls_release(&c.app.conn);
   fsc_rblock_trim();
+  fsc_identity_free(&c.id);
   fflush(stdout);
   if (ferror(stdout) && c.status == 0)
     c.status = FSC_EXIT_FAIL;

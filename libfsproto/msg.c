@@ -15,6 +15,7 @@ enum rest_kind {
   REST_NAME,  /* a file name, checked with fsp_name_check() */
   REST_TEXT,  /* UTF-8 text between min and max bytes */
   REST_BYTES, /* opaque bytes up to max */
+  REST_USER,  /* a user name, checked with fsp_user_check() */
 };
 
 struct layout {
@@ -91,6 +92,13 @@ static int layout_of(uint8_t op, struct layout *l) {
     l->fixed = 25;
     l->rest = REST_NAME;
     return 0;
+  case FSP_OP_CHALLENGE:
+    l->fixed = FSP_NONCE_LEN;
+    return 0;
+  case FSP_OP_AUTH:
+    l->fixed = FSP_NONCE_LEN + FSP_SIG_LEN;
+    l->rest = REST_USER;
+    return 0;
   default:
     return FSP_EOPCODE;
   }
@@ -116,6 +124,8 @@ static int check_rest(const struct layout *l, const void *p, size_t len,
     return fsp_utf8_check(p, len);
   case REST_BYTES:
     return len > l->max ? long_err : 0;
+  case REST_USER:
+    return fsp_user_check(p, len);
   }
   return FSP_EINVAL;
 }
@@ -291,6 +301,15 @@ int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m) {
     m->u.event.file.name.ptr = rest;
     m->u.event.file.name.len = rest_len;
     break;
+  case FSP_OP_CHALLENGE:
+    m->u.challenge.nonce = p;
+    break;
+  case FSP_OP_AUTH:
+    m->u.auth.nonce = p;
+    m->u.auth.sig = p + FSP_NONCE_LEN;
+    m->u.auth.user.ptr = rest;
+    m->u.auth.user.len = rest_len;
+    break;
   default: /* LIST, UNSUBSCRIBE, CANCEL, OK, READY: no payload */
     break;
   }
@@ -323,6 +342,8 @@ static struct fsp_str rest_of(const struct fsp_msg *m) {
     return m->u.put.name;
   case FSP_OP_EVENT:
     return m->u.event.file.name;
+  case FSP_OP_AUTH:
+    return m->u.auth.user;
   default:
     return none;
   }
@@ -386,6 +407,11 @@ ssize_t fsp_msg_encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
     return FSP_EINVAL;
   if (m->op == FSP_OP_HELLO && !max_payload_ok(m->u.hello.max_payload))
     return FSP_EINVAL;
+  /* The fixed-size byte fields of the auth frames come by pointer. */
+  if ((m->op == FSP_OP_CHALLENGE && m->u.challenge.nonce == NULL) ||
+      (m->op == FSP_OP_AUTH &&
+       (m->u.auth.nonce == NULL || m->u.auth.sig == NULL)))
+    return FSP_EINVAL;
 
   plen = l.fixed + rest.len;
   if (cap < FSP_HDR_LEN + plen)
@@ -444,6 +470,13 @@ ssize_t fsp_msg_encode(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
     p[8] = m->u.event.kind;
     fsp__put64(p + 9, m->u.event.file.size);
     fsp__put64(p + 17, (uint64_t)m->u.event.file.mtime_ns);
+    break;
+  case FSP_OP_CHALLENGE:
+    memcpy(p, m->u.challenge.nonce, FSP_NONCE_LEN);
+    break;
+  case FSP_OP_AUTH:
+    memcpy(p, m->u.auth.nonce, FSP_NONCE_LEN);
+    memcpy(p + FSP_NONCE_LEN, m->u.auth.sig, FSP_SIG_LEN);
     break;
   default:
     break;

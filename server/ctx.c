@@ -1,6 +1,8 @@
 /* Server-wide state and event fan-out. See ctx.h. */
 #include "ctx.h"
 
+#include "users.h"
+
 #include <fsproto/fsproto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ int fsd_ctx_init(struct fsd_ctx *ctx, uint64_t epoch) {
   }
   ctx->epoch = epoch != 0 ? epoch : 1;
   snprintf(ctx->agent, sizeof(ctx->agent), "fsd/%s", fsp_version_string());
+  ctx->anon_rights = FSD_RIGHTS_ALL;
   return 0;
 }
 

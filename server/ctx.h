@@ -11,6 +11,9 @@
 #include "list.h"
 #include "register.h"
 
+struct fsd_users;
+struct fsd_verifier;
+
 #define FSD_RING_SIZE 4096u      /* events kept for replay */
 #define FSD_MAX_INFLIGHT 64u     /* requests in flight per connection */
 #define FSD_MAX_PAYLOAD 1048576u /* payload limit fsd announces */
@@ -45,7 +48,12 @@ struct fsd_ctx {
   struct fsd_event *ring;  /* FSD_RING_SIZE slots, indexed by seq % size */
   struct fsd_list subs;    /* subscribers, through fsd_subscriber.link */
   int read_only;           /* refuse PUT and DELETE */
-  char agent[32];          /* HELLO agent, "fsd/<version>" */
+  /* Authentication: users is NULL when anyone may connect, with
+   * anon_rights (FSD_RIGHT_* bits; all of them by default). */
+  const struct fsd_users *users;
+  const struct fsd_verifier *verifier; /* checks AUTH when users is set */
+  unsigned anon_rights;
+  char agent[32]; /* HELLO agent, "fsd/<version>" */
 };
 
 /* Initialises ctx with an empty register. epoch must be non-zero. Returns 0

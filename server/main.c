@@ -7,10 +7,12 @@
 #include <string.h>
 #include <uv.h>
 
+#include "authsrv.h"
 #include "log.h"
 #include "server.h"
 #include "space.h"
 #include "tls.h"
+#include "users.h"
 
 static const char usage_text[] =
     "usage: fsd [--root DIR] [--listen HOST:PORT] [--max-clients N]\n"
@@ -18,6 +20,8 @@ static const char usage_text[] =
     "           [--min-free SIZE] [--read-only] [--no-fsync]\n"
     "           [--tls] [--allow-plaintext] [--state-dir DIR]\n"
     "           [--tls-cert FILE --tls-key FILE] [--fingerprint]\n"
+    "           [--users FILE] [--max-unauth N] [--auth-timeout SECONDS]\n"
+    "           [--anonymous read|rw] [--access-log FILE|-]\n"
     "           [--log-level error|warn|info|debug] [--help] [--version]\n"
     "\n"
     "Serves the regular files of DIR (default ./files, created if missing)\n"
@@ -53,6 +57,20 @@ static const char usage_text[] =
     "  --tls-key FILE        ... with this private key (PEM, mode 0600)\n"
     "  --fingerprint         print the TLS key's fingerprint and exit\n"
     "                        (SIGHUP reloads the certificate and key)\n"
+    "  --users FILE          only users in FILE may connect, each with its\n"
+    "                        rights: lines 'NAME RIGHTS KEY', RIGHTS from\n"
+    "                        read,write,delete,notice, KEY an ssh-ed25519\n"
+    "                        public key (fsc keygen prints the line);\n"
+    "                        SIGHUP reads it again\n"
+    "  --max-unauth N        connections allowed to wait for authentication\n"
+    "                        (default 64; half of them from one address)\n"
+    "  --auth-timeout SECS   time a client has to authenticate (default 10)\n"
+    "  --anonymous read|rw   serve a non-loopback listener without --users:\n"
+    "                        read (a public read-only share) or rw (anyone\n"
+    "                        may change files); without --users and this, fsd\n"
+    "                        listens only on loopback\n"
+    "  --access-log FILE|-   one line per finished request (time, peer, user,\n"
+    "                        operation, file, bytes, status, duration)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --help                show this help\n"
     "  --version             show the version\n";
@@ -92,6 +110,11 @@ int main(int argc, char **argv) {
       {"tls-cert", required_argument, NULL, 'C'},
       {"tls-key", required_argument, NULL, 'K'},
       {"fingerprint", no_argument, NULL, 'G'},
+      {"users", required_argument, NULL, 'u'},
+      {"max-unauth", required_argument, NULL, 'U'},
+      {"auth-timeout", required_argument, NULL, 'A'},
+      {"anonymous", required_argument, NULL, 'a'},
+      {"access-log", required_argument, NULL, 'g'},
       {"log-level", required_argument, NULL, 'L'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -99,13 +122,18 @@ int main(int argc, char **argv) {
   };
   struct fsd_config cfg;
   const char *listen = "127.0.0.1:7878";
-  int opt, level, fingerprint = 0;
+  const char *anonymous = NULL;
+  unsigned secs;
+  int opt, level, r, fingerprint = 0;
 
   memset(&cfg, 0, sizeof(cfg));
   cfg.root = "files";
   cfg.max_clients = 1024;
   cfg.max_per_ip = 64;
   cfg.idle_timeout = 300;
+  cfg.max_unauth = FSD_MAX_UNAUTH;
+  cfg.auth_timeout_ms = FSD_AUTH_DEADLINE_MS;
+  cfg.anon_rights = FSD_RIGHTS_ALL;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (opt) {
@@ -163,6 +191,31 @@ int main(int argc, char **argv) {
     case 'G':
       fingerprint = 1;
       break;
+    case 'u':
+      if (optarg[0] == '\0')
+        return usage_error("--users needs a file", NULL);
+      cfg.users = optarg;
+      break;
+    case 'U':
+      if (parse_uint(optarg, 1000000, &cfg.max_unauth) != 0 ||
+          cfg.max_unauth == 0)
+        return usage_error("--max-unauth needs a number from 1", optarg);
+      break;
+    case 'A':
+      if (parse_uint(optarg, 3600, &secs) != 0 || secs == 0)
+        return usage_error("--auth-timeout needs 1 to 3600 seconds", optarg);
+      cfg.auth_timeout_ms = secs * 1000u;
+      break;
+    case 'a':
+      if (strcmp(optarg, "read") != 0 && strcmp(optarg, "rw") != 0)
+        return usage_error("--anonymous is read or rw", optarg);
+      anonymous = optarg;
+      break;
+    case 'g':
+      if (optarg[0] == '\0')
+        return usage_error("--access-log needs a file or -", NULL);
+      cfg.access_log = optarg;
+      break;
     case 'L':
       level = fsd_log_parse_level(optarg);
       if (level < 0)
@@ -175,7 +228,7 @@ int main(int argc, char **argv) {
     case 'V':
       /* fsd is built with the library of its own release. */
       printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
-             fsp_version_string(), FSP_PROTO_VERSION);
+             fsp_version_string(), FSP_HELLO_VERSION);
       return 0;
     default:
       return usage_error("unknown or incomplete option", argv[optind - 1]);
@@ -190,5 +243,22 @@ int main(int argc, char **argv) {
     return usage_error("--tls-cert and --tls-key go together", NULL);
   if (fingerprint)
     return fsd_tls_print_fingerprint(&cfg);
-  return fsd_server_run(&cfg) == 0 ? 0 : 1;
+  if (anonymous != NULL && cfg.users != NULL)
+    return usage_error("--anonymous and --users exclude each other", NULL);
+  cfg.anonymous = anonymous != NULL;
+  if (anonymous != NULL && strcmp(anonymous, "read") == 0) {
+    cfg.read_only = 1;
+    cfg.anon_rights = FSD_RIGHT_READ;
+  }
+  /* Open to anyone who can connect is fine on loopback (only this machine's
+   * users), not beyond it unless asked for. */
+  /* (A socket from systemd replaces --listen: the server checks that one.) */
+  if (cfg.users == NULL && anonymous == NULL && getenv("LISTEN_FDS") == NULL &&
+      !fsd_tls_is_loopback(&cfg.addr))
+    return usage_error(
+        "a listener beyond loopback needs --users FILE (or --anonymous "
+        "read|rw to let anyone in on purpose)",
+        listen);
+  r = fsd_server_run(&cfg);
+  return r == 0 ? 0 : r == FSD_RUN_BADCONFIG ? 2 : 1;
 }

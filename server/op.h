@@ -35,6 +35,7 @@ struct fsd_host {
   struct fsd_hcache hcache;   /* whole-file hashes of files served lately */
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
   struct fsd_space space;     /* disk space promised to uploads */
+  struct fsd_alog *alog;      /* --access-log, or NULL */
 };
 
 struct fsd_op;

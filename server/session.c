@@ -102,6 +102,23 @@ static void stray_error(struct fsd_session *s, const struct fsp_frame *f,
 
 static void do_close(struct fsd_session *s);
 
+/* Tells the host (its access log) that a request ended. */
+static void note_done(struct fsd_session *s, uint8_t op, const char *name,
+                      size_t name_len, uint64_t bytes, uint16_t status,
+                      uint64_t t0_us) {
+  struct fsd_done d;
+
+  if (s->ops->done == NULL)
+    return;
+  d.op = op;
+  d.status = status;
+  d.name = name_len > 0 ? name : NULL;
+  d.name_len = name_len;
+  d.bytes = bytes;
+  d.t0_us = t0_us;
+  s->ops->done(s->host, &d);
+}
+
 /* Initialises a session; see session.h. */
 void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
                       const struct fsd_host_ops *ops, void *host) {
@@ -110,8 +127,11 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   s->ops = ops;
   s->host = host;
   s->label = "client";
-  /* The client may send up to what we are about to announce. */
-  fsp_decoder_init(&s->dec, FSD_MAX_PAYLOAD);
+  /* The client may send up to what we are about to announce; before it
+   * authenticates, only small frames (protocol.md section 11). */
+  fsd_gate_init(&s->gate, ctx->users != NULL, ctx->anon_rights);
+  fsp_decoder_init(&s->dec,
+                   s->gate.required ? FSP_PREAUTH_MAX : FSD_MAX_PAYLOAD);
   s->peer_max = FSP_MIN_PAYLOAD;
   s->state = FSD_SESS_HELLO;
 }
@@ -158,6 +178,8 @@ static void finish_bye(struct fsd_session *s) {
  * client's DATA still in flight for a failed upload is swallowed instead of
  * drawing one PROTOCOL error per frame. */
 static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
+  note_done(s, r->opcode, r->name, r->name_len, r->done_bytes, r->done_status,
+            r->t0_us);
   s->nactive--;
   if (drain && s->state == FSD_SESS_OPEN) {
     r->state = FSD_REQ_DRAIN;
@@ -187,6 +209,7 @@ static void abort_req(struct fsd_session *s, struct fsd_req *r, uint16_t status,
   if (r->opcode == FSP_OP_LIST) {
     /* The session streams LIST itself: nothing for the host to stop. */
     send_error(s, r->id, status, msg, NULL, 0);
+    r->done_status = status;
     end_req(s, r, 0);
     return;
   }
@@ -291,7 +314,8 @@ size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
 /* Events                                                                    */
 
 static int may_push(struct fsd_session *s) {
-  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind)
+  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind ||
+      !(s->gate.rights & FSD_RIGHT_READ))
     return 0;
   if (s->ops->backlog(s->host) > FSD_SUB_BACKLOG) {
     /* Rather than queue without bound, coalesce: one RESYNC once drained. */
@@ -480,6 +504,8 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
 
   if (f == NULL) {
     send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr, m->u.name.len);
+    note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, FSP_ST_NOT_FOUND,
+              s->clock_us);
     return;
   }
   memset(&a, 0, sizeof(a));
@@ -488,6 +514,7 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
   a.u.entry.size = f->size;
   a.u.entry.mtime_ns = f->mtime_ns;
   send_msg(s, &a);
+  note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, 0, s->clock_us);
 }
 
 static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
@@ -502,6 +529,7 @@ static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
   r->id = m->id;
   r->opcode = m->op;
   r->state = FSD_REQ_RUNNING;
+  r->t0_us = s->clock_us;
   r->name_len = (uint16_t)name->len;
   memcpy(r->name, name->ptr, name->len);
   r->name[name->len] = '\0';
@@ -667,15 +695,165 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   memset(&a, 0, sizeof(a));
   a.op = FSP_OP_HELLO;
   a.id = FSP_EVENT_ID;
-  a.u.hello.version = FSP_PROTO_VERSION;
   a.u.hello.max_payload = FSD_MAX_PAYLOAD;
   a.u.hello.max_inflight = FSD_MAX_INFLIGHT;
   a.u.hello.caps = FSP_CAP_EVENTS | FSP_CAP_NOTICE |
                    (s->ctx->read_only ? FSP_CAP_READ_ONLY : 0);
   a.u.hello.agent.ptr = s->ctx->agent;
   a.u.hello.agent.len = strlen(s->ctx->agent);
+  rc = fsd_gate_hello(&s->gate, m.u.hello.version, &a.u.hello.version,
+                      &a.u.hello.caps);
+  if (rc != 0) {
+    send_error(s, FSP_EVENT_ID, (uint16_t)rc,
+               rc == FSP_ST_VERSION
+                   ? "authentication required: this server needs protocol "
+                     "version 2; upgrade the client"
+                   : "cannot make a challenge",
+               NULL, 0);
+    do_close(s);
+    return;
+  }
   send_msg(s, &a);
+  if (s->gate.state == FSD_GATE_CHALLENGED) {
+    memset(&a, 0, sizeof(a));
+    a.op = FSP_OP_CHALLENGE;
+    a.id = FSP_EVENT_ID;
+    a.u.challenge.nonce = s->gate.nonce;
+    send_msg(s, &a);
+  }
   s->state = FSD_SESS_OPEN;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (protocol.md section 11; the rules live in gate.c)         */
+
+/* Refuses a frame before authentication: nothing of it runs. */
+static void refuse_unauthenticated(struct fsd_session *s, uint32_t id) {
+  send_error(s, id, FSP_ST_UNAUTHENTICATED,
+             "authentication required: send AUTH first", NULL, 0);
+  do_close(s);
+}
+
+static void on_auth(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m;
+
+  if (fsp_msg_decode(f, &m) != 0 || fsd_gate_take(&s->gate, &m) != 0) {
+    s->gate.state = FSD_GATE_REFUSED;
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, "malformed AUTH", NULL,
+               0);
+    do_close(s);
+    return;
+  }
+  if (s->ops->auth != NULL)
+    s->ops->auth(s->host);
+  else
+    fsd_session_auth_check(s);
+}
+
+/* Checks the AUTH held (see session.h). */
+int fsd_session_auth_check(struct fsd_session *s) {
+  uint8_t binding[FSP_BINDING_MAX];
+  size_t blen = 0;
+  char msg[160];
+  int r;
+
+  if (s->gate.state != FSD_GATE_HELD || s->state == FSD_SESS_CLOSED)
+    return UV_EACCES;
+  if (s->ops->binding != NULL)
+    blen = s->ops->binding(s->host, binding, sizeof(binding));
+  r = fsd_gate_verify(&s->gate, s->ctx->verifier, s->ctx->users, binding,
+                      blen > sizeof(binding) ? 0 : blen);
+  if (r != 0) {
+    snprintf(msg, sizeof(msg), "authentication failed for user %s",
+             s->gate.user);
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return UV_EACCES;
+  }
+  /* The binding's length says whether the signature is tied to a TLS
+   * channel: worth a word in the log. */
+  fsd_log(FSD_LOG_INFO,
+          "%s: user %s authenticated (channel binding: %zu bytes)", s->label,
+          s->gate.user, blen > sizeof(binding) ? 0 : blen);
+  s->dec.max_payload = FSD_MAX_PAYLOAD;
+  send_empty(s, FSP_OP_OK, FSP_EVENT_ID);
+  return 0;
+}
+
+/* The deadline passed (see session.h). */
+void fsd_session_auth_expired(struct fsd_session *s) {
+  send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT,
+             "authentication not completed in time", NULL, 0);
+  do_close(s);
+}
+
+/* Whether requests are served (see session.h). */
+int fsd_session_authenticated(const struct fsd_session *s) {
+  return s->state != FSD_SESS_HELLO && s->gate.state == FSD_GATE_OPEN;
+}
+
+/* The user's name (see session.h). */
+const char *fsd_session_user(const struct fsd_session *s) {
+  return s->gate.user_len > 0 && s->gate.state == FSD_GATE_OPEN ? s->gate.user
+                                                                : NULL;
+}
+
+/* Answers a request the user has no right for. */
+static void forbid(struct fsd_session *s, const struct fsp_msg *m) {
+  const struct fsp_str *name = NULL;
+  char msg[128];
+
+  switch (m->op) {
+  case FSP_OP_STAT:
+  case FSP_OP_DELETE:
+    name = &m->u.name;
+    break;
+  case FSP_OP_GET:
+  case FSP_OP_HASH:
+    name = &m->u.range.name;
+    break;
+  case FSP_OP_PUT:
+    name = &m->u.put.name;
+    break;
+  default:
+    break;
+  }
+  snprintf(msg, sizeof(msg), "user %s lacks the %s right",
+           s->gate.user_len > 0 ? s->gate.user : "(anonymous)",
+           fsd_right_name(fsd_op_right(m->op)));
+  send_error(s, m->id, FSP_ST_FORBIDDEN, msg, name != NULL ? name->ptr : NULL,
+             name != NULL ? name->len : 0);
+  note_done(s, m->op, name != NULL ? name->ptr : NULL,
+            name != NULL ? name->len : 0, 0, FSP_ST_FORBIDDEN, s->clock_us);
+}
+
+/* A reload (see session.h). */
+void fsd_session_reload(struct fsd_session *s, const struct fsd_users *users) {
+  struct fsd_req *r, *next;
+  char msg[160];
+
+  if (s->state == FSD_SESS_CLOSED)
+    return;
+  switch (fsd_gate_reload(&s->gate, users)) {
+  case -1:
+    snprintf(msg, sizeof(msg), "user %s was removed from this server",
+             s->gate.user);
+    send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return;
+  case 1:
+    break;
+  default:
+    return;
+  }
+  if (!(s->gate.rights & FSD_RIGHT_READ))
+    unsubscribe(s);
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if ((r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING) &&
+        !fsd_gate_allows(&s->gate, r->opcode))
+      abort_req(s, r, FSP_ST_FORBIDDEN, "the user's rights changed", 0);
+  }
 }
 
 /* The requests of protocol.md section 4: each ends with one final frame.
@@ -684,14 +862,22 @@ static int is_request(uint8_t op) {
   return op >= FSP_OP_LIST && op < FSP_OP_CANCEL;
 }
 
+/* SUBSCRIBE as a request: answered, then logged. */
+static void on_sub_req(struct fsd_session *s, const struct fsp_msg *m) {
+  on_subscribe(s, m);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
+}
+
 static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
   unsubscribe(s);
   send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
 
 static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
   fsd_ctx_notify(s->ctx, m->u.text.ptr, m->u.text.len);
   send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, m->u.text.len, 0, s->clock_us);
 }
 
 /* Request handlers, indexed by opcode - FSP_OP_LIST. */
@@ -703,7 +889,7 @@ static void (*const request_fns[])(struct fsd_session *,
     on_file_request, /* GET */
     on_file_request, /* PUT */
     on_file_request, /* HASH */
-    on_subscribe,    /* SUBSCRIBE */
+    on_sub_req,      /* SUBSCRIBE */
     on_unsubscribe,  /* UNSUBSCRIBE */
     on_notice,       /* NOTICE */
 };
@@ -746,6 +932,10 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                NULL, 0);
     return;
   }
+  if (!fsd_gate_allows(&s->gate, m.op)) {
+    forbid(s, &m);
+    return;
+  }
   request_fns[m.op - FSP_OP_LIST](s, &m);
 }
 
@@ -774,6 +964,19 @@ static void on_control(struct fsd_session *s, const struct fsp_frame *f) {
 static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   if (s->state == FSD_SESS_HELLO) {
     on_hello(s, f);
+    return;
+  }
+  switch (fsd_gate_frame(&s->gate, f->op)) {
+  case FSD_GATE_PASS:
+    break;
+  case FSD_GATE_TAKE_AUTH:
+    on_auth(s, f);
+    return;
+  case FSD_GATE_STRAY:
+    send_error(s, f->id, FSP_ST_PROTOCOL, "AUTH out of sequence", NULL, 0);
+    return;
+  default:
+    refuse_unauthenticated(s, f->id);
     return;
   }
   if (fsp_op_name(f->op) == NULL || is_request(f->op)) {
@@ -817,6 +1020,8 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
 
     if (s->state == FSD_SESS_BYE || s->state == FSD_SESS_CLOSED)
       return len; /* nothing after BYE or a fatal error is read */
+    if (s->gate.state == FSD_GATE_HELD)
+      break; /* frames behind AUTH wait for its check */
     n = fsp_decoder_feed(&s->dec, buf + pos, len - pos, &it);
     if (n < 0) {
       framing_error(s, n);
@@ -828,6 +1033,10 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
     if (it.type == FSP_ITEM_DATA) {
       if (s->state == FSD_SESS_HELLO) {
         on_hello(s, &it.frame);
+        continue;
+      }
+      if (fsd_gate_frame(&s->gate, FSP_OP_DATA) != FSD_GATE_PASS) {
+        refuse_unauthenticated(s, it.frame.id);
         continue;
       }
       on_data(s, &it);
@@ -883,6 +1092,7 @@ void fsd_session_get_end(struct fsd_session *s, struct fsd_req *r,
   m.u.end.size = length;
   m.u.end.hash = hash;
   send_msg(s, &m);
+  r->done_bytes = length;
   end_req(s, r, 0);
 }
 
@@ -898,6 +1108,7 @@ void fsd_session_hash_done(struct fsd_session *s, struct fsd_req *r,
   m.u.digest.length = length;
   m.u.digest.hash = hash;
   send_msg(s, &m);
+  r->done_bytes = length;
   end_req(s, r, 0);
 }
 
@@ -919,6 +1130,7 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
   m.u.entry.size = st->size;
   m.u.entry.mtime_ns = st->mtime_ns;
   send_msg(s, &m);
+  r->done_bytes = st->size;
   end_req(s, r, 0);
 }
 
@@ -936,6 +1148,7 @@ void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
   int drain = r->state == FSD_REQ_RECEIVING;
 
   send_error(s, r->id, status, msg, r->name, r->name_len);
+  r->done_status = status;
   end_req(s, r, drain);
 }
 
@@ -953,5 +1166,6 @@ void fsd_session_failing(struct fsd_session *s, struct fsd_req *r,
 /* An abort completed (see session.h). */
 void fsd_session_aborted(struct fsd_session *s, struct fsd_req *r) {
   send_error(s, r->id, r->fail_status, r->fail_msg, r->name, r->name_len);
+  r->done_status = r->fail_status;
   end_req(s, r, r->drain_after);
 }

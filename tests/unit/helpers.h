@@ -27,6 +27,7 @@ Suite *frame_suite(void);
 Suite *decoder_suite(void);
 Suite *msg_suite(void);
 Suite *spec_suite(void);
+Suite *auth_suite(void);
 
 /* Command line of the test program (main.c), for tests that read files. */
 extern int fsp_test_argc;

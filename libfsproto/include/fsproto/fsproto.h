@@ -46,10 +46,33 @@ extern "C" {
 #define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length meaning "to the end"   \
                                       */
 
+/* Protocol versions, as HELLO announces them (the frame header's version
+ * byte is FSP_PROTO_VERSION and stays 1). Version 2 adds authentication. */
+#define FSP_HELLO_VERSION 2u /* highest version this library speaks */
+#define FSP_AUTH_VERSION 2u  /* first version that can authenticate */
+
+/* Authentication (protocol.md section 11). */
+#define FSP_PREAUTH_MAX 1024u /* largest payload accepted before AUTH */
+#define FSP_NONCE_LEN 32u     /* CHALLENGE and AUTH nonces */
+#define FSP_SIG_LEN 64u       /* an Ed25519 signature */
+#define FSP_PUBKEY_LEN 32u    /* an Ed25519 public key */
+#define FSP_USER_MAX 64u      /* longest user name, in bytes */
+#define FSP_BINDING_MAX 64u   /* longest channel binding in a transcript */
+#define FSP_BINDING_LEN 32u   /* what TLS exporters give for fsproto */
+/* TLS exporter label of the channel binding (RFC 9266, no context). */
+#define FSP_BINDING_LABEL "EXPORTER-Channel-Binding"
+/* First bytes of every transcript: this text and a NUL byte. */
+#define FSP_AUTH_CONTEXT "fsproto-v2-auth-ed25519"
+#define FSP_AUTH_CONTEXT_LEN (sizeof(FSP_AUTH_CONTEXT)) /* NUL included */
+#define FSP_TRANSCRIPT_MAX                                                    \
+  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +          \
+   FSP_BINDING_MAX)
+
 /* Capability bits announced in HELLO. */
 #define FSP_CAP_READ_ONLY (1u << 0) /* server refuses PUT and DELETE */
 #define FSP_CAP_EVENTS (1u << 1)    /* server supports SUBSCRIBE */
 #define FSP_CAP_NOTICE (1u << 2)    /* server relays NOTICE */
+#define FSP_CAP_AUTH (1u << 3)      /* server requires AUTH; CHALLENGE follows */
 
 /* PUT modes. */
 #define FSP_PUT_REPLACE 0u
@@ -67,6 +90,8 @@ extern "C" {
   X(PING, 0x02, B)                                                            \
   X(PONG, 0x03, B)                                                            \
   X(BYE, 0x04, B)                                                             \
+  X(CHALLENGE, 0x05, S)                                                       \
+  X(AUTH, 0x06, C)                                                            \
   X(LIST, 0x10, C)                                                            \
   X(STAT, 0x11, C)                                                            \
   X(DELETE, 0x12, C)                                                          \
@@ -117,7 +142,9 @@ enum fsp_op {
   X(SHUTDOWN, 16, "server is shutting down")                                  \
   X(TIMEOUT, 17, "idle timeout")                                              \
   X(BAD_REQUEST, 18, "malformed request")                                     \
-  X(LIMIT, 19, "limit reached")
+  X(LIMIT, 19, "limit reached")                                               \
+  X(UNAUTHENTICATED, 20, "authentication required or refused")                \
+  X(FORBIDDEN, 21, "not allowed for this user")
 
 enum fsp_status {
 #define FSP_ST_ENUM(name, val, msg) FSP_ST_##name = val,
@@ -138,7 +165,8 @@ enum fsp_status {
   X(EBADNAME, -509, "invalid file name")                                      \
   X(EUTF8, -510, "invalid UTF-8")                                             \
   X(EINVAL, -511, "invalid argument")                                         \
-  X(ESTATE, -512, "frame out of sequence")
+  X(ESTATE, -512, "frame out of sequence")                                    \
+  X(EBADUSER, -513, "invalid user name")
 
 enum fsp_errno {
 #define FSP_ERR_ENUM(name, val, msg) FSP_##name = val,
@@ -172,6 +200,11 @@ FSP_EXTERN int fsp_utf8_check(const void *buf, size_t len);
  * UTF-8, no '/', no NUL, no control characters (< 0x20 or 0x7f), not "." or
  * "..", no leading '.'. Else FSP_EBADNAME (bad UTF-8 is also FSP_EBADNAME). */
 FSP_EXTERN int fsp_name_check(const void *name, size_t len);
+
+/* Returns 0 when user[0..len) is a valid user name: 1..FSP_USER_MAX bytes of
+ * ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-'.
+ * Else FSP_EBADUSER. */
+FSP_EXTERN int fsp_user_check(const void *user, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
@@ -294,7 +327,8 @@ struct fsp_entry {       /* one file in ENTRIES, or the subject of an EVENT */
  *  SUBSCRIBE, SUBSCRIBED, RESYNC: sub     NOTICE, NOTIFY: text
  *  DATA: text (the bytes)   END: end     ERROR: error
  *  ENTRIES: entries (use fsp_entries_next to walk them)
- *  INFO: entry (name empty)  BEGIN: begin  DIGEST: digest  EVENT: event */
+ *  INFO: entry (name empty)  BEGIN: begin  DIGEST: digest  EVENT: event
+ *  CHALLENGE: challenge      AUTH: auth */
 struct fsp_msg {
   uint8_t op;
   uint32_t id;
@@ -346,6 +380,14 @@ struct fsp_msg {
       uint8_t kind; /* FSP_EV_* */
       struct fsp_entry file;
     } event;
+    struct {
+      const uint8_t *nonce; /* FSP_NONCE_LEN bytes from the server */
+    } challenge;
+    struct {
+      const uint8_t *nonce; /* FSP_NONCE_LEN bytes from the client */
+      const uint8_t *sig;   /* FSP_SIG_LEN bytes: Ed25519 over the transcript */
+      struct fsp_str user;  /* who signs; fsp_user_check() holds */
+    } auth;
   } u;
 };
 
@@ -354,8 +396,8 @@ struct fsp_msg {
  * FSP_EMALFORMED (wrong length or field values, including a text or PING
  * payload over its limit and a HELLO max_payload outside FSP_MIN_PAYLOAD..
  * FSP_MAX_PAYLOAD: answer BAD_REQUEST), FSP_EBADNAME (a name field fails
- * fsp_name_check: answer BAD_NAME) or FSP_EUTF8 (a text field is not UTF-8:
- * BAD_REQUEST).
+ * fsp_name_check: answer BAD_NAME), FSP_EBADUSER (AUTH's user fails
+ * fsp_user_check) or FSP_EUTF8 (a text field is not UTF-8: BAD_REQUEST).
  * For a DATA frame, m->u.text is the whole payload: pass only whole frames
  * (fsp_frame_decode), not the pieces fsp_decoder_feed() yields. */
 FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
@@ -398,6 +440,24 @@ FSP_EXTERN size_t fsp_entries_finish(struct fsp_entries_builder *b);
  * decoded returns no error here). */
 FSP_EXTERN int fsp_entries_next(const struct fsp_msg *m, size_t *pos,
                                 struct fsp_entry *e);
+
+/* ------------------------------------------------------------------------ */
+/* Authentication                                                           */
+
+/* Writes the bytes an AUTH signature covers (protocol.md section 11) into
+ * buf[0..cap): FSP_AUTH_CONTEXT and its NUL, the server's nonce, the
+ * client's nonce, the user name and the channel binding (binding_len 0
+ * without TLS), each of the last two after a one-byte length. Pure: no
+ * crypto, no I/O; both nonces are FSP_NONCE_LEN bytes. Returns the
+ * transcript's size (at most FSP_TRANSCRIPT_MAX); when that is more than
+ * cap nothing was written (snprintf style). Or FSP_EBADUSER for a bad user
+ * name, FSP_EINVAL for a NULL nonce or a binding over FSP_BINDING_MAX. */
+FSP_EXTERN ssize_t fsp_auth_transcript(uint8_t *buf, size_t cap,
+                                       const uint8_t *server_nonce,
+                                       const uint8_t *client_nonce,
+                                       const char *user, size_t user_len,
+                                       const uint8_t *binding,
+                                       size_t binding_len);
 
 #ifdef __cplusplus
 }
