@@ -54,6 +54,14 @@ struct fsd_ctx_log {
                  const struct fsd_stamp *now, const struct fsd_stamp *prev);
   /* Publishes a NOTICE text. */
   void (*notify)(struct fsd_ctx_log *log, const char *text, size_t len);
+  /* Threadpool: waits until this server alone may change the name (a lock
+   * across servers), so that the last event of a name in the log describes
+   * what is on disk. Returns 0, or UV_EAGAIN when the log is unreachable or
+   * UV_ETIMEDOUT after waiting too long for another server. */
+  int (*lock)(struct fsd_ctx_log *log, const char *name);
+  /* Loop: lets the name go once the event of its change (appended before)
+   * is in the log. */
+  void (*unlock)(struct fsd_ctx_log *log, const char *name);
   /* 1 while the log takes events; writes are refused otherwise. Written by
    * the log's own thread, read on the loop. */
   atomic_int writable;
