@@ -35,10 +35,10 @@ enum out_type { OUT_EVENT, OUT_NOTICE, OUT_UNLOCK };
 /* A job for the publisher thread. */
 struct out_item {
   struct out_item *next;
-  uint8_t type;   /* enum out_type */
+  uint8_t type;    /* enum out_type */
   char id[ID_MAX]; /* the event's Nats-Msg-Id, or the lock key to free */
-  size_t len;     /* bytes in data */
-  uint8_t data[]; /* an EVENT frame (seq 0), or a notice's text */
+  size_t len;      /* bytes in data */
+  uint8_t data[];  /* an EVENT frame (seq 0), or a notice's text */
 };
 
 struct fsd_cluster {
@@ -68,13 +68,16 @@ struct fsd_cluster {
   int out_stop; /* finish what is queued, then end */
   uv_thread_t publisher;
   int publisher_running;
+  atomic_int closing; /* fsd stops: a disconnection is no news */
 };
 
 static struct fsd_cluster *of_log(struct fsd_ctx_log *log) {
   return (struct fsd_cluster *)log;
 }
 
-static int64_t now_ms(void) { return (int64_t)(uv_hrtime() / 1000000u); }
+static int64_t now_ms(void) {
+  return (int64_t)(uv_hrtime() / 1000000u);
+}
 
 static const char *nats_error(natsStatus s) {
   const char *e = nats_GetLastError(NULL);
@@ -233,15 +236,13 @@ static void log_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
   }
   snprintf(id, sizeof(id), "%016llx-%u-%llu-%lld-%llu-%lld",
            (unsigned long long)XXH3_64bits(ev->name, ev->name_len),
-           (unsigned)(ev->kind == FSP_EV_REMOVED),
-           (unsigned long long)ev->size,
+           (unsigned)(ev->kind == FSP_EV_REMOVED), (unsigned long long)ev->size,
            (long long)(ev->kind == FSP_EV_REMOVED ? 0 : ev->mtime_ns),
            (unsigned long long)prev_size, (long long)prev_mtime);
   queue_out(c, OUT_EVENT, id, frame, (size_t)n);
 }
 
-static void log_notify(struct fsd_ctx_log *log, const char *text,
-                       size_t len) {
+static void log_notify(struct fsd_ctx_log *log, const char *text, size_t len) {
   queue_out(of_log(log), OUT_NOTICE, "", text, len);
 }
 
@@ -285,8 +286,8 @@ static void log_unlock(struct fsd_ctx_log *log, const char *name) {
 /* --- consuming --- */
 
 /* NATS thread: queues a message for the loop. */
-static void on_message(natsConnection *nc, natsSubscription *sub,
-                       natsMsg *msg, void *closure) {
+static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                       void *closure) {
   struct fsd_cluster *c = closure;
   natsMsg **grown;
 
@@ -379,7 +380,9 @@ static void drain(struct fsd_cluster *c) {
   fsd_free(batch);
 }
 
-static void on_wake(uv_async_t *a) { drain(a->data); }
+static void on_wake(uv_async_t *a) {
+  drain(a->data);
+}
 
 /* --- connection state --- */
 
@@ -388,7 +391,8 @@ static void on_disconnected(natsConnection *nc, void *closure) {
 
   (void)nc;
   atomic_store(&c->log.writable, 0);
-  fsd_warn("cluster: NATS unreachable, uploads and deletions are refused");
+  if (!atomic_load(&c->closing))
+    fsd_warn("cluster: NATS unreachable, uploads and deletions are refused");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure) {
@@ -651,6 +655,7 @@ void fsd_cluster_free(struct fsd_cluster *c) {
   }
   kvStore_Destroy(c->locks);
   jsCtx_Destroy(c->js);
+  atomic_store(&c->closing, 1);
   if (c->nc != NULL) {
     natsConnection_Close(c->nc);
     natsConnection_Destroy(c->nc);

@@ -19,11 +19,11 @@
 
 /* What --cluster and its companions set. */
 struct fsd_cluster_config {
-  const char *urls;     /* nats://HOST:PORT[,...]: servers of one NATS cluster */
-  const char *node;     /* this server's name, in logs and the NATS name */
-  const char *creds;    /* NATS credentials file (JWT and seed), or NULL */
-  const char *ca;       /* CA certificates for tls:// servers, or NULL */
-  const char *stream;   /* stream name; the lock bucket is <stream>_LOCKS */
+  const char *urls;   /* nats://HOST:PORT[,...]: servers of one NATS cluster */
+  const char *node;   /* this server's name, in logs and the NATS name */
+  const char *creds;  /* NATS credentials file (JWT and seed), or NULL */
+  const char *ca;     /* CA certificates for tls:// servers, or NULL */
+  const char *stream; /* stream name; the lock bucket is <stream>_LOCKS */
   unsigned retention_s; /* events older than this go (0: kept forever) */
   unsigned replicas;    /* stream and bucket replicas (1..5) */
 };

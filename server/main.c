@@ -129,14 +129,12 @@ static int cluster_option(struct cluster_args *cl, int opt, const char *arg) {
     if (arg[0] == '\0' || strlen(arg) > 64 ||
         strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                     "0123456789_-") != strlen(arg))
-      return usage_error("--cluster-stream needs letters, digits, _ or -",
-                         arg);
+      return usage_error("--cluster-stream needs letters, digits, _ or -", arg);
     cl->stream = arg;
     return 0;
   case 'e':
     if (parse_uint(arg, 86400u * 36500u, &cl->retention) != 0)
-      return usage_error("--cluster-retention needs a number of seconds",
-                         arg);
+      return usage_error("--cluster-retention needs a number of seconds", arg);
     return 0;
   default:
     if (parse_uint(arg, 5, &cl->replicas) != 0 || cl->replicas == 0)
@@ -153,9 +151,9 @@ static int cluster_config(const struct cluster_args *cl,
   static char host[65];
 
   if (cl->urls == NULL)
-    return cl->others ? usage_error("--node and --cluster-* need --cluster",
-                                    NULL)
-                      : 0;
+    return cl->others
+               ? usage_error("--node and --cluster-* need --cluster", NULL)
+               : 0;
   cc.urls = cl->urls;
   cc.node = cl->node;
   if (cc.node == NULL) {

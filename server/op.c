@@ -146,6 +146,15 @@ int fsd_op_lock(struct fsd_op *op) {
   return r;
 }
 
+/* Says why a lock was refused; see op.h. */
+const char *fsd_op_why(int err) {
+  if (err == UV_EAGAIN)
+    return "cluster log unreachable: writes refused, reads go on";
+  if (err == UV_ETIMEDOUT)
+    return "another server kept the name locked";
+  return NULL;
+}
+
 /* Lets the name go; see op.h. */
 void fsd_op_unlock(struct fsd_op *op, const char *name) {
   struct fsd_ctx_log *log = op->h->ctx->log;
@@ -262,7 +271,8 @@ static void after_delete(uv_work_t *w, int status) {
       fsd_ctx_update(op->h->ctx, r->name, r->name_len, 0, 0, fsd_now_ns());
     } else
       fsd_warn("delete %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
+                     fsd_op_why(op->err));
   }
   fsd_op_unlock(op, name); /* after the event, so others commit after it */
   fsd_op_free(op);

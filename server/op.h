@@ -166,6 +166,10 @@ void fsd_op_commit_done(struct fsd_op *op);
  * (also outside a cluster) or UV_EAGAIN or UV_ETIMEDOUT. */
 int fsd_op_lock(struct fsd_op *op);
 
+/* The ERROR text for a commit or unlink that fsd_op_lock refused, or NULL
+ * for the status's own text. */
+const char *fsd_op_why(int err);
+
 /* Loop: lets go of the lock fsd_op_lock took on name (a copy of op's
  * name: the request may have ended), once the change's event was
  * appended. Does nothing when op holds no lock. */

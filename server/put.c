@@ -157,7 +157,8 @@ static void after_commit(uv_work_t *w, int status) {
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
+                     fsd_op_why(op->err));
   }
   fsd_op_unlock(op, name); /* after the event, so others commit after it */
   fsd_op_free(op);

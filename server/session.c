@@ -534,8 +534,7 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
   if (fsd_ctx_log_down(s->ctx) &&
       (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
     send_error(s, m->id, FSP_ST_BUSY,
-               "cluster log unreachable: writes refused, reads go on", NULL,
-               0);
+               "cluster log unreachable: writes refused, reads go on", NULL, 0);
     return;
   }
   if (m->op == FSP_OP_DELETE &&

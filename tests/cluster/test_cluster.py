@@ -1,0 +1,283 @@
+"""Cluster tests: a real nats-server with JetStream on a loopback port (its
+store in a temporary folder) and three real fsd serving one shared folder
+through it. Usage:
+  test_cluster.py --fsd PATH [--fsc PATH] [--built yes|no] [unittest args]
+Exits 77 (skipped) when fsd was built without libnats or nats-server is
+missing."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "fsd"))
+
+import fspclient as fc  # noqa: E402
+import fsdrun  # noqa: E402
+
+FSC = None
+SKIP = 77
+WAIT = 20.0  # seconds any one thing may take before the test fails
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nats:
+    """nats-server -js on 127.0.0.1, started and stopped by the test."""
+
+    def __init__(self, store):
+        self.store = store
+        self.port = free_port()
+        self.proc = None
+        self.url = "nats://127.0.0.1:%d" % self.port
+
+    def start(self):
+        self.log = open(os.path.join(self.store, "nats.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["nats-server", "-js", "-sd", self.store, "-a", "127.0.0.1",
+             "-p", str(self.port)], stdout=self.log, stderr=self.log)
+        end = time.monotonic() + WAIT
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(WAIT)
+            self.proc = None
+            self.log.close()
+
+
+class ClusterTest(unittest.TestCase):
+    """A fresh NATS and three fsd (a, b, c) on one root for each test."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fsd-cluster-")
+        self.root = os.path.join(self.tmp, "root")
+        os.mkdir(self.root)
+        store = os.path.join(self.tmp, "nats")
+        os.mkdir(store)
+        self.nats = Nats(store).start()
+        self.addCleanup(self.nats.stop)
+        self.nodes = {}
+        for name in "abc":
+            self.start_node(name)
+
+    def tearDown(self):
+        for name, srv in list(self.nodes.items()):
+            if srv.proc is not None:
+                rc = srv.stop()
+                if rc != 0 or srv.sanitizer_report():
+                    self.fail("fsd %s exited with %r:\n%s" %
+                              (name, rc, "\n".join(srv.log)))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_node(self, name):
+        srv = fsdrun.Fsd("--cluster", self.nats.url, "--node", name,
+                         root=self.root)
+        srv.start(timeout=WAIT)
+        self.nodes[name] = srv
+        return srv
+
+    def client(self, name, **kw):
+        c = fc.Client("127.0.0.1", self.nodes[name].port, timeout=WAIT, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def watch(self, name, since=0, epoch=0):
+        c = self.client(name)
+        return c, c.subscribe(epoch=epoch, since=since)
+
+    @staticmethod
+    def events(c, n):
+        """The next n EVENTs of c as (seq, kind, name, size)."""
+        out = []
+        while len(out) < n:
+            e = c.next_event()
+            if e.type == "EVENT":
+                out.append((e.seq, e.kind, e.name, e.size))
+        return out
+
+    def test_cluster_watchers_see_one_order(self):
+        watchers = {n: self.watch(n) for n in "abc"}
+        epochs = {w[1][0] for w in watchers.values()}
+        self.assertEqual(len(epochs), 1, "one epoch on every node")
+        self.client("a").put("one", b"1" * 10)
+        self.client("b").put("two", b"2" * 20)
+        self.client("c").delete("one")
+        self.client("b").put("two", b"2" * 21)
+        seen = {n: self.events(w[0], 4) for n, w in watchers.items()}
+        self.assertEqual(seen["a"], seen["b"])
+        self.assertEqual(seen["a"], seen["c"])
+        start = seen["a"][0][0]
+        self.assertEqual([e[0] for e in seen["a"]],
+                         list(range(start, start + 4)))
+        self.assertEqual([e[1:] for e in seen["a"]],
+                         [(fc.EV_ADDED, "one", 10), (fc.EV_ADDED, "two", 20),
+                          (fc.EV_REMOVED, "one", 0),
+                          (fc.EV_REPLACED, "two", 21)])
+        # Notices reach every node's watchers too, without a seq.
+        self.client("c").notice("hello")
+        for w in watchers.values():
+            e = w[0].next_event()
+            self.assertEqual((e.type, e.text), ("NOTIFY", "hello"))
+
+    def test_cluster_concurrent_replaces_leave_one_version(self):
+        versions = {bytes([65 + i]) * (1000 + 137 * i) for i in range(8)}
+        versions = sorted(versions, key=len)
+        watchers = {n: self.watch(n)[0] for n in "abc"}
+        errors = []
+
+        def put(i, data):
+            try:
+                with fc.Client("127.0.0.1", self.nodes["abc"[i % 3]].port,
+                               timeout=60) as c:
+                    c.put("same", data)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=put, args=(i, v))
+                   for i, v in enumerate(versions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        with open(os.path.join(self.root, "same"), "rb") as f:
+            disk = f.read()
+        self.assertIn(disk, versions, "one whole version on disk")
+        for name, w in watchers.items():
+            evs = self.events(w, 8)
+            self.assertEqual(evs[-1][2:], ("same", len(disk)),
+                             "the last event on %s names the file" % name)
+            got = self.client(name).get("same")
+            self.assertEqual(fc.xxh3_64(got), fc.xxh3_64(disk))
+
+    def test_cluster_since_catches_up_across_restart(self):
+        w, (epoch, seq0) = self.watch("c")
+        self.client("a").put("x", b"x")
+        self.assertEqual(self.events(w, 1)[0][0], seq0 + 1)
+        w.close()
+        for i in range(3):
+            self.client("a").put("f%d" % i, b"y" * i)
+        w2, (epoch2, _) = self.watch("c", since=seq0 + 1, epoch=epoch)
+        self.assertEqual(epoch2, epoch)
+        self.assertEqual([e[:3] for e in self.events(w2, 3)],
+                         [(seq0 + 2, fc.EV_ADDED, "f0"),
+                          (seq0 + 3, fc.EV_ADDED, "f1"),
+                          (seq0 + 4, fc.EV_ADDED, "f2")])
+        # A node restarted rejoins with the same epoch and the whole history.
+        self.assertEqual(self.nodes["c"].stop(), 0)
+        self.client("b").put("while-away", b"z")
+        self.start_node("c")
+        w3, (epoch3, seq3) = self.watch("c", since=seq0 + 1, epoch=epoch)
+        self.assertEqual(epoch3, epoch)
+        self.assertEqual(seq3, seq0 + 5)
+        self.assertEqual([e[:3] for e in self.events(w3, 4)],
+                         [(seq0 + 2, fc.EV_ADDED, "f0"),
+                          (seq0 + 3, fc.EV_ADDED, "f1"),
+                          (seq0 + 4, fc.EV_ADDED, "f2"),
+                          (seq0 + 5, fc.EV_ADDED, "while-away")])
+        self.assertEqual(self.client("c").stat("while-away")[0], 1)
+
+    def test_cluster_kill9_of_a_node(self):
+        w, (epoch, seq0) = self.watch("c")
+        self.client("b").put("before", b"1")
+        self.nodes["b"].proc.send_signal(signal.SIGKILL)
+        self.assertEqual(self.nodes["b"].stop(), -signal.SIGKILL)
+        self.client("a").put("after", b"22")
+        self.assertEqual(self.client("c").get("after"), b"22")
+        self.assertEqual([e[:3] for e in self.events(w, 2)],
+                         [(seq0 + 1, fc.EV_ADDED, "before"),
+                          (seq0 + 2, fc.EV_ADDED, "after")])
+
+    def test_cluster_change_beside_fsd_is_published_once(self):
+        w, (epoch, seq0) = self.watch("b")
+        tmp = os.path.join(self.root, ".beside")
+        with open(tmp, "wb") as f:
+            f.write(b"b" * 7)
+        os.rename(tmp, os.path.join(self.root, "beside"))
+        self.assertEqual(self.events(w, 1)[0],
+                         (seq0 + 1, fc.EV_ADDED, "beside", 7))
+        # A later change through fsd is the very next seq: no duplicate of
+        # the first came in between.
+        self.client("a").put("next", b"n")
+        self.assertEqual(self.events(w, 1)[0][:3],
+                         (seq0 + 2, fc.EV_ADDED, "next"))
+
+    def test_cluster_nats_down_refuses_writes_serves_reads(self):
+        self.client("a").put("kept", b"k" * 5)
+        w, (epoch, seq0) = self.watch("c")
+        self.nats.stop()
+        a = self.client("a")
+        tries = []
+
+        def refused():
+            tries.append(1)
+            try:
+                a.put("try%d" % len(tries), b"n")  # not refused yet
+            except fc.FspError as e:
+                return e
+            return None
+
+        err = fsdrun.wait_until(refused, timeout=WAIT, step=0.2)
+        self.assertIsNotNone(err, "uploads refused without NATS")
+        self.assertEqual(err.name, "BUSY")
+        self.assertIn("cluster log unreachable", err.message)
+        self.assertEqual(self.client("b").get("kept"), b"k" * 5)
+        self.nats.start()
+
+        def accepted():
+            try:
+                a.put("new", b"n" * 3)
+                return True
+            except fc.FspError:
+                return False
+
+        self.assertTrue(fsdrun.wait_until(accepted, timeout=WAIT, step=0.2))
+        evs = self.events(w, 1)
+        self.assertEqual(evs[-1][2:], ("new", 3))
+
+
+def main():
+    global FSC
+    args = sys.argv[1:]
+    built = "yes"
+    while len(args) >= 2 and args[0] in ("--fsd", "--fsc", "--built"):
+        if args[0] == "--fsd":
+            fsdrun.FSD = os.path.abspath(args[1])
+        elif args[0] == "--fsc":
+            FSC = os.path.abspath(args[1])
+        else:
+            built = args[1]
+        args = args[2:]
+    if not fsdrun.FSD:
+        sys.exit("usage: test_cluster.py --fsd PATH [unittest args]")
+    if built != "yes":
+        print("fsd was built without libnats: cluster tests skipped")
+        sys.exit(SKIP)
+    if shutil.which("nats-server") is None:
+        print("nats-server not found: cluster tests skipped")
+        sys.exit(SKIP)
+    socket.setdefaulttimeout(WAIT)
+    unittest.main(argv=[sys.argv[0]] + args, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
