@@ -12,11 +12,11 @@
 #include "list.h"
 #include "register.h"
 
-#define FSD_RING_SIZE 4096u      /* events kept for replay */
-#define FSD_MAX_INFLIGHT 64u     /* requests in flight per connection */
-#define FSD_MAX_PAYLOAD 1048576u /* payload limit fsd announces */
-#define FSD_LIST_BATCH 65536u    /* largest ENTRIES payload fsd sends */
-#define FSD_SUB_BACKLOG 1048576u /* unsent bytes before events coalesce */
+#define FSD_RING_SIZE 4096u       /* events kept for replay */
+#define FSD_MAX_INFLIGHT 64u      /* requests in flight per connection */
+#define FSD_MAX_PAYLOAD 1048576u  /* payload limit fsd announces */
+#define FSD_LIST_BATCH 65536u     /* largest ENTRIES payload fsd sends */
+#define FSD_SUB_BACKLOG 1048576u  /* unsent bytes before events coalesce */
 /* The largest pushed frame: a NOTIFY with the longest NOTICE text (an EVENT
  * is shorter). */
 #define FSD_PUSH_MAX (FSP_HDR_LEN + FSP_NOTICE_MAX)
@@ -31,11 +31,11 @@ struct fsd_subscriber {
 
 /* One event as kept in the ring. */
 struct fsd_event {
-  uint64_t seq;     /* 0 for an unused slot */
-  uint64_t size;    /* size after the change */
-  int64_t mtime_ns; /* mtime after the change (removal time for removed) */
-  uint8_t kind;     /* FSP_EV_* */
-  uint8_t name_len; /* bytes in name (names are 1..255 bytes) */
+  uint64_t seq;      /* 0 for an unused slot */
+  uint64_t size;     /* size after the change */
+  int64_t mtime_ns;  /* mtime after the change (removal time for removed) */
+  uint8_t kind;      /* FSP_EV_* */
+  uint8_t name_len;  /* bytes in name (names are 1..255 bytes) */
   char name[FSP_NAME_MAX];
 };
 
@@ -68,14 +68,14 @@ struct fsd_ctx_log {
 };
 
 struct fsd_ctx {
-  struct fsd_register reg; /* the files in the root */
-  uint64_t epoch;          /* random, non-zero: names this instance */
-  uint64_t seq;            /* seq of the latest event, 0 before the first */
-  struct fsd_event *ring;  /* FSD_RING_SIZE slots, indexed by seq % size */
-  struct fsd_list subs;    /* subscribers, through fsd_subscriber.link */
-  int read_only;           /* refuse PUT and DELETE */
-  struct fsd_ctx_log *log; /* the shared log of a cluster, or NULL */
-  char agent[32];          /* HELLO agent, "fsd/<version>" */
+  struct fsd_register reg;  /* the files in the root */
+  uint64_t epoch;           /* random, non-zero: names this instance */
+  uint64_t seq;             /* seq of the latest event, 0 before the first */
+  struct fsd_event *ring;   /* FSD_RING_SIZE slots, indexed by seq % size */
+  struct fsd_list subs;     /* subscribers, through fsd_subscriber.link */
+  int read_only;            /* refuse PUT and DELETE */
+  struct fsd_ctx_log *log;  /* the shared log of a cluster, or NULL */
+  char agent[32];           /* HELLO agent, "fsd/<version>" */
 };
 
 /* Initialises ctx with an empty register. epoch must be non-zero. Returns 0
@@ -115,7 +115,8 @@ int fsd_ctx_apply(struct fsd_ctx *ctx, const struct fsd_event *ev,
 int fsd_ctx_log_down(const struct fsd_ctx *ctx);
 
 /* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
-const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq);
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
+                                      uint64_t seq);
 
 /* Fills m with the EVENT frame of ev (m's name points into ev). */
 void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);
