@@ -463,7 +463,9 @@ static natsStatus open_stream(struct fsd_cluster *c,
     sc.Storage = js_FileStorage;
     sc.Replicas = cfg->replicas;
     sc.MaxAge = (int64_t)cfg->retention_s * 1000000000LL;
-    sc.Duplicates = DUP_WINDOW_NS;
+    /* The window may not be longer than the retention. */
+    sc.Duplicates =
+        sc.MaxAge > 0 && sc.MaxAge < DUP_WINDOW_NS ? sc.MaxAge : DUP_WINDOW_NS;
     s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
     if (s != NATS_OK) /* another server created it first */
       s = js_GetStreamInfo(&si, c->js, cfg->stream, NULL, &jerr);

@@ -207,6 +207,57 @@ class ClusterTest(unittest.TestCase):
                          [(seq0 + 1, fc.EV_ADDED, "before"),
                           (seq0 + 2, fc.EV_ADDED, "after")])
 
+    def addr(self, name):
+        return "127.0.0.1:%d" % self.nodes[name].port
+
+    def test_cluster_fsc_tries_servers_and_watch_moves_on(self):
+        if FSC is None:
+            self.skipTest("no --fsc")
+        # The first server of the list is down: fsc uses the next.
+        dead = "127.0.0.1:%d" % free_port()
+        src = os.path.join(self.tmp, "src")
+        with open(src, "wb") as f:
+            f.write(b"s" * 9)
+        r = subprocess.run([FSC, "-q", "-s", dead + "," + self.addr("a"),
+                            "put", src, "--as", "first"],
+                           capture_output=True, timeout=WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"trying the next", r.stderr)
+        # A watch on b moves to c when b dies, and misses nothing: every
+        # change made meanwhile appears once, with no resync.
+        out = open(os.path.join(self.tmp, "watch.out"), "w+b")
+        err = open(os.path.join(self.tmp, "watch.err"), "w+b")
+        self.addCleanup(out.close)
+        self.addCleanup(err.close)
+        watch = subprocess.Popen(
+            [FSC, "-s", self.addr("b") + "," + self.addr("c"), "watch"],
+            stdout=out, stderr=err)
+        self.addCleanup(watch.wait, WAIT)
+        self.addCleanup(watch.terminate)
+
+        def printed(text):
+            with open(out.name, "rb") as f:
+                return text in f.read()
+
+        self.client("a").put("one", b"1")
+        self.assertTrue(fsdrun.wait_until(lambda: printed(b"added one"),
+                                          WAIT))
+        self.nodes["b"].proc.send_signal(signal.SIGKILL)
+        self.assertEqual(self.nodes["b"].stop(), -signal.SIGKILL)
+        self.client("a").put("two", b"22")
+        self.client("a").put("three", b"333")
+        self.assertTrue(fsdrun.wait_until(lambda: printed(b"added three"),
+                                          WAIT))
+        with open(out.name, "rb") as f:
+            lines = f.read().decode().splitlines()
+        changes = [l for l in lines if l.startswith("added")]
+        self.assertEqual([l.split()[1] for l in changes],
+                         ["one", "two", "three"], lines)
+        with open(err.name, "rb") as f:
+            log = f.read().decode()
+        self.assertIn("reconnected to " + self.addr("c"), log)
+        self.assertNotIn("resync", log + "\n".join(lines))
+
     def test_cluster_change_beside_fsd_is_published_once(self):
         w, (epoch, seq0) = self.watch("b")
         tmp = os.path.join(self.root, ".beside")
