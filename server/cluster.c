@@ -444,10 +444,11 @@ static natsStatus connect_nats(struct fsd_cluster *c,
   return s;
 }
 
-/* Finds the stream, or creates it; fills the epoch and the last seq. */
+/* Finds the stream, or creates it; fills the epoch, the last seq and
+ * whether it is empty. */
 static natsStatus open_stream(struct fsd_cluster *c,
                               const struct fsd_cluster_config *cfg,
-                              uint64_t *epoch, uint64_t *last) {
+                              uint64_t *epoch, uint64_t *last, int *empty) {
   const char *subjects[1] = {c->ev_subject};
   jsStreamInfo *si = NULL;
   jsStreamConfig sc;
@@ -476,6 +477,7 @@ static natsStatus open_stream(struct fsd_cluster *c,
    * is another history, and watchers must RESYNC. */
   *epoch = si->Created > 0 ? (uint64_t)si->Created : 1;
   *last = si->State.LastSeq;
+  *empty = si->State.Msgs == 0;
   jsStreamInfo_Destroy(si);
   return NATS_OK;
 }
@@ -521,29 +523,55 @@ static natsStatus subscribe(struct fsd_cluster *c,
   return s;
 }
 
-/* Applies the stream up to last before the server listens. */
-static int catch_up(struct fsd_cluster *c, uint64_t last) {
-  int64_t deadline = now_ms() + CATCH_UP_MS;
+/* The stream's last seq now, and whether it holds no event (all past
+ * retention). */
+static natsStatus stream_state(struct fsd_cluster *c, const char *stream,
+                               uint64_t *last, int *empty) {
+  jsStreamInfo *si = NULL;
+  jsErrCode jerr = 0;
+  natsStatus s = js_GetStreamInfo(&si, c->js, stream, NULL, &jerr);
 
-  while (c->consumed < last) {
+  if (s != NATS_OK)
+    return s;
+  *last = si->State.LastSeq;
+  *empty = si->State.Msgs == 0;
+  jsStreamInfo_Destroy(si);
+  return NATS_OK;
+}
+
+/* Applies the stream up to its last event before the server listens.
+ * When nothing comes for a second, the stream is asked again: its events
+ * may have gone past retention meanwhile. */
+static int catch_up(struct fsd_cluster *c, const char *stream, uint64_t last,
+                    int empty) {
+  int64_t deadline = now_ms() + CATCH_UP_MS;
+  int idle;
+
+  while (!empty && c->consumed < last) {
     uv_mutex_lock(&c->in_mu);
-    if (c->in_n == 0 &&
-        uv_cond_timedwait(&c->in_cv, &c->in_mu, 1000000000ull) != 0 &&
-        now_ms() > deadline) {
-      uv_mutex_unlock(&c->in_mu);
+    idle = c->in_n == 0 &&
+           uv_cond_timedwait(&c->in_cv, &c->in_mu, 1000000000ull) != 0;
+    uv_mutex_unlock(&c->in_mu);
+    drain(c);
+    if (!idle)
+      continue;
+    if (now_ms() > deadline ||
+        stream_state(c, stream, &last, &empty) != NATS_OK) {
       fsd_error("cluster: replay stopped at %llu of %llu",
                 (unsigned long long)c->consumed, (unsigned long long)last);
       return UV_ETIMEDOUT;
     }
-    uv_mutex_unlock(&c->in_mu);
-    drain(c);
   }
+  /* Events past retention: "since" before them gets RESYNC. */
+  if (c->ctx->seq < last && empty)
+    c->ctx->seq = last;
   return 0;
 }
 
 static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
                  uv_loop_t *loop) {
   uint64_t epoch = 0, last = 0;
+  int empty = 0;
   jsOptions jo;
   natsStatus s;
   int r;
@@ -557,7 +585,7 @@ static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
   jo.Wait = JS_WAIT_MS;
   s = natsConnection_JetStream(&c->js, c->nc, &jo);
   if (s == NATS_OK)
-    s = open_stream(c, cfg, &epoch, &last);
+    s = open_stream(c, cfg, &epoch, &last, &empty);
   if (s == NATS_OK)
     s = open_locks(c, cfg);
   if (s == NATS_OK)
@@ -567,7 +595,7 @@ static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
     return UV_EPROTO;
   }
   c->ctx->epoch = epoch;
-  r = catch_up(c, last);
+  r = catch_up(c, cfg->stream, last, empty);
   if (r != 0)
     return r;
   r = uv_async_init(loop, &c->wake, on_wake);

@@ -88,8 +88,8 @@ class ClusterTest(unittest.TestCase):
                               (name, rc, "\n".join(srv.log)))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start_node(self, name):
-        srv = fsdrun.Fsd("--cluster", self.nats.url, "--node", name,
+    def start_node(self, name, *args):
+        srv = fsdrun.Fsd("--cluster", self.nats.url, "--node", name, *args,
                          root=self.root)
         srv.start(timeout=WAIT)
         self.nodes[name] = srv
@@ -195,6 +195,30 @@ class ClusterTest(unittest.TestCase):
                           (seq0 + 4, fc.EV_ADDED, "f2"),
                           (seq0 + 5, fc.EV_ADDED, "while-away")])
         self.assertEqual(self.client("c").stat("while-away")[0], 1)
+
+    def test_cluster_resync_past_retention(self):
+        # A stream of its own, whose events last one second.
+        args = ("--cluster-stream", "SHORT", "--cluster-retention", "1")
+        for name in "ab":
+            self.assertEqual(self.nodes.pop(name).stop(), 0)
+            self.start_node(name, *args)
+        a = self.client("a")
+        epoch, seq0 = a.subscribe()
+        a.put("old1", b"1")
+        a.put("old2", b"2")
+
+        def resync_after_restart():
+            self.assertEqual(self.nodes.pop("b").stop(), 0)
+            self.start_node("b", *args)
+            c = self.client("b")
+            c.subscribe(epoch=epoch, since=seq0 + 1)
+            e = c.next_event()
+            c.close()
+            return e if e.type == "RESYNC" else None
+
+        e = fsdrun.wait_until(resync_after_restart, timeout=WAIT, step=0.2)
+        self.assertIsNotNone(e, "RESYNC once the events are past retention")
+        self.assertEqual(e.epoch, epoch)
 
     def test_cluster_kill9_of_a_node(self):
         w, (epoch, seq0) = self.watch("c")
