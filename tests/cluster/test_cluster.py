@@ -330,6 +330,46 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(evs[-1][2:], ("new", 3))
 
 
+class CommandLineTest(unittest.TestCase):
+    """--cluster and its companions, without NATS."""
+
+    def fsd(self, *args):
+        tmp = tempfile.mkdtemp(prefix="fsd-cluster-cli-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        return subprocess.run([fsdrun.FSD, "--root", tmp, "--listen",
+                               "127.0.0.1:0", *args], capture_output=True,
+                              timeout=WAIT)
+
+    def test_cluster_usage_errors(self):
+        for args, why in [
+                (("--node", "a"), b"need --cluster"),
+                (("--cluster", ""), b"--cluster needs"),
+                (("--cluster", "nats://h:1", "--cluster-replicas", "6"),
+                 b"--cluster-replicas"),
+                (("--cluster", "nats://h:1", "--cluster-stream", "a.b"),
+                 b"--cluster-stream"),
+                (("--cluster", "nats://h:1", "--cluster-retention", "x"),
+                 b"--cluster-retention")]:
+            r = self.fsd(*args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(why, r.stderr)
+
+    def test_cluster_without_nats_does_not_start(self):
+        r = self.fsd("--cluster", "nats://127.0.0.1:%d" % free_port())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"cluster: cannot connect to nats://", r.stderr)
+        self.assertNotIn(b"listening", r.stderr)
+
+
+def check_refused_without_libnats():
+    """In a build without libnats, --cluster is a usage error."""
+    r = subprocess.run([fsdrun.FSD, "--cluster", "nats://127.0.0.1:4222"],
+                       capture_output=True, timeout=WAIT)
+    if r.returncode != 2 or b"without cluster support" not in r.stderr:
+        sys.exit("fsd without libnats: --cluster gave %d: %r" %
+                 (r.returncode, r.stderr))
+
+
 def main():
     global FSC
     args = sys.argv[1:]
@@ -345,6 +385,7 @@ def main():
     if not fsdrun.FSD:
         sys.exit("usage: test_cluster.py --fsd PATH [unittest args]")
     if built != "yes":
+        check_refused_without_libnats()
         print("fsd was built without libnats: cluster tests skipped")
         sys.exit(SKIP)
     if shutil.which("nats-server") is None:
