@@ -29,6 +29,7 @@
 #define JS_WAIT_MS 2000              /* a JetStream request gives up */
 #define PUBLISH_TRY_MS 60000         /* an event is retried this long */
 #define CATCH_UP_MS 60000            /* start gives up replaying */
+#define HEARTBEAT_NS 1000000000LL    /* the consumer's idle heartbeat */
 
 enum out_type { OUT_EVENT, OUT_NOTICE, OUT_UNLOCK };
 
@@ -405,6 +406,24 @@ static void on_reconnected(natsConnection *nc, void *closure) {
 
 /* --- start and stop --- */
 
+/* The servers of a comma separated list. */
+static natsStatus set_servers(natsOptions *o, const char *urls) {
+  const char *v[FSD_CLUSTER_MAX_URLS];
+  char *copy = fsd_malloc(strlen(urls) + 1), *p, *save = NULL;
+  natsStatus s;
+  int n = 0;
+
+  if (copy == NULL)
+    return NATS_NO_MEMORY;
+  strcpy(copy, urls);
+  for (p = strtok_r(copy, ",", &save); p != NULL && n < FSD_CLUSTER_MAX_URLS;
+       p = strtok_r(NULL, ",", &save))
+    v[n++] = p;
+  s = n > 0 ? natsOptions_SetServers(o, v, n) : NATS_INVALID_ARG;
+  fsd_free(copy); /* the options keep copies */
+  return s;
+}
+
 static natsStatus connect_nats(struct fsd_cluster *c,
                                const struct fsd_cluster_config *cfg) {
   natsOptions *o = NULL;
@@ -412,7 +431,7 @@ static natsStatus connect_nats(struct fsd_cluster *c,
 
   s = natsOptions_Create(&o);
   if (s == NATS_OK)
-    s = natsOptions_SetURL(o, cfg->urls); /* a comma separated list */
+    s = set_servers(o, cfg->urls);
   if (s == NATS_OK)
     s = natsOptions_SetName(o, cfg->node);
   if (s == NATS_OK)
@@ -503,6 +522,27 @@ static natsStatus open_locks(struct fsd_cluster *c,
   return s;
 }
 
+/* The stream and the lock bucket. A NATS cluster that is starting has no
+ * JetStream leader yet and answers nothing: wait for it a while. */
+static natsStatus open_js(struct fsd_cluster *c,
+                          const struct fsd_cluster_config *cfg, uint64_t *epoch,
+                          uint64_t *last, int *empty) {
+  int64_t deadline = now_ms() + CATCH_UP_MS;
+  int said = 0;
+  natsStatus s;
+
+  for (;;) {
+    s = open_stream(c, cfg, epoch, last, empty);
+    if (s == NATS_OK)
+      s = open_locks(c, cfg);
+    if (s == NATS_OK || now_ms() > deadline)
+      return s;
+    if (!said++)
+      fsd_info("cluster: waiting for JetStream: %s", nats_error(s));
+    nats_Sleep(500);
+  }
+}
+
 /* An ordered consumer from the first event held: the server replays the
  * stream to us in order, and resumes where it stopped after a reconnect. */
 static natsStatus subscribe(struct fsd_cluster *c,
@@ -515,6 +555,10 @@ static natsStatus subscribe(struct fsd_cluster *c,
   so.Stream = cfg->stream;
   so.Ordered = true;
   so.Config.DeliverPolicy = js_DeliverAll;
+  /* Heartbeats tell a consumer lost with its NATS server (ordered
+   * consumers live on one) within seconds; the client then makes a new
+   * one from the next seq. */
+  so.Config.Heartbeat = HEARTBEAT_NS;
   s = js_Subscribe(&c->events, c->js, c->ev_subject, on_message, c, NULL, &so,
                    &jerr);
   if (s == NATS_OK)
@@ -585,9 +629,7 @@ static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
   jo.Wait = JS_WAIT_MS;
   s = natsConnection_JetStream(&c->js, c->nc, &jo);
   if (s == NATS_OK)
-    s = open_stream(c, cfg, &epoch, &last, &empty);
-  if (s == NATS_OK)
-    s = open_locks(c, cfg);
+    s = open_js(c, cfg, &epoch, &last, &empty);
   if (s == NATS_OK)
     s = subscribe(c, cfg);
   if (s != NATS_OK) {

@@ -16,6 +16,7 @@
 
 #define FSD_CLUSTER_STREAM "FSD_EVENTS" /* default stream name */
 #define FSD_CLUSTER_LOCK_TTL_S 30u      /* a dead server's lock expires */
+#define FSD_CLUSTER_MAX_URLS 16         /* NATS servers in --cluster */
 
 /* What --cluster and its companions set. */
 struct fsd_cluster_config {

@@ -36,9 +36,10 @@ def free_port():
 class Nats:
     """nats-server -js on 127.0.0.1, started and stopped by the test."""
 
-    def __init__(self, store):
+    def __init__(self, store, args=()):
         self.store = store
         self.port = free_port()
+        self.args = list(args)
         self.proc = None
         self.url = "nats://127.0.0.1:%d" % self.port
 
@@ -46,7 +47,8 @@ class Nats:
         self.log = open(os.path.join(self.store, "nats.log"), "ab")
         self.proc = subprocess.Popen(
             ["nats-server", "-js", "-sd", self.store, "-a", "127.0.0.1",
-             "-p", str(self.port)], stdout=self.log, stderr=self.log)
+             "-p", str(self.port)] + self.args, stdout=self.log,
+            stderr=self.log)
         end = time.monotonic() + WAIT
         while time.monotonic() < end:
             try:
@@ -237,16 +239,6 @@ class ClusterTest(unittest.TestCase):
     def test_cluster_fsc_tries_servers_and_watch_moves_on(self):
         if FSC is None:
             self.skipTest("no --fsc")
-        # The first server of the list is down: fsc uses the next.
-        dead = "127.0.0.1:%d" % free_port()
-        src = os.path.join(self.tmp, "src")
-        with open(src, "wb") as f:
-            f.write(b"s" * 9)
-        r = subprocess.run([FSC, "-q", "-s", dead + "," + self.addr("a"),
-                            "put", src, "--as", "first"],
-                           capture_output=True, timeout=WAIT)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn(b"trying the next", r.stderr)
         # A watch on b moves to c when b dies, and misses nothing: every
         # change made meanwhile appears once, with no resync.
         out = open(os.path.join(self.tmp, "watch.out"), "w+b")
@@ -259,10 +251,23 @@ class ClusterTest(unittest.TestCase):
         self.addCleanup(watch.wait, WAIT)
         self.addCleanup(watch.terminate)
 
-        def printed(text):
-            with open(out.name, "rb") as f:
+        def printed(text, f=out):
+            with open(f.name, "rb") as f:
                 return text in f.read()
 
+        # "watching" comes once subscribed and listed.
+        self.assertTrue(fsdrun.wait_until(lambda: printed(b"watching", err),
+                                          WAIT))
+        # The first server of the list is down: fsc uses the next.
+        dead = "127.0.0.1:%d" % free_port()
+        src = os.path.join(self.tmp, "src")
+        with open(src, "wb") as f:
+            f.write(b"s" * 9)
+        r = subprocess.run([FSC, "-q", "-s", dead + "," + self.addr("a"),
+                            "put", src, "--as", "first"],
+                           capture_output=True, timeout=WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"trying the next", r.stderr)
         self.client("a").put("one", b"1")
         self.assertTrue(fsdrun.wait_until(lambda: printed(b"added one"),
                                           WAIT))
@@ -276,7 +281,7 @@ class ClusterTest(unittest.TestCase):
             lines = f.read().decode().splitlines()
         changes = [l for l in lines if l.startswith("added")]
         self.assertEqual([l.split()[1] for l in changes],
-                         ["one", "two", "three"], lines)
+                         ["first", "one", "two", "three"], lines)
         with open(err.name, "rb") as f:
             log = f.read().decode()
         self.assertIn("reconnected to " + self.addr("c"), log)
@@ -297,8 +302,11 @@ class ClusterTest(unittest.TestCase):
                          (seq0 + 2, fc.EV_ADDED, "next"))
 
     def test_cluster_nats_down_refuses_writes_serves_reads(self):
-        self.client("a").put("kept", b"k" * 5)
+        # The answer to an upload does not wait for the other servers: watch
+        # first, so that the event of "kept" is not taken for a later one.
         w, (epoch, seq0) = self.watch("c")
+        self.client("a").put("kept", b"k" * 5)
+        self.assertEqual(self.events(w, 1)[0][2], "kept")
         self.nats.stop()
         a = self.client("a")
         tries = []
@@ -328,6 +336,63 @@ class ClusterTest(unittest.TestCase):
         self.assertTrue(fsdrun.wait_until(accepted, timeout=WAIT, step=0.2))
         evs = self.events(w, 1)
         self.assertEqual(evs[-1][2:], ("new", 3))
+
+
+class NatsClusterTest(unittest.TestCase):
+    """Three NATS servers in one JetStream cluster, a stream with three
+    replicas, two fsd: one NATS server killed loses nothing."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="fsd-natscluster-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        routes = ["nats://127.0.0.1:%d" % free_port() for _ in range(3)]
+        self.nats = []
+        for i in range(3):
+            store = os.path.join(self.tmp, "n%d" % i)
+            os.mkdir(store)
+            n = Nats(store, ["-n", "n%d" % i, "--cluster_name", "fsdtest",
+                             "--cluster", routes[i], "--routes",
+                             ",".join(routes)])
+            self.nats.append(n.start())
+            self.addCleanup(n.stop)
+        urls = ",".join(n.url for n in self.nats)
+        root = os.path.join(self.tmp, "root")
+        os.mkdir(root)
+        self.nodes = []
+        for name in "ab":
+            srv = fsdrun.Fsd("--cluster", urls, "--node", name,
+                             "--cluster-replicas", "3", root=root)
+            # JetStream elects its leaders first: fsd waits for the stream.
+            srv.start(timeout=60)
+            self.nodes.append(srv)
+            self.addCleanup(self.stop_node, srv)
+
+    def stop_node(self, srv):
+        self.assertEqual(srv.stop(), 0, "\n".join(srv.log))
+
+    def test_cluster_kill9_of_one_nats_server(self):
+        a = fc.Client("127.0.0.1", self.nodes[0].port, timeout=WAIT)
+        w = fc.Client("127.0.0.1", self.nodes[1].port, timeout=WAIT)
+        self.addCleanup(a.close)
+        self.addCleanup(w.close)
+        epoch, seq0 = w.subscribe()
+        a.put("x0", b"0")
+        self.nats[0].proc.kill()
+        self.nats[0].proc.wait()
+        for i in range(1, 6):
+            # A write may be refused while fsd moves to another NATS
+            # server; it is then made again.
+            def stored():
+                try:
+                    a.put("x%d" % i, b"%d" % i)
+                    return True
+                except fc.FspError as e:
+                    self.assertEqual(e.name, "BUSY")
+                    return False
+            self.assertTrue(fsdrun.wait_until(stored, WAIT, 0.2))
+        self.assertEqual(ClusterTest.events(w, 6),
+                         [(seq0 + 1 + i, fc.EV_ADDED, "x%d" % i, 1)
+                          for i in range(6)])
 
 
 class CommandLineTest(unittest.TestCase):
