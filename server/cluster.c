@@ -61,6 +61,7 @@ struct fsd_cluster {
   uv_cond_t in_cv; /* signalled on each message, for the replay at start */
   natsMsg **in;
   size_t in_n, in_cap;
+  int in_closed; /* stopping: messages are dropped, not queued */
   /* The publisher's queue, under out_mu. */
   uv_mutex_t out_mu;
   uv_cond_t out_cv;
@@ -295,6 +296,11 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
   (void)nc;
   (void)sub;
   uv_mutex_lock(&c->in_mu);
+  if (c->in_closed) {
+    uv_mutex_unlock(&c->in_mu);
+    natsMsg_Destroy(msg);
+    return;
+  }
   if (c->in_n == c->in_cap) {
     size_t cap = c->in_cap ? c->in_cap * 2 : 256;
     grown = fsd_realloc(c->in, cap * sizeof(*grown));
@@ -732,11 +738,18 @@ void fsd_cluster_free(struct fsd_cluster *c) {
     natsConnection_Close(c->nc);
     natsConnection_Destroy(c->nc);
   }
-  /* Waits for the library's threads, so no callback runs after this. */
-  nats_CloseAndWait(2000);
+  /* Messages still queued, or delivered from now on, are dropped while
+   * the library can still free them. */
+  uv_mutex_lock(&c->in_mu);
+  c->in_closed = 1;
   for (size_t i = 0; i < c->in_n; i++)
     natsMsg_Destroy(c->in[i]);
   fsd_free(c->in);
+  c->in = NULL;
+  c->in_n = c->in_cap = 0;
+  uv_mutex_unlock(&c->in_mu);
+  /* Waits for the library's threads, so no callback runs after this. */
+  nats_CloseAndWait(2000);
   while (c->out_head != NULL) {
     struct out_item *it = c->out_head;
     c->out_head = it->next;
