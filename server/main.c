@@ -98,6 +98,18 @@ static int parse_uint(const char *s, unsigned long max, unsigned *out) {
   return 0;
 }
 
+/* getopt values of the cluster options: past any character, so that
+ * short option letters stay free. */
+enum {
+  OPT_CLUSTER = 0x100,
+  OPT_NODE,
+  OPT_CREDS,
+  OPT_CA,
+  OPT_STREAM,
+  OPT_RETENTION,
+  OPT_REPLICAS,
+};
+
 /* The --cluster options as given. */
 struct cluster_args {
   const char *urls, *node, *creds, *ca, *stream;
@@ -106,25 +118,25 @@ struct cluster_args {
 };
 
 static int cluster_option(struct cluster_args *cl, int opt, const char *arg) {
-  cl->others |= opt != 'C';
+  cl->others |= opt != OPT_CLUSTER;
   switch (opt) {
-  case 'C':
+  case OPT_CLUSTER:
     if (arg[0] == '\0')
       return usage_error("--cluster needs nats://HOST:PORT", NULL);
     cl->urls = arg;
     return 0;
-  case 'N':
+  case OPT_NODE:
     if (arg[0] == '\0' || strlen(arg) > 64)
       return usage_error("--node needs a name of 1 to 64 bytes", arg);
     cl->node = arg;
     return 0;
-  case 'c':
+  case OPT_CREDS:
     cl->creds = arg;
     return 0;
-  case 'a':
+  case OPT_CA:
     cl->ca = arg;
     return 0;
-  case 's':
+  case OPT_STREAM:
     /* JetStream stream names: no dots, spaces or wildcards. */
     if (arg[0] == '\0' || strlen(arg) > 64 ||
         strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -132,7 +144,7 @@ static int cluster_option(struct cluster_args *cl, int opt, const char *arg) {
       return usage_error("--cluster-stream needs letters, digits, _ or -", arg);
     cl->stream = arg;
     return 0;
-  case 'e':
+  case OPT_RETENTION:
     if (parse_uint(arg, 86400u * 36500u, &cl->retention) != 0)
       return usage_error("--cluster-retention needs a number of seconds", arg);
     return 0;
@@ -196,13 +208,13 @@ int main(int argc, char **argv) {
       {"log-level", required_argument, NULL, 'L'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
-      {"cluster", required_argument, NULL, 'C'},
-      {"node", required_argument, NULL, 'N'},
-      {"cluster-creds", required_argument, NULL, 'c'},
-      {"cluster-ca", required_argument, NULL, 'a'},
-      {"cluster-stream", required_argument, NULL, 's'},
-      {"cluster-retention", required_argument, NULL, 'e'},
-      {"cluster-replicas", required_argument, NULL, 'p'},
+      {"cluster", required_argument, NULL, OPT_CLUSTER},
+      {"node", required_argument, NULL, OPT_NODE},
+      {"cluster-creds", required_argument, NULL, OPT_CREDS},
+      {"cluster-ca", required_argument, NULL, OPT_CA},
+      {"cluster-stream", required_argument, NULL, OPT_STREAM},
+      {"cluster-retention", required_argument, NULL, OPT_RETENTION},
+      {"cluster-replicas", required_argument, NULL, OPT_REPLICAS},
       {NULL, 0, NULL, 0},
   };
   struct cluster_args cl;
@@ -287,13 +299,13 @@ int main(int argc, char **argv) {
       printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
              fsp_version_string(), FSP_PROTO_VERSION);
       return 0;
-    case 'C':
-    case 'N':
-    case 'c':
-    case 'a':
-    case 's':
-    case 'e':
-    case 'p':
+    case OPT_CLUSTER:
+    case OPT_NODE:
+    case OPT_CREDS:
+    case OPT_CA:
+    case OPT_STREAM:
+    case OPT_RETENTION:
+    case OPT_REPLICAS:
       r = cluster_option(&cl, opt, optarg);
       if (r != 0)
         return r;
