@@ -98,14 +98,15 @@ static void lock_key(const char *name, char key[KEY_LEN + 1]) {
 static int queue_out(struct fsd_cluster *c, uint8_t type, const char *id,
                      const void *data, size_t len) {
   struct out_item *it;
+  size_t queued;
 
   uv_mutex_lock(&c->out_mu);
-  if (c->out_n >= OUT_MAX) {
-    uv_mutex_unlock(&c->out_mu);
-    fsd_error("cluster: %zu messages wait for NATS, dropping one", c->out_n);
+  queued = c->out_n;
+  uv_mutex_unlock(&c->out_mu);
+  if (queued >= OUT_MAX) {
+    fsd_error("cluster: %zu messages wait for NATS, dropping one", queued);
     return UV_ENOBUFS;
   }
-  uv_mutex_unlock(&c->out_mu);
   it = fsd_malloc(sizeof(*it) + len);
   if (it == NULL) {
     fsd_error("cluster: out of memory, a message is lost");
