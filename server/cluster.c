@@ -550,10 +550,13 @@ static natsStatus open_js(struct fsd_cluster *c,
   }
 }
 
-/* An ordered consumer from the first event held: the server replays the
- * stream to us in order, and resumes where it stopped after a reconnect. */
+/* An ordered consumer: NATS replays the stream to us in order, from the
+ * first of the last FSD_RING_SIZE events (those a "since" may ask for; the
+ * register of older names comes from the disk, which their last events
+ * describe), and resumes where it stopped after a reconnect. */
 static natsStatus subscribe(struct fsd_cluster *c,
-                            const struct fsd_cluster_config *cfg) {
+                            const struct fsd_cluster_config *cfg,
+                            uint64_t last) {
   jsSubOptions so;
   jsErrCode jerr = 0;
   natsStatus s;
@@ -561,7 +564,8 @@ static natsStatus subscribe(struct fsd_cluster *c,
   jsSubOptions_Init(&so);
   so.Stream = cfg->stream;
   so.Ordered = true;
-  so.Config.DeliverPolicy = js_DeliverAll;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = last >= FSD_RING_SIZE ? last - FSD_RING_SIZE + 1 : 1;
   /* Heartbeats tell a consumer lost with its NATS server (ordered
    * consumers live on one) within seconds; the client then makes a new
    * one from the next seq. */
@@ -638,7 +642,7 @@ static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
   if (s == NATS_OK)
     s = open_js(c, cfg, &epoch, &last, &empty);
   if (s == NATS_OK)
-    s = subscribe(c, cfg);
+    s = subscribe(c, cfg, last);
   if (s != NATS_OK) {
     fsd_error("cluster: JetStream stream %s: %s", cfg->stream, nats_error(s));
     return UV_EPROTO;

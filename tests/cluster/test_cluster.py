@@ -222,6 +222,43 @@ class ClusterTest(unittest.TestCase):
         self.assertIsNotNone(e, "RESYNC once the events are past retention")
         self.assertEqual(e.epoch, epoch)
 
+    def test_cluster_restart_replays_only_what_since_may_ask(self):
+        # More events than a server keeps for "since" (4096): a server
+        # that starts replays only those, and answers RESYNC before them.
+        n = 4096 + 12
+        errors = []
+
+        def put(t):  # four uploaders, on names of their own
+            try:
+                with fc.Client("127.0.0.1", self.nodes["a"].port,
+                               timeout=WAIT) as c:
+                    for i in range(t, n, 4):
+                        c.put("f%d" % (i % 48), b"%d" % i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=put, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(240)
+        self.assertEqual(errors, [])
+        self.assertEqual(self.nodes["c"].stop(), 0)
+        self.start_node("c")
+        epoch, seq = self.watch("c")[1]
+        self.assertGreaterEqual(seq, n)
+        w, _ = self.watch("c", since=seq - 4095, epoch=epoch)
+        self.assertEqual(len(self.events(w, 4095)), 4095)
+        old = self.client("c")
+        old.subscribe(epoch=epoch, since=seq - 4097)
+        self.assertEqual(old.next_event().type, "RESYNC")
+        # The files are as the last events left them, on every server.
+        last = max(i for i in range(n) if i % 48 == 47)
+        for name in "abc":
+            self.assertEqual(self.client(name).get("f47"), b"%d" % last)
+            self.assertEqual(self.client(name).stat("f47")[0],
+                             len(b"%d" % last))
+
     def test_cluster_kill9_of_a_node(self):
         w, (epoch, seq0) = self.watch("c")
         self.client("b").put("before", b"1")
