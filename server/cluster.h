@@ -32,8 +32,9 @@ struct fsd_cluster_config {
 struct fsd_cluster;
 
 /* Connects to NATS, creates the stream and the lock bucket when missing,
- * sets ctx->epoch from the stream, and replays the stream into ctx (its
- * register and event ring) before it returns, so that a server listens
+ * sets ctx->epoch from the stream, and replays the stream's last
+ * FSD_RING_SIZE events into ctx (its register and event ring) before it
+ * returns, so that a server listens
  * only once it caught up. Then consumes the stream on the loop (through a
  * uv_async) and publishes ctx's changes from a thread of its own: nothing
  * it does blocks the loop once started. Blocks while starting (before the
