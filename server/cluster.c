@@ -23,7 +23,8 @@
 
 #define SUBJECT_MAX 160              /* "<stream>.events" */
 #define KEY_LEN 17                   /* "p" and 16 hex digits */
-#define ID_MAX 96                    /* a Nats-Msg-Id */
+#define ID_MAX 128                   /* a Nats-Msg-Id */
+#define STAMP_LEN 16                 /* inode and ctime after an EVENT */
 #define OUT_MAX 65536u               /* items the publisher may hold */
 #define DUP_WINDOW_NS 120000000000LL /* de-duplication window: 2 minutes */
 #define JS_WAIT_MS 2000              /* a JetStream request gives up */
@@ -91,6 +92,19 @@ static const char *nats_error(natsStatus s) {
 static void lock_key(const char *name, char key[KEY_LEN + 1]) {
   snprintf(key, KEY_LEN + 1, "p%016llx",
            (unsigned long long)XXH3_64bits(name, strlen(name)));
+}
+
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p) {
+  uint64_t v = 0;
+
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
 }
 
 /* --- the publisher thread --- */
@@ -220,29 +234,38 @@ static void publisher_main(void *arg) {
 
 /* --- the fsd_ctx_log operations --- */
 
-/* Encodes ev as an EVENT frame (seq 0: the stream numbers it) and queues
- * it. Its id names the change (name, state before, state after), so that
+/* Encodes ev as an EVENT frame (seq 0: the stream numbers it), followed by
+ * the version's inode and ctime (16 bytes, big-endian), and queues it. Its
+ * id names the change (name, version before, version after), so that
  * servers which all notice the same change beside fsd publish it once. */
 static void log_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
-                       uint64_t prev_size, int64_t prev_mtime) {
+                       const struct fsd_stamp *now,
+                       const struct fsd_stamp *prev) {
   struct fsd_cluster *c = of_log(log);
-  uint8_t frame[FSD_PUSH_MAX];
+  uint8_t frame[FSD_PUSH_MAX + STAMP_LEN];
   char id[ID_MAX];
   struct fsp_msg m;
   ssize_t n;
 
   fsd_event_msg(ev, &m);
-  n = fsp_msg_encode(frame, sizeof(frame), &m);
+  n = fsp_msg_encode(frame, FSD_PUSH_MAX, &m);
   if (n < 0) {
     fsd_error("cluster: cannot encode an event: %s", fsp_strerror((int)n));
     return;
   }
-  snprintf(id, sizeof(id), "%016llx-%u-%llu-%lld-%llu-%lld",
+  put_u64(frame + n, now != NULL ? now->ino : 0);
+  put_u64(frame + n + 8, now != NULL ? (uint64_t)now->ctime_ns : 0);
+  /* The version before is named by size and mtime only: a server that
+   * learned it from the stream knows its inode and ctime, one that found
+   * it on disk too, but one started since may not. */
+  snprintf(id, sizeof(id), "%016llx-%u-%llu-%lld-%llx-%lld-%llu-%lld",
            (unsigned long long)XXH3_64bits(ev->name, ev->name_len),
-           (unsigned)(ev->kind == FSP_EV_REMOVED), (unsigned long long)ev->size,
-           (long long)(ev->kind == FSP_EV_REMOVED ? 0 : ev->mtime_ns),
-           (unsigned long long)prev_size, (long long)prev_mtime);
-  queue_out(c, OUT_EVENT, id, frame, (size_t)n);
+           (unsigned)ev->kind == FSP_EV_REMOVED, (unsigned long long)ev->size,
+           (long long)(now != NULL ? ev->mtime_ns : 0),
+           (unsigned long long)(now != NULL ? now->ino : 0),
+           (long long)(now != NULL ? now->ctime_ns : 0),
+           (unsigned long long)prev->size, (long long)prev->mtime_ns);
+  queue_out(c, OUT_EVENT, id, frame, (size_t)n + STAMP_LEN);
 }
 
 static void log_notify(struct fsd_ctx_log *log, const char *text, size_t len) {
@@ -326,6 +349,7 @@ static void apply_event(struct fsd_cluster *c, natsMsg *msg) {
   const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
   int len = natsMsg_GetDataLength(msg);
   jsMsgMetaData *meta = NULL;
+  struct fsd_stamp st;
   struct fsd_event ev;
   struct fsp_frame f;
   struct fsp_msg m;
@@ -341,7 +365,8 @@ static void apply_event(struct fsd_cluster *c, natsMsg *msg) {
   if (ev.seq > c->consumed)
     c->consumed = ev.seq;
   n = fsp_frame_decode(data, len > 0 ? (size_t)len : 0, FSD_PUSH_MAX, &f);
-  if (n != len || fsp_msg_decode(&f, &m) != 0 || m.op != FSP_OP_EVENT) {
+  if (n <= 0 || (n != len && n + STAMP_LEN != len) ||
+      fsp_msg_decode(&f, &m) != 0 || m.op != FSP_OP_EVENT) {
     /* Perhaps a kind of event this version does not know: watchers of
      * this server see a gap, and RESYNC when they ask for it. */
     fsd_warn("cluster: event %llu is not one this server reads",
@@ -353,9 +378,13 @@ static void apply_event(struct fsd_cluster *c, natsMsg *msg) {
   ev.mtime_ns = m.u.event.file.mtime_ns;
   ev.name_len = (uint8_t)m.u.event.file.name.len;
   memcpy(ev.name, m.u.event.file.name.ptr, ev.name_len);
+  st.size = ev.size;
+  st.mtime_ns = ev.mtime_ns;
+  st.ino = n != len ? get_u64(data + n) : 0;
+  st.ctime_ns = n != len ? (int64_t)get_u64(data + n + 8) : 0;
   /* A stat of the name that looked before this change must not undo it. */
   fsd_watch_own_change(c->watch, ev.name, ev.name_len);
-  if (fsd_ctx_apply(c->ctx, &ev) < 0)
+  if (fsd_ctx_apply(c->ctx, &ev, &st) < 0)
     fsd_error("cluster: out of memory applying event %llu",
               (unsigned long long)ev.seq);
 }

@@ -75,6 +75,10 @@ START_TEST(test_ctx_same_size_and_mtime_still_one_event_each) {
                    FSP_EV_REPLACED);
   ck_assert_uint_eq(ctx.seq, 1001);
   ck_assert_uint_eq(fsd_ctx_event(&ctx, 1001)->kind, FSP_EV_REPLACED);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
 /* A log that keeps what it is given, as the cluster's publisher would. */
 struct kept_log {
   struct fsd_ctx_log log;
