@@ -38,8 +38,7 @@ void fsd_ctx_free(struct fsd_ctx *ctx) {
 }
 
 /* Returns a held event; see ctx.h. */
-const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
-                                      uint64_t seq) {
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq) {
   const struct fsd_event *ev;
 
   if (seq == 0 || seq > ctx->seq)

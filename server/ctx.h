@@ -115,8 +115,7 @@ int fsd_ctx_apply(struct fsd_ctx *ctx, const struct fsd_event *ev,
 int fsd_ctx_log_down(const struct fsd_ctx *ctx);
 
 /* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
-const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx,
-                                      uint64_t seq);
+const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq);
 
 /* Fills m with the EVENT frame of ev (m's name points into ev). */
 void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);

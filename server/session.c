@@ -182,8 +182,8 @@ static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
     finish_bye(s);
 }
 
-static void abort_req(struct fsd_session *s, struct fsd_req *r,
-                      uint16_t status, const char *msg, int drain) {
+static void abort_req(struct fsd_session *s, struct fsd_req *r, uint16_t status,
+                      const char *msg, int drain) {
   if (r->opcode == FSP_OP_LIST) {
     /* The session streams LIST itself: nothing for the host to stop. */
     send_error(s, r->id, status, msg, NULL, 0);
@@ -455,8 +455,7 @@ void fsd_session_writable(struct fsd_session *s) {
   for (r = s->reqs; r != NULL; r = next) {
     next = r->next;
     if (r->opcode == FSP_OP_LIST && r->state == FSD_REQ_RUNNING &&
-        s->state == FSD_SESS_OPEN &&
-        s->ops->backlog(s->host) < FSD_LIST_BATCH)
+        s->state == FSD_SESS_OPEN && s->ops->backlog(s->host) < FSD_LIST_BATCH)
       list_pump(s, r);
   }
   if (s->ops->backlog(s->host) == 0)
@@ -653,8 +652,8 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   int rc;
 
   if (f->op != FSP_OP_HELLO) {
-    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL, "the first frame must be HELLO",
-               NULL, 0);
+    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL,
+               "the first frame must be HELLO", NULL, 0);
     do_close(s);
     return;
   }
@@ -815,8 +814,7 @@ static void framing_error(struct fsd_session *s, ssize_t err) {
 }
 
 /* Feeds client bytes (see session.h). */
-size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf,
-                        size_t len) {
+size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
   size_t pos = 0;
 
   while (pos < len) {
@@ -939,8 +937,8 @@ void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
 }
 
 /* Ends a request with an error (see session.h). */
-void fsd_session_fail(struct fsd_session *s, struct fsd_req *r,
-                      uint16_t status, const char *msg) {
+void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
+                      const char *msg) {
   int drain = r->state == FSD_REQ_RECEIVING;
 
   send_error(s, r->id, status, msg, r->name, r->name_len);

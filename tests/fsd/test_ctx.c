@@ -222,8 +222,8 @@ START_TEST(test_ctx_apply_takes_the_log_order) {
   /* With the version's inode and ctime, the watcher's stat of the same
    * file is no change: one event per commit, on every server. */
   ev = event(12, FSP_EV_REPLACED, "x", 5, 50);
-  ck_assert_int_eq(
-      fsd_ctx_apply(&ctx, &ev, &(struct fsd_stamp){5, 50, 77, 51}), 1);
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, &(struct fsd_stamp){5, 50, 77, 51}),
+                   1);
   ck_assert_int_eq(
       fsd_ctx_put(&ctx, "x", 1, &(struct fsd_stamp){5, 50, 77, 51}), 0);
   ck_assert_uint_eq(ctx.seq, 12);
