@@ -54,7 +54,9 @@ static const char program_help[] =
     "Options:\n"
     "  -s, --server HOST:PORT  the server: default $FSC_SERVER, else\n"
     "                          " FSC_DEFAULT_SERVER "; IPv6 in brackets: "
-    "[::1]:7878\n"
+    "[::1]:7878;\n"
+    "                          several of one cluster, comma separated,\n"
+    "                          are tried in turn\n"
     "  -u, --user NAME         who to authenticate as, when the server asks:\n"
     "                          default $FSC_USER, else the login name\n"
     "  -i, --identity FILE     the private key to sign with: default\n"
@@ -436,13 +438,42 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
   int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
   if (rc != 0 || o->cmd.help)
     return rc;
-  char host[FSC_HOST_MAX];
-  int port;
-  if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
+  char one[FSC_SERVER_MAX];
+  if (fsc_server_pick(o->server, 0, one, sizeof one) < 0)
     return usage(err, errlen,
-                 "bad server address '%s' (want HOST:PORT or [ADDR]:PORT)",
+                 "bad server address '%s' (want HOST:PORT or [ADDR]:PORT, "
+                 "comma separated)",
                  o->server);
   return 0;
+}
+
+int fsc_server_pick(const char *list, unsigned i, char *out, size_t cap) {
+  char host[FSC_HOST_MAX];
+  int n = 0, port;
+  const char *p = list;
+  /* Count and check every entry, so that a bad one is found at once. */
+  for (;;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == 0 || len >= cap || len >= FSC_SERVER_MAX)
+      return -1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    if (fsc_parse_hostport(out, host, sizeof host, &port) != 0)
+      return -1;
+    n++;
+    if (end == NULL)
+      break;
+    p = end + 1;
+  }
+  i %= (unsigned)n;
+  p = list;
+  while (i-- > 0)
+    p = strchr(p, ',') + 1;
+  size_t len = strcspn(p, ",");
+  memcpy(out, p, len);
+  out[len] = '\0';
+  return n;
 }
 
 int fsc_split_line(char *line, char **argv, int max) {

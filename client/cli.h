@@ -90,6 +90,15 @@ int fsc_split_line(char *line, char **argv, int max);
  * the port is not 1..65535. */
 int fsc_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
+/* The longest HOST:PORT of a server list: a host, brackets, colon, port. */
+#define FSC_SERVER_MAX (FSC_HOST_MAX + 8)
+
+/* Copies the i-th (modulo their number) of the comma-separated servers in
+ * list ("a:7878,b:7878", servers of one cluster) into out[0..cap). Returns
+ * the number of servers, or -1 when an entry is not HOST:PORT or does not
+ * fit. */
+int fsc_server_pick(const char *list, unsigned i, char *out, size_t cap);
+
 /* Help text of the program (kind FSC_CMD_NONE) or of one command. Static. */
 const char *fsc_help_text(enum fsc_cmd_kind kind);
 

@@ -27,7 +27,24 @@ struct cli {
   uv_timer_t out_timer;
   int out_failed;
   struct fsc_identity id; /* who to authenticate as, when asked */
+  /* -s with several servers (one cluster): tried in turn. */
+  char server[FSC_SERVER_MAX]; /* the one in use, for messages too */
+  unsigned server_i;           /* its index in the list */
+  unsigned nservers;           /* servers in the list */
+  unsigned tried;              /* first connection: servers that failed */
+  int open_next;               /* on_closed opens server next */
+  uv_timer_t open_timer;       /* ... from the loop, not inside a close */
 };
+
+/* Moves to the next server of the list. */
+static void next_server(struct cli *c) {
+  c->server_i++;
+  fsc_server_pick(c->opts.server, c->server_i, c->server, sizeof c->server);
+}
+
+static void reconnect_next(struct fsc_reconnect *r) {
+  next_server(r->data);
+}
 
 /* fsc keygen: a new key, and the line for the server's users file on
  * stdout. Needs no server. */
@@ -111,8 +128,27 @@ static int cli_halted(struct fsc_reconnect *r) {
   return c->interrupted || c->finished;
 }
 
+static void on_closed(struct fsc_conn *conn);
+
+static void on_open_timer(uv_timer_t *t) {
+  struct cli *c = t->data;
+  uv_close((uv_handle_t *)t, NULL);
+  if (c->interrupted ||
+      fsc_conn_open(&c->app.conn, c->app.loop, c->server) != 0) {
+    c->status = FSC_EXIT_CONN;
+    on_closed(&c->app.conn);
+  }
+}
+
 static void on_closed(struct fsc_conn *conn) {
   struct cli *c = conn->data;
+  if (c->open_next) {
+    c->open_next = 0;
+    uv_timer_init(c->app.loop, &c->open_timer);
+    c->open_timer.data = c;
+    uv_timer_start(&c->open_timer, on_open_timer, 0, 0);
+    return;
+  }
   if (fsc_reconnect_closed(&c->rc, conn->err))
     return;
   close_signals(c);
@@ -134,6 +170,15 @@ static void on_ready(struct fsc_conn *conn, int status) {
   if (status < 0) {
     if (c->interrupted || status == UV_ECANCELED)
       return;
+    if (status != UV_EACCES && ++c->tried < c->nservers) {
+      /* Another server of the cluster may answer: try it once this
+       * connection has closed. */
+      fsc_app_errorf(&c->app, "cannot connect to %s: %s; trying the next",
+                     c->app.server, fsc_conn_why(conn, status));
+      next_server(c);
+      c->open_next = 1;
+      return;
+    }
     if (status == UV_EACCES)
       fsc_app_errorf(&c->app, "%s refused to let user %s in: %s", c->app.server,
                      c->id.user ? c->id.user : "?", fsc_conn_why(conn, status));
@@ -217,12 +262,17 @@ int main(int argc, char **argv) {
   }
   if (c.opts.cmd.kind == FSC_CMD_KEYGEN)
     return keygen(&c.opts);
-  if (c.opts.cmd.kind == FSC_CMD_SHELL)
+  /* -s was checked: every entry is HOST:PORT. */
+  c.nservers =
+      (unsigned)fsc_server_pick(c.opts.server, 0, c.server, sizeof c.server);
+  if (c.opts.cmd.kind == FSC_CMD_SHELL) {
+    c.opts.server = c.server; /* the shell uses the first */
     return fsc_shell_main(&c.opts);
+  }
 
   uv_loop_t *loop = uv_default_loop();
   c.app.loop = loop;
-  c.app.server = c.opts.server;
+  c.app.server = c.server;
   c.app.quiet = c.opts.quiet;
   c.app.progress = !c.opts.quiet && isatty(STDERR_FILENO);
   c.app.stdout_tty = isatty(STDOUT_FILENO);
@@ -240,7 +290,9 @@ int main(int argc, char **argv) {
   /* A watch outlives a lost connection unless told not to. */
   c.app.reconnect = c.opts.cmd.kind == FSC_CMD_WATCH && c.opts.cmd.retry != 0;
   c.rc.app = &c.app;
-  c.rc.server = c.opts.server;
+  c.rc.server = c.server;
+  if (c.nservers > 1)
+    c.rc.next = reconnect_next;
   c.rc.retry = c.opts.cmd.retry;
   c.rc.halted = cli_halted;
   c.rc.data = &c;
@@ -253,7 +305,10 @@ int main(int argc, char **argv) {
     uv_unref((uv_handle_t *)&c.sigs[i]);
   }
 
-  rc = fsc_tls_setup(&c.app.conn, &c.opts, err, sizeof err);
+  /* TLS trusts the first server of a list (see README: several servers). */
+  struct fsc_opts first = c.opts;
+  first.server = c.server;
+  rc = fsc_tls_setup(&c.app.conn, &first, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "fsc: %s\n", err);
     close_signals(&c);
@@ -261,9 +316,9 @@ int main(int argc, char **argv) {
     uv_loop_close(loop);
     return rc;
   }
-  rc = fsc_conn_open(&c.app.conn, loop, c.opts.server);
+  rc = fsc_conn_open(&c.app.conn, loop, c.server);
   if (rc < 0) {
-    fsc_app_errorf(&c.app, "cannot connect to %s: %s", c.opts.server,
+    fsc_app_errorf(&c.app, "cannot connect to %s: %s", c.server,
                    fsc_strerror(rc));
     close_signals(&c);
     c.status = FSC_EXIT_CONN;

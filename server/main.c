@@ -5,9 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "authsrv.h"
+#ifdef FSD_HAVE_CLUSTER
+#include "cluster.h"
+#endif
 #include "log.h"
 #include "server.h"
 #include "space.h"
@@ -23,6 +27,10 @@ static const char usage_text[] =
     "           [--users FILE] [--max-unauth N] [--auth-timeout SECONDS]\n"
     "           [--anonymous read|rw] [--access-log FILE|-]\n"
     "           [--log-level error|warn|info|debug] [--help] [--version]\n"
+    "           [--cluster nats://HOST:PORT[,...] [--node NAME]\n"
+    "            [--cluster-creds FILE] [--cluster-ca FILE]\n"
+    "            [--cluster-stream NAME] [--cluster-retention SECONDS]\n"
+    "            [--cluster-replicas N]]\n"
     "\n"
     "Serves the regular files of DIR (default ./files, created if missing)\n"
     "over the fsproto protocol.\n"
@@ -71,7 +79,24 @@ static const char usage_text[] =
     "                        listens only on loopback\n"
     "  --access-log FILE|-   one line per finished request (time, peer, user,\n"
     "                        operation, file, bytes, status, duration)\n"
-    "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --log-level LEVEL     error, warn, info (default) or debug\n";
+
+/* Split from usage_text: ISO C promises string literals of 4,095 bytes. */
+static const char usage_cluster[] =
+    "  --cluster URLS        serve DIR together with other fsd: events go\n"
+    "                        through this NATS JetStream (comma separated\n"
+    "                        nats:// or tls:// URLs of one NATS cluster)\n"
+    "  --node NAME           this server's name in the cluster (default:\n"
+    "                        the host name)\n"
+    "  --cluster-creds FILE  NATS credentials file (JWT and NKey seed)\n"
+    "  --cluster-ca FILE     CA certificates to verify tls:// NATS servers\n"
+    "  --cluster-stream NAME JetStream stream of the events (default\n"
+    "                        FSD_EVENTS; locks in NAME_LOCKS)\n"
+    "  --cluster-retention SECONDS\n"
+    "                        events older than this are dropped; watchers\n"
+    "                        further behind RESYNC (default 0: kept)\n"
+    "  --cluster-replicas N  copies of the stream in the NATS cluster\n"
+    "                        (default 1; 3 survives the loss of one)\n"
     "  --help                show this help\n"
     "  --version             show the version\n";
 
@@ -92,6 +117,97 @@ static int parse_uint(const char *s, unsigned long max, unsigned *out) {
     return -1;
   *out = (unsigned)v;
   return 0;
+}
+
+/* getopt values of the cluster options: past any character, so that
+ * short option letters stay free. */
+enum {
+  OPT_CLUSTER = 0x100,
+  OPT_NODE,
+  OPT_CREDS,
+  OPT_CA,
+  OPT_STREAM,
+  OPT_RETENTION,
+  OPT_REPLICAS,
+};
+
+/* The --cluster options as given. */
+struct cluster_args {
+  const char *urls, *node, *creds, *ca, *stream;
+  unsigned retention, replicas;
+  int others; /* a --cluster-* or --node option was given */
+};
+
+static int cluster_option(struct cluster_args *cl, int opt, const char *arg) {
+  cl->others |= opt != OPT_CLUSTER;
+  switch (opt) {
+  case OPT_CLUSTER:
+    if (arg[0] == '\0')
+      return usage_error("--cluster needs nats://HOST:PORT", NULL);
+    cl->urls = arg;
+    return 0;
+  case OPT_NODE:
+    if (arg[0] == '\0' || strlen(arg) > 64)
+      return usage_error("--node needs a name of 1 to 64 bytes", arg);
+    cl->node = arg;
+    return 0;
+  case OPT_CREDS:
+    cl->creds = arg;
+    return 0;
+  case OPT_CA:
+    cl->ca = arg;
+    return 0;
+  case OPT_STREAM:
+    /* JetStream stream names: no dots, spaces or wildcards. */
+    if (arg[0] == '\0' || strlen(arg) > 64 ||
+        strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    "0123456789_-") != strlen(arg))
+      return usage_error("--cluster-stream needs letters, digits, _ or -", arg);
+    cl->stream = arg;
+    return 0;
+  case OPT_RETENTION:
+    if (parse_uint(arg, 86400u * 36500u, &cl->retention) != 0)
+      return usage_error("--cluster-retention needs a number of seconds", arg);
+    return 0;
+  default:
+    if (parse_uint(arg, 5, &cl->replicas) != 0 || cl->replicas == 0)
+      return usage_error("--cluster-replicas needs a number from 1 to 5", arg);
+    return 0;
+  }
+}
+
+/* Checks the --cluster options and points cfg at them. */
+static int cluster_config(const struct cluster_args *cl,
+                          struct fsd_config *cfg) {
+#ifdef FSD_HAVE_CLUSTER
+  static struct fsd_cluster_config cc;
+  static char host[65];
+
+  if (cl->urls == NULL)
+    return cl->others
+               ? usage_error("--node and --cluster-* need --cluster", NULL)
+               : 0;
+  cc.urls = cl->urls;
+  cc.node = cl->node;
+  if (cc.node == NULL) {
+    if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+      snprintf(host, sizeof(host), "fsd-%ld", (long)getpid());
+    cc.node = host;
+  }
+  cc.creds = cl->creds;
+  cc.ca = cl->ca;
+  cc.stream = cl->stream != NULL ? cl->stream : FSD_CLUSTER_STREAM;
+  cc.retention_s = cl->retention;
+  cc.replicas = cl->replicas != 0 ? cl->replicas : 1;
+  cfg->cluster = &cc;
+  return 0;
+#else
+  (void)cfg;
+  if (cl->urls != NULL || cl->others)
+    return usage_error("this fsd was built without cluster support (libnats)",
+                       NULL);
+  return 0;
+#endif
 }
 
 int main(int argc, char **argv) {
@@ -118,8 +234,16 @@ int main(int argc, char **argv) {
       {"log-level", required_argument, NULL, 'L'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
+      {"cluster", required_argument, NULL, OPT_CLUSTER},
+      {"node", required_argument, NULL, OPT_NODE},
+      {"cluster-creds", required_argument, NULL, OPT_CREDS},
+      {"cluster-ca", required_argument, NULL, OPT_CA},
+      {"cluster-stream", required_argument, NULL, OPT_STREAM},
+      {"cluster-retention", required_argument, NULL, OPT_RETENTION},
+      {"cluster-replicas", required_argument, NULL, OPT_REPLICAS},
       {NULL, 0, NULL, 0},
   };
+  struct cluster_args cl;
   struct fsd_config cfg;
   const char *listen = "127.0.0.1:7878";
   const char *anonymous = NULL;
@@ -127,6 +251,7 @@ int main(int argc, char **argv) {
   int opt, level, r, fingerprint = 0;
 
   memset(&cfg, 0, sizeof(cfg));
+  memset(&cl, 0, sizeof(cl));
   cfg.root = "files";
   cfg.max_clients = 1024;
   cfg.max_per_ip = 64;
@@ -224,12 +349,24 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       fputs(usage_text, stdout);
+      fputs(usage_cluster, stdout);
       return 0;
     case 'V':
       /* fsd is built with the library of its own release. */
       printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
              fsp_version_string(), FSP_HELLO_VERSION);
       return 0;
+    case OPT_CLUSTER:
+    case OPT_NODE:
+    case OPT_CREDS:
+    case OPT_CA:
+    case OPT_STREAM:
+    case OPT_RETENTION:
+    case OPT_REPLICAS:
+      r = cluster_option(&cl, opt, optarg);
+      if (r != 0)
+        return r;
+      break;
     default:
       return usage_error("unknown or incomplete option", argv[optind - 1]);
     }
@@ -241,6 +378,9 @@ int main(int argc, char **argv) {
                        listen);
   if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL))
     return usage_error("--tls-cert and --tls-key go together", NULL);
+  r = cluster_config(&cl, &cfg);
+  if (r != 0)
+    return r;
   if (fingerprint)
     return fsd_tls_print_fingerprint(&cfg);
   if (anonymous != NULL && cfg.users != NULL)

@@ -16,6 +16,9 @@
 
 #include "alog.h"
 #include "authsrv.h"
+#ifdef FSD_HAVE_CLUSTER
+#include "cluster.h"
+#endif
 #include "ctx.h"
 #include "fsops.h"
 #include "listener.h"
@@ -42,6 +45,7 @@ struct server {
   struct fsd_listener listener;
   struct fsd_tlsd tls;
   struct fsd_authsrv auth;
+  struct fsd_cluster *cluster; /* the shared event log, or NULL */
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
@@ -155,6 +159,9 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_close((uv_handle_t *)&s->sighup, NULL);
   fsd_watch_stop(&s->watch);
   fsd_tls_stop(&s->tls);
+#ifdef FSD_HAVE_CLUSTER
+  fsd_cluster_close(s->cluster);
+#endif
   uv_timer_init(s->loop, &s->stop_timer);
   s->stop_timer.data = s;
   uv_timer_start(&s->stop_timer, on_stop_timer, STOP_TIMEOUT_MS, 0);
@@ -274,6 +281,16 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
+#ifdef FSD_HAVE_CLUSTER
+  /* The stream's history goes over what the scan found; what differs
+   * from the disk, the next rescan publishes. */
+  if (cfg->cluster != NULL) {
+    r = fsd_cluster_start(cfg->cluster, s->loop, &s->ctx, &s->watch,
+                          &s->cluster);
+    if (r != 0)
+      return r;
+  }
+#endif
   /* A socket passed by systemd (fsd.socket) replaces --listen. */
   r = fsd_sd_take_listener(&fd, why, sizeof(why));
   if (r != 0) {
@@ -387,6 +404,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
   if (r != 0) {
     fsd_alog_close(s->host.alog);
     s->host.alog = NULL;
+#ifdef FSD_HAVE_CLUSTER
+    fsd_cluster_close(s->cluster);
+#endif
     close_loop(s->loop);
     uv_loop_close(s->loop);
     goto out;
@@ -412,6 +432,9 @@ int fsd_server_run(const struct fsd_config *cfg) {
 out:
   fsd_tls_free(&s->tls);
   fsd_authsrv_close(&s->auth);
+#ifdef FSD_HAVE_CLUSTER
+  fsd_cluster_free(s->cluster);
+#endif
   fsd_net_free(&s->net);
   fsd_watch_free(&s->watch);
   fsd_ctx_free(&s->ctx);

@@ -8,6 +8,8 @@
 
 #include "addr.h"
 
+struct fsd_cluster_config;
+
 struct fsd_config {
   const char *root;             /* folder to serve */
   struct sockaddr_storage addr; /* where to listen */
@@ -29,6 +31,9 @@ struct fsd_config {
   const char *state_dir;        /* --state-dir: where fsd keeps its key */
   const char *tls_cert;         /* --tls-cert: a certificate to serve */
   const char *tls_key;          /* --tls-key: its private key */
+  /* --cluster: the shared event log (struct fsd_cluster_config, cluster.h),
+   * or NULL for a server on its own. Set only in builds with libnats. */
+  const struct fsd_cluster_config *cluster;
 };
 
 /* fsd_server_run() refused to start: a file it was given (the users file)

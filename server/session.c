@@ -559,6 +559,12 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
     send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
     return;
   }
+  if (fsd_ctx_log_down(s->ctx) &&
+      (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
+    send_error(s, m->id, FSP_ST_BUSY,
+               "cluster log unreachable: writes refused, reads go on", NULL, 0);
+    return;
+  }
   if (m->op == FSP_OP_DELETE &&
       fsd_register_get(&s->ctx->reg, name->ptr, name->len) == NULL) {
     send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, name->ptr, name->len);

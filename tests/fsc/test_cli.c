@@ -189,6 +189,30 @@ START_TEST(test_cli_hostport) {
 }
 END_TEST
 
+/* -s a:1,b:2: the servers of one cluster, tried in turn. */
+START_TEST(test_cli_server_list) {
+  struct fsc_opts o;
+  char err[256], one[FSC_SERVER_MAX];
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 0, one, sizeof one), 3);
+  ck_assert_str_eq(one, "a:1");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 1, one, sizeof one), 3);
+  ck_assert_str_eq(one, "[::1]:2");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 5, one, sizeof one), 3);
+  ck_assert_str_eq(one, "c:3");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 6, one, sizeof one), 3);
+  ck_assert_str_eq(one, "a:1");
+  ck_assert_int_eq(fsc_server_pick("h:7878", 1, one, sizeof one), 1);
+  ck_assert_str_eq(one, "h:7878");
+  ck_assert_int_eq(fsc_server_pick("a:1,", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick(",a:1", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick("a:1,b", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick("a:1,bb:2", 0, one, 4), -1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "a:1,b:2", "ls", NULL), 0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "a:1,b", "ls", NULL), 2);
+  ck_assert_ptr_nonnull(strstr(err, "bad server address"));
+}
+END_TEST
+
 START_TEST(test_cli_watch_retry) {
   struct fsc_opts o;
   char err[256];
@@ -225,6 +249,7 @@ Suite *cli_suite(void) {
   tcase_add_test(tc, test_cli_shell_commands);
   tcase_add_test(tc, test_cli_split_line_quotes);
   tcase_add_test(tc, test_cli_hostport);
+  tcase_add_test(tc, test_cli_server_list);
   suite_add_tcase(s, tc);
   return s;
 }
