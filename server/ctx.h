@@ -34,11 +34,11 @@ struct fsd_subscriber {
 
 /* One event as kept in the ring. */
 struct fsd_event {
-  uint64_t seq;      /* 0 for an unused slot */
-  uint64_t size;     /* size after the change */
-  int64_t mtime_ns;  /* mtime after the change (removal time for removed) */
-  uint8_t kind;      /* FSP_EV_* */
-  uint8_t name_len;  /* bytes in name (names are 1..255 bytes) */
+  uint64_t seq;     /* 0 for an unused slot */
+  uint64_t size;    /* size after the change */
+  int64_t mtime_ns; /* mtime after the change (removal time for removed) */
+  uint8_t kind;     /* FSP_EV_* */
+  uint8_t name_len; /* bytes in name (names are 1..255 bytes) */
   char name[FSP_NAME_MAX];
 };
 

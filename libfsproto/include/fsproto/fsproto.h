@@ -31,20 +31,21 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Constants                                                                */
 
-#define FSP_MAGIC 0xF5u          /* first byte of every frame */
-#define FSP_PROTO_VERSION 1u     /* second byte of every frame */
-#define FSP_HDR_LEN 12u          /* frame header size in bytes */
-#define FSP_MIN_PAYLOAD 65536u   /* every peer accepts payloads this big */
-#define FSP_MAX_PAYLOAD 16777216u /* no peer may announce more than 16 MiB */
+#define FSP_MAGIC 0xF5u              /* first byte of every frame */
+#define FSP_PROTO_VERSION 1u         /* second byte of every frame */
+#define FSP_HDR_LEN 12u              /* frame header size in bytes */
+#define FSP_MIN_PAYLOAD 65536u       /* every peer accepts payloads this big */
+#define FSP_MAX_PAYLOAD 16777216u    /* no peer may announce more than 16 MiB */
 #define FSP_DEFAULT_PAYLOAD 1048576u /* what our programs announce: 1 MiB */
 #define FSP_MAX_FRAME_LEN (FSP_HDR_LEN + FSP_MAX_PAYLOAD)
-#define FSP_NAME_MAX 255u        /* longest file name, in bytes */
-#define FSP_NOTICE_MAX 4096u     /* longest NOTICE text, in bytes */
-#define FSP_AGENT_MAX 256u       /* longest HELLO agent string, in bytes */
-#define FSP_PING_MAX 64u         /* longest PING payload */
-#define FSP_EVENT_ID 0u          /* request id of HELLO, events, connection errors */
-#define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length meaning "to the end"   \
-                                      */
+#define FSP_NAME_MAX 255u    /* longest file name, in bytes */
+#define FSP_NOTICE_MAX 4096u /* longest NOTICE text, in bytes */
+#define FSP_AGENT_MAX 256u   /* longest HELLO agent string, in bytes */
+#define FSP_PING_MAX 64u     /* longest PING payload */
+#define FSP_EVENT_ID 0u /* request id of HELLO, events, connection errors */
+#define FSP_LENGTH_TO_END                                                      \
+  UINT64_MAX /* GET/HASH length meaning "to the end"                           \
+              */
 
 /* Protocol versions, as HELLO announces them (the frame header's version
  * byte is FSP_PROTO_VERSION and stays 1). Version 2 adds authentication. */
@@ -64,15 +65,15 @@ extern "C" {
 /* First bytes of every transcript: this text and a NUL byte. */
 #define FSP_AUTH_CONTEXT "fsproto-v2-auth-ed25519"
 #define FSP_AUTH_CONTEXT_LEN (sizeof(FSP_AUTH_CONTEXT)) /* NUL included */
-#define FSP_TRANSCRIPT_MAX                                                    \
-  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +          \
+#define FSP_TRANSCRIPT_MAX                                                     \
+  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +           \
    FSP_BINDING_MAX)
 
 /* Capability bits announced in HELLO. */
 #define FSP_CAP_READ_ONLY (1u << 0) /* server refuses PUT and DELETE */
 #define FSP_CAP_EVENTS (1u << 1)    /* server supports SUBSCRIBE */
 #define FSP_CAP_NOTICE (1u << 2)    /* server relays NOTICE */
-#define FSP_CAP_AUTH (1u << 3)      /* server requires AUTH; CHALLENGE follows */
+#define FSP_CAP_AUTH (1u << 3) /* server requires AUTH; CHALLENGE follows */
 
 /* PUT modes. */
 #define FSP_PUT_REPLACE 0u
@@ -85,35 +86,35 @@ extern "C" {
 
 /* Opcodes. X(NAME, value, direction) where direction is C (client to server),
  * S (server to client) or B (both). */
-#define FSP_OPCODE_MAP(X)                                                     \
-  X(HELLO, 0x01, B)                                                           \
-  X(PING, 0x02, B)                                                            \
-  X(PONG, 0x03, B)                                                            \
-  X(BYE, 0x04, B)                                                             \
-  X(CHALLENGE, 0x05, S)                                                       \
-  X(AUTH, 0x06, C)                                                            \
-  X(LIST, 0x10, C)                                                            \
-  X(STAT, 0x11, C)                                                            \
-  X(DELETE, 0x12, C)                                                          \
-  X(GET, 0x13, C)                                                             \
-  X(PUT, 0x14, C)                                                             \
-  X(HASH, 0x15, C)                                                            \
-  X(SUBSCRIBE, 0x16, C)                                                       \
-  X(UNSUBSCRIBE, 0x17, C)                                                     \
-  X(NOTICE, 0x18, C)                                                          \
-  X(CANCEL, 0x19, C)                                                          \
-  X(DATA, 0x20, B)                                                            \
-  X(END, 0x21, B)                                                             \
-  X(OK, 0x40, S)                                                              \
-  X(ERROR, 0x41, S)                                                           \
-  X(ENTRIES, 0x42, S)                                                         \
-  X(INFO, 0x43, S)                                                            \
-  X(BEGIN, 0x44, S)                                                           \
-  X(READY, 0x45, S)                                                           \
-  X(DIGEST, 0x46, S)                                                          \
-  X(SUBSCRIBED, 0x47, S)                                                      \
-  X(EVENT, 0x60, S)                                                           \
-  X(NOTIFY, 0x61, S)                                                          \
+#define FSP_OPCODE_MAP(X)                                                      \
+  X(HELLO, 0x01, B)                                                            \
+  X(PING, 0x02, B)                                                             \
+  X(PONG, 0x03, B)                                                             \
+  X(BYE, 0x04, B)                                                              \
+  X(CHALLENGE, 0x05, S)                                                        \
+  X(AUTH, 0x06, C)                                                             \
+  X(LIST, 0x10, C)                                                             \
+  X(STAT, 0x11, C)                                                             \
+  X(DELETE, 0x12, C)                                                           \
+  X(GET, 0x13, C)                                                              \
+  X(PUT, 0x14, C)                                                              \
+  X(HASH, 0x15, C)                                                             \
+  X(SUBSCRIBE, 0x16, C)                                                        \
+  X(UNSUBSCRIBE, 0x17, C)                                                      \
+  X(NOTICE, 0x18, C)                                                           \
+  X(CANCEL, 0x19, C)                                                           \
+  X(DATA, 0x20, B)                                                             \
+  X(END, 0x21, B)                                                              \
+  X(OK, 0x40, S)                                                               \
+  X(ERROR, 0x41, S)                                                            \
+  X(ENTRIES, 0x42, S)                                                          \
+  X(INFO, 0x43, S)                                                             \
+  X(BEGIN, 0x44, S)                                                            \
+  X(READY, 0x45, S)                                                            \
+  X(DIGEST, 0x46, S)                                                           \
+  X(SUBSCRIBED, 0x47, S)                                                       \
+  X(EVENT, 0x60, S)                                                            \
+  X(NOTIFY, 0x61, S)                                                           \
   X(RESYNC, 0x62, S)
 
 enum fsp_op {
@@ -123,27 +124,27 @@ enum fsp_op {
 };
 
 /* Wire status codes, carried in ERROR frames. Never a host errno. */
-#define FSP_STATUS_MAP(X)                                                     \
-  X(NOT_FOUND, 1, "no such file")                                             \
-  X(EXISTS, 2, "file exists")                                                 \
-  X(BAD_NAME, 3, "invalid file name")                                         \
-  X(TOO_LARGE, 4, "too large")                                                \
-  X(BUSY, 5, "busy, try again later")                                         \
-  X(IO, 6, "I/O error on the server")                                         \
-  X(PROTOCOL, 7, "protocol error")                                            \
-  X(READ_ONLY, 8, "server is read-only")                                      \
-  X(NO_SPACE, 9, "no space left on the server")                               \
-  X(CHECKSUM, 10, "checksum mismatch")                                        \
-  X(SIZE, 11, "size mismatch")                                                \
-  X(UNKNOWN_OP, 12, "unknown opcode")                                         \
-  X(VERSION, 13, "unsupported protocol version")                              \
-  X(CANCELED, 14, "canceled")                                                 \
-  X(RANGE, 15, "range not satisfiable")                                       \
-  X(SHUTDOWN, 16, "server is shutting down")                                  \
-  X(TIMEOUT, 17, "idle timeout")                                              \
-  X(BAD_REQUEST, 18, "malformed request")                                     \
-  X(LIMIT, 19, "limit reached")                                               \
-  X(UNAUTHENTICATED, 20, "authentication required or refused")                \
+#define FSP_STATUS_MAP(X)                                                      \
+  X(NOT_FOUND, 1, "no such file")                                              \
+  X(EXISTS, 2, "file exists")                                                  \
+  X(BAD_NAME, 3, "invalid file name")                                          \
+  X(TOO_LARGE, 4, "too large")                                                 \
+  X(BUSY, 5, "busy, try again later")                                          \
+  X(IO, 6, "I/O error on the server")                                          \
+  X(PROTOCOL, 7, "protocol error")                                             \
+  X(READ_ONLY, 8, "server is read-only")                                       \
+  X(NO_SPACE, 9, "no space left on the server")                                \
+  X(CHECKSUM, 10, "checksum mismatch")                                         \
+  X(SIZE, 11, "size mismatch")                                                 \
+  X(UNKNOWN_OP, 12, "unknown opcode")                                          \
+  X(VERSION, 13, "unsupported protocol version")                               \
+  X(CANCELED, 14, "canceled")                                                  \
+  X(RANGE, 15, "range not satisfiable")                                        \
+  X(SHUTDOWN, 16, "server is shutting down")                                   \
+  X(TIMEOUT, 17, "idle timeout")                                               \
+  X(BAD_REQUEST, 18, "malformed request")                                      \
+  X(LIMIT, 19, "limit reached")                                                \
+  X(UNAUTHENTICATED, 20, "authentication required or refused")                 \
   X(FORBIDDEN, 21, "not allowed for this user")
 
 enum fsp_status {
@@ -153,19 +154,19 @@ enum fsp_status {
 };
 
 /* API error codes (negative), apart from UV_E* and errno. */
-#define FSP_ERRNO_MAP(X)                                                      \
-  X(EAGAIN, -501, "more bytes are needed")                                    \
-  X(ENOBUFS, -502, "buffer too small")                                        \
-  X(EMAGIC, -503, "bad magic byte")                                           \
-  X(EVERSION, -504, "unsupported protocol version")                           \
-  X(EFLAGS, -505, "reserved flag bits set")                                   \
-  X(ETOOBIG, -506, "payload length over the limit")                           \
-  X(EOPCODE, -507, "unknown opcode")                                          \
-  X(EMALFORMED, -508, "malformed payload")                                    \
-  X(EBADNAME, -509, "invalid file name")                                      \
-  X(EUTF8, -510, "invalid UTF-8")                                             \
-  X(EINVAL, -511, "invalid argument")                                         \
-  X(ESTATE, -512, "frame out of sequence")                                    \
+#define FSP_ERRNO_MAP(X)                                                       \
+  X(EAGAIN, -501, "more bytes are needed")                                     \
+  X(ENOBUFS, -502, "buffer too small")                                         \
+  X(EMAGIC, -503, "bad magic byte")                                            \
+  X(EVERSION, -504, "unsupported protocol version")                            \
+  X(EFLAGS, -505, "reserved flag bits set")                                    \
+  X(ETOOBIG, -506, "payload length over the limit")                            \
+  X(EOPCODE, -507, "unknown opcode")                                           \
+  X(EMALFORMED, -508, "malformed payload")                                     \
+  X(EBADNAME, -509, "invalid file name")                                       \
+  X(EUTF8, -510, "invalid UTF-8")                                              \
+  X(EINVAL, -511, "invalid argument")                                          \
+  X(ESTATE, -512, "frame out of sequence")                                     \
   X(EBADUSER, -513, "invalid user name")
 
 enum fsp_errno {
@@ -274,11 +275,11 @@ struct fsp_item {
 struct fsp_decoder {
   uint32_t
       max_payload;     /* largest payload accepted; may be raised after HELLO */
-  uint32_t _data_id;    /* id of the DATA frame being streamed */
-  uint32_t _data_len;   /* its payload length */
-  uint32_t _data_left;  /* payload bytes of it not yet handed out */
-  int _in_data;         /* 1 while streaming a DATA payload */
-  int _error;           /* sticky error: once the framing broke, stay broken */
+  uint32_t _data_id;   /* id of the DATA frame being streamed */
+  uint32_t _data_len;  /* its payload length */
+  uint32_t _data_left; /* payload bytes of it not yet handed out */
+  int _in_data;        /* 1 while streaming a DATA payload */
+  int _error;          /* sticky error: once the framing broke, stay broken */
 };
 
 /* Initialises d. max_payload 0 means FSP_MIN_PAYLOAD. */
@@ -313,9 +314,9 @@ struct fsp_hello {
   struct fsp_str agent;  /* free text, e.g. "fsd/1.0.0", 0..FSP_AGENT_MAX */
 };
 
-struct fsp_entry {       /* one file in ENTRIES, or the subject of an EVENT */
+struct fsp_entry { /* one file in ENTRIES, or the subject of an EVENT */
   uint64_t size;
-  int64_t mtime_ns;      /* modification time, ns since the Unix epoch */
+  int64_t mtime_ns; /* modification time, ns since the Unix epoch */
   struct fsp_str name;
 };
 
@@ -359,8 +360,8 @@ struct fsp_msg {
       struct fsp_str text;
     } error;
     struct {
-      uint32_t count;         /* entries in the batch */
-      const uint8_t *buf;     /* encoded entries (decoding only) */
+      uint32_t count;     /* entries in the batch */
+      const uint8_t *buf; /* encoded entries (decoding only) */
       size_t len;
     } entries;
     struct fsp_entry entry;
