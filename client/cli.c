@@ -376,14 +376,96 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   return 0;
 }
 
+/* One global option at argv[*i] (not --help or --version, which only
+ * come before the command): 1 when taken into o (*i then indexes its last
+ * word), 0 when a is not a global option, or FSC_EXIT_USAGE. */
+static int take_global(int argc, char **argv, int *i, struct fsc_opts *o,
+                       char *err, size_t errlen) {
+  const char *a = argv[*i];
+  const char *val = NULL;
+  if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+    o->quiet = 1;
+  else if (long_with_value(a, "--user", argc, argv, i, &val) ||
+           strncmp(a, "-u", 2) == 0) {
+    if (a[1] == 'u')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || fsp_user_check(val, strlen(val)) != 0)
+      return usage(err, errlen,
+                   "-u needs a user NAME (letters, digits, '.', '_', '-')");
+    o->user = val;
+  } else if (long_with_value(a, "--identity", argc, argv, i, &val) ||
+             strncmp(a, "-i", 2) == 0) {
+    if (a[1] == 'i')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "-i needs a key FILE");
+    o->identity = val;
+  } else if (strcmp(a, "--tls") == 0)
+    o->tls = 1;
+  else if (long_with_value(a, "--pin", argc, argv, i, &val)) {
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "--pin needs SHA256:... (fsd --fingerprint)");
+    o->pin = val;
+  } else if (long_with_value(a, "--ca", argc, argv, i, &val)) {
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "--ca needs a file of CA certificates");
+    o->ca = val;
+  } else if (long_with_value(a, "--server", argc, argv, i, &val) ||
+             strncmp(a, "-s", 2) == 0) {
+    if (a[1] == 's')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "-s needs HOST:PORT");
+    o->server = val;
+  } else
+    return 0;
+  return 1;
+}
+
+/* Whether a command option takes the next word as its value (-o PATH,
+ * --as NAME, ...), so that word is never read as a global option. */
+static int takes_next_word(const char *a) {
+  if (a[1] == '-')
+    return strcmp(a, "--output") == 0 || strcmp(a, "--as") == 0 ||
+           strcmp(a, "--retry") == 0;
+  const char *o = strchr(a, 'o');
+  return o != NULL && o[1] == '\0';
+}
+
+/* Takes the global options that follow the command out of argv[first..]
+ * (`fsc get big.iso -q`), keeping the rest in order; returns the new argc,
+ * or FSC_EXIT_USAGE as a negative number. */
+static int take_late_globals(int argc, char **argv, int first,
+                             struct fsc_opts *o, char *err, size_t errlen) {
+  int n = first, only_operands = 0;
+  for (int j = first; j < argc; j++) {
+    const char *a = argv[j];
+    if (!only_operands && strcmp(a, "--") == 0)
+      only_operands = 1;
+    else if (!only_operands && a[0] == '-' && a[1] != '\0') {
+      int k = j;
+      int r = take_global(argc, argv, &k, o, err, errlen);
+      if (r == FSC_EXIT_USAGE)
+        return -FSC_EXIT_USAGE;
+      if (r == 1) {
+        j = k;
+        continue;
+      }
+      if (takes_next_word(a) && j + 1 < argc)
+        argv[n++] = argv[j++];
+    }
+    argv[n++] = argv[j];
+  }
+  return n;
+}
+
 int fsc_parse_args(int argc, char **argv, const char *env_server,
                    struct fsc_opts *o, char *err, size_t errlen) {
-  int i;
+  int i, r;
   memset(o, 0, sizeof *o);
   o->server = (env_server && *env_server) ? env_server : FSC_DEFAULT_SERVER;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *val = NULL;
     if (a[0] != '-' || strcmp(a, "-") == 0)
       break;
     if (strcmp(a, "--") == 0) {
@@ -394,47 +476,17 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
       o->help = 1;
     else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
       o->version = 1;
-    else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-      o->quiet = 1;
-    else if (long_with_value(a, "--user", argc, argv, &i, &val) ||
-             strncmp(a, "-u", 2) == 0) {
-      if (a[1] == 'u')
-        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      if (val == NULL || fsp_user_check(val, strlen(val)) != 0)
-        return usage(err, errlen,
-                     "-u needs a user NAME (letters, digits, '.', '_', '-')");
-      o->user = val;
-    } else if (long_with_value(a, "--identity", argc, argv, &i, &val) ||
-               strncmp(a, "-i", 2) == 0) {
-      if (a[1] == 'i')
-        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "-i needs a key FILE");
-      o->identity = val;
-    } else if (strcmp(a, "--tls") == 0)
-      o->tls = 1;
-    else if (long_with_value(a, "--pin", argc, argv, &i, &val)) {
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "--pin needs SHA256:... (fsd --fingerprint)");
-      o->pin = val;
-    } else if (long_with_value(a, "--ca", argc, argv, &i, &val)) {
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "--ca needs a file of CA certificates");
-      o->ca = val;
-    } else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
-               strncmp(a, "-s", 2) == 0) {
-      if (a[1] == 's')
-        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "-s needs HOST:PORT");
-      o->server = val;
-    } else
-      return usage(err, errlen, "unknown option '%s' (try --help)", a);
+    else if ((r = take_global(argc, argv, &i, o, err, errlen)) != 1)
+      return r != 0 ? r
+                    : usage(err, errlen, "unknown option '%s' (try --help)", a);
   }
   if (o->help || o->version)
     return 0; /* whatever the address: help must always work */
   if (i >= argc)
     return usage(err, errlen, "missing command (try --help)");
+  argc = take_late_globals(argc, argv, i + 1, o, err, errlen);
+  if (argc < 0)
+    return -argc;
   int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
   if (rc != 0 || o->cmd.help)
     return rc;
