@@ -210,6 +210,145 @@ static int cluster_config(const struct cluster_args *cl,
 #endif
 }
 
+/* What the command line says, gathered by take_option(). */
+struct cmdline {
+  struct fsd_config cfg;
+  struct cluster_args cl;
+  const char *listen;    /* --listen, parsed at the end */
+  const char *anonymous; /* --anonymous read|rw, or NULL */
+  int fingerprint;       /* --fingerprint: print it and exit */
+};
+
+/* The options about users, logs and the cluster, and --help/--version;
+ * same returns as take_option(). */
+static int take_option2(struct cmdline *c, int opt, const char *arg,
+                        const char *word) {
+  unsigned secs;
+  int level, r;
+
+  switch (opt) {
+  case 'u':
+    if (arg[0] == '\0')
+      return usage_error("--users needs a file", NULL);
+    c->cfg.users = arg;
+    break;
+  case 'U':
+    if (parse_uint(arg, 1000000, &c->cfg.max_unauth) != 0 ||
+        c->cfg.max_unauth == 0)
+      return usage_error("--max-unauth needs a number from 1", arg);
+    break;
+  case 'A':
+    if (parse_uint(arg, 3600, &secs) != 0 || secs == 0)
+      return usage_error("--auth-timeout needs 1 to 3600 seconds", arg);
+    c->cfg.auth_timeout_ms = secs * 1000u;
+    break;
+  case 'a':
+    if (strcmp(arg, "read") != 0 && strcmp(arg, "rw") != 0)
+      return usage_error("--anonymous is read or rw", arg);
+    c->anonymous = arg;
+    break;
+  case 'g':
+    if (arg[0] == '\0')
+      return usage_error("--access-log needs a file or -", NULL);
+    c->cfg.access_log = arg;
+    break;
+  case 'L':
+    level = fsd_log_parse_level(arg);
+    if (level < 0)
+      return usage_error("--log-level is error, warn, info or debug", arg);
+    fsd_log_threshold = level;
+    break;
+  case 'h':
+    fputs(usage_text, stdout);
+    fputs(usage_cluster, stdout);
+    return 0;
+  case 'V':
+    /* fsd is built with the library of its own release. */
+    printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
+           fsp_version_string(), FSP_HELLO_VERSION);
+    return 0;
+  case OPT_CLUSTER:
+  case OPT_NODE:
+  case OPT_CREDS:
+  case OPT_CA:
+  case OPT_STREAM:
+  case OPT_RETENTION:
+  case OPT_REPLICAS:
+    r = cluster_option(&c->cl, opt, arg);
+    if (r != 0)
+      return r;
+    break;
+  default:
+    return usage_error("unknown or incomplete option", word);
+  }
+  return -1;
+}
+
+/* Takes one option of getopt_long (its value arg; word is the option as
+ * written, for messages) into c. Returns -1 to go on, or the exit status
+ * (after --help, --version or a usage error). */
+static int take_option(struct cmdline *c, int opt, const char *arg,
+                       const char *word) {
+  switch (opt) {
+  case 'r':
+    if (arg[0] == '\0')
+      return usage_error("--root needs a folder", NULL);
+    c->cfg.root = arg;
+    break;
+  case 'l':
+    c->listen = arg;
+    break;
+  case 'm':
+    if (parse_uint(arg, 1000000, &c->cfg.max_clients) != 0 ||
+        c->cfg.max_clients == 0)
+      return usage_error("--max-clients needs a number from 1", arg);
+    break;
+  case 'p':
+    if (parse_uint(arg, 1000000, &c->cfg.max_per_ip) != 0 ||
+        c->cfg.max_per_ip == 0)
+      return usage_error("--max-clients-per-ip needs a number from 1", arg);
+    break;
+  case 'f':
+    if (fsd_parse_size(arg, &c->cfg.min_free) != 0)
+      return usage_error("--min-free needs a size like 512M or 2G", arg);
+    c->cfg.min_free_set = 1;
+    break;
+  case 't':
+    if (parse_uint(arg, 86400 * 365, &c->cfg.idle_timeout) != 0)
+      return usage_error("--idle-timeout needs a number of seconds", arg);
+    break;
+  case 'R':
+    c->cfg.read_only = 1;
+    break;
+  case 'F':
+    c->cfg.no_fsync = 1;
+    break;
+  case 'T':
+    c->cfg.tls = 1;
+    break;
+  case 'P':
+    c->cfg.allow_plaintext = 1;
+    break;
+  case 'S':
+    if (arg[0] == '\0')
+      return usage_error("--state-dir needs a folder", NULL);
+    c->cfg.state_dir = arg;
+    break;
+  case 'C':
+    c->cfg.tls_cert = arg;
+    break;
+  case 'K':
+    c->cfg.tls_key = arg;
+    break;
+  case 'G':
+    c->fingerprint = 1;
+    break;
+  default:
+    return take_option2(c, opt, arg, word);
+  }
+  return -1;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"root", required_argument, NULL, 'r'},
@@ -243,162 +382,52 @@ int main(int argc, char **argv) {
       {"cluster-replicas", required_argument, NULL, OPT_REPLICAS},
       {NULL, 0, NULL, 0},
   };
-  struct cluster_args cl;
-  struct fsd_config cfg;
-  const char *listen = "127.0.0.1:7878";
-  const char *anonymous = NULL;
-  unsigned secs;
-  int opt, level, r, fingerprint = 0;
+  static struct cmdline c; /* zeroed */
+  struct fsd_config *cfg = &c.cfg;
+  int opt, r;
 
-  memset(&cfg, 0, sizeof(cfg));
-  memset(&cl, 0, sizeof(cl));
-  cfg.root = "files";
-  cfg.max_clients = 1024;
-  cfg.max_per_ip = 64;
-  cfg.idle_timeout = 300;
-  cfg.max_unauth = FSD_MAX_UNAUTH;
-  cfg.auth_timeout_ms = FSD_AUTH_DEADLINE_MS;
-  cfg.anon_rights = FSD_RIGHTS_ALL;
+  c.listen = "127.0.0.1:7878";
+  cfg->root = "files";
+  cfg->max_clients = 1024;
+  cfg->max_per_ip = 64;
+  cfg->idle_timeout = 300;
+  cfg->max_unauth = FSD_MAX_UNAUTH;
+  cfg->auth_timeout_ms = FSD_AUTH_DEADLINE_MS;
+  cfg->anon_rights = FSD_RIGHTS_ALL;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (opt) {
-    case 'r':
-      if (optarg[0] == '\0')
-        return usage_error("--root needs a folder", NULL);
-      cfg.root = optarg;
-      break;
-    case 'l':
-      listen = optarg;
-      break;
-    case 'm':
-      if (parse_uint(optarg, 1000000, &cfg.max_clients) != 0 ||
-          cfg.max_clients == 0)
-        return usage_error("--max-clients needs a number from 1", optarg);
-      break;
-    case 'p':
-      if (parse_uint(optarg, 1000000, &cfg.max_per_ip) != 0 ||
-          cfg.max_per_ip == 0)
-        return usage_error("--max-clients-per-ip needs a number from 1",
-                           optarg);
-      break;
-    case 'f':
-      if (fsd_parse_size(optarg, &cfg.min_free) != 0)
-        return usage_error("--min-free needs a size like 512M or 2G", optarg);
-      cfg.min_free_set = 1;
-      break;
-    case 't':
-      if (parse_uint(optarg, 86400 * 365, &cfg.idle_timeout) != 0)
-        return usage_error("--idle-timeout needs a number of seconds", optarg);
-      break;
-    case 'R':
-      cfg.read_only = 1;
-      break;
-    case 'F':
-      cfg.no_fsync = 1;
-      break;
-    case 'T':
-      cfg.tls = 1;
-      break;
-    case 'P':
-      cfg.allow_plaintext = 1;
-      break;
-    case 'S':
-      if (optarg[0] == '\0')
-        return usage_error("--state-dir needs a folder", NULL);
-      cfg.state_dir = optarg;
-      break;
-    case 'C':
-      cfg.tls_cert = optarg;
-      break;
-    case 'K':
-      cfg.tls_key = optarg;
-      break;
-    case 'G':
-      fingerprint = 1;
-      break;
-    case 'u':
-      if (optarg[0] == '\0')
-        return usage_error("--users needs a file", NULL);
-      cfg.users = optarg;
-      break;
-    case 'U':
-      if (parse_uint(optarg, 1000000, &cfg.max_unauth) != 0 ||
-          cfg.max_unauth == 0)
-        return usage_error("--max-unauth needs a number from 1", optarg);
-      break;
-    case 'A':
-      if (parse_uint(optarg, 3600, &secs) != 0 || secs == 0)
-        return usage_error("--auth-timeout needs 1 to 3600 seconds", optarg);
-      cfg.auth_timeout_ms = secs * 1000u;
-      break;
-    case 'a':
-      if (strcmp(optarg, "read") != 0 && strcmp(optarg, "rw") != 0)
-        return usage_error("--anonymous is read or rw", optarg);
-      anonymous = optarg;
-      break;
-    case 'g':
-      if (optarg[0] == '\0')
-        return usage_error("--access-log needs a file or -", NULL);
-      cfg.access_log = optarg;
-      break;
-    case 'L':
-      level = fsd_log_parse_level(optarg);
-      if (level < 0)
-        return usage_error("--log-level is error, warn, info or debug", optarg);
-      fsd_log_threshold = level;
-      break;
-    case 'h':
-      fputs(usage_text, stdout);
-      fputs(usage_cluster, stdout);
-      return 0;
-    case 'V':
-      /* fsd is built with the library of its own release. */
-      printf("fsd %s (libfsproto %s, protocol %u)\n", FSP_VERSION_STRING,
-             fsp_version_string(), FSP_HELLO_VERSION);
-      return 0;
-    case OPT_CLUSTER:
-    case OPT_NODE:
-    case OPT_CREDS:
-    case OPT_CA:
-    case OPT_STREAM:
-    case OPT_RETENTION:
-    case OPT_REPLICAS:
-      r = cluster_option(&cl, opt, optarg);
-      if (r != 0)
-        return r;
-      break;
-    default:
-      return usage_error("unknown or incomplete option", argv[optind - 1]);
-    }
+    r = take_option(&c, opt, optarg, argv[optind - 1]);
+    if (r >= 0)
+      return r;
   }
   if (optind < argc)
     return usage_error("unexpected argument", argv[optind]);
-  if (fsd_parse_listen(listen, &cfg.addr) != 0)
+  if (fsd_parse_listen(c.listen, &cfg->addr) != 0)
     return usage_error("--listen needs HOST:PORT (IPv6 as [ADDR]:PORT)",
-                       listen);
-  if ((cfg.tls_cert == NULL) != (cfg.tls_key == NULL))
+                       c.listen);
+  if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
     return usage_error("--tls-cert and --tls-key go together", NULL);
-  r = cluster_config(&cl, &cfg);
+  r = cluster_config(&c.cl, cfg);
   if (r != 0)
     return r;
-  if (fingerprint)
-    return fsd_tls_print_fingerprint(&cfg);
-  if (anonymous != NULL && cfg.users != NULL)
+  if (c.fingerprint)
+    return fsd_tls_print_fingerprint(cfg);
+  if (c.anonymous != NULL && cfg->users != NULL)
     return usage_error("--anonymous and --users exclude each other", NULL);
-  cfg.anonymous = anonymous != NULL;
-  if (anonymous != NULL && strcmp(anonymous, "read") == 0) {
-    cfg.read_only = 1;
-    cfg.anon_rights = FSD_RIGHT_READ;
+  cfg->anonymous = c.anonymous != NULL;
+  if (c.anonymous != NULL && strcmp(c.anonymous, "read") == 0) {
+    cfg->read_only = 1;
+    cfg->anon_rights = FSD_RIGHT_READ;
   }
   /* Open to anyone who can connect is fine on loopback (only this machine's
    * users), not beyond it unless asked for. */
   /* (A socket from systemd replaces --listen: the server checks that one.) */
-  if (cfg.users == NULL && anonymous == NULL && getenv("LISTEN_FDS") == NULL &&
-      !fsd_tls_is_loopback(&cfg.addr))
+  if (cfg->users == NULL && c.anonymous == NULL &&
+      getenv("LISTEN_FDS") == NULL && !fsd_tls_is_loopback(&cfg->addr))
     return usage_error(
         "a listener beyond loopback needs --users FILE (or --anonymous "
         "read|rw to let anyone in on purpose)",
-        listen);
-  r = fsd_server_run(&cfg);
+        c.listen);
+  r = fsd_server_run(cfg);
   return r == 0 ? 0 : r == FSD_RUN_BADCONFIG ? 2 : 1;
 }
