@@ -73,6 +73,7 @@ void bench_raise_nofile(uint32_t want) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 16)
-    fprintf(stderr, "%s: warning: open-file limit %llu is below %u connections\n",
+    fprintf(stderr,
+            "%s: warning: open-file limit %llu is below %u connections\n",
             prog_name, (unsigned long long)rl.rlim_cur, want);
 }

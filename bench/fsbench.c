@@ -33,41 +33,41 @@
 
 #include "benchutil.h"
 
-#define RBUF_SIZE (256u * 1024u)   /* loop-wide read buffer */
-#define PATTERN_SIZE (1u << 20)    /* upload content repeats this buffer */
-#define MAX_CONNECTING 128         /* connects in flight, to spare the backlog */
-#define WQ_MAX (4u << 20)          /* upload bytes queued per connection */
-#define DW_CHUNKS 8                /* DATA frames per upload write */
-#define NAME_ROOM 64u              /* room for generated names in frames */
-#define HSUB 64u                   /* histogram sub-buckets per power of two */
+#define RBUF_SIZE (256u * 1024u) /* loop-wide read buffer */
+#define PATTERN_SIZE (1u << 20)  /* upload content repeats this buffer */
+#define MAX_CONNECTING 128       /* connects in flight, to spare the backlog */
+#define WQ_MAX (4u << 20)        /* upload bytes queued per connection */
+#define DW_CHUNKS 8              /* DATA frames per upload write */
+#define NAME_ROOM 64u            /* room for generated names in frames */
+#define HSUB 64u                 /* histogram sub-buckets per power of two */
 #define HBUCKETS (2u * HSUB + 57u * HSUB)
-#define FAN_PAUSE_MS 50            /* pause between fan-out rounds */
-#define FAN_TIMEOUT_MS 60000       /* a round that takes longer is a failure */
+#define FAN_PAUSE_MS 50      /* pause between fan-out rounds */
+#define FAN_TIMEOUT_MS 60000 /* a round that takes longer is a failure */
 #define MAX_ROUNDS 1000
 
 enum test { T_SIZE, T_LS, T_GET, T_PUT, T_MIXED, T_FANOUT, T_IDLE };
-static const char *const test_names[] = {"size", "ls",     "get", "put",
+static const char *const test_names[] = {"size",  "ls",     "get", "put",
                                          "mixed", "fanout", "idle"};
 
 enum phase { PH_CONNECT, PH_SETUP, PH_RUN, PH_DONE };
 
 enum slot_state {
-  S_IDLE,     /* no request in flight */
-  S_WAIT,     /* waiting for the final frame */
+  S_IDLE,      /* no request in flight */
+  S_WAIT,      /* waiting for the final frame */
   S_PUT_READY, /* PUT sent, waiting for READY */
-  S_PUT_SEND, /* READY came, DATA still to queue */
-  S_PUT_INFO  /* END queued, waiting for INFO */
+  S_PUT_SEND,  /* READY came, DATA still to queue */
+  S_PUT_INFO   /* END queued, waiting for INFO */
 };
 
 /* One request in flight on a connection; its id is its index + 1. */
 struct slot {
-  uint64_t t0;       /* when the request was sent, ns */
-  uint64_t sent;     /* put: DATA payload bytes queued so far */
-  uint64_t got;      /* get: DATA payload bytes received so far */
-  uint64_t expect;   /* get: bytes BEGIN announced */
-  XXH3_state_t *xs;  /* get with --verify: running hash */
-  uint8_t op;        /* request opcode */
-  uint8_t state;     /* enum slot_state */
+  uint64_t t0;      /* when the request was sent, ns */
+  uint64_t sent;    /* put: DATA payload bytes queued so far */
+  uint64_t got;     /* get: DATA payload bytes received so far */
+  uint64_t expect;  /* get: bytes BEGIN announced */
+  XXH3_state_t *xs; /* get with --verify: running hash */
+  uint8_t op;       /* request opcode */
+  uint8_t state;    /* enum slot_state */
 };
 
 struct bench;
@@ -75,29 +75,29 @@ struct bench;
 struct conn {
   uv_tcp_t tcp;
   uv_connect_t creq;
-  uv_write_t wreq;         /* write of out[wcur] */
+  uv_write_t wreq; /* write of out[wcur] */
   struct bench *b;
-  uint32_t idx;            /* index in bench.conns */
-  uint32_t peer_max;       /* largest payload the server accepts */
+  uint32_t idx;      /* index in bench.conns */
+  uint32_t peer_max; /* largest payload the server accepts */
   struct fsp_decoder dec;
-  uint8_t *keep;           /* an incomplete frame carried to the next read */
+  uint8_t *keep; /* an incomplete frame carried to the next read */
   uint32_t keep_len, keep_cap;
-  uint8_t *out[2];         /* small frames waiting to be written */
+  uint8_t *out[2]; /* small frames waiting to be written */
   uint32_t out_len[2];
   uint32_t out_cap;
-  uint8_t cur;             /* which out buffer takes new frames */
-  uint8_t wcur;            /* which out buffer is being written */
-  uint8_t writing;         /* a write of out[wcur] is in flight */
-  uint8_t ready;           /* HELLO (and for watchers SUBSCRIBED) came */
+  uint8_t cur;     /* which out buffer takes new frames */
+  uint8_t wcur;    /* which out buffer is being written */
+  uint8_t writing; /* a write of out[wcur] is in flight */
+  uint8_t ready;   /* HELLO (and for watchers SUBSCRIBED) came */
   uint32_t nslots;
   struct slot *slots;
-  uint32_t send_rr;        /* put: next slot to feed, round robin */
-  uint32_t nsending;       /* put: slots in S_PUT_SEND */
-  uint32_t nissued;        /* mixed: position in the rotation */
-  uint32_t events;         /* fanout: rounds this watcher has seen */
-  uv_timer_t *rate_timer;  /* get --rate: resumes reading */
-  uint64_t rate_t0;        /* get --rate: when reading began */
-  uint64_t rate_bytes;     /* get --rate: bytes read since */
+  uint32_t send_rr;       /* put: next slot to feed, round robin */
+  uint32_t nsending;      /* put: slots in S_PUT_SEND */
+  uint32_t nissued;       /* mixed: position in the rotation */
+  uint32_t events;        /* fanout: rounds this watcher has seen */
+  uv_timer_t *rate_timer; /* get --rate: resumes reading */
+  uint64_t rate_t0;       /* get --rate: when reading began */
+  uint64_t rate_bytes;    /* get --rate: bytes read since */
 };
 
 /* A batch of DATA frames (and maybe the END) of uploads on one connection. */
@@ -135,46 +135,45 @@ struct bench {
   uv_loop_t *loop;
   struct sockaddr_storage addr;
   struct conn *conns;
-  uint32_t nconns;         /* watchers + publisher in fanout mode */
+  uint32_t nconns; /* watchers + publisher in fanout mode */
   uint32_t next_connect;
   uint32_t connecting;
   uint32_t nready;
   enum phase phase;
-  uint64_t now;            /* clock reading for the current callback */
+  uint64_t now; /* clock reading for the current callback */
   uint64_t t_start, t_end;
-  uint64_t target;         /* requests to complete; 0 with -d */
+  uint64_t target; /* requests to complete; 0 with -d */
   uint64_t issued, completed, errors;
-  uint64_t payload;        /* file bytes moved by completed requests */
-  uint64_t rx, tx;         /* bytes read and written */
+  uint64_t payload; /* file bytes moved by completed requests */
+  uint64_t rx, tx;  /* bytes read and written */
   int stopping;
   int finished;
   int exit_code;
   uint64_t hist[HBUCKETS];
   uint8_t *rbuf;
   uint8_t *pattern;
-  uint64_t put_hash;       /* XXH3 of file_size bytes of the pattern */
+  uint64_t put_hash; /* XXH3 of file_size bytes of the pattern */
   struct dwrite *dw_free;
-  uv_timer_t timer;        /* -d deadline, fan-out pauses and timeouts */
+  uv_timer_t timer; /* -d deadline, fan-out pauses and timeouts */
   int timer_open;
   /* Request templates with id 0; the id is patched in per request. */
   uint8_t tpl_stat[FSP_HDR_LEN + FSP_NAME_MAX];
   uint8_t tpl_get[FSP_HDR_LEN + 16 + FSP_NAME_MAX];
   uint8_t tpl_list[FSP_HDR_LEN];
   uint32_t tpl_stat_len, tpl_get_len;
-  uint32_t req_max;        /* largest request frame + END, for out_cap */
+  uint32_t req_max; /* largest request frame + END, for out_cap */
   /* fanout */
   int round;
   uint32_t fan_left;
   int pub_done;
   uint64_t fan_t0, fan_t_end;
-  uint64_t fan_t_put_end;  /* when the publisher's END was queued */
+  uint64_t fan_t_put_end; /* when the publisher's END was queued */
   double fan_ms[MAX_ROUNDS];
   double fan_end_ms[MAX_ROUNDS];
   char fan_text[64];
   size_t fan_text_len;
   uint64_t fan_resync;
 };
-
 
 static void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
@@ -301,7 +300,8 @@ static void out_msg(struct conn *c, const struct fsp_msg *m) {
   size_t cap = c->out_cap - c->out_len[c->cur];
   ssize_t n = fsp_msg_encode(out_room(c, 0), cap, m);
   if (n < 0)
-    bench_fatal("cannot encode %s: %s", fsp_op_name(m->op), fsp_strerror((int)n));
+    bench_fatal("cannot encode %s: %s", fsp_op_name(m->op),
+                fsp_strerror((int)n));
   if ((size_t)n > cap)
     bench_fatal("connection %u: output buffer full", c->idx);
   c->out_len[c->cur] += (uint32_t)n;
@@ -522,9 +522,9 @@ static void report_error(struct conn *c, const struct fsp_frame *f) {
   if (fsp_msg_decode(f, &m) != 0)
     bench_fatal("connection %u: malformed ERROR", c->idx);
   if (b->errors == 0 || b->phase != PH_RUN)
-    fprintf(stderr, "fsbench: connection %u id %" PRIu32 ": %s: %.*s\n",
-            c->idx, f->id, fsp_status_name(m.u.error.status),
-            (int)m.u.error.text.len, m.u.error.text.ptr);
+    fprintf(stderr, "fsbench: connection %u id %" PRIu32 ": %s: %.*s\n", c->idx,
+            f->id, fsp_status_name(m.u.error.status), (int)m.u.error.text.len,
+            m.u.error.text.ptr);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -616,8 +616,8 @@ static void conn_ready(struct conn *c) {
     fflush(stdout);
     b->phase = PH_RUN;
     if (b->o.seconds > 0)
-      uv_timer_start(&b->timer, on_deadline,
-                     (uint64_t)(b->o.seconds * 1000.0), 0);
+      uv_timer_start(&b->timer, on_deadline, (uint64_t)(b->o.seconds * 1000.0),
+                     0);
   } else if (b->o.test == T_FANOUT) {
     b->phase = PH_RUN;
     fan_round(b);
@@ -660,7 +660,7 @@ static void on_push(struct conn *c, const struct fsp_frame *f) {
     r = fsp_msg_decode(f, &m);
     if (r != 0)
       bench_fatal("connection %u: bad %s: %s", c->idx, fsp_op_name(f->op),
-            fsp_strerror(r));
+                  fsp_strerror(r));
     s = f->op == FSP_OP_EVENT ? &m.u.event.file.name : &m.u.text;
     if ((f->op == FSP_OP_EVENT) == (b->o.notice != 0))
       return;
@@ -704,7 +704,7 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
     if (f->op == FSP_OP_ERROR)
       report_error(c, f);
     bench_fatal("connection %u: unexpected %s for the connection", c->idx,
-          fsp_op_name(f->op) ? fsp_op_name(f->op) : "frame");
+                fsp_op_name(f->op) ? fsp_op_name(f->op) : "frame");
   }
   slot = f->id - 1;
   if (slot >= c->nslots)
@@ -741,8 +741,8 @@ static void on_frame(struct conn *c, const struct fsp_frame *f) {
       uint64_t size = get_u64be(f->payload);
       if (size != sl->got || size != sl->expect)
         bench_fatal("GET %s: got %" PRIu64 " bytes, BEGIN said %" PRIu64
-              ", END said %" PRIu64,
-              b->o.name, sl->got, sl->expect, size);
+                    ", END said %" PRIu64,
+                    b->o.name, sl->got, sl->expect, size);
       if (sl->xs != NULL &&
           XXH3_64bits_digest(sl->xs) != get_u64be(f->payload + 8))
         bench_fatal("GET %s: checksum mismatch", b->o.name);
@@ -865,7 +865,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (b->phase == PH_DONE)
       return;
     bench_fatal("connection %u: %s", c->idx,
-          nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+                nread == UV_EOF ? "closed by the server"
+                                : uv_strerror((int)nread));
   }
   if (b->phase == PH_DONE)
     return;
@@ -882,7 +883,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     ssize_t n = fsp_decoder_feed(&c->dec, base + off, len - off, &it);
     if (n < 0)
       bench_fatal("connection %u: broken stream: %s", c->idx,
-            fsp_strerror((int)n));
+                  fsp_strerror((int)n));
     off += (size_t)n;
     if (it.type == FSP_ITEM_FRAME)
       on_frame(c, &it.frame);
@@ -971,7 +972,7 @@ static void connect_more(struct bench *b) {
                        on_connect);
     if (r < 0)
       bench_fatal("connection %u: connect: %s%s", c->idx, uv_strerror(r),
-            r == UV_EMFILE ? " (open-file limit)" : "");
+                  r == UV_EMFILE ? " (open-file limit)" : "");
     b->connecting++;
   }
 }
@@ -985,12 +986,11 @@ static void on_fan_pause(uv_timer_t *t) {
 
 static void on_fan_timeout(uv_timer_t *t) {
   struct bench *b = t->data;
-  bench_fatal("fan-out round %d: %u of %u watchers still without the event after "
-        "%d ms",
-        b->round, b->fan_left, b->nconns - 1, FAN_TIMEOUT_MS);
+  bench_fatal(
+      "fan-out round %d: %u of %u watchers still without the event after "
+      "%d ms",
+      b->round, b->fan_left, b->nconns - 1, FAN_TIMEOUT_MS);
 }
-
-
 
 static void fan_report(struct bench *b) {
   int n = b->round;
@@ -1026,9 +1026,9 @@ static void fan_check_done(struct bench *b) {
     return;
   uv_timer_stop(&b->timer);
   b->fan_ms[i] = (double)(b->fan_t_end - b->fan_t0) / 1e6;
-  b->fan_end_ms[i] =
-      b->o.notice ? b->fan_ms[i]
-                  : (double)(b->fan_t_end - b->fan_t_put_end) / 1e6;
+  b->fan_end_ms[i] = b->o.notice
+                         ? b->fan_ms[i]
+                         : (double)(b->fan_t_end - b->fan_t_put_end) / 1e6;
   if (b->round >= b->o.rounds) {
     fan_report(b);
     finish(b);
@@ -1076,17 +1076,16 @@ static void report(struct bench *b) {
   double secs = (double)(b->t_end - b->t_start) / 1e9;
   double rps = secs > 0 ? (double)b->completed / secs : 0;
   int bulk = b->o.test == T_GET || b->o.test == T_PUT || b->o.test == T_MIXED;
-  double mbps = secs > 0 ? (double)(bulk ? b->payload : b->rx + b->tx) / secs /
-                               1e6
-                         : 0;
+  double mbps =
+      secs > 0 ? (double)(bulk ? b->payload : b->rx + b->tx) / secs / 1e6 : 0;
   double p50 = hist_pct_ms(b, 0.50), p99 = hist_pct_ms(b, 0.99),
          p999 = hist_pct_ms(b, 0.999);
 
   if (!b->o.quiet) {
     printf("%s: %" PRIu64 " requests in %.3f s, %u connections, pipeline %u"
            "%s\n",
-           test_names[b->o.test], b->completed, secs, b->nconns,
-           b->o.pipeline, bulk ? "" : " (MB/s counts wire bytes)");
+           test_names[b->o.test], b->completed, secs, b->nconns, b->o.pipeline,
+           bulk ? "" : " (MB/s counts wire bytes)");
     printf("  %.0f requests/s, %.1f MB/s\n", rps, mbps);
     printf("  latency p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms\n", p50, p99,
            p999);
@@ -1160,35 +1159,34 @@ static uint64_t parse_size(const char *s) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: fsbench [options]\n"
-          "  -s HOST:PORT     server (default 127.0.0.1:7878)\n"
-          "  -c N             connections (default 50); watchers for fanout\n"
-          "  -P N             requests in flight per connection (default 1)\n"
-          "  -n N             requests to complete (default 100000)\n"
-          "  -d SECONDS       run for a time instead of -n\n"
-          "  -t TEST          size|ls|get|put|mixed|fanout|idle (default size)\n"
-          "  --file-size N    bytes of the file read or written (K/M/G "
-          "suffixes;\n"
-          "                   default 4096, 16 for fanout)\n"
-          "  --name NAME      file the tests use (default fsbench.dat;\n"
-          "                   fsbench-fan for fanout)\n"
-          "  --rounds N       fanout rounds, median reported (default 5)\n"
-          "  --notice         fanout with NOTICE instead of PUT\n"
-          "  --rate BYTES     get: read at most BYTES per second per "
-          "connection\n"
-          "  --verify         get: check each download's XXH3\n"
-          "  --raw            idle: TCP connections without HELLO\n"
-          "  --json           also print one JSON line with the results\n"
-          "  -q               only the JSON line\n"
-          "  -h, --help       this text\n"
-          "size/get/ls/mixed upload NAME first unless it already has the "
-          "size.\n"
-          "idle prints \"ready N\" once all connections are up, then holds "
-          "them\n"
-          "(for -d seconds, or until killed).\n");
+  fprintf(
+      f, "usage: fsbench [options]\n"
+         "  -s HOST:PORT     server (default 127.0.0.1:7878)\n"
+         "  -c N             connections (default 50); watchers for fanout\n"
+         "  -P N             requests in flight per connection (default 1)\n"
+         "  -n N             requests to complete (default 100000)\n"
+         "  -d SECONDS       run for a time instead of -n\n"
+         "  -t TEST          size|ls|get|put|mixed|fanout|idle (default size)\n"
+         "  --file-size N    bytes of the file read or written (K/M/G "
+         "suffixes;\n"
+         "                   default 4096, 16 for fanout)\n"
+         "  --name NAME      file the tests use (default fsbench.dat;\n"
+         "                   fsbench-fan for fanout)\n"
+         "  --rounds N       fanout rounds, median reported (default 5)\n"
+         "  --notice         fanout with NOTICE instead of PUT\n"
+         "  --rate BYTES     get: read at most BYTES per second per "
+         "connection\n"
+         "  --verify         get: check each download's XXH3\n"
+         "  --raw            idle: TCP connections without HELLO\n"
+         "  --json           also print one JSON line with the results\n"
+         "  -q               only the JSON line\n"
+         "  -h, --help       this text\n"
+         "size/get/ls/mixed upload NAME first unless it already has the "
+         "size.\n"
+         "idle prints \"ready N\" once all connections are up, then holds "
+         "them\n"
+         "(for -d seconds, or until killed).\n");
 }
-
 
 static uint64_t parse_count(const char *s, const char *what) {
   char *end;
@@ -1201,8 +1199,16 @@ static uint64_t parse_count(const char *s, const char *what) {
 }
 
 static void parse_opts(struct bench *b, int argc, char **argv) {
-  enum { O_FILE_SIZE = 256, O_NAME, O_ROUNDS, O_NOTICE, O_RATE, O_VERIFY,
-         O_RAW, O_JSON };
+  enum {
+    O_FILE_SIZE = 256,
+    O_NAME,
+    O_ROUNDS,
+    O_NOTICE,
+    O_RATE,
+    O_VERIFY,
+    O_RAW,
+    O_JSON
+  };
   static const struct option lopts[] = {
       {"file-size", required_argument, NULL, O_FILE_SIZE},
       {"name", required_argument, NULL, O_NAME},
@@ -1246,8 +1252,7 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
       break;
     case 't': {
       int found = 0;
-      for (int i = 0; i < (int)(sizeof(test_names) / sizeof(*test_names));
-           i++)
+      for (int i = 0; i < (int)(sizeof(test_names) / sizeof(*test_names)); i++)
         if (strcmp(optarg, test_names[i]) == 0) {
           o->test = (enum test)i;
           found = 1;
@@ -1317,7 +1322,6 @@ static void parse_opts(struct bench *b, int argc, char **argv) {
     bench_fatal("-n must be at least 1");
   bench_parse_addr(server, &b->addr);
 }
-
 
 /* Builds the request templates (id 0) once. */
 static void build_templates(struct bench *b) {

@@ -51,20 +51,18 @@ struct fan {
   double ms[MAX_ROUNDS];
   uv_timer_t timer;
   char rbuf[RBUF_SIZE];
-  char sub_cmd[128];   /* SUBSCRIBE command */
+  char sub_cmd[128]; /* SUBSCRIBE command */
   size_t sub_cmd_len;
   char sub_reply[128]; /* what a subscriber receives first */
   size_t sub_reply_len;
-  char pub_cmd[128];   /* this round's PUBLISH command */
+  char pub_cmd[128]; /* this round's PUBLISH command */
   size_t pub_cmd_len;
-  char msg[128];       /* this round's message, as a subscriber gets it */
+  char msg[128]; /* this round's message, as a subscriber gets it */
   size_t msg_len;
   const char *chan;
 };
 
-
 static void round_start(struct fan *f);
-
 
 static void report(struct fan *f) {
   int n = f->round;
@@ -125,8 +123,8 @@ static void send_bytes(struct sub *s, const char *p, size_t len) {
 static void on_timeout(uv_timer_t *t) {
   struct fan *f = t->data;
   bench_fatal("round %d: %u of %u subscribers still without the message after "
-        "%d ms",
-        f->round, f->left, f->n, TIMEOUT_MS);
+              "%d ms",
+              f->round, f->left, f->n, TIMEOUT_MS);
 }
 
 static void round_start(struct fan *f) {
@@ -139,13 +137,14 @@ static void round_start(struct fan *f) {
   f->pub_done = 0;
   pub->reply_len = 0;
   pl = snprintf(payload, sizeof(payload), "round-%06d", f->round);
-  f->pub_cmd_len = (size_t)snprintf(
-      f->pub_cmd, sizeof(f->pub_cmd),
-      "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n", strlen(f->chan),
-      f->chan, pl, payload);
-  f->msg_len = (size_t)snprintf(
-      f->msg, sizeof(f->msg), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n",
-      strlen(f->chan), f->chan, pl, payload);
+  f->pub_cmd_len =
+      (size_t)snprintf(f->pub_cmd, sizeof(f->pub_cmd),
+                       "*3\r\n$7\r\nPUBLISH\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n",
+                       strlen(f->chan), f->chan, pl, payload);
+  f->msg_len =
+      (size_t)snprintf(f->msg, sizeof(f->msg),
+                       "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%d\r\n%s\r\n",
+                       strlen(f->chan), f->chan, pl, payload);
   uv_timer_start(&f->timer, on_timeout, TIMEOUT_MS, 0);
   f->t0 = uv_hrtime();
   send_bytes(pub, f->pub_cmd, f->pub_cmd_len);
@@ -195,8 +194,8 @@ static void sub_read(struct sub *s, const char *p, size_t n) {
     if (++f->nready == f->n + 1)
       round_start(f);
   } else if (f->round > 0 &&
-             s->rx == f->sub_reply_len + (unsigned long long)f->round *
-                                             f->msg_len) {
+             s->rx ==
+                 f->sub_reply_len + (unsigned long long)f->round * f->msg_len) {
     if (--f->left == 0) {
       f->t_end = uv_hrtime();
       check_done(f);
@@ -210,7 +209,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   if (nread < 0)
     bench_fatal("connection %u: %s", s->idx,
-          nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+                nread == UV_EOF ? "closed by the server"
+                                : uv_strerror((int)nread));
   if (s->idx == s->f->n)
     pub_read(s, buf->base, (size_t)nread);
   else
@@ -258,7 +258,6 @@ static void usage(FILE *out) {
                "[--rounds N] [--channel NAME] [--json] [-q]\n"
                "  defaults: 127.0.0.1:6379, 1000 subscribers, 5 rounds\n");
 }
-
 
 int main(int argc, char **argv) {
   static struct fan fan;
@@ -312,14 +311,13 @@ int main(int argc, char **argv) {
   }
   bench_parse_addr(server, &f->addr);
   bench_raise_nofile(f->n + 1);
-  f->sub_cmd_len =
-      (size_t)snprintf(f->sub_cmd, sizeof(f->sub_cmd),
-                       "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+  f->sub_cmd_len = (size_t)snprintf(f->sub_cmd, sizeof(f->sub_cmd),
+                                    "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+                                    strlen(f->chan), f->chan);
+  f->sub_reply_len =
+      (size_t)snprintf(f->sub_reply, sizeof(f->sub_reply),
+                       "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:1\r\n",
                        strlen(f->chan), f->chan);
-  f->sub_reply_len = (size_t)snprintf(
-      f->sub_reply, sizeof(f->sub_reply),
-      "*3\r\n$9\r\nsubscribe\r\n$%zu\r\n%s\r\n:1\r\n", strlen(f->chan),
-      f->chan);
   f->loop = uv_default_loop();
   uv_timer_init(f->loop, &f->timer);
   f->timer.data = f;

@@ -1,6 +1,8 @@
 /* fsc command-line parsing and help texts. See cli.h. */
 #include "cli.h"
 
+#include <fsproto/fsproto.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,8 @@ struct cmd_spec {
 };
 
 static const char program_help[] =
-    "Usage: fsc [-s HOST:PORT] [-q] [--tls] [--pin SHA256:...] [--ca FILE]\n"
-    "           COMMAND [ARGS...]\n"
+    "Usage: fsc [-s HOST:PORT] [-u NAME] [-i FILE] [-q] [--tls]\n"
+    "           [--pin SHA256:...] [--ca FILE] COMMAND [ARGS...]\n"
     "\n"
     "Client for the fsd file server.\n"
     "\n"
@@ -46,11 +48,22 @@ static const char program_help[] =
     "happen\n"
     "  announce TEXT...                 send a notice to every watcher\n"
     "  shell                            interactive prompt\n"
+    "  keygen                           make this client's key and print the\n"
+    "                                   line for the server's users file\n"
     "\n"
     "Options:\n"
     "  -s, --server HOST:PORT  the server: default $FSC_SERVER, else\n"
     "                          " FSC_DEFAULT_SERVER "; IPv6 in brackets: "
-    "[::1]:7878\n"
+    "[::1]:7878;\n"
+    "                          several of one cluster, comma separated,\n"
+    "                          are tried in turn\n"
+    "  -u, --user NAME         who to authenticate as, when the server asks:\n"
+    "                          default $FSC_USER, else the login name\n"
+    "  -i, --identity FILE     the private key to sign with: default\n"
+    "                          $FSC_IDENTITY, else\n"
+    "                          $XDG_CONFIG_HOME/fsc/id_ed25519 (made by fsc\n"
+    "                          keygen; an unencrypted ssh id_ed25519 works\n"
+    "                          too; refused when others may read it)\n"
     "  -q, --quiet             no progress bar\n"
     "      --tls               TLS to a loopback server too (any other\n"
     "                          server is always reached over TLS 1.3)\n"
@@ -70,7 +83,8 @@ static const char program_help[] =
     "  1    an operation failed (the error names the file)\n"
     "  2    usage error\n"
     "  3    cannot connect to the server (or its key or certificate is not\n"
-    "       trusted), or the connection was lost\n"
+    "       trusted), the server refused to let this user in, or the\n"
+    "       connection was lost\n"
     "       (watch: once it gives up reconnecting, see fsc watch --help)\n"
     "  130  interrupted by Ctrl-C (128+N for signal N, e.g. 143 for kill);\n"
     "       transfers are canceled and temporary files removed\n";
@@ -164,6 +178,17 @@ static const char shell_help[] =
     "lines one after the other and exits at the end of the input, with the\n"
     "highest exit status of the commands it ran (0 when all succeeded).\n";
 
+static const char keygen_help[] =
+    "Usage: fsc [-u NAME] [-i FILE] keygen\n"
+    "\n"
+    "Make a new Ed25519 key for this client in FILE (default\n"
+    "$FSC_IDENTITY, else $XDG_CONFIG_HOME/fsc/id_ed25519, else\n"
+    "~/.config/fsc/id_ed25519; mode 0600, in OpenSSH's format), and print\n"
+    "on stdout the line to add to the server's users file:\n"
+    "  NAME read,write,delete,notice ssh-ed25519 AAAA... NAME@HOST\n"
+    "NAME is -u, else $FSC_USER, else the login name. An existing key is\n"
+    "never replaced. The key has no passphrase: keep the file private.\n";
+
 static const char shell_cmds_help[] =
     "Commands: ls [-l] [-h] [--json], size [-h] NAME..., rm NAME...,\n"
     "  get NAME... [-o PATH] [-c], put FILE... [--as NAME] [--no-clobber],\n"
@@ -178,6 +203,7 @@ static const struct cmd_spec specs[] = {
     {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 0, -1, NULL, watch_help},
     {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0, "TEXT", announce_help},
     {"shell", FSC_CMD_SHELL, 0, 0, 0, -1, NULL, shell_help},
+    {"keygen", FSC_CMD_KEYGEN, 0, 0, 0, -1, NULL, keygen_help},
     {"help", FSC_CMD_HELP, 0, 0, 1, 1, NULL, shell_cmds_help},
     {"quit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
     {"exit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
@@ -350,14 +376,96 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   return 0;
 }
 
+/* One global option at argv[*i] (not --help or --version, which only
+ * come before the command): 1 when taken into o (*i then indexes its last
+ * word), 0 when a is not a global option, or FSC_EXIT_USAGE. */
+static int take_global(int argc, char **argv, int *i, struct fsc_opts *o,
+                       char *err, size_t errlen) {
+  const char *a = argv[*i];
+  const char *val = NULL;
+  if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
+    o->quiet = 1;
+  else if (long_with_value(a, "--user", argc, argv, i, &val) ||
+           strncmp(a, "-u", 2) == 0) {
+    if (a[1] == 'u')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || fsp_user_check(val, strlen(val)) != 0)
+      return usage(err, errlen,
+                   "-u needs a user NAME (letters, digits, '.', '_', '-')");
+    o->user = val;
+  } else if (long_with_value(a, "--identity", argc, argv, i, &val) ||
+             strncmp(a, "-i", 2) == 0) {
+    if (a[1] == 'i')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "-i needs a key FILE");
+    o->identity = val;
+  } else if (strcmp(a, "--tls") == 0)
+    o->tls = 1;
+  else if (long_with_value(a, "--pin", argc, argv, i, &val)) {
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "--pin needs SHA256:... (fsd --fingerprint)");
+    o->pin = val;
+  } else if (long_with_value(a, "--ca", argc, argv, i, &val)) {
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "--ca needs a file of CA certificates");
+    o->ca = val;
+  } else if (long_with_value(a, "--server", argc, argv, i, &val) ||
+             strncmp(a, "-s", 2) == 0) {
+    if (a[1] == 's')
+      val = a[2] ? a + 2 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (val == NULL || *val == '\0')
+      return usage(err, errlen, "-s needs HOST:PORT");
+    o->server = val;
+  } else
+    return 0;
+  return 1;
+}
+
+/* Whether a command option takes the next word as its value (-o PATH,
+ * --as NAME, ...), so that word is never read as a global option. */
+static int takes_next_word(const char *a) {
+  if (a[1] == '-')
+    return strcmp(a, "--output") == 0 || strcmp(a, "--as") == 0 ||
+           strcmp(a, "--retry") == 0;
+  const char *o = strchr(a, 'o');
+  return o != NULL && o[1] == '\0';
+}
+
+/* Takes the global options that follow the command out of argv[first..]
+ * (`fsc get big.iso -q`), keeping the rest in order; returns the new argc,
+ * or FSC_EXIT_USAGE as a negative number. */
+static int take_late_globals(int argc, char **argv, int first,
+                             struct fsc_opts *o, char *err, size_t errlen) {
+  int n = first, only_operands = 0;
+  for (int j = first; j < argc; j++) {
+    const char *a = argv[j];
+    if (!only_operands && strcmp(a, "--") == 0)
+      only_operands = 1;
+    else if (!only_operands && a[0] == '-' && a[1] != '\0') {
+      int k = j;
+      int r = take_global(argc, argv, &k, o, err, errlen);
+      if (r == FSC_EXIT_USAGE)
+        return -FSC_EXIT_USAGE;
+      if (r == 1) {
+        j = k;
+        continue;
+      }
+      if (takes_next_word(a) && j + 1 < argc)
+        argv[n++] = argv[j++];
+    }
+    argv[n++] = argv[j];
+  }
+  return n;
+}
+
 int fsc_parse_args(int argc, char **argv, const char *env_server,
                    struct fsc_opts *o, char *err, size_t errlen) {
-  int i;
+  int i, r;
   memset(o, 0, sizeof *o);
   o->server = (env_server && *env_server) ? env_server : FSC_DEFAULT_SERVER;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
-    const char *val = NULL;
     if (a[0] != '-' || strcmp(a, "-") == 0)
       break;
     if (strcmp(a, "--") == 0) {
@@ -368,42 +476,56 @@ int fsc_parse_args(int argc, char **argv, const char *env_server,
       o->help = 1;
     else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0)
       o->version = 1;
-    else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
-      o->quiet = 1;
-    else if (strcmp(a, "--tls") == 0)
-      o->tls = 1;
-    else if (long_with_value(a, "--pin", argc, argv, &i, &val)) {
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "--pin needs SHA256:... (fsd --fingerprint)");
-      o->pin = val;
-    } else if (long_with_value(a, "--ca", argc, argv, &i, &val)) {
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "--ca needs a file of CA certificates");
-      o->ca = val;
-    } else if (long_with_value(a, "--server", argc, argv, &i, &val) ||
-               strncmp(a, "-s", 2) == 0) {
-      if (a[1] == 's')
-        val = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-      if (val == NULL || *val == '\0')
-        return usage(err, errlen, "-s needs HOST:PORT");
-      o->server = val;
-    } else
-      return usage(err, errlen, "unknown option '%s' (try --help)", a);
+    else if ((r = take_global(argc, argv, &i, o, err, errlen)) != 1)
+      return r != 0 ? r
+                    : usage(err, errlen, "unknown option '%s' (try --help)", a);
   }
   if (o->help || o->version)
     return 0; /* whatever the address: help must always work */
   if (i >= argc)
     return usage(err, errlen, "missing command (try --help)");
+  argc = take_late_globals(argc, argv, i + 1, o, err, errlen);
+  if (argc < 0)
+    return -argc;
   int rc = fsc_parse_cmd(argc - i, argv + i, 0, &o->cmd, err, errlen);
   if (rc != 0 || o->cmd.help)
     return rc;
-  char host[FSC_HOST_MAX];
-  int port;
-  if (fsc_parse_hostport(o->server, host, sizeof host, &port) != 0)
+  char one[FSC_SERVER_MAX];
+  if (fsc_server_pick(o->server, 0, one, sizeof one) < 0)
     return usage(err, errlen,
-                 "bad server address '%s' (want HOST:PORT or [ADDR]:PORT)",
+                 "bad server address '%s' (want HOST:PORT or [ADDR]:PORT, "
+                 "comma separated)",
                  o->server);
   return 0;
+}
+
+int fsc_server_pick(const char *list, unsigned i, char *out, size_t cap) {
+  char host[FSC_HOST_MAX];
+  int n = 0, port;
+  const char *p = list;
+  /* Count and check every entry, so that a bad one is found at once. */
+  for (;;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == 0 || len >= cap || len >= FSC_SERVER_MAX)
+      return -1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+    if (fsc_parse_hostport(out, host, sizeof host, &port) != 0)
+      return -1;
+    n++;
+    if (end == NULL)
+      break;
+    p = end + 1;
+  }
+  i %= (unsigned)n;
+  p = list;
+  while (i-- > 0)
+    p = strchr(p, ',') + 1;
+  size_t len = strcspn(p, ",");
+  memcpy(out, p, len);
+  out[len] = '\0';
+  return n;
 }
 
 int fsc_split_line(char *line, char **argv, int max) {

@@ -29,8 +29,9 @@ enum fsc_cmd_kind {
   FSC_CMD_WATCH,
   FSC_CMD_ANNOUNCE,
   FSC_CMD_SHELL,
-  FSC_CMD_HELP, /* shell only: `help [COMMAND]` */
-  FSC_CMD_QUIT, /* shell only: `quit`, `exit` */
+  FSC_CMD_KEYGEN, /* command line only: make this client's key */
+  FSC_CMD_HELP,   /* shell only: `help [COMMAND]` */
+  FSC_CMD_QUIT,   /* shell only: `quit`, `exit` */
 };
 
 /* One parsed command. Strings point into the argv that was parsed. */
@@ -52,13 +53,15 @@ struct fsc_cmd {
 
 /* The whole command line. */
 struct fsc_opts {
-  const char *server; /* HOST:PORT from -s, else FSC_SERVER, else default */
-  int quiet;          /* -q: no progress bar */
-  int help;           /* --help before any command */
-  int version;        /* --version */
-  int tls;            /* --tls: TLS even to a loopback server */
-  const char *pin;    /* --pin SHA256:...: trust that server key only */
-  const char *ca;     /* --ca FILE: trust certificates from these CAs */
+  const char *server;   /* HOST:PORT from -s, else FSC_SERVER, else default */
+  int quiet;            /* -q: no progress bar */
+  const char *user;     /* -u NAME, or NULL ($FSC_USER, the login name) */
+  const char *identity; /* -i FILE, or NULL ($FSC_IDENTITY, the default) */
+  int help;             /* --help before any command */
+  int version;          /* --version */
+  int tls;              /* --tls: TLS even to a loopback server */
+  const char *pin;      /* --pin SHA256:...: trust that server key only */
+  const char *ca;       /* --ca FILE: trust certificates from these CAs */
   struct fsc_cmd cmd;
 };
 
@@ -86,6 +89,15 @@ int fsc_split_line(char *line, char **argv, int max);
  * removed) and port. Returns 0, or -1 when the text is not of that form or
  * the port is not 1..65535. */
 int fsc_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+/* The longest HOST:PORT of a server list: a host, brackets, colon, port. */
+#define FSC_SERVER_MAX (FSC_HOST_MAX + 8)
+
+/* Copies the i-th (modulo their number) of the comma-separated servers in
+ * list ("a:7878,b:7878", servers of one cluster) into out[0..cap). Returns
+ * the number of servers, or -1 when an entry is not HOST:PORT or does not
+ * fit. */
+int fsc_server_pick(const char *list, unsigned i, char *out, size_t cap);
 
 /* Help text of the program (kind FSC_CMD_NONE) or of one command. Static. */
 const char *fsc_help_text(enum fsc_cmd_kind kind);

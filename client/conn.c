@@ -260,6 +260,39 @@ static void fail(struct fsc_conn *c, int err) {
     c->on_lost(c, err);
 }
 
+/* HELLO exchanged (and authenticated, when asked): requests may go. */
+static void ready(struct fsc_conn *c) {
+  c->state = FSC_CONN_READY;
+  stop_timer(c);
+  if (c->on_ready)
+    c->on_ready(c, 0);
+}
+
+/* Signs the server's challenge through the owner's callback and sends
+ * AUTH; without a callback, or when it fails, gives up with UV_EACCES. */
+static void answer_challenge(struct fsc_conn *c, const uint8_t *nonce) {
+  uint8_t binding[FSP_BINDING_MAX];
+  size_t blen = 0;
+  struct fsp_msg auth;
+  int rc;
+
+  if (c->on_challenge == NULL) {
+    set_msg(c, "the server requires authentication");
+    fail(c, UV_EACCES);
+    return;
+  }
+  if (c->transport->binding != NULL)
+    blen = c->transport->binding(c, binding, sizeof binding);
+  memset(&auth, 0, sizeof auth);
+  rc = c->on_challenge(c->challenge_arg, nonce, binding,
+                       blen > sizeof binding ? 0 : blen, &auth, c->msg,
+                       sizeof c->msg);
+  if (rc == 0)
+    rc = send_msg(c, &auth, 0);
+  if (rc < 0)
+    fail(c, UV_EACCES);
+}
+
 void fsc_conn_fail(struct fsc_conn *c, int err, const char *msg) {
   set_msg(c, "%s", msg);
   fail(c, err);
@@ -278,17 +311,30 @@ static void conn_frame(struct fsc_conn *c, const struct fsp_msg *m) {
       c->peer_max_payload = FSP_MIN_PAYLOAD;
     if (c->peer_max_inflight == 0)
       c->peer_max_inflight = 1;
-    c->state = FSC_CONN_READY;
-    stop_timer(c);
-    if (c->on_ready)
-      c->on_ready(c, 0);
+    if (m->u.hello.caps & FSP_CAP_AUTH) {
+      c->authing = 1; /* ready once the server accepted our AUTH */
+      return;
+    }
+    ready(c);
+    return;
+  case FSP_OP_CHALLENGE:
+    if (c->state == FSC_CONN_CONNECTING && c->authing)
+      answer_challenge(c, m->u.challenge.nonce);
+    return;
+  case FSP_OP_OK:
+    if (c->state == FSC_CONN_CONNECTING && c->authing) {
+      c->authing = 0;
+      ready(c);
+    }
     return;
   case FSP_OP_ERROR:
     if (m->u.error.text.len > 0)
       set_msg(c, "%.*s", (int)m->u.error.text.len, m->u.error.text.ptr);
     else
       set_msg(c, "%s", fsp_status_str(m->u.error.status));
-    fail(c, UV_ECONNABORTED);
+    /* A refused authentication is not a broken connection: say so. */
+    fail(c, m->u.error.status == FSP_ST_UNAUTHENTICATED ? UV_EACCES
+                                                        : UV_ECONNABORTED);
     return;
   case FSP_OP_BYE:
     set_msg(c, "server closed the connection%s%.*s",
@@ -448,8 +494,8 @@ static int plain_write(struct fsc_conn *c, uv_write_t *req,
   return uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, cb);
 }
 
-const struct fsc_transport fsc_plain_transport = {plain_alloc, plain_read,
-                                                  plain_write, NULL, NULL};
+const struct fsc_transport fsc_plain_transport = {
+    .alloc = plain_alloc, .read = plain_read, .write = plain_write};
 
 static void try_connect(struct fsc_conn *c);
 
@@ -498,7 +544,7 @@ static void on_connect(uv_connect_t *req, int status) {
   memset(&hello, 0, sizeof hello);
   hello.op = FSP_OP_HELLO;
   hello.id = FSP_EVENT_ID;
-  hello.u.hello.version = FSP_PROTO_VERSION;
+  hello.u.hello.version = FSC_PROTO_VERSION;
   hello.u.hello.max_payload = FSP_DEFAULT_PAYLOAD;
   hello.u.hello.agent.ptr = "fsc/" FSC_VERSION;
   hello.u.hello.agent.len = strlen(hello.u.hello.agent.ptr);
@@ -571,6 +617,7 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   c->reqs = c->last = NULL;
   c->err = 0;
   c->msg[0] = '\0';
+  c->authing = 0;
   c->loop = loop;
   if (c->transport == NULL)
     c->transport = &fsc_plain_transport;

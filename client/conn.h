@@ -14,6 +14,9 @@
 
 #include "fsproto/fsproto.h"
 
+/* The highest protocol version fsc speaks, announced in its HELLO. */
+#define FSC_PROTO_VERSION FSP_AUTH_VERSION
+
 /* A reference-counted piece of read buffer. */
 struct fsc_rblock {
   unsigned refs; /* the connection holds one while it reads into it */
@@ -58,6 +61,9 @@ struct fsc_transport {
    * handshake here and holds HELLO until it is over. Returns 0 or a UV_E*
    * code (the connection fails). */
   int (*connected)(struct fsc_conn *c);
+  /* Optional: writes the channel binding of protocol.md section 11 (TLS:
+   * the exporter's bytes) into out and returns its length; NULL: none. */
+  size_t (*binding)(struct fsc_conn *c, uint8_t *out, size_t cap);
 };
 
 /* Plaintext TCP: the transport every connection uses today. */
@@ -98,7 +104,8 @@ struct fsc_req {
 
 enum fsc_conn_state {
   FSC_CONN_IDLE,       /* not started */
-  FSC_CONN_CONNECTING, /* resolving, connecting, waiting for HELLO */
+  FSC_CONN_CONNECTING, /* resolving, connecting, waiting for HELLO (and,
+                          when the server asks, authenticating) */
   FSC_CONN_READY,      /* HELLO exchanged */
   FSC_CONN_CLOSING,    /* BYE sent or handle closing */
   FSC_CONN_CLOSED,     /* handle closed */
@@ -146,6 +153,17 @@ struct fsc_conn {
   void (*on_lost)(struct fsc_conn *c, int err);
   /* The handle is closed; c may be freed now. */
   void (*on_closed)(struct fsc_conn *c);
+  /* Answers a server's CHALLENGE (protocol.md section 11): fills *auth
+   * with the AUTH message for nonce and this connection's channel binding
+   * (binding_len 0 over plaintext); what it points at stays valid until
+   * the next call. Returns 0, or a negative UV_E* code with the reason in
+   * why[0..whylen). NULL: a server that asks is refused, and on_ready gets
+   * UV_EACCES, as when the server refuses the answer. */
+  int (*on_challenge)(void *arg, const uint8_t *nonce, const uint8_t *binding,
+                      size_t binding_len, struct fsp_msg *auth, char *why,
+                      size_t whylen);
+  void *challenge_arg; /* on_challenge's first argument */
+  int authing;         /* the server asked for AUTH; not yet accepted */
 };
 
 /* How long connecting and the HELLO exchange may take, in ms. */

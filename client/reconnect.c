@@ -25,6 +25,8 @@ static void on_timer(uv_timer_t *t) {
   if (!r->active || r->halted(r))
     return;
   r->attempting = 1;
+  if (r->next != NULL)
+    r->next(r);
   int rc = fsc_conn_open(&r->app->conn, r->app->loop, r->server);
   if (rc < 0)
     fsc_reconnect_closed(r, rc);

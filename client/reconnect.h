@@ -12,7 +12,10 @@
 
 struct fsc_reconnect {
   struct fsc_app *app;
-  const char *server;  /* HOST:PORT to open again */
+  const char *server; /* HOST:PORT to open again */
+  /* Called before each attempt: the owner may point server elsewhere (the
+   * next server of a cluster). NULL: always the same. */
+  void (*next)(struct fsc_reconnect *r);
   int retry;           /* failed attempts in a row before giving up; -1:
                           no limit */
   uv_timer_t timer;    /* the delay before the next attempt */

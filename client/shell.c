@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "edit.h"
 #include "fmt.h"
+#include "login.h"
 #include "tls.h"
 
 #define PROMPT "fsc> "
@@ -36,9 +37,10 @@ struct shell {
   uv_signal_t sigint;  /* Ctrl-C when stdin is not in raw mode */
   uv_signal_t sigterm; /* kill or a closed terminal: restore the tty */
   uv_signal_t sighup;
-  struct fsc_req sub; /* the subscription */
-  int interactive;    /* stdin and stdout are terminals: raw mode, prompt */
-  int out_tty;        /* out is initialised */
+  struct fsc_req sub;     /* the subscription */
+  struct fsc_identity id; /* who to authenticate as, when asked */
+  int interactive;        /* stdin and stdout are terminals: raw mode, prompt */
+  int out_tty;            /* out is initialised */
   int in_open;
   int in_file;       /* stdin is a regular file: read on the threadpool */
   int in_reading;    /* in_file: reading wanted (the input "stream" is on) */
@@ -474,8 +476,13 @@ static void on_ready(struct fsc_conn *c, int status) {
   struct shell *sh = c->data;
   char msg[700];
   if (status < 0) {
-    snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
-             fsc_conn_why(c, status));
+    if (status == UV_EACCES)
+      snprintf(msg, sizeof msg, "fsc: %s refused to let user %s in: %s",
+               sh->app.server, sh->id.user ? sh->id.user : "?",
+               fsc_conn_why(c, status));
+    else
+      snprintf(msg, sizeof msg, "fsc: cannot connect to %s: %s", sh->app.server,
+               fsc_conn_why(c, status));
     shell_print(&sh->app, 1, msg);
     sh->status = FSC_EXIT_CONN;
     sh->quitting = 1;
@@ -540,6 +547,9 @@ int fsc_shell_main(const struct fsc_opts *o) {
   sh.app.conn.on_lost = on_lost;
   sh.app.conn.on_push = on_push;
   sh.app.conn.on_closed = on_closed;
+  fsc_identity_init(&sh.id, o->user, o->identity);
+  sh.app.conn.on_challenge = fsc_login_challenge;
+  sh.app.conn.challenge_arg = &sh.id;
   {
     char err[1024];
     int trc = fsc_tls_setup(&sh.app.conn, o, err, sizeof err);

@@ -270,8 +270,22 @@ static void tls_resume(struct fsc_conn *c) {
     pump(c);
 }
 
+/* The channel binding AUTH signs: the TLS exporter's bytes. */
+static size_t tls_binding(struct fsc_conn *c, uint8_t *out, size_t cap) {
+  struct fsc_tls *t = c->transport_data;
+  if (!t->live || cap < FSP_BINDING_LEN ||
+      fstls_export(&t->e, FSP_BINDING_LABEL, out, FSP_BINDING_LEN) != 0)
+    return 0;
+  return FSP_BINDING_LEN;
+}
+
 static const struct fsc_transport tls_transport = {
-    tls_alloc, tls_read, tls_write, tls_resume, tls_connected,
+    .alloc = tls_alloc,
+    .read = tls_read,
+    .write = tls_write,
+    .resume = tls_resume,
+    .connected = tls_connected,
+    .binding = tls_binding,
 };
 
 /* Decides and prepares; see tls.h. */

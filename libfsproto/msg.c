@@ -3,8 +3,8 @@
  * Decoding and encoding share one description per opcode: the fixed fields,
  * then at most one variable "rest" field (a name, a text or raw bytes).
  * fsp_msg_decode() and fsp_msg_encode() apply the same checks, so anything
- * the encoder writes the decoder accepts and vice versa. Version 2
- * (protocol.md section 11) changes some layouts and turns names into paths;
+ * the encoder writes the decoder accepts and vice versa. Version 3
+ * (protocol.md section 12) changes some layouts and turns names into paths;
  * the version is an argument, since the frames themselves do not carry it.
  */
 #include <string.h>
@@ -19,6 +19,7 @@ enum rest_kind {
   REST_BYTES,  /* opaque bytes up to max */
   REST_PATH,   /* a path, checked with fsp_path_check() */
   REST_FOLDER, /* a path or nothing (the root folder) */
+  REST_USER,   /* a user name, checked with fsp_user_check() */
   REST_PATH2,  /* two paths: the last u16 of the fixed part is the first's
                   length; the second runs to the end and may be empty only
                   when min is 0 */
@@ -30,11 +31,11 @@ struct layout {
   size_t min, max;     /* rest length limits (REST_TEXT, REST_BYTES) */
 };
 
-/* Version 2 layouts that differ from version 1 (protocol.md section 11),
+/* Version 3 layouts that differ from version 1 (protocol.md section 12),
  * and the opcodes that exist only there (which have this layout in every
  * version). Returns 1 when op is one of them and *l is filled. */
-static int layout_v2(uint8_t op, unsigned version, struct layout *l) {
-  int v2 = version >= FSP_TREE_VERSION;
+static int layout_tree(uint8_t op, unsigned version, struct layout *l) {
+  int tree = version >= FSP_TREE_VERSION;
 
   switch (op) {
   case FSP_OP_MKDIR:
@@ -49,7 +50,7 @@ static int layout_v2(uint8_t op, unsigned version, struct layout *l) {
     return 1;
   case FSP_OP_LIST:
   case FSP_OP_DELETE:
-    if (!v2)
+    if (!tree)
       return 0;
     l->fixed = 1;
     l->rest = op == FSP_OP_LIST ? REST_FOLDER : REST_PATH;
@@ -58,24 +59,24 @@ static int layout_v2(uint8_t op, unsigned version, struct layout *l) {
   case FSP_OP_GET:
   case FSP_OP_HASH:
   case FSP_OP_PUT:
-    if (!v2)
+    if (!tree)
       return 0;
     l->fixed = op == FSP_OP_STAT ? 0 : op == FSP_OP_PUT ? 9 : 16;
     l->rest = REST_PATH;
     return 1;
   case FSP_OP_SUBSCRIBE:
-    if (!v2)
+    if (!tree)
       return 0;
     l->fixed = 16;
     l->rest = REST_FOLDER;
     return 1;
   case FSP_OP_INFO:
-    if (!v2)
+    if (!tree)
       return 0;
     l->fixed = 17;
     return 1;
   case FSP_OP_EVENT:
-    if (!v2)
+    if (!tree)
       return 0;
     l->fixed = 28;
     l->rest = REST_PATH2;
@@ -92,7 +93,7 @@ static int layout_of(uint8_t op, unsigned version, struct layout *l) {
   l->rest = REST_NONE;
   l->min = 0;
   l->max = FSP_MAX_PAYLOAD;
-  if (layout_v2(op, version, l))
+  if (layout_tree(op, version, l))
     return 0;
   switch (op) {
   case FSP_OP_HELLO:
@@ -155,6 +156,13 @@ static int layout_of(uint8_t op, unsigned version, struct layout *l) {
     l->fixed = 25;
     l->rest = REST_NAME;
     return 0;
+  case FSP_OP_CHALLENGE:
+    l->fixed = FSP_NONCE_LEN;
+    return 0;
+  case FSP_OP_AUTH:
+    l->fixed = FSP_NONCE_LEN + FSP_SIG_LEN;
+    l->rest = REST_USER;
+    return 0;
   default:
     return FSP_EOPCODE;
   }
@@ -186,6 +194,8 @@ static int check_rest(const struct layout *l, const void *p, size_t len,
     return fsp_utf8_check(p, len);
   case REST_BYTES:
     return len > l->max ? long_err : 0;
+  case REST_USER:
+    return fsp_user_check(p, len);
   }
   return FSP_EINVAL;
 }
@@ -270,8 +280,8 @@ static int check_entries(const uint8_t *buf, size_t len, uint32_t count,
   return seen == count ? 0 : FSP_EMALFORMED;
 }
 
-/* Fills m from the fields of a message whose layout layout_v2() gave
- * (version 2, or an opcode that exists only there). rest is the variable
+/* Fills m from the fields of a message whose layout layout_tree() gave
+ * (version 3, or an opcode that exists only there). rest is the variable
  * field, already checked. Returns 0 or FSP_EMALFORMED for a field out of
  * range (unknown flag bits, type or event kind). */
 static int decode_v2(const uint8_t *p, const char *rest, size_t rest_len,
@@ -339,7 +349,7 @@ static int decode_v2(const uint8_t *p, const char *rest, size_t rest_len,
 }
 
 /* Fills m from the fields of a version 1 layout (also those of STAT, GET,
- * HASH and PUT in version 2, which only turn the name into a path). rest
+ * HASH and PUT in version 3, which only turn the name into a path). rest
  * is the variable field, already checked. Returns 0 or FSP_EMALFORMED. */
 static int decode_v1(const uint8_t *p, const char *rest, size_t rest_len,
                      struct fsp_msg *m) {
@@ -425,6 +435,15 @@ static int decode_v1(const uint8_t *p, const char *rest, size_t rest_len,
     m->u.event.file.name.ptr = rest;
     m->u.event.file.name.len = rest_len;
     break;
+  case FSP_OP_CHALLENGE:
+    m->u.challenge.nonce = p;
+    break;
+  case FSP_OP_AUTH:
+    m->u.auth.nonce = p;
+    m->u.auth.sig = p + FSP_NONCE_LEN;
+    m->u.auth.user.ptr = rest;
+    m->u.auth.user.len = rest_len;
+    break;
   default: /* LIST, UNSUBSCRIBE, CANCEL, OK, READY: no payload */
     break;
   }
@@ -457,6 +476,9 @@ unsigned fsp_op_version(uint8_t op) {
   case FSP_OP_RENAME:
   case FSP_OP_SKIPPED:
     return FSP_TREE_VERSION;
+  case FSP_OP_CHALLENGE:
+  case FSP_OP_AUTH:
+    return FSP_AUTH_VERSION;
   default:
     return 1;
   }
@@ -501,12 +523,12 @@ int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
     r = check_rest(&l, rest, rest_len, FSP_EMALFORMED, FSP_EMALFORMED);
   if (r != 0)
     return r;
-  if (layout_v2(f->op, version, &l)) {
+  if (layout_tree(f->op, version, &l)) {
     r = decode_v2(p, rest, rest_len, m);
     if (r <= 0)
       return r;
   }
-  /* Version 2's PUT flags add PARENTS to version 1's modes. */
+  /* Version 3's PUT flags add PARENTS to version 1's modes. */
   if (f->op == FSP_OP_PUT &&
       (p[8] & ~(version >= FSP_TREE_VERSION ? 3u : 1u)) != 0)
     return FSP_EMALFORMED;
@@ -518,7 +540,7 @@ int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
  * For two-path layouts it is the first path; second_of() gives the other. */
 static struct fsp_str rest_of(const struct fsp_msg *m, unsigned version) {
   struct fsp_str none = {NULL, 0};
-  int v2 = version >= FSP_TREE_VERSION;
+  int tree = version >= FSP_TREE_VERSION;
 
   switch (m->op) {
   case FSP_OP_HELLO:
@@ -535,9 +557,9 @@ static struct fsp_str rest_of(const struct fsp_msg *m, unsigned version) {
   case FSP_OP_STAT:
     return m->u.name;
   case FSP_OP_DELETE:
-    return v2 ? m->u.tree.path : m->u.name;
+    return tree ? m->u.tree.path : m->u.name;
   case FSP_OP_LIST:
-    return v2 ? m->u.tree.path : none;
+    return tree ? m->u.tree.path : none;
   case FSP_OP_MKDIR:
     return m->u.tree.path;
   case FSP_OP_RENAME:
@@ -545,7 +567,7 @@ static struct fsp_str rest_of(const struct fsp_msg *m, unsigned version) {
   case FSP_OP_SKIPPED:
     return m->u.skipped.path;
   case FSP_OP_SUBSCRIBE:
-    return v2 ? m->u.sub.path : none;
+    return tree ? m->u.sub.path : none;
   case FSP_OP_GET:
   case FSP_OP_HASH:
     return m->u.range.name;
@@ -553,6 +575,8 @@ static struct fsp_str rest_of(const struct fsp_msg *m, unsigned version) {
     return m->u.put.name;
   case FSP_OP_EVENT:
     return m->u.event.file.name;
+  case FSP_OP_AUTH:
+    return m->u.auth.user;
   default:
     return none;
   }
@@ -596,31 +620,36 @@ static ssize_t encode_entries(uint8_t *buf, size_t cap, unsigned version,
 /* The checks on fixed fields that the decoder makes, for the encoder:
  * returns 0 or FSP_EINVAL for a value the decoder would call malformed. */
 static int check_fields(const struct fsp_msg *m, unsigned version) {
-  int v2 = version >= FSP_TREE_VERSION;
+  int tree = version >= FSP_TREE_VERSION;
 
   switch (m->op) {
   case FSP_OP_HELLO:
     return max_payload_ok(m->u.hello.max_payload) ? 0 : FSP_EINVAL;
   case FSP_OP_PUT:
-    return (m->u.put.mode & ~(v2 ? 3u : 1u)) == 0 ? 0 : FSP_EINVAL;
+    return (m->u.put.mode & ~(tree ? 3u : 1u)) == 0 ? 0 : FSP_EINVAL;
   case FSP_OP_EVENT:
     if (m->u.event.kind < FSP_EV_ADDED ||
-        m->u.event.kind > (v2 ? FSP_EV_RENAMED : FSP_EV_REMOVED))
+        m->u.event.kind > (tree ? FSP_EV_RENAMED : FSP_EV_REMOVED))
       return FSP_EINVAL;
-    if (v2 &&
+    if (tree &&
         (!type_ok(m->u.event.file.type) ||
          (m->u.event.kind == FSP_EV_RENAMED) != (m->u.event.from.len > 0)))
       return FSP_EINVAL;
     return 0;
   case FSP_OP_INFO:
-    return !v2 || type_ok(m->u.entry.type) ? 0 : FSP_EINVAL;
+    return !tree || type_ok(m->u.entry.type) ? 0 : FSP_EINVAL;
   case FSP_OP_LIST:
   case FSP_OP_DELETE:
-    return !v2 || (m->u.tree.flags & ~1u) == 0 ? 0 : FSP_EINVAL;
+    return !tree || (m->u.tree.flags & ~1u) == 0 ? 0 : FSP_EINVAL;
   case FSP_OP_MKDIR:
     return (m->u.tree.flags & ~1u) == 0 ? 0 : FSP_EINVAL;
   case FSP_OP_RENAME:
     return (m->u.rename.flags & ~FSP_RENAME_NO_REPLACE) == 0 ? 0 : FSP_EINVAL;
+  /* The fixed-size byte fields of the auth frames come by pointer. */
+  case FSP_OP_CHALLENGE:
+    return m->u.challenge.nonce != NULL ? 0 : FSP_EINVAL;
+  case FSP_OP_AUTH:
+    return m->u.auth.nonce != NULL && m->u.auth.sig != NULL ? 0 : FSP_EINVAL;
   default:
     return 0;
   }
@@ -644,9 +673,9 @@ static int check_encode_rest(const struct layout *l, struct fsp_str rest,
   return fsp_path_check(second.ptr, second.len);
 }
 
-/* Writes the fixed fields of a version 2 layout (layout_v2()) at p and
+/* Writes the fixed fields of a version 3 layout (layout_tree()) at p and
  * returns 1; 0 for the layouts that only add a path to version 1's fields. */
-static int encode_fixed_v2(uint8_t *p, const struct fsp_msg *m) {
+static int encode_fixed_tree(uint8_t *p, const struct fsp_msg *m) {
   switch (m->op) {
   case FSP_OP_LIST:
   case FSP_OP_DELETE:
@@ -680,7 +709,7 @@ static int encode_fixed_v2(uint8_t *p, const struct fsp_msg *m) {
 }
 
 /* Writes the fixed fields of a version 1 layout at p (also those of
- * SUBSCRIBE, GET, HASH and PUT in version 2, which only add a path). */
+ * SUBSCRIBE, GET, HASH and PUT in version 3, which only add a path). */
 static void encode_fixed(uint8_t *p, const struct fsp_msg *m) {
   switch (m->op) {
   case FSP_OP_HELLO:
@@ -734,6 +763,13 @@ static void encode_fixed(uint8_t *p, const struct fsp_msg *m) {
     fsp__put64(p + 9, m->u.event.file.size);
     fsp__put64(p + 17, (uint64_t)m->u.event.file.mtime_ns);
     break;
+  case FSP_OP_CHALLENGE:
+    memcpy(p, m->u.challenge.nonce, FSP_NONCE_LEN);
+    break;
+  case FSP_OP_AUTH:
+    memcpy(p, m->u.auth.nonce, FSP_NONCE_LEN);
+    memcpy(p + FSP_NONCE_LEN, m->u.auth.sig, FSP_SIG_LEN);
+    break;
   default:
     break;
   }
@@ -776,7 +812,7 @@ ssize_t fsp_msg_encode_v(uint8_t *buf, size_t cap, unsigned version,
 
   fsp_header_write(buf, m->op, m->id, (uint32_t)plen);
   p = buf + FSP_HDR_LEN;
-  if (!layout_v2(m->op, version, &l) || !encode_fixed_v2(p, m))
+  if (!layout_tree(m->op, version, &l) || !encode_fixed_tree(p, m))
     encode_fixed(p, m);
   if (rest.len > 0)
     memcpy(p + l.fixed, rest.ptr, rest.len);
@@ -816,21 +852,21 @@ int fsp_entries_begin_v(struct fsp_entries_builder *b, uint8_t *buf, size_t cap,
 /* Appends e. Returns 0, FSP_EBADNAME, or FSP_ENOBUFS when it does not fit
  * (nothing is written then, and the batch can still be finished). */
 int fsp_entries_add(struct fsp_entries_builder *b, const struct fsp_entry *e) {
-  int v2 = b->version >= FSP_TREE_VERSION;
-  size_t head = v2 ? FSP_ENTRY2_LEN(0) : FSP_ENTRY_LEN(0);
+  int tree = b->version >= FSP_TREE_VERSION;
+  size_t head = tree ? FSP_ENTRY2_LEN(0) : FSP_ENTRY_LEN(0);
   uint8_t *p;
 
-  if (v2 ? fsp_path_check(e->name.ptr, e->name.len) != 0
+  if (tree ? fsp_path_check(e->name.ptr, e->name.len) != 0
          : fsp_name_check(e->name.ptr, e->name.len) != 0)
     return FSP_EBADNAME;
-  if (v2 && !type_ok(e->type))
+  if (tree && !type_ok(e->type))
     return FSP_EINVAL;
   if (b->len == 0 || b->cap - b->len < head + e->name.len)
     return FSP_ENOBUFS;
   p = b->buf + b->len;
   fsp__put64(p, e->size);
   fsp__put64(p + 8, (uint64_t)e->mtime_ns);
-  if (v2)
+  if (tree)
     p[16] = e->type;
   fsp__put16(p + head - 2, (uint16_t)e->name.len);
   memcpy(p + head, e->name.ptr, e->name.len);
@@ -862,7 +898,9 @@ int fsp_entries_next(const struct fsp_msg *m, size_t *pos,
     return 0;
   /* A zero-filled message (built for encoding) means version 1. */
   n = parse_entry(m->u.entries.buf + *pos, m->u.entries.len - *pos,
-                  m->u.entries.version >= FSP_TREE_VERSION ? 2 : 1, e);
+                  m->u.entries.version >= FSP_TREE_VERSION ? FSP_TREE_VERSION
+                                                           : 1,
+                  e);
   if (n < 0)
     return (int)n;
   *pos += (size_t)n;

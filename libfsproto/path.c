@@ -1,4 +1,4 @@
-/* Path validation (protocol.md section 11): names joined by '/'. */
+/* Path validation (protocol.md section 12): names joined by '/'. */
 #include <string.h>
 
 #include "fsp_int.h"

@@ -4,8 +4,9 @@
 # Sourced or run; it is quick (one dpkg-query) when everything is there.
 set -euo pipefail
 
-base=(meson ninja-build pkg-config gcc libc6-dev libuv1-dev libxxhash-dev libssl-dev openssl check
-  python3 scdoc groff-base bash-completion)
+base=(meson ninja-build pkg-config gcc libc6-dev libuv1-dev libxxhash-dev libssl-dev openssl
+  openssh-client check python3 python3-cryptography scdoc groff-base
+  bash-completion)
 want=("${base[@]}" "$@")
 
 missing=()

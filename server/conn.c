@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "authsrv.h"
 #include "log.h"
 #include "mem.h"
 
@@ -108,6 +109,8 @@ void fsd_conn_unref(struct fsd_conn *c) {
     net->nclients--;
   if (c->ip_counted)
     fsd_peers_remove(&net->peers, (struct sockaddr *)&c->addr);
+  if (net->auth != NULL)
+    fsd_authsrv_forget(net->auth, c);
   fsd_free(c);
   if (net->stopping && fsd_list_empty(&net->conns) && net->on_empty != NULL)
     net->on_empty(net);
@@ -209,12 +212,16 @@ void fsd_conn_update_reading(struct fsd_conn *c) {
 
   if (c->closing || c->hard)
     return;
-  if (!c->paused && (c->put_mem > PUT_MEM_MAX ||
-                     c->put_writes > PUT_WRITES_MAX || q > OUT_PAUSE)) {
+  /* A held AUTH also stops reading: the session reads nothing behind it
+   * until it is checked, and the client must not fill our memory meanwhile. */
+  if (!c->paused &&
+      (c->put_mem > PUT_MEM_MAX || c->put_writes > PUT_WRITES_MAX ||
+       q > OUT_PAUSE || c->auth_held)) {
     c->paused = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
   } else if (c->paused && c->put_mem <= PUT_MEM_MAX / 2 &&
-             c->put_writes <= PUT_WRITES_MAX / 2 && q <= OUT_PAUSE / 2) {
+             c->put_writes <= PUT_WRITES_MAX / 2 && q <= OUT_PAUSE / 2 &&
+             !c->auth_held) {
     c->paused = 0;
     c->unpaused_at = uv_now(c->net->loop);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -700,6 +707,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf) {
   }
   c->rb->len += (size_t)nread;
   c->last_active = uv_now(c->net->loop);
+  c->sess.clock_us = uv_hrtime() / 1000; /* requests start now */
   c->tp->bytes_in(c);
   fsd_conn_update_reading(c);
 }
@@ -723,6 +731,7 @@ struct fsd_conn *fsd_conn_accept(struct fsd_net *net, uv_stream_t *server,
   c->refs = 1;
   fsd_list_init(&c->waiters);
   fsd_list_init(&c->dirty_link);
+  fsd_list_init(&c->auth_link);
   fsd_list_push(&net->conns, &c->link);
   fsd_session_init(&c->sess, ctx, ops, c);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {

@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "budget.h"
 #include "bufpool.h"
+#include "guard.h"
 #include "list.h"
 #include "peers.h"
 #include "session.h"
@@ -69,6 +70,9 @@ struct fsd_transport {
   /* Optional. Frees what the transport holds for c (c->tls), from the
    * connection's last unref. */
   void (*release)(struct fsd_conn *c);
+  /* Writes the channel binding of protocol.md section 11 (TLS: the
+   * exporter's bytes) into out and returns its length. NULL: none. */
+  size_t (*binding)(struct fsd_conn *c, uint8_t *out, size_t cap);
 };
 
 /* The plaintext transport. */
@@ -116,6 +120,7 @@ struct fsd_net {
   struct fsd_bufpool rpool; /* spare read buffers */
   struct fsd_bufpool opool; /* spare output buffers */
   int stopping;             /* the server stops: on_empty when all are gone */
+  struct fsd_authsrv *auth; /* authentication (authsrv.c) */
   void (*on_empty)(struct fsd_net *net);
 };
 
@@ -155,6 +160,13 @@ struct fsd_conn {
   uint8_t wrote;                  /* out went out at once: writable due */
   uint8_t close_pending;          /* close once the zf frame is out */
   char peer[FSD_ADDR_STRLEN];     /* "addr:port" for the log */
+  /* Authentication (authsrv.c). */
+  struct fsd_list auth_link;     /* in the held AUTHs while auth_held */
+  struct fsd_guard_key auth_key; /* the peer's address, as failures count */
+  uint64_t auth_since;           /* uv_now() at accept: the deadline runs */
+  uint64_t auth_due;             /* uv_now() when a held AUTH is checked */
+  uint8_t unauth;                /* counted as waiting for AUTH */
+  uint8_t auth_held;             /* an AUTH waits for its delay */
 };
 
 /* Initialises net (no connections) and starts its flush check on loop.

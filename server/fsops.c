@@ -323,6 +323,9 @@ uint16_t fsd_status_from_uv(int err) {
   case -EDQUOT: /* libuv 1.44 has no UV_EDQUOT */
   case UV_EFBIG:
     return FSP_ST_NO_SPACE;
+  case UV_EAGAIN:    /* a cluster's log is unreachable */
+  case UV_ETIMEDOUT: /* another server held the name too long */
+    return FSP_ST_BUSY;
   default:
     return FSP_ST_IO;
   }

@@ -1,6 +1,10 @@
 /* The session's host operations; see host.h. */
 #include "host.h"
 
+#include <time.h>
+
+#include "alog.h"
+#include "authsrv.h"
 #include "get.h"
 #include "put.h"
 
@@ -65,6 +69,43 @@ static void host_put_commit(void *host, struct fsd_req *r) {
   fsd_put_commit(r->op);
 }
 
+/* An AUTH to check: now, or after the delay its address earned. */
+static void host_auth(void *host) {
+  struct fsd_conn *c = host;
+
+  fsd_authsrv_hold(c->net->auth, c);
+}
+
+/* The channel binding comes from the transport: none over plaintext. */
+static size_t host_binding(void *host, uint8_t *out, size_t cap) {
+  struct fsd_conn *c = host;
+
+  return c->tp->binding != NULL ? c->tp->binding(c, out, cap) : 0;
+}
+
+/* A request ended: its access log line. */
+static void host_done(void *host, const struct fsd_done *d) {
+  struct fsd_conn *c = host;
+  struct fsd_alog *alog = c->net->host->alog;
+  struct fsd_alog_rec rec;
+  struct timespec ts;
+  uint64_t now_us = uv_hrtime() / 1000;
+
+  if (alog == NULL)
+    return;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  rec.when_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  rec.peer = c->peer;
+  rec.user = fsd_session_user(&c->sess);
+  rec.op = fsp_op_name(d->op) != NULL ? fsp_op_name(d->op) : "?";
+  rec.name = d->name;
+  rec.name_len = d->name_len;
+  rec.bytes = d->bytes;
+  rec.status = d->status == 0 ? "OK" : fsp_status_name(d->status);
+  rec.duration_us = now_us > d->t0_us ? now_us - d->t0_us : 0;
+  fsd_alog_write(alog, &rec);
+}
+
 static void host_abort(void *host, struct fsd_req *r) {
   const struct kind_ops *k = &kinds[r->opcode];
 
@@ -81,4 +122,7 @@ const struct fsd_host_ops fsd_host_ops = {
     .put_write = host_put_write,
     .put_commit = host_put_commit,
     .abort = host_abort,
+    .auth = host_auth,
+    .binding = host_binding,
+    .done = host_done,
 };

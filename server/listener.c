@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "authsrv.h"
 #include "host.h"
 #include "log.h"
 
@@ -21,7 +22,8 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   c = fsd_conn_accept(l->net, server, l->ctx, &fsd_host_ops);
-  if (c != NULL)
+  if (c != NULL &&
+      (l->net->auth == NULL || fsd_authsrv_admit(l->net->auth, c) == 0))
     fsd_conn_start(c);
 }
 

@@ -2,6 +2,7 @@
  * op.h. */
 #include "op.h"
 
+#include <stdio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -133,6 +134,37 @@ void fsd_op_commit_done(struct fsd_op *op) {
   commit_run(next);
 }
 
+/* Takes the name's lock across servers; see op.h. */
+int fsd_op_lock(struct fsd_op *op) {
+  struct fsd_ctx_log *log = op->h->ctx->log;
+  int r;
+
+  if (log == NULL)
+    return 0;
+  r = log->lock(log, op->r->name);
+  op->locked = r == 0;
+  return r;
+}
+
+/* Says why a lock was refused; see op.h. */
+const char *fsd_op_why(int err) {
+  if (err == UV_EAGAIN)
+    return "cluster log unreachable: writes refused, reads go on";
+  if (err == UV_ETIMEDOUT)
+    return "another server kept the name locked";
+  return NULL;
+}
+
+/* Lets the name go; see op.h. */
+void fsd_op_unlock(struct fsd_op *op, const char *name) {
+  struct fsd_ctx_log *log = op->h->ctx->log;
+
+  if (!op->locked || log == NULL)
+    return;
+  op->locked = 0;
+  log->unlock(log, name);
+}
+
 /* --- HASH --- */
 
 static void hash_work(uv_work_t *w) {
@@ -207,7 +239,10 @@ int fsd_hash_start(struct fsd_op *op) {
 
 static void delete_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
-  op->err = fsd_unlink_file(op->h->rootfd, op->r->name);
+
+  op->err = fsd_op_lock(op);
+  if (op->err == 0)
+    op->err = fsd_unlink_file(op->h->rootfd, op->r->name);
   /* A look at the free space the unlink made, so that an upload right
    * after the answer finds it (see space.h). */
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
@@ -217,11 +252,13 @@ static void after_delete(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
+  char name[FSP_NAME_MAX + 1];
 
   (void)status;
   op->jobs--;
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
+  snprintf(name, sizeof(name), "%s", r->name);
   /* A delete is never abandoned half way: report what happened, even to a
    * closed session, so the register follows the disk. */
   if (op->err == 0) {
@@ -234,8 +271,10 @@ static void after_delete(uv_work_t *w, int status) {
       fsd_ctx_update(op->h->ctx, r->name, r->name_len, 0, 0, fsd_now_ns());
     } else
       fsd_warn("delete %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
+                     fsd_op_why(op->err));
   }
+  fsd_op_unlock(op, name); /* after the event, so others commit after it */
   fsd_op_free(op);
 }
 

@@ -35,6 +35,7 @@ struct fsd_host {
   struct fsd_hcache hcache;   /* whole-file hashes of files served lately */
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
   struct fsd_space space;     /* disk space promised to uploads */
+  struct fsd_alog *alog;      /* --access-log, or NULL */
 };
 
 struct fsd_op;
@@ -125,6 +126,7 @@ struct fsd_op {
   const char *why;             /* the ERROR text when status is set */
   uint16_t status;             /* wire status once failed, 0 while fine */
   uint8_t aborted;             /* the session asked to stop */
+  uint8_t locked;              /* holds its name's lock across servers */
   struct stat st;              /* result of open or commit */
   uint64_t space_mark;         /* fsd_space_mark() when a job began */
   uint64_t vfs_avail;          /* free bytes the job saw, or UINT64_MAX */
@@ -159,6 +161,20 @@ void fsd_op_commit(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after);
 /* op's commit is done and the register is about to learn of it: lets the
  * next commit of the same name go. */
 void fsd_op_commit_done(struct fsd_op *op);
+
+/* Threadpool, in a commit or unlink job: in a cluster, waits until this
+ * server alone may change op's name (ctx.h, struct fsd_ctx_log). Returns 0
+ * (also outside a cluster) or UV_EAGAIN or UV_ETIMEDOUT. */
+int fsd_op_lock(struct fsd_op *op);
+
+/* The ERROR text for a commit or unlink that fsd_op_lock refused, or NULL
+ * for the status's own text. */
+const char *fsd_op_why(int err);
+
+/* Loop: lets go of the lock fsd_op_lock took on name (a copy of op's
+ * name: the request may have ended), once the change's event was
+ * appended. Does nothing when op holds no lock. */
+void fsd_op_unlock(struct fsd_op *op, const char *name);
 
 /* HASH: starts hashing the range. Returns 0 or a negative UV_E* code. */
 int fsd_hash_start(struct fsd_op *op);

@@ -2,6 +2,7 @@
 #include "put.h"
 
 #include <limits.h>
+#include <stdio.h>
 
 #include "log.h"
 #include "mem.h"
@@ -119,6 +120,12 @@ static void after_cleanup(uv_work_t *w, int status) {
 static void commit_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
 
+  op->err = fsd_op_lock(op);
+  if (op->err != 0) {
+    fsd_temp_drop(op->h->rootfd, op->fd, op->u.put.temp);
+    op->fd = -1;
+    return;
+  }
   op->err = fsd_temp_commit(op->h->rootfd, op->fd, op->u.put.temp, op->r->name,
                             op->r->mode == FSP_PUT_NO_CLOBBER, !op->h->no_fsync,
                             &op->st);
@@ -132,11 +139,13 @@ static void after_commit(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
+  char name[FSP_NAME_MAX + 1];
 
   (void)status;
   op->jobs--;
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
+  snprintf(name, sizeof(name), "%s", r->name);
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", r->name,
              (unsigned long long)op->st.st_size, c->peer);
@@ -148,8 +157,10 @@ static void after_commit(uv_work_t *w, int status) {
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err), NULL);
+    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
+                     fsd_op_why(op->err));
   }
+  fsd_op_unlock(op, name); /* after the event, so others commit after it */
   fsd_op_free(op);
 }
 

@@ -54,7 +54,8 @@ struct fsd_file *fsd_register_get(const struct fsd_register *reg,
 /* Inserts or updates name[0..len) with the version st describes. Returns 1
  * when the name was added, 2 when an existing entry changed, 0 when nothing
  * changed (the same size, mtime, inode and ctime), or UV_ENOMEM / UV_EINVAL
- * (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED and FSP_EV_REPLACED. */
+ * (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED and FSP_EV_REPLACED.
+ */
 int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
                      const struct fsd_stamp *st);
 

@@ -14,6 +14,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "alog.h"
+#include "authsrv.h"
+#ifdef FSD_HAVE_CLUSTER
+#include "cluster.h"
+#endif
 #include "ctx.h"
 #include "fsops.h"
 #include "listener.h"
@@ -39,6 +44,8 @@ struct server {
   struct fsd_watch watch;
   struct fsd_listener listener;
   struct fsd_tlsd tls;
+  struct fsd_authsrv auth;
+  struct fsd_cluster *cluster; /* the shared event log, or NULL */
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t sweep;
   uv_timer_t stop_timer;
@@ -87,6 +94,7 @@ static void on_sweep(uv_timer_t *t) {
 
   fsd_net_sweep(&s->net);
   fsd_put_sweep(&s->net);
+  fsd_authsrv_sweep(&s->auth);
   fsd_watch_tick(&s->watch);
   space_look(s);
 }
@@ -116,14 +124,17 @@ static void on_reloaded(struct fsd_watch *w) {
     notify("READY=1\nSTATUS=serving");
 }
 
-/* SIGHUP (systemctl reload). fsd has no configuration file to read again;
- * what can be stale is the register, so the root is rescanned now rather
- * than at the next periodic rescan. */
+/* SIGHUP (systemctl reload): the users file is read again (--users), and
+ * what else can be stale, the register, is rescanned now rather than at the
+ * next periodic rescan. */
 static void on_sighup(uv_signal_t *h, int signum) {
   struct server *s = h->data;
 
   (void)signum;
-  if (s->stopping || s->reloading)
+  if (s->stopping)
+    return;
+  fsd_authsrv_reload(&s->auth);
+  if (s->reloading)
     return;
   s->reloading = 1;
   fsd_info("SIGHUP: rescanning the root");
@@ -145,8 +156,12 @@ static void on_signal(uv_signal_t *h, int signum) {
    * let the loop end without them. */
   uv_unref((uv_handle_t *)&s->sigint);
   uv_unref((uv_handle_t *)&s->sigterm);
+  uv_close((uv_handle_t *)&s->sighup, NULL);
   fsd_watch_stop(&s->watch);
   fsd_tls_stop(&s->tls);
+#ifdef FSD_HAVE_CLUSTER
+  fsd_cluster_close(s->cluster);
+#endif
   uv_timer_init(s->loop, &s->stop_timer);
   s->stop_timer.data = s;
   uv_timer_start(&s->stop_timer, on_stop_timer, STOP_TIMEOUT_MS, 0);
@@ -236,6 +251,7 @@ static void configure(struct server *s, const struct fsd_config *cfg) {
   s->host.writeback = (uint8_t)env_flag("FSD_WRITEBACK");
   s->host.no_fsync = (uint8_t)cfg->no_fsync;
   s->ctx.read_only = cfg->read_only;
+  s->ctx.anon_rights = cfg->anon_rights;
   if (cfg->no_fsync)
     fsd_warn("uploads are committed without fsync: an upload acknowledged "
              "just before a power failure may be lost");
@@ -265,6 +281,16 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
+#ifdef FSD_HAVE_CLUSTER
+  /* The stream's history goes over what the scan found; what differs
+   * from the disk, the next rescan publishes. */
+  if (cfg->cluster != NULL) {
+    r = fsd_cluster_start(cfg->cluster, s->loop, &s->ctx, &s->watch,
+                          &s->cluster);
+    if (r != 0)
+      return r;
+  }
+#endif
   /* A socket passed by systemd (fsd.socket) replaces --listen. */
   r = fsd_sd_take_listener(&fd, why, sizeof(why));
   if (r != 0) {
@@ -293,6 +319,21 @@ static int start(struct server *s, const struct fsd_config *cfg) {
   if (r != 0) {
     fsd_error("cannot listen: %s", uv_strerror(r));
     return r;
+  }
+  /* A passed socket was not checked on the command line: the same rule as
+   * for --listen, that beyond loopback only users (or --anonymous) get in. */
+  if (fd >= 0 && cfg->users == NULL && !cfg->anonymous) {
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    memset(&ss, 0, sizeof(ss));
+    if (uv_tcp_getsockname(&s->listener.tcp, (struct sockaddr *)&ss, &len) !=
+            0 ||
+        !fsd_tls_is_loopback(&ss)) {
+      fsd_error("the socket from systemd is beyond loopback: it needs --users "
+                "FILE (or --anonymous read|rw to let anyone in on purpose)");
+      return FSD_RUN_BADCONFIG;
+    }
   }
   uv_signal_init(s->loop, &s->sigint);
   s->sigint.data = s;
@@ -343,14 +384,38 @@ int fsd_server_run(const struct fsd_config *cfg) {
   fsd_net_init(&s->net, s->loop, &s->host, cfg->max_clients, cfg->idle_timeout);
   fsd_net_limit_per_ip(&s->net, cfg->max_per_ip, epoch);
   s->net.on_empty = on_net_empty;
+  {
+    char err[600];
+    r = fsd_authsrv_init(&s->auth, s->loop, &s->ctx, &s->net, cfg->users,
+                         cfg->max_unauth, cfg->auth_timeout_ms, err,
+                         sizeof(err));
+    if (r == 0 && cfg->access_log != NULL)
+      r = fsd_alog_open(s->loop, cfg->access_log, 0, &s->host.alog, err,
+                        sizeof(err));
+    if (r != 0) {
+      fsd_error("%s", err);
+      close_loop(s->loop);
+      uv_loop_close(s->loop);
+      r = FSD_RUN_BADCONFIG;
+      goto out;
+    }
+  }
   r = start(s, cfg);
   if (r != 0) {
+    fsd_alog_close(s->host.alog);
+    s->host.alog = NULL;
+#ifdef FSD_HAVE_CLUSTER
+    fsd_cluster_close(s->cluster);
+#endif
     close_loop(s->loop);
     uv_loop_close(s->loop);
     goto out;
   }
   notify("READY=1\nSTATUS=serving");
   uv_run(s->loop, UV_RUN_DEFAULT);
+  /* The access log writes what it holds while the handles close. */
+  fsd_alog_close(s->host.alog);
+  s->host.alog = NULL;
   /* Closing the signal handles restores the default action; ignore the
    * signals right away so that a second SIGTERM during the last steps of a
    * clean stop does not turn it into a kill. */
@@ -366,6 +431,10 @@ int fsd_server_run(const struct fsd_config *cfg) {
   r = 0;
 out:
   fsd_tls_free(&s->tls);
+  fsd_authsrv_close(&s->auth);
+#ifdef FSD_HAVE_CLUSTER
+  fsd_cluster_free(s->cluster);
+#endif
   fsd_net_free(&s->net);
   fsd_watch_free(&s->watch);
   fsd_ctx_free(&s->ctx);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "session_int.h"
 
 /* Failed uploads whose late DATA we still swallow quietly, per connection. */
 #define MAX_DRAINS 4u
@@ -16,7 +17,7 @@
  * (which have their own buffers): an ERROR with a name in its text. */
 #define SMALL_FRAME 1024u
 
-static void send_msg(struct fsd_session *s, const struct fsp_msg *m) {
+void fsd__send_msg(struct fsd_session *s, const struct fsp_msg *m) {
   uint8_t small[SMALL_FRAME];
   uint8_t *buf = small;
   ssize_t n;
@@ -39,19 +40,19 @@ static void send_msg(struct fsd_session *s, const struct fsp_msg *m) {
     free(buf);
 }
 
-static void send_empty(struct fsd_session *s, uint8_t op, uint32_t id) {
+void fsd__send_empty(struct fsd_session *s, uint8_t op, uint32_t id) {
   struct fsp_msg m;
 
   memset(&m, 0, sizeof(m));
   m.op = op;
   m.id = id;
-  send_msg(s, &m);
+  fsd__send_msg(s, &m);
 }
 
 /* Sends ERROR status; the text is msg (or the status's default text),
  * followed by ": name" when name is given. */
-static void send_error(struct fsd_session *s, uint32_t id, uint16_t status,
-                       const char *msg, const char *name, size_t name_len) {
+void fsd__send_error(struct fsd_session *s, uint32_t id, uint16_t status,
+                     const char *msg, const char *name, size_t name_len) {
   char text[512];
   struct fsp_msg m;
   int n;
@@ -80,7 +81,7 @@ static void send_error(struct fsd_session *s, uint32_t id, uint16_t status,
   m.u.error.status = status;
   m.u.error.text.ptr = text;
   m.u.error.text.len = (size_t)n;
-  send_msg(s, &m);
+  fsd__send_msg(s, &m);
 }
 
 /* Reports a bad frame that is not a request of its own (a CANCEL, PING or
@@ -97,10 +98,27 @@ static void stray_error(struct fsd_session *s, const struct fsp_frame *f,
   else
     snprintf(msg, sizeof(msg), "opcode 0x%02x with id %u: %s", (unsigned)f->op,
              (unsigned)f->id, why);
-  send_error(s, FSP_EVENT_ID, status, msg, NULL, 0);
+  fsd__send_error(s, FSP_EVENT_ID, status, msg, NULL, 0);
 }
 
 static void do_close(struct fsd_session *s);
+
+/* Tells the host (its access log) that a request ended. */
+static void note_done(struct fsd_session *s, uint8_t op, const char *name,
+                      size_t name_len, uint64_t bytes, uint16_t status,
+                      uint64_t t0_us) {
+  struct fsd_done d;
+
+  if (s->ops->done == NULL)
+    return;
+  d.op = op;
+  d.status = status;
+  d.name = name_len > 0 ? name : NULL;
+  d.name_len = name_len;
+  d.bytes = bytes;
+  d.t0_us = t0_us;
+  s->ops->done(s->host, &d);
+}
 
 /* Initialises a session; see session.h. */
 void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
@@ -110,8 +128,11 @@ void fsd_session_init(struct fsd_session *s, struct fsd_ctx *ctx,
   s->ops = ops;
   s->host = host;
   s->label = "client";
-  /* The client may send up to what we are about to announce. */
-  fsp_decoder_init(&s->dec, FSD_MAX_PAYLOAD);
+  /* The client may send up to what we are about to announce; before it
+   * authenticates, only small frames (protocol.md section 11). */
+  fsd_gate_init(&s->gate, ctx->users != NULL, ctx->anon_rights);
+  fsp_decoder_init(&s->dec,
+                   s->gate.required ? FSP_PREAUTH_MAX : FSD_MAX_PAYLOAD);
   s->peer_max = FSP_MIN_PAYLOAD;
   s->state = FSD_SESS_HELLO;
 }
@@ -150,14 +171,16 @@ static void finish_bye(struct fsd_session *s) {
   m.op = FSP_OP_BYE;
   m.id = s->bye_id;
   m.u.error.status = s->bye_status;
-  send_msg(s, &m);
+  fsd__send_msg(s, &m);
   do_close(s);
 }
 
 /* Ends an active request: frees it, or keeps it as a drain entry so the
  * client's DATA still in flight for a failed upload is swallowed instead of
  * drawing one PROTOCOL error per frame. */
-static void end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
+void fsd__end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
+  note_done(s, r->opcode, r->name, r->name_len, r->done_bytes, r->done_status,
+            r->t0_us);
   s->nactive--;
   if (drain && s->state == FSD_SESS_OPEN) {
     r->state = FSD_REQ_DRAIN;
@@ -186,8 +209,9 @@ static void abort_req(struct fsd_session *s, struct fsd_req *r, uint16_t status,
                       const char *msg, int drain) {
   if (r->opcode == FSP_OP_LIST) {
     /* The session streams LIST itself: nothing for the host to stop. */
-    send_error(s, r->id, status, msg, NULL, 0);
-    end_req(s, r, 0);
+    fsd__send_error(s, r->id, status, msg, NULL, 0);
+    r->done_status = status;
+    fsd__end_req(s, r, 0);
     return;
   }
   r->fail_status = status;
@@ -261,7 +285,7 @@ void fsd_session_shutdown(struct fsd_session *s) {
 
 /* Idle timeout (see session.h). */
 void fsd_session_timeout(struct fsd_session *s) {
-  send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT, NULL, NULL, 0);
+  fsd__send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT, NULL, NULL, 0);
   do_close(s);
 }
 
@@ -285,92 +309,6 @@ size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
                         size_t len) {
   ssize_t n = fsp_frame_need(buf, len, s->dec.max_payload);
   return n > 0 ? (size_t)n : 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Events                                                                    */
-
-static int may_push(struct fsd_session *s) {
-  if (!s->subscribed || s->state != FSD_SESS_OPEN || s->behind)
-    return 0;
-  if (s->ops->backlog(s->host) > FSD_SUB_BACKLOG) {
-    /* Rather than queue without bound, coalesce: one RESYNC once drained. */
-    s->behind = 1;
-    fsd_debug("subscriber behind, events coalesced");
-    return 0;
-  }
-  return 1;
-}
-
-/* Sends one event to a subscriber (see session.h). */
-void fsd_session_deliver(struct fsd_session *s, const struct fsd_event *ev) {
-  struct fsp_msg m;
-
-  if (!may_push(s))
-    return;
-  fsd_event_msg(ev, &m);
-  send_msg(s, &m);
-}
-
-/* Sends a frame encoded once for all subscribers (see session.h). */
-void fsd_session_push(struct fsd_session *s, const void *frame, size_t len) {
-  if (may_push(s))
-    s->ops->send(s->host, frame, len);
-}
-
-/* The subscriber record's push: the context knows no sessions. */
-static void push_cb(struct fsd_subscriber *sub, const void *frame, size_t len) {
-  fsd_session_push(fsd_container_of(sub, struct fsd_session, sub), frame, len);
-}
-
-static void send_resync(struct fsd_session *s) {
-  struct fsp_msg m;
-
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_RESYNC;
-  m.id = FSP_EVENT_ID;
-  m.u.sub.epoch = s->ctx->epoch;
-  m.u.sub.seq = s->ctx->seq;
-  send_msg(s, &m);
-}
-
-/* The host's output drained (see session.h). */
-void fsd_session_drained(struct fsd_session *s) {
-  if (!s->behind || !s->subscribed || s->state != FSD_SESS_OPEN)
-    return;
-  s->behind = 0;
-  fsd_debug("subscriber drained, RESYNC sent");
-  send_resync(s);
-}
-
-static void on_subscribe(struct fsd_session *s, const struct fsp_msg *m) {
-  struct fsd_ctx *ctx = s->ctx;
-  struct fsp_msg a;
-  uint64_t since = m->u.sub.seq;
-
-  if (!s->subscribed) {
-    s->subscribed = 1;
-    s->behind = 0;
-    s->sub.push = push_cb;
-    fsd_ctx_subscribe(ctx, &s->sub);
-  }
-  memset(&a, 0, sizeof(a));
-  a.op = FSP_OP_SUBSCRIBED;
-  a.id = m->id;
-  a.u.sub.epoch = ctx->epoch;
-  a.u.sub.seq = ctx->seq;
-  send_msg(s, &a);
-  if (since == 0)
-    return;
-  /* A seq means something only with the epoch it came from: epoch 0 (none
-   * known) or another one cannot be replayed from. */
-  if (m->u.sub.epoch != ctx->epoch || since > ctx->seq ||
-      (since < ctx->seq && fsd_ctx_event(ctx, since + 1) == NULL)) {
-    send_resync(s);
-    return;
-  }
-  for (uint64_t q = since + 1; q <= ctx->seq; q++)
-    fsd_session_deliver(s, fsd_ctx_event(ctx, q));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -435,8 +373,8 @@ static void list_pump(struct fsd_session *s, struct fsd_req *r) {
     if (r->offset == 0) {
       list_flush(&ls);
       free(ls.buf);
-      send_empty(s, FSP_OP_OK, r->id);
-      end_req(s, r, 0);
+      fsd__send_empty(s, FSP_OP_OK, r->id);
+      fsd__end_req(s, r, 0);
       return;
     }
     if (ls.cap - ls.b.len < FSP_ENTRY_LEN(FSP_NAME_MAX)) {
@@ -479,7 +417,10 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
   struct fsp_msg a;
 
   if (f == NULL) {
-    send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr, m->u.name.len);
+    fsd__send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr,
+                    m->u.name.len);
+    note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, FSP_ST_NOT_FOUND,
+              s->clock_us);
     return;
   }
   memset(&a, 0, sizeof(a));
@@ -487,7 +428,8 @@ static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
   a.id = m->id;
   a.u.entry.size = f->size;
   a.u.entry.mtime_ns = f->mtime_ns;
-  send_msg(s, &a);
+  fsd__send_msg(s, &a);
+  note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, 0, s->clock_us);
 }
 
 static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
@@ -495,13 +437,14 @@ static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
   struct fsd_req *r = calloc(1, sizeof(*r));
 
   if (r == NULL) {
-    send_error(s, m->id, FSP_ST_BUSY, "out of memory", NULL, 0);
+    fsd__send_error(s, m->id, FSP_ST_BUSY, "out of memory", NULL, 0);
     return NULL;
   }
   r->s = s;
   r->id = m->id;
   r->opcode = m->op;
   r->state = FSD_REQ_RUNNING;
+  r->t0_us = s->clock_us;
   r->name_len = (uint16_t)name->len;
   memcpy(r->name, name->ptr, name->len);
   r->name[name->len] = '\0';
@@ -528,17 +471,24 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
     break;
   }
   if (s->ctx->read_only && (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
-    send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
+    fsd__send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
+    return;
+  }
+  if (fsd_ctx_log_down(s->ctx) &&
+      (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
+    fsd__send_error(s, m->id, FSP_ST_BUSY,
+                    "cluster log unreachable: writes refused, reads go on",
+                    NULL, 0);
     return;
   }
   if (m->op == FSP_OP_DELETE &&
       fsd_register_get(&s->ctx->reg, name->ptr, name->len) == NULL) {
-    send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, name->ptr, name->len);
+    fsd__send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, name->ptr, name->len);
     return;
   }
   if (m->op == FSP_OP_PUT && m->u.put.mode == FSP_PUT_NO_CLOBBER &&
       fsd_register_get(&s->ctx->reg, name->ptr, name->len) != NULL) {
-    send_error(s, m->id, FSP_ST_EXISTS, NULL, name->ptr, name->len);
+    fsd__send_error(s, m->id, FSP_ST_EXISTS, NULL, name->ptr, name->len);
     return;
   }
   r = new_req(s, m, name);
@@ -646,19 +596,20 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   int rc;
 
   if (f->op != FSP_OP_HELLO) {
-    send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL,
-               "the first frame must be HELLO", NULL, 0);
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_PROTOCOL,
+                    "the first frame must be HELLO", NULL, 0);
     do_close(s);
     return;
   }
   rc = fsp_msg_decode(f, &m);
   if (rc == 0 && m.u.hello.version < FSP_PROTO_VERSION) {
-    send_error(s, FSP_EVENT_ID, FSP_ST_VERSION, NULL, NULL, 0);
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_VERSION, NULL, NULL, 0);
     do_close(s);
     return;
   }
   if (rc != 0) {
-    send_error(s, FSP_EVENT_ID, FSP_ST_BAD_REQUEST, "malformed HELLO", NULL, 0);
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_BAD_REQUEST, "malformed HELLO",
+                    NULL, 0);
     do_close(s);
     return;
   }
@@ -667,15 +618,166 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
   memset(&a, 0, sizeof(a));
   a.op = FSP_OP_HELLO;
   a.id = FSP_EVENT_ID;
-  a.u.hello.version = FSP_PROTO_VERSION;
   a.u.hello.max_payload = FSD_MAX_PAYLOAD;
   a.u.hello.max_inflight = FSD_MAX_INFLIGHT;
   a.u.hello.caps = FSP_CAP_EVENTS | FSP_CAP_NOTICE |
                    (s->ctx->read_only ? FSP_CAP_READ_ONLY : 0);
   a.u.hello.agent.ptr = s->ctx->agent;
   a.u.hello.agent.len = strlen(s->ctx->agent);
-  send_msg(s, &a);
+  rc = fsd_gate_hello(&s->gate, m.u.hello.version, &a.u.hello.version,
+                      &a.u.hello.caps);
+  if (rc != 0) {
+    fsd__send_error(s, FSP_EVENT_ID, (uint16_t)rc,
+                    rc == FSP_ST_VERSION
+                        ? "authentication required: this server needs protocol "
+                          "version 2; upgrade the client"
+                        : "cannot make a challenge",
+                    NULL, 0);
+    do_close(s);
+    return;
+  }
+  fsd__send_msg(s, &a);
+  if (s->gate.state == FSD_GATE_CHALLENGED) {
+    memset(&a, 0, sizeof(a));
+    a.op = FSP_OP_CHALLENGE;
+    a.id = FSP_EVENT_ID;
+    a.u.challenge.nonce = s->gate.nonce;
+    fsd__send_msg(s, &a);
+  }
   s->state = FSD_SESS_OPEN;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Authentication (protocol.md section 11; the rules live in gate.c)         */
+
+/* Refuses a frame before authentication: nothing of it runs. */
+static void refuse_unauthenticated(struct fsd_session *s, uint32_t id) {
+  fsd__send_error(s, id, FSP_ST_UNAUTHENTICATED,
+                  "authentication required: send AUTH first", NULL, 0);
+  do_close(s);
+}
+
+static void on_auth(struct fsd_session *s, const struct fsp_frame *f) {
+  struct fsp_msg m;
+
+  if (fsp_msg_decode(f, &m) != 0 || fsd_gate_take(&s->gate, &m) != 0) {
+    s->gate.state = FSD_GATE_REFUSED;
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, "malformed AUTH",
+                    NULL, 0);
+    do_close(s);
+    return;
+  }
+  if (s->ops->auth != NULL)
+    s->ops->auth(s->host);
+  else
+    fsd_session_auth_check(s);
+}
+
+/* Checks the AUTH held (see session.h). */
+int fsd_session_auth_check(struct fsd_session *s) {
+  uint8_t binding[FSP_BINDING_MAX];
+  size_t blen = 0;
+  char msg[160];
+  int r;
+
+  if (s->gate.state != FSD_GATE_HELD || s->state == FSD_SESS_CLOSED)
+    return UV_EACCES;
+  if (s->ops->binding != NULL)
+    blen = s->ops->binding(s->host, binding, sizeof(binding));
+  r = fsd_gate_verify(&s->gate, s->ctx->verifier, s->ctx->users, binding,
+                      blen > sizeof(binding) ? 0 : blen);
+  if (r != 0) {
+    snprintf(msg, sizeof(msg), "authentication failed for user %s",
+             s->gate.user);
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return UV_EACCES;
+  }
+  /* The binding's length says whether the signature is tied to a TLS
+   * channel: worth a word in the log. */
+  fsd_log(FSD_LOG_INFO,
+          "%s: user %s authenticated (channel binding: %zu bytes)", s->label,
+          s->gate.user, blen > sizeof(binding) ? 0 : blen);
+  s->dec.max_payload = FSD_MAX_PAYLOAD;
+  fsd__send_empty(s, FSP_OP_OK, FSP_EVENT_ID);
+  return 0;
+}
+
+/* The deadline passed (see session.h). */
+void fsd_session_auth_expired(struct fsd_session *s) {
+  fsd__send_error(s, FSP_EVENT_ID, FSP_ST_TIMEOUT,
+                  "authentication not completed in time", NULL, 0);
+  do_close(s);
+}
+
+/* Whether requests are served (see session.h). */
+int fsd_session_authenticated(const struct fsd_session *s) {
+  return s->state != FSD_SESS_HELLO && s->gate.state == FSD_GATE_OPEN;
+}
+
+/* The user's name (see session.h). */
+const char *fsd_session_user(const struct fsd_session *s) {
+  return s->gate.user_len > 0 && s->gate.state == FSD_GATE_OPEN ? s->gate.user
+                                                                : NULL;
+}
+
+/* Answers a request the user has no right for. */
+static void forbid(struct fsd_session *s, const struct fsp_msg *m) {
+  const struct fsp_str *name = NULL;
+  char msg[128];
+
+  switch (m->op) {
+  case FSP_OP_STAT:
+  case FSP_OP_DELETE:
+    name = &m->u.name;
+    break;
+  case FSP_OP_GET:
+  case FSP_OP_HASH:
+    name = &m->u.range.name;
+    break;
+  case FSP_OP_PUT:
+    name = &m->u.put.name;
+    break;
+  default:
+    break;
+  }
+  snprintf(msg, sizeof(msg), "user %s lacks the %s right",
+           s->gate.user_len > 0 ? s->gate.user : "(anonymous)",
+           fsd_right_name(fsd_op_right(m->op)));
+  fsd__send_error(s, m->id, FSP_ST_FORBIDDEN, msg,
+                  name != NULL ? name->ptr : NULL,
+                  name != NULL ? name->len : 0);
+  note_done(s, m->op, name != NULL ? name->ptr : NULL,
+            name != NULL ? name->len : 0, 0, FSP_ST_FORBIDDEN, s->clock_us);
+}
+
+/* A reload (see session.h). */
+void fsd_session_reload(struct fsd_session *s, const struct fsd_users *users) {
+  struct fsd_req *r, *next;
+  char msg[160];
+
+  if (s->state == FSD_SESS_CLOSED)
+    return;
+  switch (fsd_gate_reload(&s->gate, users)) {
+  case -1:
+    snprintf(msg, sizeof(msg), "user %s was removed from this server",
+             s->gate.user);
+    fsd__send_error(s, FSP_EVENT_ID, FSP_ST_UNAUTHENTICATED, msg, NULL, 0);
+    do_close(s);
+    return;
+  case 1:
+    break;
+  default:
+    return;
+  }
+  if (!(s->gate.rights & FSD_RIGHT_READ))
+    unsubscribe(s);
+  for (r = s->reqs; r != NULL; r = next) {
+    next = r->next;
+    if ((r->state == FSD_REQ_RUNNING || r->state == FSD_REQ_RECEIVING) &&
+        !fsd_gate_allows(&s->gate, r->opcode))
+      abort_req(s, r, FSP_ST_FORBIDDEN, "the user's rights changed", 0);
+  }
 }
 
 /* The requests of protocol.md section 4: each ends with one final frame.
@@ -684,14 +786,22 @@ static int is_request(uint8_t op) {
   return op >= FSP_OP_LIST && op < FSP_OP_CANCEL;
 }
 
+/* SUBSCRIBE as a request: answered, then logged. */
+static void on_sub_req(struct fsd_session *s, const struct fsp_msg *m) {
+  fsd__on_subscribe(s, m);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
+}
+
 static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
   unsubscribe(s);
-  send_empty(s, FSP_OP_OK, m->id);
+  fsd__send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
 
 static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
   fsd_ctx_notify(s->ctx, m->u.text.ptr, m->u.text.len);
-  send_empty(s, FSP_OP_OK, m->id);
+  fsd__send_empty(s, FSP_OP_OK, m->id);
+  note_done(s, m->op, NULL, 0, m->u.text.len, 0, s->clock_us);
 }
 
 /* Request handlers, indexed by opcode - FSP_OP_LIST. */
@@ -703,15 +813,17 @@ static void (*const request_fns[])(struct fsd_session *,
     on_file_request, /* GET */
     on_file_request, /* PUT */
     on_file_request, /* HASH */
-    on_subscribe,    /* SUBSCRIBE */
+    on_sub_req,      /* SUBSCRIBE */
     on_unsubscribe,  /* UNSUBSCRIBE */
     on_notice,       /* NOTICE */
 };
 
-/* fsd speaks protocol version 1: an opcode of a later version (MKDIR,
- * RENAME) is unknown to it, as protocol.md section 11 says. */
+/* An opcode of the folders version (MKDIR, RENAME) is unknown to a
+ * connection that speaks an earlier one, as protocol.md section 12 says. */
 static int spoken_op(uint8_t op) {
-  return fsp_op_version(op) == 1;
+  unsigned v = fsp_op_version(op);
+
+  return v != 0 && v < FSP_TREE_VERSION;
 }
 
 /* A request, or a frame of an unknown opcode, which may be a request of a
@@ -737,19 +849,24 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
     drop_drain(s, r); /* the client reuses the id of a failed upload */
   }
   if (!known) {
-    send_error(s, f->id, FSP_ST_UNKNOWN_OP, NULL, NULL, 0);
+    fsd__send_error(s, f->id, FSP_ST_UNKNOWN_OP, NULL, NULL, 0);
     return;
   }
   /* One rule for every request, whether the disk or memory answers it. */
   if (s->nactive >= FSD_MAX_INFLIGHT) {
-    send_error(s, f->id, FSP_ST_BUSY, "too many requests in flight", NULL, 0);
+    fsd__send_error(s, f->id, FSP_ST_BUSY, "too many requests in flight", NULL,
+                    0);
     return;
   }
   rc = fsp_msg_decode(f, &m);
   if (rc != 0) {
-    send_error(s, f->id,
-               rc == FSP_EBADNAME ? FSP_ST_BAD_NAME : FSP_ST_BAD_REQUEST, NULL,
-               NULL, 0);
+    fsd__send_error(s, f->id,
+                    rc == FSP_EBADNAME ? FSP_ST_BAD_NAME : FSP_ST_BAD_REQUEST,
+                    NULL, NULL, 0);
+    return;
+  }
+  if (!fsd_gate_allows(&s->gate, m.op)) {
+    forbid(s, &m);
     return;
   }
   request_fns[m.op - FSP_OP_LIST](s, &m);
@@ -766,7 +883,7 @@ static void on_control(struct fsd_session *s, const struct fsp_frame *f) {
   switch (m.op) {
   case FSP_OP_PING:
     m.op = FSP_OP_PONG;
-    send_msg(s, &m);
+    fsd__send_msg(s, &m);
     return;
   case FSP_OP_BYE:
     begin_bye(s, m.id, 0);
@@ -780,6 +897,19 @@ static void on_control(struct fsd_session *s, const struct fsp_frame *f) {
 static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
   if (s->state == FSD_SESS_HELLO) {
     on_hello(s, f);
+    return;
+  }
+  switch (fsd_gate_frame(&s->gate, f->op)) {
+  case FSD_GATE_PASS:
+    break;
+  case FSD_GATE_TAKE_AUTH:
+    on_auth(s, f);
+    return;
+  case FSD_GATE_STRAY:
+    fsd__send_error(s, f->id, FSP_ST_PROTOCOL, "AUTH out of sequence", NULL, 0);
+    return;
+  default:
+    refuse_unauthenticated(s, f->id);
     return;
   }
   if (!spoken_op(f->op) || is_request(f->op)) {
@@ -809,7 +939,7 @@ static void framing_error(struct fsd_session *s, ssize_t err) {
                 : err == FSP_ETOOBIG ? FSP_ST_TOO_LARGE
                                      : FSP_ST_PROTOCOL;
   fsd_debug("broken framing: %s", fsp_strerror((int)err));
-  send_error(s, FSP_EVENT_ID, st, fsp_strerror((int)err), NULL, 0);
+  fsd__send_error(s, FSP_EVENT_ID, st, fsp_strerror((int)err), NULL, 0);
   do_close(s);
 }
 
@@ -823,6 +953,8 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
 
     if (s->state == FSD_SESS_BYE || s->state == FSD_SESS_CLOSED)
       return len; /* nothing after BYE or a fatal error is read */
+    if (s->gate.state == FSD_GATE_HELD)
+      break; /* frames behind AUTH wait for its check */
     n = fsp_decoder_feed(&s->dec, buf + pos, len - pos, &it);
     if (n < 0) {
       framing_error(s, n);
@@ -836,128 +968,14 @@ size_t fsd_session_feed(struct fsd_session *s, const uint8_t *buf, size_t len) {
         on_hello(s, &it.frame);
         continue;
       }
+      if (fsd_gate_frame(&s->gate, FSP_OP_DATA) != FSD_GATE_PASS) {
+        refuse_unauthenticated(s, it.frame.id);
+        continue;
+      }
       on_data(s, &it);
     } else {
       on_frame(s, &it.frame);
     }
   }
   return pos;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Completions from the host                                                 */
-
-/* Clamps a range (see session.h). */
-int fsd_range_clamp(uint64_t file_size, uint64_t offset, uint64_t length,
-                    uint64_t *out_len) {
-  if (offset > file_size)
-    return FSP_ST_RANGE;
-  *out_len = length < file_size - offset ? length : file_size - offset;
-  return 0;
-}
-
-/* GET: file open (see session.h). */
-int fsd_session_get_begin(struct fsd_session *s, struct fsd_req *r,
-                          uint64_t file_size, int64_t mtime_ns, uint64_t *off,
-                          uint64_t *len) {
-  struct fsp_msg m;
-
-  if (fsd_range_clamp(file_size, r->offset, r->length, len) != 0) {
-    fsd_session_fail(s, r, FSP_ST_RANGE, NULL);
-    return FSP_ST_RANGE;
-  }
-  *off = r->offset;
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_BEGIN;
-  m.id = r->id;
-  m.u.begin.file_size = file_size;
-  m.u.begin.mtime_ns = mtime_ns;
-  m.u.begin.offset = r->offset;
-  m.u.begin.length = *len;
-  send_msg(s, &m);
-  return 0;
-}
-
-/* GET: done (see session.h). */
-void fsd_session_get_end(struct fsd_session *s, struct fsd_req *r,
-                         uint64_t length, uint64_t hash) {
-  struct fsp_msg m;
-
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_END;
-  m.id = r->id;
-  m.u.end.size = length;
-  m.u.end.hash = hash;
-  send_msg(s, &m);
-  end_req(s, r, 0);
-}
-
-/* HASH: done (see session.h). */
-void fsd_session_hash_done(struct fsd_session *s, struct fsd_req *r,
-                           uint64_t offset, uint64_t length, uint64_t hash) {
-  struct fsp_msg m;
-
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_DIGEST;
-  m.id = r->id;
-  m.u.digest.offset = offset;
-  m.u.digest.length = length;
-  m.u.digest.hash = hash;
-  send_msg(s, &m);
-  end_req(s, r, 0);
-}
-
-/* PUT: temp ready (see session.h). */
-void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r) {
-  r->state = FSD_REQ_RECEIVING;
-  send_empty(s, FSP_OP_READY, r->id);
-}
-
-/* PUT: committed (see session.h). */
-void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
-                          const struct fsd_stamp *st) {
-  struct fsp_msg m;
-
-  fsd_ctx_put(s->ctx, r->name, r->name_len, st);
-  memset(&m, 0, sizeof(m));
-  m.op = FSP_OP_INFO;
-  m.id = r->id;
-  m.u.entry.size = st->size;
-  m.u.entry.mtime_ns = st->mtime_ns;
-  send_msg(s, &m);
-  end_req(s, r, 0);
-}
-
-/* DELETE: done (see session.h). */
-void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
-                             int64_t now_ns) {
-  fsd_ctx_update(s->ctx, r->name, r->name_len, 0, 0, now_ns);
-  send_empty(s, FSP_OP_OK, r->id);
-  end_req(s, r, 0);
-}
-
-/* Ends a request with an error (see session.h). */
-void fsd_session_fail(struct fsd_session *s, struct fsd_req *r, uint16_t status,
-                      const char *msg) {
-  int drain = r->state == FSD_REQ_RECEIVING;
-
-  send_error(s, r->id, status, msg, r->name, r->name_len);
-  end_req(s, r, drain);
-}
-
-/* The host gives up on a request (see session.h). */
-void fsd_session_failing(struct fsd_session *s, struct fsd_req *r,
-                         uint16_t status, const char *msg) {
-  if (r->state == FSD_REQ_ABORTING)
-    return;
-  r->drain_after = r->state == FSD_REQ_RECEIVING;
-  r->fail_status = status;
-  r->fail_msg = msg;
-  r->state = FSD_REQ_ABORTING;
-}
-
-/* An abort completed (see session.h). */
-void fsd_session_aborted(struct fsd_session *s, struct fsd_req *r) {
-  send_error(s, r->id, r->fail_status, r->fail_msg, r->name, r->name_len);
-  end_req(s, r, r->drain_after);
 }

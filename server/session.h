@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "ctx.h"
+#include "gate.h"
 
 /* Where a request stands. */
 enum fsd_req_state {
@@ -28,6 +29,16 @@ enum fsd_req_state {
 };
 
 struct fsd_session;
+
+/* A request that ended, as the access log tells it (ops->done). */
+struct fsd_done {
+  uint8_t op;       /* its opcode */
+  uint16_t status;  /* 0 for success, else the ERROR status sent */
+  const char *name; /* the file it named, or NULL */
+  size_t name_len;
+  uint64_t bytes; /* bytes it moved (GET: sent, PUT: stored) */
+  uint64_t t0_us; /* the session's clock_us when it arrived */
+};
 
 /* One request in flight. Owned by the session; the host may keep a pointer
  * until it reports the request's end. */
@@ -41,6 +52,9 @@ struct fsd_req {
   uint8_t mode;                /* PUT mode */
   uint8_t drain_after;         /* after the abort, swallow the client's DATA */
   uint16_t fail_status;        /* ERROR status to send once an abort is done */
+  uint16_t done_status;        /* how it ended, for ops->done: 0 when well */
+  uint64_t done_bytes;         /* bytes it moved, for ops->done */
+  uint64_t t0_us;              /* the session's clock_us when it arrived */
   const char *fail_msg;        /* and its message (static text) */
   uint64_t offset;             /* GET/HASH: requested offset; LIST: cursor */
   uint64_t length;             /* GET/HASH: requested length */
@@ -75,6 +89,17 @@ struct fsd_host_ops {
   /* Stops r as soon as possible and removes what it left (a temp file); then
    * fsd_session_aborted() (or, if it finished first, its normal end). */
   void (*abort)(void *host, struct fsd_req *r);
+  /* Optional. An AUTH arrived and is held (the session reads nothing more
+   * meanwhile): the host calls fsd_session_auth_check() now or, after
+   * failures from this peer, later. NULL: checked at once. */
+  void (*auth)(void *host);
+  /* Optional. Writes this connection's channel binding (the TLS exporter's
+   * FSP_BINDING_LEN bytes) into out and returns its length, or 0 over
+   * plaintext. NULL: plaintext. */
+  size_t (*binding)(void *host, uint8_t *out, size_t cap);
+  /* Optional. A request ended (its final frame is queued): the access
+   * log's line. */
+  void (*done)(void *host, const struct fsd_done *d);
 };
 
 enum fsd_session_state {
@@ -100,6 +125,9 @@ struct fsd_session {
   uint8_t subscribed;             /* receives events */
   uint8_t behind;                 /* events skipped; RESYNC when drained */
   uint8_t ndrain;                 /* drain entries held */
+  struct fsd_gate gate;           /* authentication and rights */
+  uint64_t clock_us;              /* the host's clock at this feed (a
+                                     request's start, for ops->done) */
 };
 
 /* Initialises s for a new connection. Allocates nothing. */
@@ -119,6 +147,29 @@ size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
 /* The connection is gone: sends nothing more, unsubscribes and aborts every
  * request. The host keeps its connection until fsd_session_busy() is 0. */
 void fsd_session_close(struct fsd_session *s);
+
+/* Checks the AUTH the session holds (after ops->auth): sends OK and opens
+ * the session, or sends ERROR UNAUTHENTICATED and closes. Returns 0, or
+ * UV_EACCES for a refusal (the host counts it against the peer's address).
+ * The host then feeds the bytes it kept, which the session did not read
+ * while the AUTH was held. */
+int fsd_session_auth_check(struct fsd_session *s);
+
+/* The time to authenticate ran out: ERROR TIMEOUT (id 0), then close. */
+void fsd_session_auth_expired(struct fsd_session *s);
+
+/* Non-zero once the session may serve requests: authenticated, or on a
+ * server without users. */
+int fsd_session_authenticated(const struct fsd_session *s);
+
+/* The name of the authenticated user, or NULL. */
+const char *fsd_session_user(const struct fsd_session *s);
+
+/* The users file was reloaded (ctx->users now points at users): a removed
+ * user gets ERROR UNAUTHENTICATED and the connection closes; a user whose
+ * rights shrank is held to them at once (its requests that need a right it
+ * lost end with FORBIDDEN, and it is unsubscribed when it lost read). */
+void fsd_session_reload(struct fsd_session *s, const struct fsd_users *users);
 
 /* The server is stopping: ends every request, then sends BYE (id 0,
  * SHUTDOWN) and asks the host to close. */

@@ -255,6 +255,14 @@ static void tls_release(struct fsd_conn *c) {
   c->tls = NULL;
 }
 
+/* The channel binding AUTH signs: the TLS exporter's bytes. */
+static size_t tls_binding(struct fsd_conn *c, uint8_t *out, size_t cap) {
+  if (cap < FSP_BINDING_LEN ||
+      fstls_export(&c->tls->e, FSP_BINDING_LABEL, out, FSP_BINDING_LEN) != 0)
+    return 0; /* no binding: the client's signature, which has one, fails */
+  return FSP_BINDING_LEN;
+}
+
 const struct fsd_transport fsd_transport_tls = {
     .name = "TLS",
     .zero_copy = 0,
@@ -265,6 +273,7 @@ const struct fsd_transport fsd_transport_tls = {
     .closing = tls_closing,
     .overdue = tls_overdue,
     .release = tls_release,
+    .binding = tls_binding,
 };
 
 /* Answers a plaintext client of a TLS-only listener with one ERROR frame,

@@ -1,4 +1,4 @@
-/* Blocking helpers for a tree of folders (protocol.md section 11). Like
+/* Blocking helpers for a tree of folders (protocol.md section 12). Like
  * fsops.h they run on threadpool workers, never on the loop thread while it
  * serves. Every path is relative to the root folder's fd and has passed
  * fsp_path_check() (the empty path, where allowed, is the root itself).

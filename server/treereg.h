@@ -1,5 +1,5 @@
 /* The tree register: fsd's in-memory index of the files and folders below
- * its root (protocol.md section 11), the tree-aware successor of
+ * its root (protocol.md section 12), the tree-aware successor of
  * register.h.
  *
  * Every entry is a node reachable two ways: by its full path, through a

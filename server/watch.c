@@ -18,9 +18,9 @@ struct fsd_watch_job {
   struct fsd_watch *w;
   struct fsd_watch_job *hnext; /* next in the pending set's chain */
   uint32_t hash;               /* of the name */
-  uint8_t again;     /* the watcher reported the name again meanwhile */
-  uint8_t overtaken; /* our own PUT or DELETE of it was applied meanwhile */
-  int err;           /* the stat's result */
+  uint8_t again;       /* the watcher reported the name again meanwhile */
+  uint8_t overtaken;   /* our own PUT or DELETE of it was applied meanwhile */
+  int err;             /* the stat's result */
   struct fsd_stamp st; /* what it found */
   uint16_t name_len;
   char name[FSP_NAME_MAX + 1];

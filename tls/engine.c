@@ -307,6 +307,16 @@ int fstls_handshake_done(const struct fstls_engine *e) {
   return e->_done;
 }
 
+/* The exporter; see fstls.h. */
+int fstls_export(const struct fstls_engine *e, const char *label, uint8_t *out,
+                 size_t len) {
+  if (!e->_done || e->_ssl == NULL ||
+      SSL_export_keying_material(e->_ssl, out, len, label, strlen(label), NULL,
+                                 0, 0) != 1)
+    return FSTLS_ESTATE;
+  return 0;
+}
+
 /* Decrypts application data; see fstls.h. */
 ssize_t fstls_read(struct fstls_engine *e, void *buf, size_t len) {
   size_t n = 0;

@@ -177,6 +177,13 @@ int fstls_handshake(struct fstls_engine *e);
  * failure or close_notify). */
 int fstls_handshake_done(const struct fstls_engine *e);
 
+/* The TLS exporter (RFC 8446 section 7.5) for label and no context, into
+ * out[0..len): the channel binding fsproto's authentication signs
+ * (RFC 9266 tls-exporter). Returns 0, or FSTLS_ESTATE before the handshake
+ * is over or when OpenSSL refuses. */
+int fstls_export(const struct fstls_engine *e, const char *label, uint8_t *out,
+                 size_t len);
+
 /* Decrypts up to len bytes of application data into buf, finishing the
  * handshake first if needed. Returns the count (> 0), FSTLS_EAGAIN when
  * more ciphertext is needed, FSTLS_ECLOSED when the peer sent close_notify,

@@ -109,6 +109,44 @@ START_TEST(test_cli_options_anywhere) {
 }
 END_TEST
 
+/* Global options after the command work as before it (`fsc get x -q`,
+ * `fsc ls -s host:port`), a command option's value is never taken for one,
+ * and after `--` nothing is an option. */
+START_TEST(test_cli_global_options_after_command) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "big.iso", "-q", NULL),
+                   0);
+  ck_assert_int_eq(o.quiet, 1);
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  ck_assert_str_eq(o.cmd.args[0], "big.iso");
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-s", "h:1", "-l", NULL),
+                   0);
+  ck_assert_str_eq(o.server, "h:1");
+  ck_assert_int_eq(o.cmd.long_fmt, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "a", "--server=h:2",
+                         "--tls", "--pin", "SHA256:x", "-u", "bob", NULL),
+                   0);
+  ck_assert_str_eq(o.server, "h:2");
+  ck_assert_int_eq(o.tls, 1);
+  ck_assert_str_eq(o.pin, "SHA256:x");
+  ck_assert_str_eq(o.user, "bob");
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  /* -o takes the next word, even one that looks like a global option. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "x", "-o", "-q", NULL),
+                   0);
+  ck_assert_str_eq(o.cmd.out, "-q");
+  ck_assert_int_eq(o.quiet, 0);
+  /* After --, -q is a name. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "rm", "--", "-q", NULL), 0);
+  ck_assert_int_eq(o.quiet, 0);
+  ck_assert_str_eq(o.cmd.args[0], "-q");
+  /* A global option's missing value names the option. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-s", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_ptr_nonnull(strstr(err, "-s"));
+}
+END_TEST
 START_TEST(test_cli_help_and_version) {
   struct fsc_opts o;
   char err[256];
@@ -189,6 +227,30 @@ START_TEST(test_cli_hostport) {
 }
 END_TEST
 
+/* -s a:1,b:2: the servers of one cluster, tried in turn. */
+START_TEST(test_cli_server_list) {
+  struct fsc_opts o;
+  char err[256], one[FSC_SERVER_MAX];
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 0, one, sizeof one), 3);
+  ck_assert_str_eq(one, "a:1");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 1, one, sizeof one), 3);
+  ck_assert_str_eq(one, "[::1]:2");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 5, one, sizeof one), 3);
+  ck_assert_str_eq(one, "c:3");
+  ck_assert_int_eq(fsc_server_pick("a:1,[::1]:2,c:3", 6, one, sizeof one), 3);
+  ck_assert_str_eq(one, "a:1");
+  ck_assert_int_eq(fsc_server_pick("h:7878", 1, one, sizeof one), 1);
+  ck_assert_str_eq(one, "h:7878");
+  ck_assert_int_eq(fsc_server_pick("a:1,", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick(",a:1", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick("a:1,b", 0, one, sizeof one), -1);
+  ck_assert_int_eq(fsc_server_pick("a:1,bb:2", 0, one, 4), -1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "a:1,b:2", "ls", NULL), 0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "a:1,b", "ls", NULL), 2);
+  ck_assert_ptr_nonnull(strstr(err, "bad server address"));
+}
+END_TEST
+
 START_TEST(test_cli_watch_retry) {
   struct fsc_opts o;
   char err[256];
@@ -221,10 +283,12 @@ Suite *cli_suite(void) {
   tcase_add_test(tc, test_cli_usage_errors);
   tcase_add_test(tc, test_cli_watch_retry);
   tcase_add_test(tc, test_cli_options_anywhere);
+  tcase_add_test(tc, test_cli_global_options_after_command);
   tcase_add_test(tc, test_cli_help_and_version);
   tcase_add_test(tc, test_cli_shell_commands);
   tcase_add_test(tc, test_cli_split_line_quotes);
   tcase_add_test(tc, test_cli_hostport);
+  tcase_add_test(tc, test_cli_server_list);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -379,8 +379,8 @@ static int count_write(struct fsc_conn *c, uv_write_t *req,
   return fsc_plain_transport.write(c, req, bufs, n, cb);
 }
 
-static const struct fsc_transport counting = {count_alloc, count_read,
-                                              count_write, NULL, NULL};
+static const struct fsc_transport counting = {
+    .alloc = count_alloc, .read = count_read, .write = count_write};
 
 START_TEST(test_conn_every_byte_crosses_the_transport) {
   uv_loop_t loop;

@@ -33,10 +33,20 @@ START_TEST(test_addr_ipv6_literal) {
 END_TEST
 
 START_TEST(test_addr_rejects_nonsense) {
-  static const char *const bad[] = {
-      "", "7878", "127.0.0.1", "127.0.0.1:", ":7878", "127.0.0.1:65536",
-      "127.0.0.1:-1", "127.0.0.1:78x", "::1:7878", "[::1]7878", "[]:1",
-      "example.com:1", "1.2.3:4", "[::1:7878"};
+  static const char *const bad[] = {"",
+                                    "7878",
+                                    "127.0.0.1",
+                                    "127.0.0.1:",
+                                    ":7878",
+                                    "127.0.0.1:65536",
+                                    "127.0.0.1:-1",
+                                    "127.0.0.1:78x",
+                                    "::1:7878",
+                                    "[::1]7878",
+                                    "[]:1",
+                                    "example.com:1",
+                                    "1.2.3:4",
+                                    "[::1:7878"};
   struct sockaddr_storage ss;
 
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

@@ -79,6 +79,164 @@ START_TEST(test_ctx_same_size_and_mtime_still_one_event_each) {
 }
 END_TEST
 
+/* A log that keeps what it is given, as the cluster's publisher would. */
+struct kept_log {
+  struct fsd_ctx_log log;
+  struct fsd_event last;
+  struct fsd_stamp now, prev;
+  int now_null;
+  int appended, notices;
+};
+
+static void kept_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
+                        const struct fsd_stamp *now,
+                        const struct fsd_stamp *prev) {
+  struct kept_log *k = (struct kept_log *)log;
+
+  k->last = *ev;
+  k->now_null = now == NULL;
+  if (now != NULL)
+    k->now = *now;
+  k->prev = *prev;
+  k->appended++;
+}
+
+static void kept_notify(struct fsd_ctx_log *log, const char *t, size_t n) {
+  (void)t;
+  (void)n;
+  ((struct kept_log *)log)->notices++;
+}
+
+struct pushed {
+  struct fsd_subscriber sub;
+  int frames;
+};
+
+static void count_push(struct fsd_subscriber *sub, const void *f, size_t n) {
+  (void)f;
+  (void)n;
+  ((struct pushed *)sub)->frames++;
+}
+
+static struct fsd_event event(uint64_t seq, uint8_t kind, const char *name,
+                              uint64_t size, int64_t mtime) {
+  struct fsd_event ev;
+
+  memset(&ev, 0, sizeof(ev));
+  ev.seq = seq;
+  ev.kind = kind;
+  ev.name_len = (uint8_t)strlen(name);
+  memcpy(ev.name, name, ev.name_len);
+  ev.size = size;
+  ev.mtime_ns = mtime;
+  return ev;
+}
+
+/* With a shared log, a change updates the register at once (reads on this
+ * server see it) but is numbered by the log alone: no seq, no EVENT yet. */
+START_TEST(test_ctx_log_publishes_instead_of_numbering) {
+  struct fsd_ctx ctx;
+  struct kept_log k;
+  struct pushed p = {.sub.push = count_push};
+
+  memset(&k, 0, sizeof(k));
+  k.log.append = kept_append;
+  k.log.notify = kept_notify;
+  atomic_store(&k.log.writable, 1);
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 7), 0);
+  ctx.log = &k.log;
+  fsd_ctx_subscribe(&ctx, &p.sub);
+  ck_assert_int_eq(fsd_ctx_update(&ctx, "a", 1, 1, 5, 100), FSP_EV_ADDED);
+  ck_assert_int_eq(k.appended, 1);
+  ck_assert_uint_eq(k.last.seq, 0);
+  ck_assert_uint_eq(k.last.kind, FSP_EV_ADDED);
+  ck_assert_uint_eq(k.prev.size, 0);
+  ck_assert_uint_eq(k.now.size, 5);
+  ck_assert_ptr_nonnull(fsd_register_get(&ctx.reg, "a", 1));
+  ck_assert_uint_eq(ctx.seq, 0);
+  ck_assert_int_eq(p.frames, 0);
+  ck_assert_int_eq(fsd_ctx_update(&ctx, "a", 1, 1, 5, 100), 0);
+  ck_assert_int_eq(k.appended, 1);
+  ck_assert_int_eq(fsd_ctx_update(&ctx, "a", 1, 0, 0, 300), FSP_EV_REMOVED);
+  ck_assert_int_eq(k.now_null, 1);
+  ck_assert_uint_eq(k.prev.size, 5);
+  ck_assert_int_eq(k.prev.mtime_ns, 100);
+  fsd_ctx_notify(&ctx, "hi", 2);
+  ck_assert_int_eq(k.notices, 1);
+  ck_assert_int_eq(p.frames, 0);
+  fsd_ctx_relay(&ctx, "hi", 2);
+  ck_assert_int_eq(p.frames, 1);
+  fsd_ctx_unsubscribe(&ctx, &p.sub);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
+/* While the log is unreachable the register does not move, so that the
+ * rescan finds the change again when it is back; writes are refused. */
+START_TEST(test_ctx_log_down_keeps_register) {
+  struct fsd_ctx ctx;
+  struct kept_log k;
+
+  memset(&k, 0, sizeof(k));
+  k.log.append = kept_append;
+  k.log.notify = kept_notify;
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 7), 0);
+  ck_assert_int_eq(fsd_ctx_log_down(&ctx), 0);
+  ctx.log = &k.log;
+  ck_assert_int_eq(fsd_ctx_log_down(&ctx), 1);
+  ck_assert_int_eq(fsd_ctx_update(&ctx, "a", 1, 1, 5, 100), 0);
+  ck_assert_ptr_null(fsd_register_get(&ctx.reg, "a", 1));
+  ck_assert_int_eq(k.appended, 0);
+  atomic_store(&k.log.writable, 1);
+  ck_assert_int_eq(fsd_ctx_log_down(&ctx), 0);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
+/* Events of the log set the register whatever it held, keep the log's seq,
+ * and reach subscribers once; a replayed event is ignored. */
+START_TEST(test_ctx_apply_takes_the_log_order) {
+  struct fsd_ctx ctx;
+  struct pushed p = {.sub.push = count_push};
+  struct fsd_event ev;
+  const struct fsd_file *f;
+
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 7), 0);
+  fsd_ctx_subscribe(&ctx, &p.sub);
+  /* The log's first event held is 10: older ones are past its retention. */
+  ev = event(10, FSP_EV_ADDED, "x", 3, 30);
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, NULL), 1);
+  ck_assert_uint_eq(ctx.seq, 10);
+  ck_assert_ptr_null(fsd_ctx_event(&ctx, 9));
+  ck_assert_ptr_nonnull(fsd_ctx_event(&ctx, 10));
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, NULL), 0);
+  ck_assert_int_eq(p.frames, 1);
+  /* Another server's later version wins over what this one held. */
+  ck_assert_int_eq(fsd_register_set(&ctx.reg, "x", 1, 99, 99), 2);
+  ev = event(11, FSP_EV_REPLACED, "x", 4, 40);
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, NULL), 1);
+  f = fsd_register_get(&ctx.reg, "x", 1);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(f->size, 4);
+  ck_assert_int_eq(f->mtime_ns, 40);
+  /* With the version's inode and ctime, the watcher's stat of the same
+   * file is no change: one event per commit, on every server. */
+  ev = event(12, FSP_EV_REPLACED, "x", 5, 50);
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, &(struct fsd_stamp){5, 50, 77, 51}),
+                   1);
+  ck_assert_int_eq(
+      fsd_ctx_put(&ctx, "x", 1, &(struct fsd_stamp){5, 50, 77, 51}), 0);
+  ck_assert_uint_eq(ctx.seq, 12);
+  ev = event(13, FSP_EV_REMOVED, "x", 0, 50);
+  ck_assert_int_eq(fsd_ctx_apply(&ctx, &ev, NULL), 1);
+  ck_assert_ptr_null(fsd_register_get(&ctx.reg, "x", 1));
+  ck_assert_uint_eq(fsd_ctx_event(&ctx, 13)->kind, FSP_EV_REMOVED);
+  ck_assert_int_eq(p.frames, 4);
+  fsd_ctx_unsubscribe(&ctx, &p.sub);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
 Suite *ctx_suite(void) {
   Suite *s = suite_create("ctx");
   TCase *tc = tcase_create("core");
@@ -86,6 +244,9 @@ Suite *ctx_suite(void) {
   tcase_add_test(tc, test_ctx_update_emits_kinds_and_seq);
   tcase_add_test(tc, test_ctx_ring_keeps_last_4096);
   tcase_add_test(tc, test_ctx_same_size_and_mtime_still_one_event_each);
+  tcase_add_test(tc, test_ctx_log_publishes_instead_of_numbering);
+  tcase_add_test(tc, test_ctx_log_down_keeps_register);
+  tcase_add_test(tc, test_ctx_apply_takes_the_log_order);
   suite_add_tcase(s, tc);
   return s;
 }

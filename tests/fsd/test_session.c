@@ -291,11 +291,11 @@ START_TEST(test_session_hello_reply) {
 
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_HELLO;
-  m.u.hello.version = 3; /* a newer client: we speak 1 */
+  m.u.hello.version = 3; /* a newer client: we announce our highest */
   m.u.hello.max_payload = 200000;
   feed_msg(f, &m);
   expect_op(f, FSP_OP_HELLO, 0, &m);
-  ck_assert_uint_eq(m.u.hello.version, 1);
+  ck_assert_uint_eq(m.u.hello.version, FSD_PROTO_VERSION);
   ck_assert_uint_eq(m.u.hello.max_payload, 1048576);
   ck_assert_uint_eq(m.u.hello.max_inflight, 64);
   ck_assert_uint_eq(m.u.hello.caps, FSP_CAP_EVENTS | FSP_CAP_NOTICE);

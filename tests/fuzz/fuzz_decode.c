@@ -2,9 +2,10 @@
  *
  * The input is a byte stream as a peer might send it. It goes through
  * fsp_frame_decode() until FSP_EAGAIN or an error; every frame is decoded as
- * a message of protocol version 1 and of version 2 (paths, folders), and
+ * a message of protocol version 1 and of version 3 (paths, folders), and
  * each that decodes is encoded again in its version, which must give the
- * very same bytes, and decoded again, which must give the same message. Then
+ * very same bytes, and decoded again, which must give the same message (an
+ * AUTH also gets its transcript built and checked). Then
  * the same stream is fed to fsp_decoder_feed() in chunks (sizes taken from the
  * input), keeping unconsumed bytes as a caller does; it must yield exactly the
  * frames and DATA bytes the stateless decoder found, and stop with the same
@@ -35,16 +36,16 @@ static int entry_eq(const struct fsp_entry *a, const struct fsp_entry *b) {
          a->type == b->type && str_eq(a->name, b->name);
 }
 
-/* The messages whose layout only version 2 has: 1 when equal, 0 when not,
+/* The messages whose layout only version 3 has: 1 when equal, 0 when not,
  * -1 when op has the version 1 layout here. */
 static int msg_eq_v2(const struct fsp_msg *a, const struct fsp_msg *b,
                      unsigned version) {
-  int v2 = version >= FSP_TREE_VERSION;
+  int tree = version >= FSP_TREE_VERSION;
 
   switch (a->op) {
   case FSP_OP_LIST:
   case FSP_OP_DELETE:
-    if (!v2)
+    if (!tree)
       return -1;
     /* fall through */
   case FSP_OP_MKDIR:
@@ -143,13 +144,43 @@ static int msg_eq(const struct fsp_msg *a, const struct fsp_msg *b,
     return a->u.event.seq == b->u.event.seq &&
            a->u.event.kind == b->u.event.kind &&
            entry_eq(&a->u.event.file, &b->u.event.file);
+  case FSP_OP_CHALLENGE:
+    return memcmp(a->u.challenge.nonce, b->u.challenge.nonce, FSP_NONCE_LEN) ==
+           0;
+  case FSP_OP_AUTH:
+    return memcmp(a->u.auth.nonce, b->u.auth.nonce, FSP_NONCE_LEN) == 0 &&
+           memcmp(a->u.auth.sig, b->u.auth.sig, FSP_SIG_LEN) == 0 &&
+           str_eq(a->u.auth.user, b->u.auth.user);
   default:
     return 1;
   }
 }
 
-/* Decodes one frame as a message of version and, if that works, checks that
- * encoding gives back the same bytes and decoding those the same message. */
+/* Builds the transcript of a decoded AUTH, with the signature's bytes as
+ * the server nonce and a binding whose length comes from the input (up to
+ * 79, so FSP_BINDING_MAX + 1 and more are reached), and checks its layout. */
+static void check_transcript(const struct fsp_msg *m) {
+  uint8_t out[FSP_TRANSCRIPT_MAX];
+  size_t blen = m->u.auth.sig[0] % 80, ulen = m->u.auth.user.len;
+  ssize_t n =
+      fsp_auth_transcript(out, sizeof(out), m->u.auth.sig, m->u.auth.nonce,
+                          m->u.auth.user.ptr, ulen, m->u.auth.sig, blen);
+
+  if (blen > FSP_BINDING_MAX) {
+    CHECK(n == FSP_EINVAL);
+    return;
+  }
+  CHECK(n ==
+        (ssize_t)(FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 2 + ulen + blen));
+  CHECK(memcmp(out, FSP_AUTH_CONTEXT, FSP_AUTH_CONTEXT_LEN) == 0);
+  CHECK(memcmp(out + FSP_AUTH_CONTEXT_LEN + FSP_NONCE_LEN, m->u.auth.nonce,
+               FSP_NONCE_LEN) == 0);
+  CHECK(out[FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN] == ulen);
+  CHECK(out[FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + ulen] == blen);
+}
+
+/* Decodes one frame as a message and, if that works, checks that encoding
+ * gives back the same bytes and decoding those the same message. */
 static void check_message(const uint8_t *frame, size_t frame_len,
                           const struct fsp_frame *f, unsigned version) {
   struct fsp_msg m, again;
@@ -161,7 +192,7 @@ static void check_message(const uint8_t *frame, size_t frame_len,
   CHECK(m.op == f->op && m.id == f->id);
   if (r != 0) {
     CHECK(r == FSP_EOPCODE || r == FSP_EMALFORMED || r == FSP_EBADNAME ||
-          r == FSP_EUTF8 || r == FSP_ETOOBIG);
+          r == FSP_EUTF8 || r == FSP_ETOOBIG || r == FSP_EBADUSER);
     CHECK((r == FSP_EOPCODE) == (fsp_op_name(f->op) == NULL));
     return;
   }
@@ -175,9 +206,11 @@ static void check_message(const uint8_t *frame, size_t frame_len,
   CHECK(fsp_msg_decode_v(&f2, version, &again) == 0);
   CHECK(msg_eq(&m, &again, version));
   free(buf);
+  if (m.op == FSP_OP_AUTH)
+    check_transcript(&m);
 }
 
-/* The path rules of protocol.md section 11 written a second way, byte by
+/* The path rules of protocol.md section 12 written a second way, byte by
  * byte with a state instead of splitting on '/', for a differential check
  * of fsp_path_check() on every input. */
 static int path_ok_reference(const uint8_t *p, size_t len) {

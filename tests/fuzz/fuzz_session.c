@@ -9,11 +9,19 @@
  * session on the same server context subscribes, so events and notices fan
  * out.
  *
+ * With bit 0x40 of the first byte the server has a users file (one user,
+ * alice, whose key the harness holds): the input then starts before
+ * authentication, or, with bit 0x40 of the second byte too, the harness
+ * authenticates first with rights taken from the third byte. The host holds
+ * AUTH checks for a while, may run over TLS (a channel binding), and reloads
+ * the users file with other rights or without alice.
+ *
  * Besides the sanitizers' checks, the target aborts when the session sends a
  * frame that does not decode, sends frames after it asked for the close,
  * counts other requests in flight than the host holds, or still holds a
  * request once everything was torn down. */
 #include <fsproto/fsproto.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +30,7 @@
 #include "ctx.h"
 #include "log.h"
 #include "session.h"
+#include "users.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,7 +58,22 @@ struct host {
   int closed;       /* close() was called */
   size_t backlog;   /* what backlog() reports */
   uint64_t written; /* PUT bytes written, all requests */
+  int auth_pending; /* an AUTH waits for fsd_session_auth_check() */
+  int tls;          /* the connection has a channel binding */
 };
+
+/* The users file of auth mode: alice, with the test key of RFC 8032
+ * section 7.1 (protocol.md's example key), whose seed the harness holds. */
+static const char users_text[] =
+    "alice read ssh-ed25519 "
+    "AAAAC3NzaC1lZDI1NTE5AAAAINdamAGCsQq31Uv+08lkBzoO4XLz2qYjJa8CGmj3B1Ea\n";
+static const uint8_t alice_seed[32] = {
+    0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a,
+    0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32,
+    0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
+static struct fsd_users users, nobody;
+static struct fsd_verifier verifier;
+static EVP_PKEY *alice_key;
 
 static uint64_t rng_state;
 
@@ -158,6 +182,26 @@ static void host_abort(void *arg, struct fsd_req *r) {
   e->aborting = 1;
 }
 
+/* An AUTH to check: now, or later in host_turn(), as fsd does after
+ * failures from the peer's address. */
+static void host_auth(void *arg) {
+  struct host *h = arg;
+
+  if (rnd() % 2)
+    fsd_session_auth_check(&h->s);
+  else
+    h->auth_pending = 1;
+}
+
+static size_t host_binding(void *arg, uint8_t *out, size_t cap) {
+  struct host *h = arg;
+
+  if (!h->tls || cap < FSP_BINDING_LEN)
+    return 0;
+  memset(out, 0x5a, FSP_BINDING_LEN);
+  return FSP_BINDING_LEN;
+}
+
 static const struct fsd_host_ops host_ops = {
     .send = host_send,
     .backlog = host_backlog,
@@ -166,6 +210,8 @@ static const struct fsd_host_ops host_ops = {
     .put_write = host_put_write,
     .put_commit = host_put_commit,
     .abort = host_abort,
+    .auth = host_auth,
+    .binding = host_binding,
 };
 
 /* Moves one held request forward, as the file work would. */
@@ -243,6 +289,10 @@ static void host_turn(struct host *h, struct fsd_ctx *ctx) {
 
   for (unsigned i = 0; i < steps && h->nheld > 0; i++)
     complete(h, &h->held[rnd() % h->nheld]);
+  if (h->auth_pending && rnd() % 2) {
+    h->auth_pending = 0;
+    fsd_session_auth_check(&h->s);
+  }
   switch (rnd() % 32) {
   case 0:
     h->backlog = h->backlog ? 0 : 2 * FSD_SUB_BACKLOG;
@@ -264,6 +314,13 @@ static void host_turn(struct host *h, struct fsd_ctx *ctx) {
   case 3:
     if (rnd() % 8 == 0)
       fsd_session_shutdown(&h->s);
+    break;
+  case 4:
+    /* The users file is reloaded: other rights, or alice removed. */
+    if (ctx->users != NULL) {
+      users.v[0].rights = (unsigned)(rnd() % 16);
+      fsd_session_reload(&h->s, rnd() % 4 == 0 ? &nobody : &users);
+    }
     break;
   default:
     break;
@@ -341,7 +398,76 @@ static int ctx_reset(struct fsd_ctx *ctx) {
   ctx->seq = 0;
   fsd_list_init(&ctx->subs);
   ctx->read_only = 0;
+  ctx->users = NULL;
+  ctx->verifier = NULL;
   return 0;
+}
+
+/* Loads auth mode's users and key, once. */
+static int auth_init(void) {
+  static int ready;
+  char err[256];
+
+  if (ready)
+    return 0;
+  alice_key =
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, alice_seed, 32);
+  if (alice_key == NULL ||
+      fsd_users_parse(users_text, sizeof(users_text) - 1, &users, err,
+                      sizeof(err)) != 0 ||
+      fsd_verifier_init(&verifier) != 0)
+    return -1;
+  ready = 1;
+  return 0;
+}
+
+/* Authenticates h as alice with rights: HELLO, then an AUTH signed over the
+ * session's own nonce, as a real client would. */
+static void auth_first(struct host *h, unsigned rights) {
+  uint8_t buf[512], t[FSP_TRANSCRIPT_MAX], cn[FSP_NONCE_LEN], sig[64];
+  uint8_t binding[FSP_BINDING_LEN];
+  size_t siglen = sizeof(sig), blen;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  struct fsp_msg m;
+  ssize_t n, tn;
+
+  users.v[0].rights = rights;
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_HELLO;
+  m.u.hello.version = FSD_PROTO_VERSION;
+  m.u.hello.max_payload = FSP_DEFAULT_PAYLOAD;
+  n = fsp_msg_encode(buf, sizeof(buf), &m);
+  if (n <= 0 || fsd_session_feed(&h->s, buf, (size_t)n) != (size_t)n ||
+      h->s.gate.state != FSD_GATE_CHALLENGED) {
+    fprintf(stderr, "no challenge after HELLO\n");
+    abort();
+  }
+  memset(cn, 0x33, sizeof(cn));
+  blen = host_binding(h, binding, sizeof(binding));
+  tn = fsp_auth_transcript(t, sizeof(t), h->s.gate.nonce, cn, "alice", 5,
+                           binding, blen);
+  if (md == NULL || tn <= 0 ||
+      EVP_DigestSignInit(md, NULL, NULL, NULL, alice_key) != 1 ||
+      EVP_DigestSign(md, sig, &siglen, t, (size_t)tn) != 1)
+    abort();
+  EVP_MD_CTX_free(md);
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_AUTH;
+  m.u.auth.nonce = cn;
+  m.u.auth.sig = sig;
+  m.u.auth.user.ptr = "alice";
+  m.u.auth.user.len = 5;
+  n = fsp_msg_encode(buf, sizeof(buf), &m);
+  if (n <= 0 || fsd_session_feed(&h->s, buf, (size_t)n) != (size_t)n)
+    abort();
+  if (h->auth_pending) {
+    h->auth_pending = 0;
+    fsd_session_auth_check(&h->s);
+  }
+  if (!fsd_session_authenticated(&h->s)) {
+    fprintf(stderr, "a good AUTH was refused\n");
+    abort();
+  }
 }
 
 /* libFuzzer's entry point: one whole session per input (see the top of the
@@ -365,13 +491,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   peer_init(&peer, &ctx);
   memset(&h, 0, sizeof(h));
+  if ((data[0] & 0x40) && auth_init() == 0) {
+    ctx.users = &users;
+    ctx.verifier = &verifier;
+    users.v[0].rights = FSD_RIGHT_READ;
+    h.tls = (data[3] & 0x80) != 0;
+  }
   fsd_session_init(&h.s, &ctx, &host_ops, &h);
+  if (ctx.users != NULL && (data[1] & 0x40))
+    auth_first(&h, data[2] & 15u);
 
   while (pos < size && !h.closed) {
     size_t piece = 1 + (size_t)(rnd() % 300), used;
 
     if (piece > size - pos)
       piece = size - pos;
+    if (kept + piece > sizeof(keep) && h.auth_pending) {
+      /* The host checks a held AUTH before it buffers more. */
+      h.auth_pending = 0;
+      fsd_session_auth_check(&h.s);
+    }
     if (kept + piece > sizeof(keep)) {
       fprintf(stderr, "the session left more than one frame unconsumed\n");
       abort();

@@ -59,16 +59,50 @@ SESSIONS = {
 SEEDS = [bytes(8), b"\x01\x02\x03\x04\x05\x06\x07\x08",
          b"\xff\xff\xff\xff\xff\xff\xff\xff"]
 
+# A server with a users file (fuzz_session.c: bit 0x40 of the first byte).
+# Before authentication: the stream starts with HELLO version 2.
+OP_AUTH = 0x06
+AUTH_PRE = {
+    "auth-pipelined": frame(OP["HELLO"], 0, p_hello(version=2)) +
+    frame(OP["GET"], 1, p_range(0, TO_END, "a.txt")),
+    "auth-bad-signature": frame(OP["HELLO"], 0, p_hello(version=2)) +
+    frame(OP["PING"], 1, b"x") +
+    frame(OP_AUTH, 0, bytes(range(96)) + b"alice") +
+    frame(OP["LIST"], 2) + frame(OP["STAT"], 3, b"a.txt"),
+    "auth-old-client": frame(OP["HELLO"], 0, p_hello(version=1)) +
+    frame(OP["LIST"], 1),
+    "auth-oversized": frame(OP["HELLO"], 0, p_hello(version=2)) +
+    frame(OP_AUTH, 0, bytes(2000)),
+}
+AUTH_PRE_SEEDS = [b"\x40" + bytes(7), b"\x41\x02\x03\x84\x05\x06\x07\x08"]
+# After the harness authenticated (second byte 0x40; rights in the third):
+# requests that each right allows or forbids.
+AUTH_POST = {
+    "auth-rights": frame(OP["LIST"], 1) + put(2, "a.txt", b"new") +
+    frame(OP["DELETE"], 3, b"b") + frame(OP["NOTICE"], 4, b"hi") +
+    frame(OP["SUBSCRIBE"], 5, struct.pack(">QQ", 0, 0)) +
+    frame(OP["GET"], 6, p_range(0, TO_END, "a.txt")) +
+    frame(OP_AUTH, 0, bytes(96) + b"alice"),
+}
+AUTH_POST_SEEDS = [b"\x40\x40\x01" + bytes(5),
+                   b"\x40\x40\x0f\x80" + bytes(4),
+                   b"\xc0\x40\x0b\x00\x11\x22\x33\x44"]
+
 
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for name, stream in sorted(SESSIONS.items()):
-        for seed in SEEDS:
-            blob = seed + stream
-            h = hashlib.sha256(blob).hexdigest()
-            with open(os.path.join(out, h), "wb") as f:
-                f.write(blob)
+    for sessions, seeds in ((SESSIONS, SEEDS), (AUTH_PRE, AUTH_PRE_SEEDS),
+                            (AUTH_POST, AUTH_POST_SEEDS)):
+        for name, stream in sorted(sessions.items()):
+            for seed in seeds:
+                write(out, seed + stream)
+
+
+def write(out, blob):
+    h = hashlib.sha256(blob).hexdigest()
+    with open(os.path.join(out, h), "wb") as f:
+        f.write(blob)
 
 
 if __name__ == "__main__":

@@ -226,7 +226,7 @@ class MalformedCase(FsdCase):
 
     def test_malformed_unknown_opcode(self):
         c = self.fsd.connect()
-        for op in (0x00, 0x05, 0x1A, 0x30, 0x7F, 0xFF):
+        for op in (0x00, 0x07, 0x1A, 0x30, 0x7F, 0xFF):
             c.send(frame(op, 40 + op, b"some payload"))
             f = c.recv_frame()
             self.assertEqual((f.op, f.id), (OP["ERROR"], 40 + op), f)

@@ -201,7 +201,7 @@ def case_listeners(ctx):
     check(not os.path.exists(st), "loopback: no key made")
     env.ok("ls")
 
-    env = ctx.env("--state-dir", st, listen="0.0.0.0:0")
+    env = ctx.env("--state-dir", st, "--anonymous", "rw", listen="0.0.0.0:0")
     check(fingerprint(env), "0.0.0.0: TLS without being told")
     local = "127.0.0.1:%d" % port_of(env)
     rc, _, err = fsc_at(env, local, "ls")
@@ -211,7 +211,8 @@ def case_listeners(ctx):
     check("plaintext" not in log_text(env).split("listening")[0],
           "no plaintext warning")
 
-    env = ctx.env("--state-dir", st, "--allow-plaintext", listen="0.0.0.0:0")
+    env = ctx.env("--state-dir", st, "--allow-plaintext", "--anonymous", "rw",
+                  listen="0.0.0.0:0")
     check("plaintext connections are accepted" in log_text(env),
           "--allow-plaintext is warned about", log_text(env))
     local = "127.0.0.1:%d" % port_of(env)

@@ -29,6 +29,7 @@ Suite *msg_suite(void);
 Suite *spec_suite(void);
 Suite *path_suite(void);
 Suite *tree_suite(void);
+Suite *auth_suite(void);
 
 /* Command line of the test program (main.c), for tests that read files. */
 extern int fsp_test_argc;

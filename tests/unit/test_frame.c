@@ -263,7 +263,7 @@ START_TEST(test_frame_unknown_opcode_keeps_framing) {
     ck_assert_uint_eq(f.op, op);
     ck_assert_uint_eq(f.id, 77);
   }
-  ck_assert_uint_eq(unknown, 256 - 30);
+  ck_assert_uint_eq(unknown, 256 - 32);
 }
 END_TEST
 

@@ -105,9 +105,10 @@ START_TEST(test_msg_decode_truncated_no_over_read) {
     int r = decode_guarded(m->op, m->id, buf + FSP_HDR_LEN, plen, &d);
     if (plen == len - FSP_HDR_LEN)
       ck_assert_int_eq(r, 0);
-    ck_assert_msg(
-        r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME || r == FSP_EUTF8,
-        "%s truncated to %zu: %s", fsp_op_name(m->op), plen, fsp_err_name(r));
+    ck_assert_msg(r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME ||
+                      r == FSP_EUTF8 || r == FSP_EBADUSER,
+                  "%s truncated to %zu: %s", fsp_op_name(m->op), plen,
+                  fsp_err_name(r));
     ck_assert_uint_eq(d.op, m->op);
     ck_assert_uint_eq(d.id, m->id);
   }
@@ -123,6 +124,11 @@ struct bad {
 };
 
 #define U64_0 " 00 00 00 00 00 00 00 00 "
+#define B32 U64_0 U64_0 U64_0 U64_0 /* a nonce */
+#define B96 B32 B32 B32             /* AUTH's nonce and signature */
+#define A32                                                                    \
+  " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61"                           \
+  " 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 "
 static const struct bad bad[] = {
     /* Fixed layouts: exact length. */
     {FSP_OP_LIST, "00", FSP_EMALFORMED, "LIST with a payload"},
@@ -155,6 +161,13 @@ static const struct bad bad[] = {
     {FSP_OP_EVENT, U64_0 "01" U64_0 "00 00 00 00 00 00 00", FSP_EMALFORMED,
      "EVENT 24 bytes"},
     {FSP_OP_ENTRIES, "00 00 00", FSP_EMALFORMED, "ENTRIES 3 bytes"},
+    {FSP_OP_CHALLENGE, "", FSP_EMALFORMED, "CHALLENGE empty"},
+    {FSP_OP_CHALLENGE, U64_0 U64_0 U64_0 "00 00 00 00 00 00 00", FSP_EMALFORMED,
+     "CHALLENGE 31 bytes"},
+    {FSP_OP_CHALLENGE, B32 "00", FSP_EMALFORMED, "CHALLENGE 33 bytes"},
+    {FSP_OP_AUTH, B32 B32 U64_0 U64_0 U64_0 "00 00 00 00 00 00 00",
+     FSP_EMALFORMED, "AUTH 95 bytes"},
+    {FSP_OP_AUTH, B32, FSP_EMALFORMED, "AUTH nonce only"},
     /* Field values. */
     {FSP_OP_HELLO,
      "00 01 00 01 00 10 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
@@ -199,6 +212,16 @@ static const struct bad bad[] = {
     {FSP_OP_EVENT, U64_0 "01" U64_0 U64_0 "ed a0 80", FSP_EBADNAME,
      "EVENT surrogate"},
     {FSP_OP_EVENT, U64_0 "03" U64_0 U64_0, FSP_EBADNAME, "EVENT no name"},
+    /* User names. */
+    {FSP_OP_AUTH, B96, FSP_EBADUSER, "AUTH no user"},
+    {FSP_OP_AUTH, B96 "2e 61", FSP_EBADUSER, "AUTH user .a"},
+    {FSP_OP_AUTH, B96 "2d 61", FSP_EBADUSER, "AUTH user -a"},
+    {FSP_OP_AUTH, B96 "61 20 62", FSP_EBADUSER, "AUTH user with a space"},
+    {FSP_OP_AUTH, B96 "61 2f 62", FSP_EBADUSER, "AUTH user a/b"},
+    {FSP_OP_AUTH, B96 "61 00", FSP_EBADUSER, "AUTH user with a NUL"},
+    {FSP_OP_AUTH, B96 "c3 a9", FSP_EBADUSER, "AUTH user not ASCII"},
+    {FSP_OP_AUTH, B96 "61 0a", FSP_EBADUSER, "AUTH user newline"},
+    {FSP_OP_AUTH, B96 A32 A32 "61", FSP_EBADUSER, "AUTH user 65 bytes"},
     /* Texts. */
     {FSP_OP_ERROR, "00 01 ff", FSP_EUTF8, "ERROR text FF"},
     {FSP_OP_BYE, "00 00 c0 80", FSP_EUTF8, "BYE overlong NUL"},
@@ -234,7 +257,7 @@ static const struct bad bad[] = {
 
 START_TEST(test_msg_decode_malformed) {
   const struct bad *b = &bad[_i];
-  uint8_t payload[128];
+  uint8_t payload[256];
   ssize_t len = th_hex(b->hex, payload, sizeof(payload));
   struct fsp_msg m;
   int r;
@@ -272,11 +295,15 @@ static const struct bad good[] = {
     {FSP_OP_DATA, "ff", 0, "DATA arbitrary bytes"},
     {FSP_OP_ENTRIES, "00 00 00 00", 0, "ENTRIES empty batch"},
     {FSP_OP_NOTICE, "00", 0, "NOTICE a NUL (valid UTF-8)"},
+    {FSP_OP_CHALLENGE, B32, 0, "CHALLENGE zero nonce"},
+    {FSP_OP_AUTH, B96 "61", 0, "AUTH user of one byte"},
+    {FSP_OP_AUTH, B96 "5f 41 2e 7a 2d 39", 0, "AUTH user _A.z-9"},
+    {FSP_OP_AUTH, B96 A32 A32, 0, "AUTH user 64 bytes"},
 };
 
 START_TEST(test_msg_decode_edges_accepted) {
   const struct bad *b = &good[_i];
-  uint8_t payload[128];
+  uint8_t payload[256];
   ssize_t len = th_hex(b->hex, payload, sizeof(payload));
   struct fsp_msg m;
   int r;

@@ -23,7 +23,7 @@ static const struct pcase good[] = {
     {"a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", 0, "deep"},
 };
 
-/* The attacks of protocol.md section 11, and every other way to break a
+/* The attacks of protocol.md section 12, and every other way to break a
  * component. Each must be refused on its own. */
 static const struct pcase bad[] = {
     {"", 0, "empty"},

@@ -197,7 +197,68 @@ static size_t entries(uint8_t *buf, size_t cap, struct fsp_msg *m) {
   return n;
 }
 
-/* Section 11: version 2 frames, encoded with fsp_msg_encode_v(). */
+/* Section 11: bytes 0x00, 0x01, ... as the text's nonces, and the signature
+ * it gives (test_auth.c checks that signature with OpenSSL). */
+static const uint8_t counting[] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a,
+    0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
+    0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20,
+    0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b,
+    0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33, 0x34, 0x35, 0x36,
+    0x37, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f};
+static const char sig_tls_hex[] =
+    "9a 56 e7 20 ae 32 a3 e3 2b 22 58 36 ee 39 d3 3c 47 1d 0c ad 0d df 65 78 "
+    "2f a3 02 32 be 17 5b 41 41 a3 3e 83 97 88 98 e2 4a 3f 14 f7 4c 5a 14 ac "
+    "a3 6a c1 e8 c0 f1 8c 4a f8 76 90 09 e5 a5 71 02";
+
+static size_t hello_server_auth(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_HELLO;
+  m->id = FSP_EVENT_ID;
+  m->u.hello.version = FSP_AUTH_VERSION;
+  m->u.hello.max_payload = 1048576;
+  m->u.hello.max_inflight = 64;
+  m->u.hello.caps = FSP_CAP_AUTH | FSP_CAP_EVENTS | FSP_CAP_NOTICE;
+  m->u.hello.agent = th_str("fsd/0.2.0");
+  return encode(buf, cap, m);
+}
+
+static size_t challenge(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_CHALLENGE;
+  m->id = FSP_EVENT_ID;
+  m->u.challenge.nonce = counting;
+  return encode(buf, cap, m);
+}
+
+static size_t auth(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  static uint8_t sig[FSP_SIG_LEN];
+
+  ck_assert_int_eq(th_hex(sig_tls_hex, sig, sizeof(sig)), FSP_SIG_LEN);
+  m->op = FSP_OP_AUTH;
+  m->id = FSP_EVENT_ID;
+  m->u.auth.nonce = counting + FSP_NONCE_LEN;
+  m->u.auth.sig = sig;
+  m->u.auth.user = th_str("alice");
+  return encode(buf, cap, m);
+}
+
+static size_t error_unauthenticated(uint8_t *buf, size_t cap,
+                                    struct fsp_msg *m) {
+  m->op = FSP_OP_ERROR;
+  m->id = FSP_EVENT_ID;
+  m->u.error.status = FSP_ST_UNAUTHENTICATED;
+  m->u.error.text = th_str("authentication failed for user alice");
+  return encode(buf, cap, m);
+}
+
+static size_t error_forbidden(uint8_t *buf, size_t cap, struct fsp_msg *m) {
+  m->op = FSP_OP_ERROR;
+  m->id = 5;
+  m->u.error.status = FSP_ST_FORBIDDEN;
+  m->u.error.text = th_str("user bob lacks the write right: a.txt");
+  return encode(buf, cap, m);
+}
+
+/* Section 12: version 3 frames, encoded with fsp_msg_encode_v(). */
 static size_t encode2(uint8_t *buf, size_t cap, const struct fsp_msg *m) {
   ssize_t n = fsp_msg_encode_v(buf, cap, FSP_TREE_VERSION, m);
 
@@ -321,16 +382,21 @@ static const struct {
     {"get-request", get_request, 1},
     {"event-added", event_added, 1},
     {"entries", entries, 1},
-    {"list-recursive", list_recursive, 2},
-    {"entries-tree", entries_tree, 2},
-    {"info-folder", info_folder, 2},
-    {"mkdir-parents", mkdir_parents, 2},
-    {"rename-no-replace", rename_no_replace, 2},
-    {"delete-recursive", delete_recursive, 2},
-    {"skipped", skipped, 2},
-    {"put-parents", put_parents, 2},
-    {"subscribe-subtree", subscribe_subtree, 2},
-    {"event-renamed", event_renamed, 2},
+    {"list-recursive", list_recursive, 3},
+    {"entries-tree", entries_tree, 3},
+    {"info-folder", info_folder, 3},
+    {"mkdir-parents", mkdir_parents, 3},
+    {"rename-no-replace", rename_no_replace, 3},
+    {"delete-recursive", delete_recursive, 3},
+    {"skipped", skipped, 3},
+    {"put-parents", put_parents, 3},
+    {"subscribe-subtree", subscribe_subtree, 3},
+    {"event-renamed", event_renamed, 3},
+    {"hello-server-auth", hello_server_auth, 2},
+    {"challenge", challenge, 2},
+    {"auth", auth, 2},
+    {"error-unauthenticated", error_unauthenticated, 2},
+    {"error-forbidden", error_forbidden, 2},
 };
 #define NTABLE (sizeof(table) / sizeof(table[0]))
 

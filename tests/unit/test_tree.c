@@ -1,4 +1,4 @@
-/* Version 2 messages: paths, folders, renames (msg.c, protocol.md 11). */
+/* Version 3 messages: paths, folders, renames (msg.c, protocol.md 11). */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,12 +6,12 @@
 
 #include "helpers.h"
 
-#define V2 FSP_TREE_VERSION
+#define V3 FSP_TREE_VERSION
 #define MTIME 1700000000123456789ll
 
-/* Two version 2 entries: a folder "d" and a file "d/f\xc3\xbc" of 2^64-1
+/* Two version 3 entries: a folder "d" and a file "d/f\xc3\xbc" of 2^64-1
  * bytes with mtime -1. */
-static const uint8_t entries_v2[] = {
+static const uint8_t entries_v3[] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* size */
     0x17, 0x97, 0x9c, 0xfe, 0x36, 0x2a, 0x00, 0x00, /* mtime_ns */
     0x02, 0x00, 0x01, 'd',                          /* folder, "d" */
@@ -20,7 +20,7 @@ static const uint8_t entries_v2[] = {
     0x01, 0x00, 0x05, 'd',  '/',  'f',  0xc3, 0xbc, /* file, "d/fü" */
 };
 
-/* One sample of every message whose layout version 2 changes or adds. */
+/* One sample of every message whose layout version 3 changes or adds. */
 static const struct fsp_msg samples[] = {
     {.op = FSP_OP_LIST, .id = 1, .u.tree = {0, {NULL, 0}}},
     {.op = FSP_OP_LIST,
@@ -44,7 +44,7 @@ static const struct fsp_msg samples[] = {
      .u.entry = {0, -MTIME, {NULL, 0}, FSP_TYPE_FOLDER}},
     {.op = FSP_OP_ENTRIES,
      .id = 11,
-     .u.entries = {2, entries_v2, sizeof(entries_v2), V2}},
+     .u.entries = {2, entries_v3, sizeof(entries_v3), V3}},
     {.op = FSP_OP_EVENT,
      .id = 0,
      .u.event = {0x0102030405060708ull,
@@ -65,15 +65,15 @@ static const struct fsp_msg samples[] = {
 };
 #define NSAMPLES ((int)(sizeof(samples) / sizeof(samples[0])))
 
-static uint8_t *encode_v2(const struct fsp_msg *m, size_t *len) {
-  ssize_t need = fsp_msg_encode_v(NULL, 0, V2, m);
+static uint8_t *encode_v3(const struct fsp_msg *m, size_t *len) {
+  ssize_t need = fsp_msg_encode_v(NULL, 0, V3, m);
   uint8_t *buf;
 
   ck_assert_msg(need >= (ssize_t)FSP_HDR_LEN, "encode %s: %s",
                 fsp_op_name(m->op), fsp_err_name((int)need));
   buf = malloc((size_t)need);
   ck_assert_ptr_nonnull(buf);
-  ck_assert_int_eq(fsp_msg_encode_v(buf, (size_t)need, V2, m), need);
+  ck_assert_int_eq(fsp_msg_encode_v(buf, (size_t)need, V3, m), need);
   *len = (size_t)need;
   return buf;
 }
@@ -93,11 +93,11 @@ START_TEST(test_tree_round_trip) {
   struct fsp_frame f;
   struct fsp_msg d;
   size_t len;
-  uint8_t *buf = encode_v2(m, &len);
+  uint8_t *buf = encode_v3(m, &len);
 
   ck_assert_int_eq(fsp_frame_decode(buf, len, 0, &f), len);
-  ck_assert_int_eq(fsp_msg_decode_v(&f, V2, &d), 0);
-  th_check_msg_eq_v(m, &d, V2, fsp_op_name(m->op));
+  ck_assert_int_eq(fsp_msg_decode_v(&f, V3, &d), 0);
+  th_check_msg_eq_v(m, &d, V3, fsp_op_name(m->op));
   free(buf);
 }
 END_TEST
@@ -108,10 +108,10 @@ START_TEST(test_tree_truncated_no_over_read) {
   const struct fsp_msg *m = &samples[_i];
   struct fsp_msg d;
   size_t len;
-  uint8_t *buf = encode_v2(m, &len);
+  uint8_t *buf = encode_v3(m, &len);
 
   for (size_t plen = 0; plen <= len - FSP_HDR_LEN; plen++) {
-    int r = decode_guarded(m->op, buf + FSP_HDR_LEN, plen, V2, &d);
+    int r = decode_guarded(m->op, buf + FSP_HDR_LEN, plen, V3, &d);
     if (plen == len - FSP_HDR_LEN)
       ck_assert_int_eq(r, 0);
     ck_assert_msg(r == 0 || r == FSP_EMALFORMED || r == FSP_EBADNAME,
@@ -131,7 +131,7 @@ START_TEST(test_tree_split_feeding) {
 
   for (int i = 0; i < NSAMPLES; i++) {
     size_t len;
-    uint8_t *buf = encode_v2(&samples[i], &len);
+    uint8_t *buf = encode_v3(&samples[i], &len);
     ck_assert_uint_le(total + len, sizeof(stream));
     memcpy(stream + total, buf, len);
     total += len;
@@ -157,8 +157,8 @@ START_TEST(test_tree_split_feeding) {
       if (it.type == FSP_ITEM_FRAME) {
         struct fsp_msg d;
         TH_REQUIRE(seen < NSAMPLES);
-        TH_REQUIRE(fsp_msg_decode_v(&it.frame, V2, &d) == 0);
-        th_check_msg_eq_v(&samples[seen], &d, V2, "split");
+        TH_REQUIRE(fsp_msg_decode_v(&it.frame, V3, &d) == 0);
+        th_check_msg_eq_v(&samples[seen], &d, V3, "split");
         seen++;
       }
       memmove(held, held + n, nheld - (size_t)n);
@@ -220,16 +220,16 @@ START_TEST(test_tree_path_attacks_every_field) {
     if (field == NULL)
       continue;
     *field = th_str(bad);
-    ck_assert_msg(fsp_msg_encode_v(NULL, 0, V2, &m) == FSP_EBADNAME,
+    ck_assert_msg(fsp_msg_encode_v(NULL, 0, V3, &m) == FSP_EBADNAME,
                   "%s encoded with path %s", fsp_op_name(m.op), bad);
     field->ptr = placeholder;
     field->len = blen;
-    buf = encode_v2(&m, &len);
+    buf = encode_v3(&m, &len);
     at = memmem(buf + FSP_HDR_LEN, len - FSP_HDR_LEN, placeholder, blen);
     ck_assert_ptr_nonnull(at);
     memcpy(at, bad, blen);
     ck_assert_int_eq(fsp_frame_decode(buf, len, 0, &f), len);
-    ck_assert_msg(decode_guarded(m.op, f.payload, f.len, V2, &d) ==
+    ck_assert_msg(decode_guarded(m.op, f.payload, f.len, V3, &d) ==
                       FSP_EBADNAME,
                   "%s decoded with path %s", fsp_op_name(m.op), bad);
     free(buf);
@@ -247,7 +247,7 @@ struct raw {
 #define U64 " 00 00 00 00 00 00 00 00 "
 /* "a" is 61, "/" 2f. */
 static const struct raw raws[] = {
-    /* LIST and DELETE carry a flags byte in version 2. */
+    /* LIST and DELETE carry a flags byte in version 3. */
     {FSP_OP_LIST, "", FSP_EMALFORMED, "LIST without flags"},
     {FSP_OP_LIST, "00", 0, "LIST of the root"},
     {FSP_OP_LIST, "01 61 2f 61", 0, "LIST recursive a/a"},
@@ -294,7 +294,7 @@ static const struct raw raws[] = {
      "EVENT empty path"},
     {FSP_OP_EVENT, U64 "04 01" U64 U64 "00 01 61 2e 2e", FSP_EBADNAME,
      "EVENT renamed from .."},
-    /* ENTRIES: version 2 entries, hostile lengths and counts. */
+    /* ENTRIES: version 3 entries, hostile lengths and counts. */
     {FSP_OP_ENTRIES, "00 00 00 01" U64 U64 "01 00 03 61 2f 62", 0,
      "ENTRIES one path"},
     {FSP_OP_ENTRIES, "00 00 00 01" U64 U64 "00 00 01 61", FSP_EMALFORMED,
@@ -319,7 +319,7 @@ START_TEST(test_tree_raw_payloads) {
   int r;
 
   ck_assert_int_ge(len, 0);
-  r = decode_guarded(c->op, payload, (size_t)len, V2, &m);
+  r = decode_guarded(c->op, payload, (size_t)len, V3, &m);
   ck_assert_msg(r == c->err, "%s: got %s, want %s", c->why, fsp_err_name(r),
                 fsp_err_name(c->err));
   ck_assert_uint_eq(m.op, c->op);
@@ -327,26 +327,32 @@ START_TEST(test_tree_raw_payloads) {
 }
 END_TEST
 
-/* A version 1 connection keeps names: a path is a bad name there, and the
- * layouts stay those of version 1. */
+/* Version 1 and 2 connections keep names: a path is a bad name there, and
+ * the layouts stay those of version 1. */
 START_TEST(test_tree_version1_unchanged) {
   struct fsp_msg m;
 
   ck_assert_int_eq(
       decode_guarded(FSP_OP_STAT, (const uint8_t *)"a/b", 3, 1, &m),
       FSP_EBADNAME);
+  ck_assert_int_eq(decode_guarded(FSP_OP_STAT, (const uint8_t *)"a/b", 3,
+                                  FSP_AUTH_VERSION, &m),
+                   FSP_EBADNAME);
   ck_assert_int_eq(
-      decode_guarded(FSP_OP_STAT, (const uint8_t *)"a/b", 3, V2, &m), 0);
+      decode_guarded(FSP_OP_LIST, (const uint8_t *)"", 0, FSP_AUTH_VERSION, &m),
+      0);
+  ck_assert_int_eq(
+      decode_guarded(FSP_OP_STAT, (const uint8_t *)"a/b", 3, V3, &m), 0);
   ck_assert_int_eq(decode_guarded(FSP_OP_LIST, (const uint8_t *)"", 0, 1, &m),
                    0);
-  ck_assert_int_eq(decode_guarded(FSP_OP_LIST, (const uint8_t *)"", 0, V2, &m),
+  ck_assert_int_eq(decode_guarded(FSP_OP_LIST, (const uint8_t *)"", 0, V3, &m),
                    FSP_EMALFORMED);
   {
     /* PUT's PARENTS flag does not exist in version 1. */
     uint8_t put[10] = {0, 0, 0, 0, 0, 0, 0, 0, FSP_PUT_PARENTS, 'a'};
     ck_assert_int_eq(decode_guarded(FSP_OP_PUT, put, sizeof(put), 1, &m),
                      FSP_EMALFORMED);
-    ck_assert_int_eq(decode_guarded(FSP_OP_PUT, put, sizeof(put), V2, &m), 0);
+    ck_assert_int_eq(decode_guarded(FSP_OP_PUT, put, sizeof(put), V3, &m), 0);
   }
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_EVENT;
@@ -354,21 +360,22 @@ START_TEST(test_tree_version1_unchanged) {
   m.u.event.file.name = th_str("a");
   m.u.event.from = th_str("b");
   ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, 1, &m), FSP_EINVAL);
-  /* The same message is fine in version 2 once it has a type. */
+  ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, FSP_AUTH_VERSION, &m), FSP_EINVAL);
+  /* The same message is fine in version 3 once it has a type. */
   m.u.event.file.type = FSP_TYPE_FILE;
-  ck_assert_int_gt(fsp_msg_encode_v(NULL, 0, V2, &m), 0);
+  ck_assert_int_gt(fsp_msg_encode_v(NULL, 0, V3, &m), 0);
   m.u.event.file.type = 0;
-  ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, V2, &m), FSP_EINVAL);
+  ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, V3, &m), FSP_EINVAL);
 }
 END_TEST
 
-/* The opcodes of version 2 are unknown to a version 1 connection. */
+/* The opcodes of version 3 are unknown to a version 1 or 2 connection. */
 START_TEST(test_tree_op_version) {
   ck_assert_uint_eq(fsp_op_version(FSP_OP_GET), 1);
   ck_assert_uint_eq(fsp_op_version(FSP_OP_LIST), 1);
-  ck_assert_uint_eq(fsp_op_version(FSP_OP_MKDIR), V2);
-  ck_assert_uint_eq(fsp_op_version(FSP_OP_RENAME), V2);
-  ck_assert_uint_eq(fsp_op_version(FSP_OP_SKIPPED), V2);
+  ck_assert_uint_eq(fsp_op_version(FSP_OP_MKDIR), V3);
+  ck_assert_uint_eq(fsp_op_version(FSP_OP_RENAME), V3);
+  ck_assert_uint_eq(fsp_op_version(FSP_OP_SKIPPED), V3);
   ck_assert_uint_eq(fsp_op_version(0x1c), 0);
   ck_assert_uint_eq(fsp_op_version(0x00), 0);
 }
@@ -381,14 +388,14 @@ START_TEST(test_tree_bad_version_argument) {
   uint8_t buf[64];
 
   ck_assert_int_eq(fsp_msg_encode_v(buf, sizeof(buf), 0, &m), FSP_EINVAL);
-  ck_assert_int_eq(fsp_msg_encode_v(buf, sizeof(buf), 3, &m), FSP_EINVAL);
+  ck_assert_int_eq(fsp_msg_encode_v(buf, sizeof(buf), 4, &m), FSP_EINVAL);
   ck_assert_int_eq(fsp_msg_decode_v(&f, 0, &m), FSP_EINVAL);
-  ck_assert_int_eq(fsp_msg_decode_v(&f, 3, &m), FSP_EINVAL);
-  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 1, 3), FSP_EINVAL);
+  ck_assert_int_eq(fsp_msg_decode_v(&f, 4, &m), FSP_EINVAL);
+  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 1, 4), FSP_EINVAL);
 }
 END_TEST
 
-/* The builder writes version 2 entries that the decoder walks back, and
+/* The builder writes version 3 entries that the decoder walks back, and
  * refuses bad paths and types. */
 START_TEST(test_tree_entries_builder) {
   uint8_t buf[256];
@@ -402,7 +409,7 @@ START_TEST(test_tree_entries_builder) {
   struct fsp_entry e;
   size_t pos = 0, n;
 
-  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 4, V2), 0);
+  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 4, V3), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &d), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &f), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &bad), FSP_EBADNAME);
@@ -413,7 +420,7 @@ START_TEST(test_tree_entries_builder) {
   ck_assert_int_eq(fsp_frame_decode(buf, n, 0, &fr), n);
   /* A version 1 reader cannot take these entries. */
   ck_assert_int_ne(fsp_msg_decode(&fr, &m), 0);
-  ck_assert_int_eq(fsp_msg_decode_v(&fr, V2, &m), 0);
+  ck_assert_int_eq(fsp_msg_decode_v(&fr, V3, &m), 0);
   ck_assert_uint_eq(m.u.entries.count, 2);
   ck_assert_int_eq(fsp_entries_next(&m, &pos, &e), 1);
   ck_assert_uint_eq(e.type, FSP_TYPE_FOLDER);
@@ -434,7 +441,7 @@ START_TEST(test_tree_entries_builder_full) {
   struct fsp_entries_builder b;
   struct fsp_entry e = {1, 2, {"a/b", 3}, FSP_TYPE_FILE};
 
-  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 1, V2), 0);
+  ck_assert_int_eq(fsp_entries_begin_v(&b, buf, sizeof(buf), 1, V3), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
   ck_assert_int_eq(fsp_entries_add(&b, &e), FSP_ENOBUFS);
   ck_assert_uint_eq(fsp_entries_finish(&b), sizeof(buf) - 2);
@@ -457,15 +464,15 @@ START_TEST(test_tree_longest_paths) {
   m.u.rename.from.ptr = p;
   m.u.rename.from.len = FSP_PATH_MAX;
   m.u.rename.to = m.u.rename.from;
-  buf = encode_v2(&m, &len);
+  buf = encode_v3(&m, &len);
   ck_assert_uint_eq(len, FSP_HDR_LEN + 3 + 2 * FSP_PATH_MAX);
   ck_assert_int_eq(fsp_frame_decode(buf, len, 0, &f), len);
-  ck_assert_int_eq(fsp_msg_decode_v(&f, V2, &d), 0);
-  th_check_msg_eq_v(&m, &d, V2, "longest rename");
+  ck_assert_int_eq(fsp_msg_decode_v(&f, V3, &d), 0);
+  th_check_msg_eq_v(&m, &d, V3, "longest rename");
   free(buf);
   m.u.rename.to.len = FSP_PATH_MAX + 1;
   p[FSP_PATH_MAX] = 'q';
-  ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, V2, &m), FSP_EBADNAME);
+  ck_assert_int_eq(fsp_msg_encode_v(NULL, 0, V3, &m), FSP_EBADNAME);
   free(p);
 }
 END_TEST
@@ -474,7 +481,7 @@ END_TEST
 
 Suite *tree_suite(void) {
   Suite *s = suite_create("tree");
-  TCase *tc = tcase_create("v2 messages");
+  TCase *tc = tcase_create("v3 messages");
   TCase *th = tcase_create("hostile");
 
   tcase_add_loop_test(tc, test_tree_round_trip, 0, NSAMPLES);

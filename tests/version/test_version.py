@@ -11,7 +11,7 @@ import sys
 
 def main(version, header, programs):
     with open(header) as fh:
-        proto = re.search(r"#define FSP_PROTO_VERSION (\d+)u", fh.read()).group(1)
+        proto = re.search(r"#define FSP_HELLO_VERSION (\d+)u", fh.read()).group(1)
     failed = 0
     for prog in programs:
         name = prog.rsplit("/", 1)[-1]

@@ -42,33 +42,55 @@ extern "C" {
 #define FSP_NOTICE_MAX 4096u /* longest NOTICE text, in bytes */
 #define FSP_AGENT_MAX 256u   /* longest HELLO agent string, in bytes */
 #define FSP_PING_MAX 64u     /* longest PING payload */
-#define FSP_EVENT_ID 0u      /* id of HELLO, events, connection errors */
-#define FSP_LENGTH_TO_END UINT64_MAX /* GET/HASH length: "to the end" */
-#define FSP_PATH_MAX 4096u           /* longest path, in bytes (version 2) */
+#define FSP_EVENT_ID 0u /* request id of HELLO, events, connection errors */
+#define FSP_LENGTH_TO_END                                                      \
+  UINT64_MAX /* GET/HASH length meaning "to the end"                           \
+              */
+
+#define FSP_PATH_MAX 4096u /* longest path, in bytes (version 3) */
 
 /* Protocol versions, as HELLO announces them (the frame header's version
- * byte is FSP_PROTO_VERSION and stays 1). Version 2 adds folders and paths
- * (protocol.md section 11). */
-#define FSP_HELLO_VERSION 2u /* highest version this library speaks */
-#define FSP_TREE_VERSION 2u  /* first version with folders and paths */
+ * byte is FSP_PROTO_VERSION and stays 1). Version 2 adds authentication,
+ * version 3 folders and paths (protocol.md sections 11 and 12). */
+#define FSP_HELLO_VERSION 3u /* highest version this library speaks */
+#define FSP_AUTH_VERSION 2u  /* first version that can authenticate */
+#define FSP_TREE_VERSION 3u  /* first version with folders and paths */
+
+/* Authentication (protocol.md section 11). */
+#define FSP_PREAUTH_MAX 1024u /* largest payload accepted before AUTH */
+#define FSP_NONCE_LEN 32u     /* CHALLENGE and AUTH nonces */
+#define FSP_SIG_LEN 64u       /* an Ed25519 signature */
+#define FSP_PUBKEY_LEN 32u    /* an Ed25519 public key */
+#define FSP_USER_MAX 64u      /* longest user name, in bytes */
+#define FSP_BINDING_MAX 64u   /* longest channel binding in a transcript */
+#define FSP_BINDING_LEN 32u   /* what TLS exporters give for fsproto */
+/* TLS exporter label of the channel binding (RFC 9266, no context). */
+#define FSP_BINDING_LABEL "EXPORTER-Channel-Binding"
+/* First bytes of every transcript: this text and a NUL byte. */
+#define FSP_AUTH_CONTEXT "fsproto-v2-auth-ed25519"
+#define FSP_AUTH_CONTEXT_LEN (sizeof(FSP_AUTH_CONTEXT)) /* NUL included */
+#define FSP_TRANSCRIPT_MAX                                                     \
+  (FSP_AUTH_CONTEXT_LEN + 2 * FSP_NONCE_LEN + 1 + FSP_USER_MAX + 1 +           \
+   FSP_BINDING_MAX)
 
 /* Capability bits announced in HELLO. */
 #define FSP_CAP_READ_ONLY (1u << 0) /* server refuses PUT and DELETE */
 #define FSP_CAP_EVENTS (1u << 1)    /* server supports SUBSCRIBE */
 #define FSP_CAP_NOTICE (1u << 2)    /* server relays NOTICE */
+#define FSP_CAP_AUTH (1u << 3) /* server requires AUTH; CHALLENGE follows */
 
 /* PUT modes. */
 #define FSP_PUT_REPLACE 0u
 #define FSP_PUT_NO_CLOBBER 1u /* fail with FSP_ST_EXISTS if the name exists */
-#define FSP_PUT_PARENTS 2u    /* version 2: create missing parent folders */
+#define FSP_PUT_PARENTS 2u    /* version 3: create missing parent folders */
 
-/* Version 2 request flags (protocol.md section 11). */
+/* Version 3 request flags (protocol.md section 12). */
 #define FSP_LIST_RECURSIVE 1u    /* LIST: the whole subtree */
 #define FSP_DELETE_RECURSIVE 1u  /* DELETE: a folder and all it holds */
 #define FSP_MKDIR_PARENTS 1u     /* MKDIR: like mkdir -p */
 #define FSP_RENAME_NO_REPLACE 1u /* RENAME: fail with EXISTS if `to` exists */
 
-/* Entry types (version 2: ENTRIES, INFO, EVENT). */
+/* Entry types (version 3: ENTRIES, INFO, EVENT). */
 #define FSP_TYPE_FILE 1u
 #define FSP_TYPE_FOLDER 2u
 
@@ -76,7 +98,7 @@ extern "C" {
 #define FSP_EV_ADDED 1u
 #define FSP_EV_REPLACED 2u
 #define FSP_EV_REMOVED 3u
-#define FSP_EV_RENAMED 4u /* version 2 only */
+#define FSP_EV_RENAMED 4u /* version 3 only */
 
 /* Opcodes. X(NAME, value, direction) where direction is C (client to server),
  * S (server to client) or B (both). */
@@ -85,6 +107,8 @@ extern "C" {
   X(PING, 0x02, B)                                                             \
   X(PONG, 0x03, B)                                                             \
   X(BYE, 0x04, B)                                                              \
+  X(CHALLENGE, 0x05, S)                                                        \
+  X(AUTH, 0x06, C)                                                             \
   X(LIST, 0x10, C)                                                             \
   X(STAT, 0x11, C)                                                             \
   X(DELETE, 0x12, C)                                                           \
@@ -139,6 +163,8 @@ enum fsp_op {
   X(TIMEOUT, 17, "idle timeout")                                               \
   X(BAD_REQUEST, 18, "malformed request")                                      \
   X(LIMIT, 19, "limit reached")                                                \
+  X(UNAUTHENTICATED, 20, "authentication required or refused")                 \
+  X(FORBIDDEN, 21, "not allowed for this user")                               \
   X(NOT_FOLDER, 22, "not a folder")                                            \
   X(IS_FOLDER, 23, "is a folder")                                              \
   X(NOT_EMPTY, 24, "folder not empty")                                         \
@@ -163,7 +189,8 @@ enum fsp_status {
   X(EBADNAME, -509, "invalid file name")                                       \
   X(EUTF8, -510, "invalid UTF-8")                                              \
   X(EINVAL, -511, "invalid argument")                                          \
-  X(ESTATE, -512, "frame out of sequence")
+  X(ESTATE, -512, "frame out of sequence")                                     \
+  X(EBADUSER, -513, "invalid user name")
 
 enum fsp_errno {
 #define FSP_ERR_ENUM(name, val, msg) FSP_##name = val,
@@ -182,10 +209,11 @@ FSP_EXTERN const char *fsp_status_str(uint16_t status);
 FSP_EXTERN const char *fsp_status_name(uint16_t status);
 /* Name of an opcode, e.g. "GET"; NULL when the opcode is unknown. */
 FSP_EXTERN const char *fsp_op_name(uint8_t op);
-/* The first protocol version that has opcode op (1, or FSP_TREE_VERSION for
- * MKDIR, RENAME and SKIPPED); 0 when the opcode is unknown. A receiver
+/* The first protocol version that has opcode op (1; FSP_AUTH_VERSION for
+ * CHALLENGE and AUTH; FSP_TREE_VERSION for MKDIR, RENAME and SKIPPED); 0
+ * when the opcode is unknown. A receiver
  * treats an opcode newer than the version its connection speaks as
- * unknown (protocol.md section 11). */
+ * unknown (protocol.md section 12). */
 FSP_EXTERN unsigned fsp_op_version(uint8_t op);
 /* The library's version as FSP_VERSION_HEX, and as "MAJOR.MINOR.PATCH". */
 FSP_EXTERN unsigned fsp_version(void);
@@ -203,7 +231,7 @@ FSP_EXTERN int fsp_utf8_check(const void *buf, size_t len);
  * "..", no leading '.'. Else FSP_EBADNAME (bad UTF-8 is also FSP_EBADNAME). */
 FSP_EXTERN int fsp_name_check(const void *name, size_t len);
 
-/* Returns 0 when path[0..len) is a valid path (protocol.md section 11): 1 to
+/* Returns 0 when path[0..len) is a valid path (protocol.md section 12): 1 to
  * FSP_PATH_MAX bytes, names (each passing fsp_name_check) joined by single
  * '/' bytes; so no leading, trailing or doubled '/', and no "." or ".."
  * component. Else FSP_EBADNAME. A name is a path of one component. */
@@ -219,6 +247,10 @@ FSP_EXTERN int fsp_folder_path_check(const void *path, size_t len);
  * Byte comparison only: both should have passed the checks above. */
 FSP_EXTERN int fsp_path_within(const char *path, size_t len, const char *dir,
                                size_t dir_len);
+/* Returns 0 when user[0..len) is a valid user name: 1..FSP_USER_MAX bytes of
+ * ASCII letters, digits, '.', '_' and '-', not starting with '.' or '-'.
+ * Else FSP_EBADUSER. */
+FSP_EXTERN int fsp_user_check(const void *user, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Frames                                                                   */
@@ -330,8 +362,8 @@ struct fsp_hello {
 struct fsp_entry { /* one file in ENTRIES, or the subject of an EVENT */
   uint64_t size;
   int64_t mtime_ns;    /* modification time, ns since the Unix epoch */
-  struct fsp_str name; /* version 2: a path */
-  uint8_t type;        /* version 2: FSP_TYPE_*; 0 in version 1 */
+  struct fsp_str name; /* version 3: a path */
+  uint8_t type;        /* version 3: FSP_TYPE_*; 0 before */
 };
 
 /* A decoded or to-be-encoded frame. Which member of u is used depends on op:
@@ -343,10 +375,11 @@ struct fsp_entry { /* one file in ENTRIES, or the subject of an EVENT */
  *  DATA: text (the bytes)   END: end     ERROR: error
  *  ENTRIES: entries (use fsp_entries_next to walk them)
  *  INFO: entry (name empty)  BEGIN: begin  DIGEST: digest  EVENT: event
- * Version 2 (paths where version 1 has names; protocol.md section 11):
+ * Version 3 (paths where version 1 has names; protocol.md section 12):
  *  LIST, DELETE, MKDIR: tree    RENAME: rename    SKIPPED: skipped
  *  SUBSCRIBE: sub (with path)   EVENT: event (with from)
- *  PUT: put (mode holds FSP_PUT_* flags)   INFO, ENTRIES: entry type set */
+ *  PUT: put (mode holds FSP_PUT_* flags)   INFO, ENTRIES: entry type set
+ *  CHALLENGE: challenge      AUTH: auth */
 struct fsp_msg {
   uint8_t op;
   uint32_t id;
@@ -367,7 +400,7 @@ struct fsp_msg {
     struct {
       uint64_t epoch; /* server instance; 0 in SUBSCRIBE means "any" */
       uint64_t seq;   /* SUBSCRIBE: replay events after this seq (0: none) */
-      struct fsp_str path; /* version 2 SUBSCRIBE: subtree (empty: all) */
+      struct fsp_str path; /* version 3 SUBSCRIBE: subtree (empty: all) */
     } sub;
     struct {
       uint64_t size; /* bytes in the transfer */
@@ -399,7 +432,7 @@ struct fsp_msg {
       uint64_t seq;
       uint8_t kind; /* FSP_EV_* */
       struct fsp_entry file;
-      struct fsp_str from; /* version 2 RENAMED: the old path; else empty */
+      struct fsp_str from; /* version 3 RENAMED: the old path; else empty */
     } event;
     struct {
       uint8_t flags;       /* FSP_LIST_*, FSP_DELETE_* or FSP_MKDIR_* */
@@ -413,6 +446,14 @@ struct fsp_msg {
       uint16_t status; /* why the entry stayed: enum fsp_status */
       struct fsp_str path;
     } skipped;
+    struct {
+      const uint8_t *nonce; /* FSP_NONCE_LEN bytes from the server */
+    } challenge;
+    struct {
+      const uint8_t *nonce; /* FSP_NONCE_LEN bytes from the client */
+      const uint8_t *sig;   /* FSP_SIG_LEN bytes: Ed25519 over the transcript */
+      struct fsp_str user;  /* who signs; fsp_user_check() holds */
+    } auth;
   } u;
 };
 
@@ -421,8 +462,8 @@ struct fsp_msg {
  * FSP_EMALFORMED (wrong length or field values, including a text or PING
  * payload over its limit and a HELLO max_payload outside FSP_MIN_PAYLOAD..
  * FSP_MAX_PAYLOAD: answer BAD_REQUEST), FSP_EBADNAME (a name field fails
- * fsp_name_check: answer BAD_NAME) or FSP_EUTF8 (a text field is not UTF-8:
- * BAD_REQUEST).
+ * fsp_name_check: answer BAD_NAME), FSP_EBADUSER (AUTH's user fails
+ * fsp_user_check) or FSP_EUTF8 (a text field is not UTF-8: BAD_REQUEST).
  * For a DATA frame, m->u.text is the whole payload: pass only whole frames
  * (fsp_frame_decode), not the pieces fsp_decoder_feed() yields. */
 FSP_EXTERN int fsp_msg_decode(const struct fsp_frame *f, struct fsp_msg *m);
@@ -439,11 +480,11 @@ FSP_EXTERN ssize_t fsp_msg_encode(uint8_t *buf, size_t cap,
                                   const struct fsp_msg *m);
 
 /* fsp_msg_decode() and fsp_msg_encode() for the protocol version a
- * connection speaks (the lower of the two HELLOs' versions): version 1 as
- * the two functions above, version 2 (FSP_TREE_VERSION) with paths for
- * names and the layouts of protocol.md section 11. MKDIR, RENAME and SKIPPED
- * have one layout and decode in every version; refusing them on a version 1
- * connection is the server's job. Any other version is FSP_EINVAL. An
+ * connection speaks (the lower of the two HELLOs' versions): versions 1 and 2
+ * as the two functions above, version 3 (FSP_TREE_VERSION) with paths for
+ * names and the layouts of protocol.md section 12. MKDIR, RENAME and SKIPPED
+ * have one layout and decode in every version; refusing them on a connection
+ * below version 3 is the server's job. Any other version is FSP_EINVAL. An
  * ENTRIES message decoded here records the version for fsp_entries_next(). */
 FSP_EXTERN int fsp_msg_decode_v(const struct fsp_frame *f, unsigned version,
                                 struct fsp_msg *m);
@@ -452,7 +493,7 @@ FSP_EXTERN ssize_t fsp_msg_encode_v(uint8_t *buf, size_t cap, unsigned version,
 
 /* Size of one entry inside an ENTRIES payload with a name of name_len bytes. */
 #define FSP_ENTRY_LEN(name_len) (8u + 8u + 2u + (name_len))
-/* The same in version 2, whose entries carry a type byte and a path. */
+/* The same in version 3, whose entries carry a type byte and a path. */
 #define FSP_ENTRY2_LEN(path_len) (8u + 8u + 1u + 2u + (path_len))
 
 /* Building an ENTRIES frame in place: fsp_entries_begin() reserves the header
@@ -466,12 +507,12 @@ struct fsp_entries_builder {
   size_t len;     /* bytes used so far, header included */
   uint32_t count; /* entries added */
   uint32_t id;
-  unsigned version; /* entry layout: 1, or 2 with types and paths */
+  unsigned version; /* entry layout: 1 or 2, or 3 with types and paths */
 };
 FSP_EXTERN int fsp_entries_begin(struct fsp_entries_builder *b, uint8_t *buf,
                                  size_t cap, uint32_t id);
-/* The same for a connection speaking `version` (1 or 2; else FSP_EINVAL).
- * In version 2 fsp_entries_add() writes e->type (FSP_TYPE_*, else
+/* The same for a connection speaking `version` (1 to 3; else FSP_EINVAL).
+ * In version 3 fsp_entries_add() writes e->type (FSP_TYPE_*, else
  * FSP_EINVAL) and checks e->name as a path. */
 FSP_EXTERN int fsp_entries_begin_v(struct fsp_entries_builder *b, uint8_t *buf,
                                    size_t cap, uint32_t id, unsigned version);
@@ -485,6 +526,24 @@ FSP_EXTERN size_t fsp_entries_finish(struct fsp_entries_builder *b);
  * decoded returns no error here). */
 FSP_EXTERN int fsp_entries_next(const struct fsp_msg *m, size_t *pos,
                                 struct fsp_entry *e);
+
+/* ------------------------------------------------------------------------ */
+/* Authentication                                                           */
+
+/* Writes the bytes an AUTH signature covers (protocol.md section 11) into
+ * buf[0..cap): FSP_AUTH_CONTEXT and its NUL, the server's nonce, the
+ * client's nonce, the user name and the channel binding (binding_len 0
+ * without TLS), each of the last two after a one-byte length. Pure: no
+ * crypto, no I/O; both nonces are FSP_NONCE_LEN bytes. Returns the
+ * transcript's size (at most FSP_TRANSCRIPT_MAX); when that is more than
+ * cap nothing was written (snprintf style). Or FSP_EBADUSER for a bad user
+ * name, FSP_EINVAL for a NULL nonce or a binding over FSP_BINDING_MAX. */
+FSP_EXTERN ssize_t fsp_auth_transcript(uint8_t *buf, size_t cap,
+                                       const uint8_t *server_nonce,
+                                       const uint8_t *client_nonce,
+                                       const char *user, size_t user_len,
+                                       const uint8_t *binding,
+                                       size_t binding_len);
 
 #ifdef __cplusplus
 }
