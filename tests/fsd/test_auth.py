@@ -493,8 +493,12 @@ class AnonymousReadTest(unittest.TestCase):
             self.assertTrue(c.server["caps"] & fc.CAP_READ_ONLY)
             self.assertFalse(c.server["caps"] & CAP_AUTH)
             self.assertEqual(c.get("pub.txt"), b"public")
-            with self.assertRaises(fc.FspError):
+            with self.assertRaises(fc.FspError) as e:
                 c.put("new.txt", b"x")
+            self.assertEqual(e.exception.status, fc.ST_READ_ONLY)
+            with self.assertRaises(fc.FspError) as e:
+                c.delete("pub.txt")
+            self.assertEqual(e.exception.status, fc.ST_READ_ONLY)
             with self.assertRaises(fc.FspError) as e:
                 c.notice("spam")
             self.assertEqual(e.exception.status, FORBIDDEN)
