@@ -25,12 +25,15 @@ PY
 }
 
 # start_rsyncd PORT: modules "up" (writable, $tmp/rsync-up) and "src" (the
-# source tree, read-only), as an rsync daemon run by this user.
+# source tree, read-only), as an rsync daemon run by this user (and, when
+# that is root, writing as root rather than as the default "nobody").
 start_rsyncd() {
   local conf=$tmp/rsyncd.conf
   mkdir -p "$tmp/rsync-up"
   cat >"$conf" <<CONF
 use chroot = no
+uid = $(id -un)
+gid = $(id -gn)
 pid file = $tmp/rsyncd.pid
 log file = $tmp/rsyncd.log
 [up]
