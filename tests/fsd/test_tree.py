@@ -60,8 +60,9 @@ def parse_entries3(payload):
 class Tree(fc.Client):
     """A version 3 client: paths, folders, MKDIR, RENAME, typed events."""
 
-    def __init__(self, port, version=3, hello=True, **kw):
-        super().__init__("127.0.0.1", port, timeout=20, hello=False, **kw)
+    def __init__(self, port, version=3, hello=True, timeout=20, **kw):
+        super().__init__("127.0.0.1", port, timeout=timeout, hello=False,
+                         **kw)
         if hello:
             self.hello(version=version)
 
