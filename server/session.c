@@ -778,9 +778,11 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                     NULL, NULL, 0);
     return;
   }
-  /* A read-only server says so to everyone, whatever their rights. */
+  /* A read-only server says so to everyone, whatever their rights; so for
+   * the changes of version 3 (MKDIR, RENAME). */
   if (!fsd_gate_allows(&s->gate, m.op) &&
-      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE))) {
+      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE ||
+                              m.op == FSP_OP_MKDIR || m.op == FSP_OP_RENAME))) {
     forbid(s, &m);
     return;
   }

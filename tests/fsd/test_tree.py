@@ -534,6 +534,29 @@ class WatchLimitTest(TreeTest):
         self.assertEqual(len(limit), 1, limit)
 
 
+class ReadOnlyTest(TreeTest):
+    args = ("--read-only",)
+
+    def test_changes_are_read_only(self):
+        os.makedirs(self.srv.path("a/b"))
+        with open(self.srv.path("a/f"), "wb") as f:
+            f.write(b"f")
+        c = self.client()
+        # The register learns of them through the watcher.
+        deadline = time.time() + EVENT_WAIT
+        while time.time() < deadline and len(c.ls("", LIST_RECURSIVE)) < 3:
+            time.sleep(0.05)
+        self.assertEqual(len(c.ls("", LIST_RECURSIVE)), 3)
+        for op, payload in ((MKDIR, b"\x01x/y"),
+                            (RENAME, struct.pack(">BH", 0, 3) + b"a/fa/g"),
+                            (fc.DELETE, b"\x01a"),
+                            (fc.PUT, struct.pack(">QB", 1, PARENTS) + b"n/x")):
+            self.assertEqual(c.status_of(op, payload), fc.ST_READ_ONLY,
+                             fc.OP_NAMES.get(op, op))
+        self.assertTrue(os.path.exists(self.srv.path("a/f")))
+        self.assertFalse(os.path.exists(self.srv.path("x")))
+
+
 class RightsTest(ta.AuthServer):
     """alice: all rights, bob: read, carol: write (ta.AuthServer)."""
 
