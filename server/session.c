@@ -345,7 +345,7 @@ void fsd_session_writable(struct fsd_session *s) {
 
 struct fsd_req *fsd__new_req(struct fsd_session *s, const struct fsp_msg *m,
                              const struct fsp_str *name) {
-  struct fsd_req *r = calloc(1, sizeof(*r));
+  struct fsd_req *r = calloc(1, sizeof(*r) + name->len + 1);
 
   if (r == NULL) {
     fsd__send_error(s, m->id, FSP_ST_BUSY, "out of memory", NULL, 0);
