@@ -507,6 +507,52 @@ class EventTest(TreeTest):
         self.assertEqual(c.ls("", LIST_RECURSIVE), [])
 
 
+def inotify_watches(pid):
+    """The inotify watches process pid holds (from /proc/PID/fdinfo)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                n += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            pass
+    return n
+
+
+class WatchTest(TreeTest):
+    def wait_watches(self, n):
+        deadline = time.time() + EVENT_WAIT
+        while time.time() < deadline and \
+                inotify_watches(self.srv.proc.pid) != n:
+            time.sleep(0.05)
+        return inotify_watches(self.srv.proc.pid)
+
+    def test_one_watch_per_folder_dropped_with_it(self):
+        c = self.client()
+        base = self.wait_watches(1)  # the root
+        self.assertEqual(base, 1)
+        c.mkdir("p/q/r", MKDIR_PARENTS)
+        self.assertEqual(self.wait_watches(4), 4)
+        c.rm("p/q", DELETE_RECURSIVE)
+        self.assertEqual(self.wait_watches(2), 2)
+        os.makedirs(self.srv.path("ext/sub"))
+        self.assertEqual(self.wait_watches(4), 4)
+        shutil.rmtree(self.srv.path("ext"))
+        self.assertEqual(self.wait_watches(2), 2)
+
+    def test_watches_follow_a_renamed_folder(self):
+        c = self.client()
+        c.mkdir("a/b", MKDIR_PARENTS)
+        c.rename("a", "z")
+        c.sub3()
+        # Made by another program: seen at once by the moved folder's
+        # watch (the rescan is 10 s away).
+        with open(self.srv.path("z/b/late.txt"), "wb") as f:
+            f.write(b"late")
+        self.events_until(c, lambda e: e.name == "z/b/late.txt" and
+                          e.size == 4)
+
+
 class WatchLimitTest(TreeTest):
     """The kernel's limit of inotify watches reached after one folder
     (FSD_MAX_WATCHES): one line says so, and the rescan (every 300 ms
