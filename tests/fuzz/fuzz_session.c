@@ -113,7 +113,9 @@ static int host_send(void *arg, const void *frame, size_t len) {
     fprintf(stderr, "fsd sent a broken frame (%zd of %zu)\n", n, len);
     abort();
   }
-  if (f.op != FSP_OP_DATA && fsp_msg_decode(&f, &m) != 0) {
+  /* In the layout of the version the session speaks (1 before HELLO). */
+  if (f.op != FSP_OP_DATA &&
+      fsp_msg_decode_v(&f, h->s.version ? h->s.version : 1u, &m) != 0) {
     fprintf(stderr, "fsd sent a malformed %s\n", fsp_op_name(f.op));
     abort();
   }
