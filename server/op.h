@@ -111,6 +111,41 @@ struct fsd_put {
                                    set aside by fallocate) */
   uint64_t falloc_end;          /* set aside up to here (writer's job) */
   struct fsd_put_room room;     /* what the open job may take */
+  int dirfd;                    /* the target's folder (temp file and
+                                   commit are made in it), -1 when none */
+  const char *leaf;             /* the target's name in it (in r->name) */
+  struct fsd_made *made;        /* PARENTS: the folders the open job
+                                   created, for their events, or NULL */
+};
+
+/* An entry a folder DELETE removed or left (treeop.c). */
+struct fsd_treeop_rec {
+  uint16_t status; /* 0 removed, else the SKIPPED status */
+  uint8_t type;    /* FSP_TYPE_* */
+  uint16_t len;    /* bytes in path */
+  char *path;      /* full path, NUL-terminated */
+};
+
+/* Folders a job created (MKDIR, PUT with PARENTS), parents first, as
+ * they were just after: their events name them the way another server's
+ * watcher does (treeop.c). */
+struct fsd_made {
+  size_t n;
+  struct {
+    uint16_t len;     /* bytes of the path that name it */
+    uint64_t ino;     /* its inode */
+    int64_t mtime_ns; /* its mtime */
+  } v[];
+};
+
+/* MKDIR, RENAME and DELETE of a folder (treeop.c). */
+struct fsd_treeop {
+  struct fsd_made *made;    /* MKDIR: the folders it created, or NULL */
+  struct fsd_stamp st;      /* RENAME: the entry's version after */
+  uint8_t type;             /* RENAME: the entry's type */
+  struct fsd_treeop_rec *v; /* DELETE: what was removed or left, in order */
+  size_t n, cap;            /* entries in v, room */
+  size_t nskipped;          /* DELETE: entries left, reported or not */
 };
 
 struct fsd_op {
@@ -137,6 +172,7 @@ struct fsd_op {
     struct fsd_get get;
     struct fsd_hash hash;
     struct fsd_put put;
+    struct fsd_treeop tree;
   } u;
 };
 

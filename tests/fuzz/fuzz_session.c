@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "mem.h"
 #include "log.h"
 #include "session.h"
 #include "users.h"
@@ -112,7 +113,9 @@ static int host_send(void *arg, const void *frame, size_t len) {
     fprintf(stderr, "fsd sent a broken frame (%zd of %zu)\n", n, len);
     abort();
   }
-  if (f.op != FSP_OP_DATA && fsp_msg_decode(&f, &m) != 0) {
+  /* In the layout of the version the session speaks (1 before HELLO). */
+  if (f.op != FSP_OP_DATA &&
+      fsp_msg_decode_v(&f, h->s.version ? h->s.version : 1u, &m) != 0) {
     fprintf(stderr, "fsd sent a malformed %s\n", fsp_op_name(f.op));
     abort();
   }
@@ -390,10 +393,15 @@ static int ctx_reset(struct fsd_ctx *ctx) {
     return 0;
   }
   used = ctx->seq < FSD_RING_SIZE ? ctx->seq : FSD_RING_SIZE;
-  for (uint64_t q = ctx->seq - used + 1; q <= ctx->seq; q++)
+  for (uint64_t q = ctx->seq - used + 1; q <= ctx->seq; q++) {
+    fsd_free(ctx->ring[q % FSD_RING_SIZE].own);
     memset(&ctx->ring[q % FSD_RING_SIZE], 0, sizeof(*ctx->ring));
+  }
   fsd_register_free(&ctx->reg);
   if (fsd_register_init(&ctx->reg) != 0)
+    return -1;
+  fsd_treereg_free(&ctx->tree);
+  if (fsd_treereg_init(&ctx->tree) != 0)
     return -1;
   ctx->seq = 0;
   fsd_list_init(&ctx->subs);
