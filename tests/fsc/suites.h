@@ -8,6 +8,8 @@ Suite *cli_suite(void);
 Suite *conn_suite(void);
 Suite *fmt_suite(void);
 Suite *path_suite(void);
+Suite *rpath_suite(void);
+Suite *walk_suite(void);
 Suite *snap_suite(void);
 Suite *xfer_suite(void);
 Suite *edit_suite(void);
