@@ -74,8 +74,9 @@ void fsc_app_errorf(struct fsc_app *a, const char *fmt, ...) {
 }
 
 void fsc_app_print_push(struct fsc_app *a, const struct fsp_msg *m) {
-  /* Each byte of the text may be escaped to 6 (\u00NN in JSON). */
-  char line[6 * FSP_NOTICE_MAX + 128];
+  /* Each byte of the text may be escaped to 6 (\u00NN in JSON); a rename
+   * carries two paths. */
+  char line[12 * FSP_PATH_MAX + 128];
   if (fsc_fmt_push(line, sizeof line, m, a->push_json) > 0)
     a->print(a, 0, line);
 }

@@ -14,10 +14,10 @@
 
 struct fsc_run;
 
-/* A name made safe for the terminal: fsc_fmt_escape() may turn each byte
+/* A name or path made safe for the terminal: fsc_fmt_escape() may turn each byte
  * into a 4-byte \xNN. A longer operand (a local path) is cut, as the
  * error line that shows it would be anyway. */
-#define FSC_ESC_MAX (4 * FSP_NAME_MAX + 4)
+#define FSC_ESC_MAX (4 * FSP_PATH_MAX + 4)
 
 /* The server's words in an ERROR frame, escaped; a longer text is cut to
  * fit an error line. */

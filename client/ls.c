@@ -37,7 +37,7 @@ static void emit_line(void *arg, const char *line) {
 
 /* On a terminal: columns, filled top to bottom, like ls. */
 static void ls_print_columns(struct fsc_app *a, const struct ls_state *s) {
-  char line[4 * FSP_NAME_MAX + 128];
+  char line[FSC_ESC_MAX + 128];
   struct winsize ws;
   size_t term = LS_TERM_WIDTH;
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
@@ -58,7 +58,7 @@ static void ls_print_columns(struct fsc_app *a, const struct ls_state *s) {
 static void ls_print(struct fsc_run *r) {
   struct fsc_app *a = r->app;
   struct ls_state *s = r->state;
-  char line[4 * FSP_NAME_MAX + 128];
+  char line[FSC_ESC_MAX + 128];
   if (s->n > 1)
     qsort(s->entries, s->n, sizeof s->entries[0], entry_cmp);
   if (r->cmd.json) {
