@@ -241,8 +241,8 @@ size_t fsc_fmt_ls_line(char *buf, size_t cap, const struct fsp_entry *e,
     fsc_fmt_size(sz, sizeof sz, e->size, human);
     fsc_fmt_time(tm, sizeof tm, e->mtime_ns);
     /* A folder's size is no size (protocol.md section 12 sends 0). */
-    put_fmt(&o, "%*s  %s  ", size_width,
-            e->type == FSP_TYPE_FOLDER ? "-" : sz, tm);
+    put_fmt(&o, "%*s  %s  ", size_width, e->type == FSP_TYPE_FOLDER ? "-" : sz,
+            tm);
   }
   put_escaped(&o, &e->name);
   if (e->type == FSP_TYPE_FOLDER)
@@ -331,8 +331,7 @@ size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m, int json) {
         put_json_str(&o, &m->u.event.from);
       }
       if (m->u.event.file.type != 0)
-        put_fmt(&o, ",\"entry\":\"%s\"",
-                folder ? "folder" : "file");
+        put_fmt(&o, ",\"entry\":\"%s\"", folder ? "folder" : "file");
       put_fmt(&o, ",\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 "}",
               m->u.event.file.size, m->u.event.file.mtime_ns);
     } else {

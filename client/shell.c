@@ -212,6 +212,13 @@ static void run_line(struct shell *sh, const char *text) {
     print_text(sh, fsc_help_text(k));
     return;
   }
+  case FSC_CMD_PWD: {
+    char cwd[FSC_ESC_MAX + 2];
+    cwd[0] = '/';
+    fsc_fmt_escape(cwd + 1, sizeof cwd - 1, sh->app.cwd, strlen(sh->app.cwd));
+    shell_print(&sh->app, 0, cwd);
+    return;
+  }
   default:
     break;
   }

@@ -302,21 +302,19 @@ START_TEST(test_cli_folder_commands) {
                    FSC_EXIT_USAGE);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "rm", "-r", "old", NULL), 0);
   ck_assert_int_eq(o.cmd.recursive, 1);
-  ck_assert_int_eq(
-      parse(&o, NULL, err, "fsc", "put", "--recursive", "d", "--as", "x/y",
-            NULL),
-      0);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "--recursive", "d",
+                         "--as", "x/y", NULL),
+                   0);
   ck_assert_int_eq(o.cmd.recursive, 1);
   ck_assert_str_eq(o.cmd.as, "x/y");
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-r", "-", NULL),
                    FSC_EXIT_USAGE);
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "dl",
-                         NULL),
-                   0);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "dl", NULL), 0);
   ck_assert_int_eq(o.cmd.recursive, 1);
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "-",
-                         NULL),
-                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "-", NULL),
+      FSC_EXIT_USAGE);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "photos", NULL), 0);
   ck_assert_int_eq(o.cmd.nargs, 1);
   /* cd and pwd belong to the shell. */
