@@ -3,6 +3,7 @@
 #include "run.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "alloc.h"
 
@@ -56,6 +57,38 @@ void fsc_run_job_finished(struct fsc_job *j) {
     run_fail(r, r->lost       ? FSC_EXIT_CONN
                 : r->canceled ? FSC_EXIT_INTR
                               : FSC_EXIT_FAIL);
+  if (r->drop_finished && j->index >= 0 && j->index < r->njobs &&
+      r->jobs[j->index] == j) {
+    /* Callers never touch a job after this call (it may end the run), so
+     * it can go now. */
+    r->jobs[j->index] = NULL;
+    j->ops->destroy(j);
+  }
+  run_next(r);
+}
+
+int fsc_run_add_jobs(struct fsc_run *r, int n) {
+  if (n <= 0)
+    return 0;
+  struct fsc_job **nj =
+      fsc_realloc(r->jobs, (size_t)(r->njobs + n) * sizeof *nj);
+  if (nj == NULL)
+    return UV_ENOMEM;
+  memset(nj + r->njobs, 0, (size_t)n * sizeof *nj);
+  r->jobs = nj;
+  r->njobs += n;
+  if (r->app->run == r)
+    run_next(r);
+  return 0;
+}
+
+void fsc_run_hold(struct fsc_run *r) {
+  r->holds++;
+}
+
+void fsc_run_release(struct fsc_run *r) {
+  if (r->holds > 0)
+    r->holds--;
   run_next(r);
 }
 
@@ -88,13 +121,16 @@ static void run_next(struct fsc_run *r) {
     }
     j->run = r;
     j->index = i;
-    j->arg = r->cmd.nargs > 0 ? r->cmd.args[i] : "";
+    j->arg = r->job_arg != NULL ? r->job_arg(r, i)
+             : r->cmd.nargs > 0 ? r->cmd.args[i]
+                                : "";
     r->jobs[i] = j;
     r->active++;
     r->ops->job_start(j);
   }
   r->in_next = 0;
-  if (r->active == 0 && (r->next >= r->njobs || r->canceled || r->lost))
+  if (r->active == 0 &&
+      ((r->next >= r->njobs && r->holds == 0) || r->canceled || r->lost))
     run_end(r);
 }
 
@@ -107,7 +143,8 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd,
   r->ops = ops;
   r->cmd = *cmd;
   r->njobs = ops->per_arg ? cmd->nargs : 1;
-  r->jobs = fsc_calloc((size_t)r->njobs, sizeof *r->jobs);
+  /* At least one slot, so the array is never a zero-size allocation. */
+  r->jobs = fsc_calloc((size_t)r->njobs + 1, sizeof *r->jobs);
   if (r->jobs == NULL) {
     fsc_free(r);
     return no_memory(a, cmd);
