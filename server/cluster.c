@@ -248,7 +248,8 @@ static void log_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
   ssize_t n;
 
   fsd_event_msg(ev, &m);
-  n = fsp_msg_encode(frame, FSD_PUSH_MAX, &m);
+  /* Version 3's layout: it carries paths, types and renames. */
+  n = fsp_msg_encode_v(frame, FSD_PUSH_MAX, FSP_TREE_VERSION, &m);
   if (n < 0) {
     fsd_error("cluster: cannot encode an event: %s", fsp_strerror((int)n));
     return;
@@ -259,7 +260,7 @@ static void log_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
    * learned it from the stream knows its inode and ctime, one that found
    * it on disk too, but one started since may not. */
   snprintf(id, sizeof(id), "%016llx-%u-%llu-%lld-%llx-%lld-%llu-%lld",
-           (unsigned long long)XXH3_64bits(ev->name, ev->name_len),
+           (unsigned long long)XXH3_64bits(ev->path, ev->path_len),
            (unsigned)ev->kind == FSP_EV_REMOVED, (unsigned long long)ev->size,
            (long long)(now != NULL ? ev->mtime_ns : 0),
            (unsigned long long)(now != NULL ? now->ino : 0),
@@ -366,7 +367,9 @@ static void apply_event(struct fsd_cluster *c, natsMsg *msg) {
     c->consumed = ev.seq;
   n = fsp_frame_decode(data, len > 0 ? (size_t)len : 0, FSD_PUSH_MAX, &f);
   if (n <= 0 || (n != len && n + STAMP_LEN != len) ||
-      fsp_msg_decode(&f, &m) != 0 || m.op != FSP_OP_EVENT) {
+      (fsp_msg_decode_v(&f, FSP_TREE_VERSION, &m) != 0 &&
+       fsp_msg_decode(&f, &m) != 0) ||
+      m.op != FSP_OP_EVENT) {
     /* Perhaps a kind of event this version does not know: watchers of
      * this server see a gap, and RESYNC when they ask for it. */
     fsd_warn("cluster: event %llu is not one this server reads",
@@ -376,14 +379,18 @@ static void apply_event(struct fsd_cluster *c, natsMsg *msg) {
   ev.kind = m.u.event.kind;
   ev.size = m.u.event.file.size;
   ev.mtime_ns = m.u.event.file.mtime_ns;
-  ev.name_len = (uint8_t)m.u.event.file.name.len;
-  memcpy(ev.name, m.u.event.file.name.ptr, ev.name_len);
+  /* Events of servers from before folders have no type: files. */
+  ev.type = m.u.event.file.type != 0 ? m.u.event.file.type : FSP_TYPE_FILE;
+  ev.path_len = (uint16_t)m.u.event.file.name.len;
+  ev.path = m.u.event.file.name.ptr;
+  ev.from_len = (uint16_t)m.u.event.from.len;
+  ev.from = m.u.event.from.len > 0 ? m.u.event.from.ptr : "";
   st.size = ev.size;
   st.mtime_ns = ev.mtime_ns;
   st.ino = n != len ? get_u64(data + n) : 0;
   st.ctime_ns = n != len ? (int64_t)get_u64(data + n + 8) : 0;
   /* A stat of the name that looked before this change must not undo it. */
-  fsd_watch_own_change(c->watch, ev.name, ev.name_len);
+  fsd_watch_own_change(c->watch, ev.path, ev.path_len);
   if (fsd_ctx_apply(c->ctx, &ev, &st) < 0)
     fsd_error("cluster: out of memory applying event %llu",
               (unsigned long long)ev.seq);

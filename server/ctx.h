@@ -11,6 +11,7 @@
 
 #include "list.h"
 #include "register.h"
+#include "treereg.h"
 
 struct fsd_users;
 struct fsd_verifier;
@@ -20,9 +21,10 @@ struct fsd_verifier;
 #define FSD_MAX_PAYLOAD 1048576u /* payload limit fsd announces */
 #define FSD_LIST_BATCH 65536u    /* largest ENTRIES payload fsd sends */
 #define FSD_SUB_BACKLOG 1048576u /* unsent bytes before events coalesce */
-/* The largest pushed frame: a NOTIFY with the longest NOTICE text (an EVENT
- * is shorter). */
-#define FSD_PUSH_MAX (FSP_HDR_LEN + FSP_NOTICE_MAX)
+/* The largest pushed frame: a version 3 EVENT of a rename between two
+ * paths of the longest length (a NOTIFY with the longest NOTICE text is
+ * shorter). */
+#define FSD_PUSH_MAX (FSP_HDR_LEN + 36u + 2u * FSP_PATH_MAX)
 
 /* A receiver of pushed frames (EVENT, NOTIFY): a session embeds one while
  * it is subscribed. The context owns the list it is in. */
@@ -30,16 +32,28 @@ struct fsd_subscriber {
   struct fsd_list link; /* in ctx->subs, kept by ctx.c */
   /* Sends frame[0..len), encoded once for all subscribers, or skips it. */
   void (*push)(struct fsd_subscriber *sub, const void *frame, size_t len);
+  /* The protocol version the subscriber speaks: which events it sees
+   * (before FSP_TREE_VERSION only those of files directly in the root)
+   * and in which layout. */
+  uint8_t version;
+  uint16_t folder_len; /* version 3: bytes in folder */
+  const char *folder;  /* version 3: the subtree watched ("" the whole
+                          tree); owned by the subscriber */
 };
 
-/* One event as kept in the ring. */
+/* One event. In the ring the context owns its paths; elsewhere they are
+ * borrowed from the caller. */
 struct fsd_event {
-  uint64_t seq;     /* 0 for an unused slot */
-  uint64_t size;    /* size after the change */
-  int64_t mtime_ns; /* mtime after the change (removal time for removed) */
-  uint8_t kind;     /* FSP_EV_* */
-  uint8_t name_len; /* bytes in name (names are 1..255 bytes) */
-  char name[FSP_NAME_MAX];
+  uint64_t seq;      /* 0 for an unused slot */
+  uint64_t size;     /* size after the change (0 for a folder) */
+  int64_t mtime_ns;  /* mtime after the change (removal time for removed) */
+  uint8_t kind;      /* FSP_EV_* */
+  uint8_t type;      /* FSP_TYPE_FILE or FSP_TYPE_FOLDER */
+  uint16_t path_len; /* bytes in path (1..FSP_PATH_MAX) */
+  uint16_t from_len; /* bytes in from: 0 unless kind is FSP_EV_RENAMED */
+  const char *path;  /* full path from the root */
+  const char *from;  /* renamed: the old path */
+  char *own;         /* ring: the allocation holding path and from */
 };
 
 /* The shared log of a cluster (cluster.c): while set, a change is not
@@ -71,7 +85,8 @@ struct fsd_ctx_log {
 };
 
 struct fsd_ctx {
-  struct fsd_register reg; /* the files in the root */
+  struct fsd_register reg; /* the files of the tree, by path, with versions */
+  struct fsd_treereg tree; /* the files and folders of the tree */
   uint64_t epoch;          /* random, non-zero: names this instance */
   uint64_t seq;            /* seq of the latest event, 0 before the first */
   struct fsd_event *ring;  /* FSD_RING_SIZE slots, indexed by seq % size */
@@ -83,7 +98,15 @@ struct fsd_ctx {
   const struct fsd_verifier *verifier; /* checks AUTH when users is set */
   unsigned anon_rights;
   struct fsd_ctx_log *log; /* the shared log of a cluster, or NULL */
-  char agent[32];          /* HELLO agent, "fsd/<version>" */
+  /* Called for each node the tree register drops, just before it is freed
+   * (the watcher closes a folder's watch); NULL when nobody watches. */
+  fsd_treereg_drop_fn *dropped;
+  /* Called for each folder node that appears in the tree register (made,
+   * found, or moved by a rename: the watcher watches it); NULL when
+   * nobody watches. Both get dropped_arg. */
+  fsd_treereg_drop_fn *added;
+  void *dropped_arg;
+  char agent[32]; /* HELLO agent, "fsd/<version>" */
 };
 
 /* Initialises ctx with an empty register. epoch must be non-zero. Returns 0
@@ -102,6 +125,30 @@ void fsd_ctx_free(struct fsd_ctx *ctx);
  * UV_E* code. */
 int fsd_ctx_put(struct fsd_ctx *ctx, const char *name, size_t len,
                 const struct fsd_stamp *st);
+
+/* Records that the folder path[0..len) exists (its mtime mtime_ns), with
+ * the missing folders above it: one added event per folder new to the
+ * register, parents first. A file of that path in the register is removed
+ * first (its removed event). A folder that was known gives no event (its
+ * mtime moves with every entry made in it). Returns FSP_EV_ADDED, 0 when it
+ * was known, or a negative UV_E* code. */
+int fsd_ctx_folder(struct fsd_ctx *ctx, const char *path, size_t len,
+                   int64_t mtime_ns);
+
+/* Records that path[0..len), a file or a folder with all it holds, is gone
+ * (at now_ns): one removed event per entry, a folder's contents before the
+ * folder. Returns FSP_EV_REMOVED, or 0 when the register did not have it. */
+int fsd_ctx_remove(struct fsd_ctx *ctx, const char *path, size_t len,
+                   int64_t now_ns);
+
+/* Records that the entry at from moved to to (RENAME): the register moves
+ * it (a folder with everything below it; what was at to is dropped) and
+ * one renamed event reports it. Returns FSP_EV_RENAMED, 0 when from was
+ * not in the register (then to is recorded as added, from the disk's
+ * answer: type, size, mtime_ns), or a negative UV_E* code. */
+int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
+                   const char *to, size_t to_len, uint8_t type, uint64_t size,
+                   int64_t mtime_ns);
 
 /* Records what is now true of name[0..len): present with (size, mtime_ns)
  * and an unknown inode and ctime (as fsd_ctx_put()), or absent (present 0;
@@ -125,8 +172,18 @@ int fsd_ctx_log_down(const struct fsd_ctx *ctx);
 /* The ring entry for seq, or NULL when it is no longer (or not yet) held. */
 const struct fsd_event *fsd_ctx_event(const struct fsd_ctx *ctx, uint64_t seq);
 
-/* Fills m with the EVENT frame of ev (m's name points into ev). */
+/* Fills m with the version 3 EVENT frame of ev (m's paths point into ev). */
 void fsd_event_msg(const struct fsd_event *ev, struct fsp_msg *m);
+
+/* Encodes the frames a subscriber that speaks version and watches the
+ * subtree folder[0..folder_len) (version 3) receives for ev, and calls
+ * fn(arg, frame, len) for each: none when ev concerns nothing it sees, one
+ * in general, two for a version 1 or 2 subscriber when a file is renamed
+ * within the root (removed, then added). */
+void fsd_event_frames(const struct fsd_event *ev, unsigned version,
+                      const char *folder, size_t folder_len,
+                      void (*fn)(void *arg, const void *frame, size_t len),
+                      void *arg);
 
 /* Adds sub (push set) to the subscribers; it must not be one already. */
 void fsd_ctx_subscribe(struct fsd_ctx *ctx, struct fsd_subscriber *sub);

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "fsops.h"
 
+#include "tree.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,8 +52,17 @@ int fsd_open_file(int rootfd, const char *name, struct stat *st) {
     if (fd < 0 && errno == ENOSYS)
       __atomic_store_n(&no_openat2, 1, __ATOMIC_RELAXED);
   }
-  if (__atomic_load_n(&no_openat2, __ATOMIC_RELAXED))
-    fd = openat(rootfd, name, flags);
+  if (__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
+    /* Without openat2, a path is opened one component at a time, none of
+     * them a link (tree.c). */
+    if (strchr(name, '/') != NULL) {
+      fd = fsd_tree_open(rootfd, name, O_RDONLY | O_NONBLOCK);
+      if (fd < 0)
+        return fd == UV_ENOTDIR ? UV_ENOENT : fd;
+    } else {
+      fd = openat(rootfd, name, flags);
+    }
+  }
   if (fd < 0)
     return errno == ELOOP || errno == ENOTDIR || errno == EXDEV ? UV_ENOENT
                                                                 : -errno;
@@ -100,8 +111,35 @@ void fsd_stamp_of(const struct stat *st, struct fsd_stamp *out) {
 /* Looks at a name being replaced at most this often before giving up. */
 #define STAT_TRIES 64
 
-/* lstat of a name beneath the root; see fsops.h. */
+/* Runs fn on the folder that holds path and path's last name, that folder
+ * opened beneath the root with no link on the way (tree.c): a *at() call
+ * on a path would follow a link in its middle. A one-name path runs on
+ * rootfd itself. */
+static int in_parent(int rootfd, const char *path,
+                     int (*fn)(int dirfd, const char *leaf, void *arg),
+                     void *arg) {
+  const char *leaf;
+  int dirfd, r;
+
+  if (strchr(path, '/') == NULL)
+    return fn(rootfd, path, arg);
+  dirfd = fsd_tree_open_parent(rootfd, path, &leaf);
+  if (dirfd < 0)
+    return dirfd == UV_ENOTDIR ? UV_ENOENT : dirfd;
+  r = fn(dirfd, leaf, arg);
+  close(dirfd);
+  return r;
+}
+
+static int stat_leaf(int dirfd, const char *name, void *arg);
+
+/* lstat of a file beneath the root; see fsops.h. */
 int fsd_stat_file(int rootfd, const char *name, struct fsd_stamp *out) {
+  return in_parent(rootfd, name, stat_leaf, out);
+}
+
+static int stat_leaf(int rootfd, const char *name, void *arg) {
+  struct fsd_stamp *out = arg;
   struct stat st, again;
   int tries = 0;
 
@@ -251,11 +289,68 @@ static int scan_push(struct fsd_scan *sc, const char *name, size_t len,
     sc->v = v;
     sc->cap = cap;
   }
-  e = &sc->v[sc->n++];
+  e = &sc->v[sc->n];
+  e->name = malloc(len + 1);
+  if (e->name == NULL)
+    return UV_ENOMEM;
+  sc->n++;
   fsd_stamp_of(st, &e->st);
+  e->type = S_ISDIR(st->st_mode) ? FSP_TYPE_FOLDER : FSP_TYPE_FILE;
+  if (e->type == FSP_TYPE_FOLDER)
+    e->st.size = 0;
   e->name_len = (uint16_t)len;
   memcpy(e->name, name, len);
   e->name[len] = '\0';
+  return 0;
+}
+
+static int scan_visit(void *arg, const char *path, size_t len,
+                      const struct stat *st) {
+  return scan_push(arg, path, len, st);
+}
+
+/* Removes the temp files a crash left in the folder path; returns how
+ * many. */
+static int remove_temps_in(int rootfd, const char *path) {
+  int dfd = fsd_tree_open(rootfd, path, O_RDONLY | O_DIRECTORY);
+  struct dirent *de;
+  int n = 0;
+  DIR *d;
+
+  if (dfd < 0)
+    return 0;
+  d = fdopendir(dfd);
+  if (d == NULL) {
+    close(dfd);
+    return 0;
+  }
+  while ((de = readdir(d)) != NULL)
+    if (strncmp(de->d_name, FSD_TEMP_PREFIX, strlen(FSD_TEMP_PREFIX)) == 0 &&
+        unlinkat(dfd, de->d_name, 0) == 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+/* Reads the whole tree; see fsops.h. */
+int fsd_scan_tree(int rootfd, int remove_temps, struct fsd_scan *out) {
+  int err = fsd_scan_dir(rootfd, remove_temps, out);
+
+  if (err != 0)
+    return err;
+  /* The root's files again, with the folders and everything below. */
+  for (size_t i = 0; i < out->n; i++)
+    free(out->v[i].name);
+  out->n = 0;
+  err = fsd_tree_scan(rootfd, "", scan_visit, out);
+  if (err != 0) {
+    fsd_scan_free(out);
+    return err;
+  }
+  /* Uploads go to a temp file in their target's folder. */
+  for (size_t i = 0; remove_temps && i < out->n; i++)
+    if (out->v[i].type == FSP_TYPE_FOLDER)
+      out->removed_temps += remove_temps_in(rootfd, out->v[i].name);
   return 0;
 }
 
@@ -304,6 +399,8 @@ int fsd_scan_dir(int rootfd, int remove_temps, struct fsd_scan *out) {
 
 /* Frees a scan; see fsops.h. */
 void fsd_scan_free(struct fsd_scan *sc) {
+  for (size_t i = 0; i < sc->n; i++)
+    free(sc->v[i].name);
   free(sc->v);
   sc->v = NULL;
   sc->n = sc->cap = 0;
@@ -414,16 +511,21 @@ int fsd_changed_in_place(int fd, const struct stat *st) {
   return now.st_size != st->st_size || fsd_mtime_ns(&now) != fsd_mtime_ns(st);
 }
 
-/* Unlinks a regular file; see fsops.h. */
-int fsd_unlink_file(int rootfd, const char *name) {
+static int unlink_leaf(int dirfd, const char *name, void *arg) {
   struct fsd_stamp st;
-  int err = fsd_stat_file(rootfd, name, &st);
+  int err = stat_leaf(dirfd, name, &st);
 
+  (void)arg;
   if (err == UV_EAGAIN)
     err = 0; /* being replaced by another regular file: unlink that */
-  if (err == 0 && unlinkat(rootfd, name, 0) != 0)
+  if (err == 0 && unlinkat(dirfd, name, 0) != 0)
     err = -errno;
   return err;
+}
+
+/* Unlinks a regular file; see fsops.h. */
+int fsd_unlink_file(int rootfd, const char *name) {
+  return in_parent(rootfd, name, unlink_leaf, NULL);
 }
 
 /* The file system's size and free space; see fsops.h. */

@@ -86,11 +86,12 @@ int fsd_writeback_start(int fd, uint64_t off, uint64_t len);
 int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
                     int no_clobber, int durable, struct stat *st);
 
-/* One regular file found by fsd_scan(). */
+/* One regular file (or folder, in a scan of the tree) that a scan found. */
 struct fsd_scan_entry {
-  struct fsd_stamp st; /* its version */
+  struct fsd_stamp st; /* its version (a folder's size is 0) */
+  uint8_t type;        /* FSP_TYPE_FILE or FSP_TYPE_FOLDER */
   uint16_t name_len;
-  char name[FSP_NAME_MAX + 1]; /* NUL-terminated */
+  char *name; /* its name, or path from the root; NUL-terminated, owned */
 };
 
 /* A scan result: a heap array, freed with fsd_scan_free(). */
@@ -105,6 +106,13 @@ struct fsd_scan {
  * and anything else skipped). With remove_temps, also deletes FSD_TEMP_PREFIX
  * files left by a crash. Returns 0 or a negative UV_E* code. */
 int fsd_scan_dir(int rootfd, int remove_temps, struct fsd_scan *out);
+
+/* Reads the whole tree below the root: every regular file and folder with
+ * a valid path (fsd_tree_scan: no link followed, dot-names skipped), each
+ * folder before its contents. With remove_temps, also deletes the
+ * FSD_TEMP_PREFIX files left by a crash in every folder. Returns 0 or a
+ * negative UV_E* code. */
+int fsd_scan_tree(int rootfd, int remove_temps, struct fsd_scan *out);
 
 /* Frees a scan result. */
 void fsd_scan_free(struct fsd_scan *sc);

@@ -17,7 +17,7 @@
 #include "users.h"
 
 /* The highest protocol version fsd speaks, announced in its HELLO. */
-#define FSD_PROTO_VERSION FSP_AUTH_VERSION
+#define FSD_PROTO_VERSION FSP_TREE_VERSION
 
 enum fsd_gate_state {
   FSD_GATE_OPEN = 0,       /* serving: no authentication needed, or done */

@@ -7,6 +7,7 @@
 #include "authsrv.h"
 #include "get.h"
 #include "put.h"
+#include "treeop.h"
 
 /* What the host does for one kind of file request. */
 struct kind_ops {
@@ -28,7 +29,16 @@ static const struct kind_ops kinds[UINT8_MAX + 1] = {
     [FSP_OP_HASH] = {fsd_hash_start, hash_abort},
     [FSP_OP_DELETE] = {fsd_delete_start, NULL},
     [FSP_OP_PUT] = {fsd_put_start, fsd_put_abort},
+    [FSP_OP_MKDIR] = {fsd_treeop_start, NULL},
+    [FSP_OP_RENAME] = {fsd_treeop_start, NULL},
 };
+
+/* A DELETE of a folder runs to its end too, through the tree's job. */
+static const struct kind_ops tree_delete = {fsd_treeop_start, NULL};
+
+static const struct kind_ops *kind_of(const struct fsd_req *r) {
+  return r->tree_op ? &tree_delete : &kinds[r->opcode];
+}
 
 static int host_send(void *host, const void *frame, size_t len) {
   return fsd_conn_send(host, frame, len);
@@ -44,7 +54,7 @@ static void host_close(void *host) {
 
 static void host_start(void *host, struct fsd_req *r) {
   struct fsd_conn *c = host;
-  const struct kind_ops *k = &kinds[r->opcode];
+  const struct kind_ops *k = kind_of(r);
   struct fsd_op *op = k->start != NULL ? fsd_op_new(c->net->host, c, r) : NULL;
 
   if (op == NULL) {
@@ -107,7 +117,7 @@ static void host_done(void *host, const struct fsd_done *d) {
 }
 
 static void host_abort(void *host, struct fsd_req *r) {
-  const struct kind_ops *k = &kinds[r->opcode];
+  const struct kind_ops *k = kind_of(r);
 
   (void)host;
   if (r->op != NULL && k->abort != NULL)

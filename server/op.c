@@ -252,7 +252,7 @@ static void after_delete(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
-  char name[FSP_NAME_MAX + 1];
+  char name[FSP_PATH_MAX + 1];
 
   (void)status;
   op->jobs--;

@@ -111,6 +111,29 @@ struct fsd_put {
                                    set aside by fallocate) */
   uint64_t falloc_end;          /* set aside up to here (writer's job) */
   struct fsd_put_room room;     /* what the open job may take */
+  int dirfd;                    /* the target's folder (temp file and
+                                   commit are made in it), -1 when none */
+  const char *leaf;             /* the target's name in it (in r->name) */
+  uint16_t made;                /* PARENTS: offset in r->name of the first
+                                   folder the open job created, 0: none */
+};
+
+/* An entry a folder DELETE removed or left (treeop.c). */
+struct fsd_treeop_rec {
+  uint16_t status; /* 0 removed, else the SKIPPED status */
+  uint8_t type;    /* FSP_TYPE_* */
+  uint16_t len;    /* bytes in path */
+  char *path;      /* full path, NUL-terminated */
+};
+
+/* MKDIR, RENAME and DELETE of a folder (treeop.c). */
+struct fsd_treeop {
+  int64_t mtime_ns;         /* MKDIR, RENAME: the entry's mtime after */
+  uint64_t size;            /* RENAME: the entry's size */
+  uint8_t type;             /* RENAME: the entry's type */
+  struct fsd_treeop_rec *v; /* DELETE: what was removed or left, in order */
+  size_t n, cap;            /* entries in v, room */
+  size_t nskipped;          /* DELETE: entries left, reported or not */
 };
 
 struct fsd_op {
@@ -137,6 +160,7 @@ struct fsd_op {
     struct fsd_get get;
     struct fsd_hash hash;
     struct fsd_put put;
+    struct fsd_treeop tree;
   } u;
 };
 

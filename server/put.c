@@ -3,9 +3,11 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
+#include "treeop.h"
 
 #define PUT_FLUSH_STEP (8u << 20) /* written bytes per writeback job */
 #define RESERVE_STEP (64u << 20)  /* fallocate() ahead of the writes */
@@ -14,9 +16,18 @@ static void step(struct fsd_op *op);
 
 static void put_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
-  int fd = fsd_put_prepare(op->h->rootfd, op->r->name,
-                           op->r->mode == FSP_PUT_NO_CLOBBER, &op->u.put.room,
-                           op->u.put.temp, &op->vfs_avail);
+  /* The temp file is made in the target's folder, so that the commit is a
+   * rename within one folder. */
+  int fd = fsd_treeop_put_dir(op);
+
+  if (fd == 0)
+    fd = fsd_put_prepare(op->u.put.dirfd, op->u.put.leaf,
+                         op->r->mode == FSP_PUT_NO_CLOBBER, &op->u.put.room,
+                         op->u.put.temp, &op->vfs_avail);
+  if (fd < 0 && op->u.put.dirfd >= 0) {
+    close(op->u.put.dirfd);
+    op->u.put.dirfd = -1;
+  }
 
   op->err = fd < 0 ? fd : 0;
   op->fd = fd < 0 ? -1 : fd;
@@ -46,6 +57,7 @@ static void after_put_open(uv_work_t *w, int status) {
 
   (void)status;
   op->jobs--;
+  fsd_treeop_put_made(op);
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   on_disk(op, op->u.put.room.first);
   op->u.put.falloc_end = op->u.put.room.first;
@@ -54,7 +66,7 @@ static void after_put_open(uv_work_t *w, int status) {
     if (op->err != UV_EEXIST)
       fsd_warn("cannot create a temp file for %s: %s", op->r->name,
                uv_strerror(op->err));
-    fsd_session_fail(&c->sess, op->r, fsd_status_from_uv(op->err), NULL);
+    fsd_session_fail(&c->sess, op->r, fsd_treeop_status(op->err), NULL);
     fsd_op_free(op);
     return;
   }
@@ -76,6 +88,7 @@ int fsd_put_start(struct fsd_op *op) {
   int err;
 
   fsd_list_init(&p->queue);
+  p->dirfd = -1;
   if (fsd_space_reserve(sp, r->size) != 0) {
     r->op = NULL;
     fsd_op_free(op);
@@ -100,8 +113,11 @@ int fsd_put_start(struct fsd_op *op) {
 static void cleanup_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
 
-  fsd_temp_drop(op->h->rootfd, op->fd, op->u.put.temp);
+  fsd_temp_drop(op->u.put.dirfd, op->fd, op->u.put.temp);
   op->fd = -1;
+  if (op->u.put.dirfd >= 0)
+    close(op->u.put.dirfd);
+  op->u.put.dirfd = -1;
 }
 
 static void after_cleanup(uv_work_t *w, int status) {
@@ -122,15 +138,19 @@ static void commit_work(uv_work_t *w) {
 
   op->err = fsd_op_lock(op);
   if (op->err != 0) {
-    fsd_temp_drop(op->h->rootfd, op->fd, op->u.put.temp);
+    fsd_temp_drop(op->u.put.dirfd, op->fd, op->u.put.temp);
     op->fd = -1;
+    close(op->u.put.dirfd);
+    op->u.put.dirfd = -1;
     return;
   }
-  op->err = fsd_temp_commit(op->h->rootfd, op->fd, op->u.put.temp, op->r->name,
-                            op->r->mode == FSP_PUT_NO_CLOBBER, !op->h->no_fsync,
-                            &op->st);
-  fsd_temp_drop(op->h->rootfd, op->fd, "");
+  op->err = fsd_temp_commit(op->u.put.dirfd, op->fd, op->u.put.temp,
+                            op->u.put.leaf, op->r->mode == FSP_PUT_NO_CLOBBER,
+                            !op->h->no_fsync, &op->st);
+  fsd_temp_drop(op->u.put.dirfd, op->fd, "");
   op->fd = -1;
+  close(op->u.put.dirfd);
+  op->u.put.dirfd = -1;
   /* A replaced file's space is free: look, as a delete does. */
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
@@ -139,7 +159,7 @@ static void after_commit(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
-  char name[FSP_NAME_MAX + 1];
+  char name[FSP_PATH_MAX + 1];
 
   (void)status;
   op->jobs--;
@@ -157,7 +177,7 @@ static void after_commit(uv_work_t *w, int status) {
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
+    fsd_session_fail(&c->sess, r, fsd_treeop_status(op->err),
                      fsd_op_why(op->err));
   }
   fsd_op_unlock(op, name); /* after the event, so others commit after it */

@@ -104,7 +104,7 @@ int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
   struct fsd_file **pp;
   struct fsd_file *f;
 
-  if (len == 0 || len > FSP_NAME_MAX)
+  if (len == 0 || len > FSP_PATH_MAX)
     return UV_EINVAL;
   h = name_hash(name, len);
   pp = find_slot(reg, name, len, h);

@@ -1,7 +1,11 @@
-/* The register: fsd's in-memory index of the regular files in its root.
+/* The register: fsd's in-memory index of the regular files below its root,
+ * by full path (a name for a file directly in the root), with the version
+ * of each. The tree register (treereg.h, in the context beside it) holds
+ * the folders and the links between entries; this map keeps what tells one
+ * version of a file from another.
  *
- * A chained hash map from name to (size, mtime_ns). LIST and STAT are
- * answered from it without touching the disk. It knows nothing of I/O; the
+ * A chained hash map from path to (size, mtime_ns, inode, ctime). LIST and STAT
+ * are answered from it without touching the disk. It knows nothing of I/O; the
  * server keeps it current from its own PUT and DELETE and from what the
  * folder watcher confirms. */
 #ifndef FSD_REGISTER_H
@@ -54,7 +58,7 @@ struct fsd_file *fsd_register_get(const struct fsd_register *reg,
 /* Inserts or updates name[0..len) with the version st describes. Returns 1
  * when the name was added, 2 when an existing entry changed, 0 when nothing
  * changed (the same size, mtime, inode and ctime), or UV_ENOMEM / UV_EINVAL
- * (len 0 or over FSP_NAME_MAX). These match FSP_EV_ADDED and FSP_EV_REPLACED.
+ * (len 0 or over FSP_PATH_MAX). These match FSP_EV_ADDED and FSP_EV_REPLACED.
  */
 int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
                      const struct fsd_stamp *st);

@@ -178,21 +178,33 @@ static void raise_nofile(void) {
   }
 }
 
+/* Reads the tree before the loop serves (the one scan on the main thread;
+ * rescans run on the threadpool). Folders come before their contents. */
 static int load_register(struct server *s) {
   struct fsd_scan sc;
-  int r = fsd_scan_dir(s->host.rootfd, 1, &sc);
+  size_t files = 0;
+  int r = fsd_scan_tree(s->host.rootfd, 1, &sc);
 
   if (r != 0)
     return r;
   if (sc.removed_temps > 0)
     fsd_info("removed %d stale temp file(s)", sc.removed_temps);
   for (size_t i = 0; i < sc.n; i++) {
-    r = fsd_register_put(&s->ctx.reg, sc.v[i].name, sc.v[i].name_len,
-                         &sc.v[i].st);
+    const struct fsd_scan_entry *e = &sc.v[i];
+    if (e->type == FSP_TYPE_FOLDER) {
+      r = fsd_treereg_set(&s->ctx.tree, e->name, e->name_len, FSP_TYPE_FOLDER,
+                          0, e->st.mtime_ns);
+    } else {
+      files++;
+      r = fsd_register_put(&s->ctx.reg, e->name, e->name_len, &e->st);
+      if (r >= 0)
+        r = fsd_treereg_set(&s->ctx.tree, e->name, e->name_len, FSP_TYPE_FILE,
+                            e->st.size, e->st.mtime_ns);
+    }
     if (r < 0)
       break;
   }
-  fsd_info("serving %zu file(s)", sc.n);
+  fsd_info("serving %zu file(s) in %zu folder(s)", files, s->ctx.tree.folders);
   fsd_scan_free(&sc);
   return r < 0 ? r : 0;
 }
@@ -281,6 +293,7 @@ static int start(struct server *s, const struct fsd_config *cfg) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));
     return r;
   }
+  fsd_watch_folders(&s->watch);
 #ifdef FSD_HAVE_CLUSTER
   /* The stream's history goes over what the scan found; what differs
    * from the disk, the next rescan publishes. */

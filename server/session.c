@@ -24,7 +24,9 @@ void fsd__send_msg(struct fsd_session *s, const struct fsp_msg *m) {
 
   if (s->state == FSD_SESS_CLOSED)
     return;
-  n = fsp_msg_encode(small, sizeof(small), m);
+  /* Before HELLO (version 0), errors go out in version 1's layout, which
+   * every client reads (protocol.md section 3). */
+  n = fsp_msg_encode_v(small, sizeof(small), s->version ? s->version : 1u, m);
   if (n < 0) {
     fsd_error("cannot encode %s: %s", fsp_op_name(m->op), fsp_strerror((int)n));
     return;
@@ -33,7 +35,7 @@ void fsd__send_msg(struct fsd_session *s, const struct fsp_msg *m) {
     buf = malloc((size_t)n);
     if (buf == NULL)
       return;
-    n = fsp_msg_encode(buf, (size_t)n, m);
+    n = fsp_msg_encode_v(buf, (size_t)n, s->version ? s->version : 1u, m);
   }
   s->ops->send(s->host, buf, (size_t)n);
   if (buf != small)
@@ -57,6 +59,13 @@ void fsd__send_error(struct fsd_session *s, uint32_t id, uint16_t status,
   struct fsp_msg m;
   int n;
 
+  /* A folder is "not found" to versions 1 and 2, which know none of the
+   * statuses about folders (protocol.md section 12). */
+  if (s->version < FSP_TREE_VERSION && status >= FSP_ST_NOT_FOLDER &&
+      status <= FSP_ST_INTO_SELF) {
+    status = FSP_ST_NOT_FOUND;
+    msg = NULL;
+  }
   if (msg == NULL)
     msg = fsp_status_str(status);
   if (name != NULL)
@@ -104,9 +113,9 @@ static void stray_error(struct fsd_session *s, const struct fsp_frame *f,
 static void do_close(struct fsd_session *s);
 
 /* Tells the host (its access log) that a request ended. */
-static void note_done(struct fsd_session *s, uint8_t op, const char *name,
-                      size_t name_len, uint64_t bytes, uint16_t status,
-                      uint64_t t0_us) {
+void fsd__note_done(struct fsd_session *s, uint8_t op, const char *name,
+                    size_t name_len, uint64_t bytes, uint16_t status,
+                    uint64_t t0_us) {
   struct fsd_done d;
 
   if (s->ops->done == NULL)
@@ -155,6 +164,11 @@ static void unlink_req(struct fsd_session *s, struct fsd_req *r) {
 static void free_req(struct fsd_req *r) {
   if (r->hash != NULL)
     XXH3_freeState(r->hash);
+  if (r->cur != NULL) {
+    fsd_treereg_walk_close(&r->s->ctx->tree, r->cur);
+    free(r->cur);
+  }
+  free(r->to);
   free(r);
 }
 
@@ -179,8 +193,8 @@ static void finish_bye(struct fsd_session *s) {
  * client's DATA still in flight for a failed upload is swallowed instead of
  * drawing one PROTOCOL error per frame. */
 void fsd__end_req(struct fsd_session *s, struct fsd_req *r, int drain) {
-  note_done(s, r->opcode, r->name, r->name_len, r->done_bytes, r->done_status,
-            r->t0_us);
+  fsd__note_done(s, r->opcode, r->name, r->name_len, r->done_bytes,
+                 r->done_status, r->t0_us);
   s->nactive--;
   if (drain && s->state == FSD_SESS_OPEN) {
     r->state = FSD_REQ_DRAIN;
@@ -241,6 +255,7 @@ static void unsubscribe(struct fsd_session *s) {
   if (!s->subscribed)
     return;
   fsd_ctx_unsubscribe(s->ctx, &s->sub);
+  fsd__sub_folder_free(s);
   s->subscribed = 0;
   s->behind = 0;
 }
@@ -314,78 +329,6 @@ size_t fsd_session_need(const struct fsd_session *s, const uint8_t *buf,
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                  */
 
-struct list_state {
-  struct fsd_session *s;
-  struct fsp_entries_builder b;
-  uint8_t *buf;
-  size_t cap;
-  uint32_t id;
-};
-
-static void list_flush(struct list_state *ls) {
-  size_t n;
-
-  if (ls->b.count == 0)
-    return;
-  n = fsp_entries_finish(&ls->b);
-  ls->s->ops->send(ls->s->host, ls->buf, n);
-  fsp_entries_begin(&ls->b, ls->buf, ls->cap, ls->id);
-}
-
-static int list_one(void *arg, const struct fsd_file *f) {
-  struct list_state *ls = arg;
-  struct fsp_entry e;
-  int r;
-
-  e.size = f->size;
-  e.mtime_ns = f->mtime_ns;
-  e.name.ptr = f->name;
-  e.name.len = f->name_len;
-  r = fsp_entries_add(&ls->b, &e);
-  if (r == FSP_ENOBUFS) {
-    list_flush(ls);
-    r = fsp_entries_add(&ls->b, &e);
-  }
-  if (r != 0)
-    fsd_warn("LIST skips an entry: %s", fsp_strerror(r));
-  return 0;
-}
-
-/* Sends ENTRIES batches of a LIST while the host's backlog is short, so a
- * register of any size streams out in bounded memory. r->offset holds the
- * register cursor, r->size is 1 once the walk has begun. */
-static void list_pump(struct fsd_session *s, struct fsd_req *r) {
-  struct list_state ls;
-  uint32_t batch = s->peer_max < FSD_LIST_BATCH ? s->peer_max : FSD_LIST_BATCH;
-
-  ls.s = s;
-  ls.id = r->id;
-  ls.cap = FSP_HDR_LEN + batch;
-  ls.buf = malloc(ls.cap);
-  if (ls.buf == NULL) {
-    fsd_session_fail(s, r, FSP_ST_IO, "out of memory");
-    return;
-  }
-  fsp_entries_begin(&ls.b, ls.buf, ls.cap, ls.id);
-  for (;;) {
-    r->offset = fsd_register_scan(&s->ctx->reg, r->offset, list_one, &ls);
-    r->size = 1;
-    if (r->offset == 0) {
-      list_flush(&ls);
-      free(ls.buf);
-      fsd__send_empty(s, FSP_OP_OK, r->id);
-      fsd__end_req(s, r, 0);
-      return;
-    }
-    if (ls.cap - ls.b.len < FSP_ENTRY_LEN(FSP_NAME_MAX)) {
-      list_flush(&ls);
-      if (s->ops->backlog(s->host) >= FSD_LIST_BATCH)
-        break; /* fsd_session_writable() goes on */
-    }
-  }
-  free(ls.buf);
-}
-
 /* The host wrote some output (see session.h). */
 void fsd_session_writable(struct fsd_session *s) {
   struct fsd_req *r, *next;
@@ -394,46 +337,14 @@ void fsd_session_writable(struct fsd_session *s) {
     next = r->next;
     if (r->opcode == FSP_OP_LIST && r->state == FSD_REQ_RUNNING &&
         s->state == FSD_SESS_OPEN && s->ops->backlog(s->host) < FSD_LIST_BATCH)
-      list_pump(s, r);
+      fsd__list_pump(s, r);
   }
   if (s->ops->backlog(s->host) == 0)
     fsd_session_drained(s);
 }
 
-static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
-                               const struct fsp_str *name);
-
-static void on_list(struct fsd_session *s, const struct fsp_msg *m) {
-  static const struct fsp_str none = {"", 0};
-  struct fsd_req *r = new_req(s, m, &none);
-
-  if (r != NULL)
-    list_pump(s, r);
-}
-
-static void on_stat(struct fsd_session *s, const struct fsp_msg *m) {
-  const struct fsd_file *f =
-      fsd_register_get(&s->ctx->reg, m->u.name.ptr, m->u.name.len);
-  struct fsp_msg a;
-
-  if (f == NULL) {
-    fsd__send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, m->u.name.ptr,
-                    m->u.name.len);
-    note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, FSP_ST_NOT_FOUND,
-              s->clock_us);
-    return;
-  }
-  memset(&a, 0, sizeof(a));
-  a.op = FSP_OP_INFO;
-  a.id = m->id;
-  a.u.entry.size = f->size;
-  a.u.entry.mtime_ns = f->mtime_ns;
-  fsd__send_msg(s, &a);
-  note_done(s, m->op, m->u.name.ptr, m->u.name.len, 0, 0, s->clock_us);
-}
-
-static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
-                               const struct fsp_str *name) {
+struct fsd_req *fsd__new_req(struct fsd_session *s, const struct fsp_msg *m,
+                             const struct fsp_str *name) {
   struct fsd_req *r = calloc(1, sizeof(*r));
 
   if (r == NULL) {
@@ -455,21 +366,11 @@ static struct fsd_req *new_req(struct fsd_session *s, const struct fsp_msg *m,
 }
 
 static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
-  const struct fsp_str *name;
+  const struct fsp_str *name = fsd__msg_path(s, m);
+  uint8_t tree_op = 0;
   struct fsd_req *r;
+  uint16_t st;
 
-  switch (m->op) {
-  case FSP_OP_GET:
-  case FSP_OP_HASH:
-    name = &m->u.range.name;
-    break;
-  case FSP_OP_PUT:
-    name = &m->u.put.name;
-    break;
-  default:
-    name = &m->u.name;
-    break;
-  }
   if (s->ctx->read_only && (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
     fsd__send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
     return;
@@ -481,25 +382,36 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
                     NULL, 0);
     return;
   }
-  if (m->op == FSP_OP_DELETE &&
-      fsd_register_get(&s->ctx->reg, name->ptr, name->len) == NULL) {
+  if (s->version >= FSP_TREE_VERSION) {
+    /* Folders and files in each other's way are told from the register. */
+    st = fsd__tree_check(s, m, name, &tree_op);
+    if (st != 0) {
+      fsd__send_error(s, m->id, st, NULL, name->ptr, name->len);
+      return;
+    }
+  } else if (m->op == FSP_OP_DELETE &&
+             fsd_register_get(&s->ctx->reg, name->ptr, name->len) == NULL) {
     fsd__send_error(s, m->id, FSP_ST_NOT_FOUND, NULL, name->ptr, name->len);
     return;
   }
-  if (m->op == FSP_OP_PUT && m->u.put.mode == FSP_PUT_NO_CLOBBER &&
+  if (m->op == FSP_OP_PUT && (m->u.put.mode & FSP_PUT_NO_CLOBBER) &&
       fsd_register_get(&s->ctx->reg, name->ptr, name->len) != NULL) {
     fsd__send_error(s, m->id, FSP_ST_EXISTS, NULL, name->ptr, name->len);
     return;
   }
-  r = new_req(s, m, name);
+  r = fsd__new_req(s, m, name);
   if (r == NULL)
     return;
+  r->tree_op = tree_op;
+  if (m->op == FSP_OP_DELETE && s->version >= FSP_TREE_VERSION)
+    r->flags = m->u.tree.flags;
   if (m->op == FSP_OP_GET || m->op == FSP_OP_HASH) {
     r->offset = m->u.range.offset;
     r->length = m->u.range.length;
   } else if (m->op == FSP_OP_PUT) {
     r->size = m->u.put.size;
-    r->mode = m->u.put.mode;
+    r->mode = m->u.put.mode & FSP_PUT_NO_CLOBBER;
+    r->flags = m->u.put.mode;
     r->hash = XXH3_createState();
     if (r->hash == NULL) {
       fsd_session_fail(s, r, FSP_ST_BUSY, "out of memory");
@@ -636,6 +548,11 @@ static void on_hello(struct fsd_session *s, const struct fsp_frame *f) {
     do_close(s);
     return;
   }
+  /* Both sides speak the lower of the two versions (protocol.md section
+   * 3); our HELLO still announces our highest. */
+  s->version =
+      (uint8_t)(m.u.hello.version < a.u.hello.version ? m.u.hello.version
+                                                      : a.u.hello.version);
   fsd__send_msg(s, &a);
   if (s->gate.state == FSD_GATE_CHALLENGED) {
     memset(&a, 0, sizeof(a));
@@ -723,32 +640,23 @@ const char *fsd_session_user(const struct fsd_session *s) {
 
 /* Answers a request the user has no right for. */
 static void forbid(struct fsd_session *s, const struct fsp_msg *m) {
-  const struct fsp_str *name = NULL;
+  const struct fsp_str *name = fsd__msg_path(s, m);
+  unsigned missing = fsd_op_right(m->op) & ~s->gate.rights;
   char msg[128];
 
-  switch (m->op) {
-  case FSP_OP_STAT:
-  case FSP_OP_DELETE:
-    name = &m->u.name;
-    break;
-  case FSP_OP_GET:
-  case FSP_OP_HASH:
-    name = &m->u.range.name;
-    break;
-  case FSP_OP_PUT:
-    name = &m->u.put.name;
-    break;
-  default:
-    break;
-  }
+  if (name != NULL && name->len == 0)
+    name = NULL;
+  /* RENAME needs two rights: name the first one missing. */
+  missing &= ~(missing - 1u);
   snprintf(msg, sizeof(msg), "user %s lacks the %s right",
            s->gate.user_len > 0 ? s->gate.user : "(anonymous)",
-           fsd_right_name(fsd_op_right(m->op)));
+           fsd_right_name(missing));
   fsd__send_error(s, m->id, FSP_ST_FORBIDDEN, msg,
                   name != NULL ? name->ptr : NULL,
                   name != NULL ? name->len : 0);
-  note_done(s, m->op, name != NULL ? name->ptr : NULL,
-            name != NULL ? name->len : 0, 0, FSP_ST_FORBIDDEN, s->clock_us);
+  fsd__note_done(s, m->op, name != NULL ? name->ptr : NULL,
+                 name != NULL ? name->len : 0, 0, FSP_ST_FORBIDDEN,
+                 s->clock_us);
 }
 
 /* A reload (see session.h). */
@@ -780,35 +688,36 @@ void fsd_session_reload(struct fsd_session *s, const struct fsd_users *users) {
   }
 }
 
-/* The requests of protocol.md section 4: each ends with one final frame.
- * CANCEL has an id but no answer of its own, so it is not one. */
+/* The requests of protocol.md sections 4 and 12: each ends with one final
+ * frame. CANCEL has an id but no answer of its own, so it is not one. */
 static int is_request(uint8_t op) {
-  return op >= FSP_OP_LIST && op < FSP_OP_CANCEL;
+  return (op >= FSP_OP_LIST && op < FSP_OP_CANCEL) || op == FSP_OP_MKDIR ||
+         op == FSP_OP_RENAME;
 }
 
 /* SUBSCRIBE as a request: answered, then logged. */
 static void on_sub_req(struct fsd_session *s, const struct fsp_msg *m) {
   fsd__on_subscribe(s, m);
-  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
+  fsd__note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
 
 static void on_unsubscribe(struct fsd_session *s, const struct fsp_msg *m) {
   unsubscribe(s);
   fsd__send_empty(s, FSP_OP_OK, m->id);
-  note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
+  fsd__note_done(s, m->op, NULL, 0, 0, 0, s->clock_us);
 }
 
 static void on_notice(struct fsd_session *s, const struct fsp_msg *m) {
   fsd_ctx_notify(s->ctx, m->u.text.ptr, m->u.text.len);
   fsd__send_empty(s, FSP_OP_OK, m->id);
-  note_done(s, m->op, NULL, 0, m->u.text.len, 0, s->clock_us);
+  fsd__note_done(s, m->op, NULL, 0, m->u.text.len, 0, s->clock_us);
 }
 
 /* Request handlers, indexed by opcode - FSP_OP_LIST. */
 static void (*const request_fns[])(struct fsd_session *,
                                    const struct fsp_msg *) = {
-    on_list,         /* LIST */
-    on_stat,         /* STAT */
+    fsd__on_list,    /* LIST */
+    fsd__on_stat,    /* STAT */
     on_file_request, /* DELETE */
     on_file_request, /* GET */
     on_file_request, /* PUT */
@@ -816,20 +725,24 @@ static void (*const request_fns[])(struct fsd_session *,
     on_sub_req,      /* SUBSCRIBE */
     on_unsubscribe,  /* UNSUBSCRIBE */
     on_notice,       /* NOTICE */
+    NULL,            /* CANCEL: not a request */
+    fsd__on_mkdir,   /* MKDIR */
+    fsd__on_rename,  /* RENAME */
 };
 
 /* An opcode of the folders version (MKDIR, RENAME) is unknown to a
- * connection that speaks an earlier one, as protocol.md section 12 says. */
-static int spoken_op(uint8_t op) {
+ * connection that speaks an earlier one, as protocol.md section 12 says.
+ * (AUTH is known to all: the gate answers it.) */
+static int spoken_op(const struct fsd_session *s, uint8_t op) {
   unsigned v = fsp_op_version(op);
 
-  return v != 0 && v < FSP_TREE_VERSION;
+  return v != 0 && (v < FSP_TREE_VERSION || s->version >= v);
 }
 
 /* A request, or a frame of an unknown opcode, which may be a request of a
  * newer protocol: answered on its own id unless that id is taken. */
 static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
-  int known = spoken_op(f->op);
+  int known = spoken_op(s, f->op);
   struct fsd_req *r;
   struct fsp_msg m;
   int rc;
@@ -858,7 +771,7 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                     0);
     return;
   }
-  rc = fsp_msg_decode(f, &m);
+  rc = fsp_msg_decode_v(f, s->version, &m);
   if (rc != 0) {
     fsd__send_error(s, f->id,
                     rc == FSP_EBADNAME ? FSP_ST_BAD_NAME : FSP_ST_BAD_REQUEST,
@@ -912,7 +825,7 @@ static void on_frame(struct fsd_session *s, const struct fsp_frame *f) {
     refuse_unauthenticated(s, f->id);
     return;
   }
-  if (!spoken_op(f->op) || is_request(f->op)) {
+  if (!spoken_op(s, f->op) || is_request(f->op)) {
     on_request(s, f);
     return;
   }

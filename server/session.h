@@ -47,9 +47,10 @@ struct fsd_req {
   struct fsd_session *s;       /* owning session */
   void *op;                    /* the host's state for this request */
   uint32_t id;                 /* request id from the client */
-  uint8_t opcode;              /* FSP_OP_LIST, GET, PUT, HASH or DELETE */
+  uint8_t opcode;              /* FSP_OP_LIST, GET, PUT, HASH, DELETE, MKDIR
+                                  or RENAME */
   uint8_t state;               /* enum fsd_req_state */
-  uint8_t mode;                /* PUT mode */
+  uint8_t mode;                /* PUT mode: FSP_PUT_REPLACE or _NO_CLOBBER */
   uint8_t drain_after;         /* after the abort, swallow the client's DATA */
   uint16_t fail_status;        /* ERROR status to send once an abort is done */
   uint16_t done_status;        /* how it ended, for ops->done: 0 when well */
@@ -61,8 +62,15 @@ struct fsd_req {
   uint64_t size;               /* PUT: declared size */
   uint64_t received;           /* PUT: bytes received so far */
   XXH3_state_t *hash;          /* PUT: running hash of the received bytes */
+  uint8_t flags;               /* version 3: the request's FSP_* flags */
+  uint8_t tree_op;             /* DELETE of a folder: the host's tree job */
+  struct fsd_tree_cursor *cur; /* LIST in version 3: the walk, or NULL */
+  uint16_t list_skip;          /* LIST in version 3: bytes of the folder's
+                                  path (and its '/') cut off each entry */
+  uint16_t to_len;             /* RENAME: bytes in to */
+  char *to;                    /* RENAME: the new path, NUL-terminated */
   uint16_t name_len;           /* bytes in name */
-  char name[FSP_NAME_MAX + 1]; /* the file name, NUL-terminated */
+  char name[FSP_PATH_MAX + 1]; /* the file's path, NUL-terminated */
 };
 
 /* What a session needs from its host. */
@@ -75,8 +83,11 @@ struct fsd_host_ops {
   /* Closes the connection once everything queued has been written. */
   void (*close)(void *host);
   /* Starts the file work of r: open and stream (GET), hash (HASH), unlink
-   * (DELETE) or create the temp file (PUT). The host answers with the
-   * matching fsd_session_*() call, or fsd_session_fail(). */
+   * (DELETE; r->tree_op set: remove a folder, with r->flags), create the
+   * temp file (PUT; with FSP_PUT_PARENTS in r->flags, its folders first),
+   * make a folder (MKDIR) or move an entry (RENAME, r->name to r->to). The
+   * host answers with the matching fsd_session_*() call, or
+   * fsd_session_fail(). */
   void (*start)(void *host, struct fsd_req *r);
   /* PUT: writes p[0..n) at offset off of the temp file. p points into the
    * buffer the host passed to fsd_session_feed(); the host keeps that alive
@@ -125,6 +136,8 @@ struct fsd_session {
   uint8_t subscribed;             /* receives events */
   uint8_t behind;                 /* events skipped; RESYNC when drained */
   uint8_t ndrain;                 /* drain entries held */
+  uint8_t version;                /* protocol version spoken: the lower of
+                                     the two HELLOs' (0 before HELLO) */
   struct fsd_gate gate;           /* authentication and rights */
   uint64_t clock_us;              /* the host's clock at this feed (a
                                      request's start, for ops->done) */
@@ -239,6 +252,14 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
  * ends r. */
 void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
                              int64_t now_ns);
+
+/* MKDIR, RENAME or a DELETE of a folder is done (the host recorded the
+ * change in the context): sends OK and ends r. */
+void fsd_session_ok(struct fsd_session *s, struct fsd_req *r);
+
+/* DELETE RECURSIVE: path[0..len) stayed, for status; sends SKIPPED. */
+void fsd_session_skipped(struct fsd_session *s, struct fsd_req *r,
+                         uint16_t status, const char *path, size_t len);
 
 /* Ends r with ERROR status and message msg (NULL for the default text of the
  * status; the file name is appended). */

@@ -90,6 +90,7 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
   m.id = r->id;
   m.u.entry.size = st->size;
   m.u.entry.mtime_ns = st->mtime_ns;
+  m.u.entry.type = FSP_TYPE_FILE;
   fsd__send_msg(s, &m);
   r->done_bytes = st->size;
   fsd__end_req(s, r, 0);
@@ -101,6 +102,26 @@ void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
   fsd_ctx_update(s->ctx, r->name, r->name_len, 0, 0, now_ns);
   fsd__send_empty(s, FSP_OP_OK, r->id);
   fsd__end_req(s, r, 0);
+}
+
+/* MKDIR, RENAME, DELETE of a folder: done (see session.h). */
+void fsd_session_ok(struct fsd_session *s, struct fsd_req *r) {
+  fsd__send_empty(s, FSP_OP_OK, r->id);
+  fsd__end_req(s, r, 0);
+}
+
+/* DELETE RECURSIVE: an entry stayed (see session.h). */
+void fsd_session_skipped(struct fsd_session *s, struct fsd_req *r,
+                         uint16_t status, const char *path, size_t len) {
+  struct fsp_msg m;
+
+  memset(&m, 0, sizeof(m));
+  m.op = FSP_OP_SKIPPED;
+  m.id = r->id;
+  m.u.skipped.status = status;
+  m.u.skipped.path.ptr = path;
+  m.u.skipped.path.len = len;
+  fsd__send_msg(s, &m);
 }
 
 /* Ends a request with an error (see session.h). */

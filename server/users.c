@@ -145,9 +145,13 @@ unsigned fsd_op_right(uint8_t op) {
   case FSP_OP_SUBSCRIBE:
     return FSD_RIGHT_READ;
   case FSP_OP_PUT:
+  case FSP_OP_MKDIR:
     return FSD_RIGHT_WRITE;
   case FSP_OP_DELETE:
     return FSD_RIGHT_DELETE;
+  case FSP_OP_RENAME:
+    /* It removes the old name and may replace a file (protocol.md 12). */
+    return FSD_RIGHT_WRITE | FSD_RIGHT_DELETE;
   case FSP_OP_NOTICE:
     return FSD_RIGHT_NOTICE;
   default:

@@ -71,9 +71,10 @@ const struct fsd_user *fsd_users_find(const struct fsd_users *u,
 int fsd_rights_parse(const char *s, size_t len, unsigned *out, const char **bad,
                      size_t *bad_len);
 
-/* The right a client frame needs (protocol.md section 11): FSD_RIGHT_READ
- * for LIST, STAT, GET, HASH and SUBSCRIBE, FSD_RIGHT_WRITE for PUT,
- * FSD_RIGHT_DELETE for DELETE, FSD_RIGHT_NOTICE for NOTICE; 0 for frames
+/* The rights a client frame needs (protocol.md sections 11 and 12):
+ * FSD_RIGHT_READ for LIST, STAT, GET, HASH and SUBSCRIBE, FSD_RIGHT_WRITE
+ * for PUT and MKDIR, FSD_RIGHT_DELETE for DELETE, both of these for
+ * RENAME, FSD_RIGHT_NOTICE for NOTICE; 0 for frames
  * that need none (PING, BYE, CANCEL, UNSUBSCRIBE, and DATA and END, which
  * belong to a PUT that was already allowed). */
 unsigned fsd_op_right(uint8_t op);

@@ -1,10 +1,13 @@
 /* The folder watcher; see watch.h. */
 #include "watch.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
 #include "mem.h"
+#include "tree.h"
 
 /* Buckets of the pending set at first; it doubles as names come. */
 #define PENDING_BUCKETS 64u
@@ -21,9 +24,19 @@ struct fsd_watch_job {
   uint8_t again;       /* the watcher reported the name again meanwhile */
   uint8_t overtaken;   /* our own PUT or DELETE of it was applied meanwhile */
   int err;             /* the stat's result */
-  struct fsd_stamp st; /* what it found */
+  uint8_t type;        /* what it found: FSP_TYPE_FILE or FSP_TYPE_FOLDER */
+  struct fsd_stamp st; /* its version (a folder: its mtime) */
   uint16_t name_len;
-  char name[FSP_NAME_MAX + 1];
+  char name[FSP_PATH_MAX + 1]; /* the path */
+};
+
+/* The watch of one folder below the root (inotify does not recurse):
+ * made when the folder appears in the register, closed when it goes. */
+struct fsd_fwatch {
+  uv_fs_event_t h;
+  struct fsd_watch *w;
+  uint16_t len; /* bytes in path */
+  char path[];  /* the folder's path, NUL-terminated */
 };
 
 static uint32_t name_hash(const char *name, size_t len) {
@@ -95,8 +108,17 @@ static void job_end(struct fsd_watch_job *j) {
 
 static void stat_work(uv_work_t *work) {
   struct fsd_watch_job *j = work->data;
+  struct fsd_tree_info info;
 
+  j->type = FSP_TYPE_FILE;
   j->err = fsd_stat_file(j->w->rootfd, j->name, &j->st);
+  if (j->err == UV_ENOENT && fsd_tree_stat(j->w->rootfd, j->name, &info) == 0 &&
+      info.type == FSP_TYPE_FOLDER) {
+    j->type = FSP_TYPE_FOLDER;
+    j->err = 0;
+    memset(&j->st, 0, sizeof(j->st));
+    j->st.mtime_ns = info.mtime_ns;
+  }
   /* A worker may be descheduled between its stat and handing the result
    * back; FSD_WATCH_DELAY_MS (undocumented, for tests) makes that gap long
    * enough for a test to put requests into it. */
@@ -105,6 +127,7 @@ static void stat_work(uv_work_t *work) {
 }
 
 static void dispatch(struct fsd_watch_job *j);
+static void rescan(struct fsd_watch *w);
 
 static void after_stat(uv_work_t *work, int status) {
   struct fsd_watch_job *j = work->data;
@@ -127,10 +150,15 @@ static void after_stat(uv_work_t *work, int status) {
     dispatch(j); /* the name was being replaced: look again */
     return;
   }
-  if (j->err == 0)
+  if (j->err == 0 && j->type == FSP_TYPE_FOLDER) {
+    /* A folder made by another program may hold entries made before its
+     * watch: a rescan finds them (mkdir -p x/y/z, then a file in z). */
+    if (fsd_ctx_folder(w->ctx, j->name, j->name_len, j->st.mtime_ns) > 0)
+      rescan(w);
+  } else if (j->err == 0)
     fsd_ctx_put(w->ctx, j->name, j->name_len, &j->st);
   else if (j->err == UV_ENOENT &&
-           fsd_ctx_update(w->ctx, j->name, j->name_len, 0, 0, fsd_now_ns()) > 0)
+           fsd_ctx_remove(w->ctx, j->name, j->name_len, fsd_now_ns()) > 0)
     fsd_debug("%s is gone from the folder", j->name);
   else if (j->err < 0 && j->err != UV_ENOENT)
     fsd_warn("stat of %s: %s", j->name, uv_strerror(j->err));
@@ -156,7 +184,7 @@ static void dispatch(struct fsd_watch_job *j) {
 static void watch_name(struct fsd_watch *w, const char *name, size_t len) {
   struct fsd_watch_job *j;
 
-  if (fsp_name_check(name, len) != 0)
+  if (fsp_path_check(name, len) != 0)
     return; /* dotfiles, including our temp files */
   j = pending_get(w, name, len);
   if (j != NULL) {
@@ -187,8 +215,6 @@ void fsd_watch_own_change(struct fsd_watch *w, const char *name, size_t len) {
     j->overtaken = 1;
 }
 
-static void rescan(struct fsd_watch *w);
-
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
                         int status) {
   struct fsd_watch *w = fsd_container_of(h, struct fsd_watch, ev);
@@ -206,23 +232,97 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
   watch_name(w, filename, strlen(filename));
 }
 
-static void scan_work(uv_work_t *work) {
-  struct fsd_watch *w = fsd_container_of(work, struct fsd_watch, scan_work);
-  w->scan_err = fsd_scan_dir(w->rootfd, 0, &w->scan);
+/* A change in a folder below the root: its path is the folder's and the
+ * name reported. */
+static void on_folder_event(uv_fs_event_t *h, const char *filename, int events,
+                            int status) {
+  struct fsd_fwatch *fw = fsd_container_of(h, struct fsd_fwatch, h);
+  char path[FSP_PATH_MAX + 1];
+  int n;
+
+  (void)events;
+  if (status < 0 || filename == NULL) {
+    rescan(fw->w);
+    return;
+  }
+  n = snprintf(path, sizeof(path), "%s/%s", fw->path, filename);
+  if (n > 0 && (size_t)n < sizeof(path))
+    watch_name(fw->w, path, (size_t)n);
 }
 
-/* A register walk over the entries a rescan did not find. */
-struct gone_walk {
-  struct fsd_watch *w;
-  struct fsd_register *found; /* the names the scan found */
-};
+static void free_fwatch(uv_handle_t *h) {
+  fsd_free(fsd_container_of((uv_fs_event_t *)h, struct fsd_fwatch, h));
+}
 
-static int check_gone(void *arg, const struct fsd_file *f) {
-  struct gone_walk *g = arg;
+/* The context's hook: a folder appeared in the register; watch it. When
+ * the kernel's watch limit is reached, one line says so and the rescans
+ * carry the folders left unwatched. */
+static void folder_added(void *arg, const struct fsd_node *n) {
+  struct fsd_watch *w = arg;
+  struct fsd_node *node = (struct fsd_node *)(uintptr_t)n;
+  char abs[PATH_MAX];
+  struct fsd_fwatch *fw;
+  int r;
 
-  if (fsd_register_get(g->found, f->name, f->name_len) == NULL)
-    watch_name(g->w, f->name, f->name_len);
-  return 0;
+  if (w->stopping || node->watch != NULL || n->path_len == 0 ||
+      snprintf(abs, sizeof(abs), "%s/%s", w->root, n->path) >= (int)sizeof(abs))
+    return;
+  fw = fsd_malloc(sizeof(*fw) + n->path_len + 1u);
+  if (fw == NULL)
+    return;
+  fw->w = w;
+  fw->len = n->path_len;
+  memcpy(fw->path, n->path, n->path_len + 1u);
+  uv_fs_event_init(w->loop, &fw->h);
+  r = uv_fs_event_start(&fw->h, on_folder_event, abs, 0);
+  if (r != 0) {
+    if (r == UV_ENOSPC && !w->limit_logged) {
+      w->limit_logged = 1;
+      fsd_warn("the kernel's limit of inotify watches is reached "
+               "(fs.inotify.max_user_watches): changes in folders "
+               "without a watch are found by the rescan, every %u s",
+               (w->rescan_ms + 999u) / 1000u);
+    } else if (r != UV_ENOSPC) {
+      fsd_debug("cannot watch %s: %s", n->path, uv_strerror(r));
+    }
+    uv_close((uv_handle_t *)&fw->h, free_fwatch);
+    return;
+  }
+  w->nwatches++;
+  node->watch = fw;
+}
+
+/* The context's hook: a folder left the register (or moves); its watch
+ * goes. */
+static void folder_dropped(void *arg, const struct fsd_node *n) {
+  struct fsd_watch *w = arg;
+  struct fsd_node *node = (struct fsd_node *)(uintptr_t)n;
+  struct fsd_fwatch *fw = node->watch;
+
+  if (fw == NULL)
+    return;
+  node->watch = NULL;
+  w->nwatches--;
+  uv_close((uv_handle_t *)&fw->h, free_fwatch);
+}
+
+/* Watches every folder the register holds (after the first scan). */
+void fsd_watch_folders(struct fsd_watch *w) {
+  struct fsd_treereg *tree = &w->ctx->tree;
+  struct fsd_tree_cursor c;
+  const struct fsd_node *n;
+
+  if (fsd_treereg_walk_open(tree, &c, "", 0, 1) != 0)
+    return;
+  while ((n = fsd_treereg_walk_next(tree, &c)) != NULL)
+    if (n->type == FSP_TYPE_FOLDER)
+      folder_added(w, n);
+  fsd_treereg_walk_close(tree, &c);
+}
+
+static void scan_work(uv_work_t *work) {
+  struct fsd_watch *w = fsd_container_of(work, struct fsd_watch, scan_work);
+  w->scan_err = fsd_scan_tree(w->rootfd, 0, &w->scan);
 }
 
 /* Calls and forgets the callback of fsd_watch_rescan(), if any. */
@@ -234,29 +334,47 @@ static void rescan_done(struct fsd_watch *w) {
     done(w);
 }
 
-/* Queues a stat of every name where the scan and the register differ. */
+/* Whether the register holds what the scan found at e. */
+static int scan_agrees(struct fsd_watch *w, const struct fsd_scan_entry *e) {
+  const struct fsd_node *n =
+      fsd_treereg_get(&w->ctx->tree, e->name, e->name_len);
+  const struct fsd_file *f;
+  const struct fsd_stamp *st = &e->st;
+
+  if (n == NULL || n->type != e->type)
+    return 0;
+  if (e->type == FSP_TYPE_FOLDER)
+    return 1; /* a folder's mtime moves with its entries: no event */
+  f = fsd_register_get(&w->ctx->reg, e->name, e->name_len);
+  return f != NULL && f->size == st->size && f->mtime_ns == st->mtime_ns &&
+         f->ino == st->ino && f->ctime_ns == st->ctime_ns;
+}
+
+/* Queues a stat of every path where the scan and the register differ. */
 static void compare_scan(struct fsd_watch *w) {
   struct fsd_scan *sc = &w->scan;
+  struct fsd_treereg *tree = &w->ctx->tree;
   struct fsd_register found;
-  struct gone_walk g = {w, &found};
+  struct fsd_tree_cursor c;
+  const struct fsd_node *n;
 
   /* Whatever differs is confirmed by a fresh stat rather than applied from
    * the scan, which may be older than changes our own requests made while it
    * ran. Usually nothing differs and nothing is queued. */
-  for (size_t i = 0; i < sc->n; i++) {
-    const struct fsd_file *f =
-        fsd_register_get(&w->ctx->reg, sc->v[i].name, sc->v[i].name_len);
-    const struct fsd_stamp *st = &sc->v[i].st;
-    if (f == NULL || f->size != st->size || f->mtime_ns != st->mtime_ns ||
-        f->ino != st->ino || f->ctime_ns != st->ctime_ns)
+  for (size_t i = 0; i < sc->n; i++)
+    if (!scan_agrees(w, &sc->v[i]))
       watch_name(w, sc->v[i].name, sc->v[i].name_len);
-  }
   /* Register entries the scan did not find. watch_name() changes only the
    * pending set, never the register being walked. */
   if (fsd_register_init(&found) == 0) {
     for (size_t i = 0; i < sc->n; i++)
       fsd_register_set(&found, sc->v[i].name, sc->v[i].name_len, 0, 0);
-    fsd_register_each(&w->ctx->reg, check_gone, &g);
+    if (fsd_treereg_walk_open(tree, &c, "", 0, 1) == 0) {
+      while ((n = fsd_treereg_walk_next(tree, &c)) != NULL)
+        if (fsd_register_get(&found, n->path, n->path_len) == NULL)
+          watch_name(w, n->path, n->path_len);
+      fsd_treereg_walk_close(tree, &c);
+    }
     fsd_register_free(&found);
   }
   fsd_scan_free(sc);
@@ -267,6 +385,13 @@ static void after_scan(uv_work_t *work, int status) {
 
   (void)status;
   w->scanning = 0;
+  if (w->scan_again && !w->stopping) {
+    /* Asked for while this one ran, which may have read too early. */
+    w->scan_again = 0;
+    fsd_scan_free(&w->scan);
+    rescan(w);
+    return;
+  }
   if (w->stopping || w->scan_err != 0) {
     if (w->scan_err != 0)
       fsd_warn("rescan of the root failed: %s", uv_strerror(w->scan_err));
@@ -278,7 +403,11 @@ static void after_scan(uv_work_t *work, int status) {
 }
 
 static void rescan(struct fsd_watch *w) {
-  if (w->scanning || w->stopping)
+  if (w->scanning) {
+    w->scan_again = 1;
+    return;
+  }
+  if (w->stopping)
     return;
   w->scanning = 1;
   w->last_rescan = uv_now(w->loop);
@@ -321,6 +450,10 @@ int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
     return UV_ENOMEM;
   w->npending_buckets = PENDING_BUCKETS;
   w->last_rescan = uv_now(loop);
+  w->root = root;
+  ctx->added = folder_added;
+  ctx->dropped = folder_dropped;
+  ctx->dropped_arg = w;
   uv_fs_event_init(loop, &w->ev);
   if (uv_fs_event_start(&w->ev, on_fs_event, root, 0) == 0) {
     w->watching = 1;
@@ -333,6 +466,19 @@ int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
 
 /* Stops watching; see watch.h. */
 void fsd_watch_stop(struct fsd_watch *w) {
+  struct fsd_treereg *tree = &w->ctx->tree;
+  struct fsd_tree_cursor c;
+  const struct fsd_node *n;
+
+  /* The folders' watches close with the loop's other handles. */
+  if (fsd_treereg_walk_open(tree, &c, "", 0, 1) == 0) {
+    while ((n = fsd_treereg_walk_next(tree, &c)) != NULL)
+      if (n->type == FSP_TYPE_FOLDER)
+        folder_dropped(w, n);
+    fsd_treereg_walk_close(tree, &c);
+  }
+  w->ctx->added = NULL;
+  w->ctx->dropped = NULL;
   w->stopping = 1;
   if (w->watching)
     uv_close((uv_handle_t *)&w->ev, NULL);

@@ -1,5 +1,7 @@
 /* The folder watcher: keeps the register current with changes other
- * programs make to the root. An fs-event handle reports names; each is
+ * programs make to the tree. An fs-event handle per folder (inotify does
+ * not recurse; the watches follow the folders through the context's
+ * hooks) reports names; each is
  * confirmed by a stat on the threadpool (at most one queued per name, in
  * its own pending set), and a periodic rescan catches what the events
  * missed. Our own PUTs and DELETEs update the register themselves and tell
@@ -30,6 +32,10 @@ struct fsd_watch {
   struct fsd_scan scan;           /* its result */
   int scan_err;
   int scanning;           /* a rescan runs */
+  int scan_again;         /* another was asked for while it ran */
+  const char *root;       /* the root's path, for the folders' watches */
+  size_t nwatches;        /* folders below the root with a watch */
+  int limit_logged;       /* the kernel's watch limit was reported */
   uint64_t last_rescan;   /* uv_now() when the last began */
   unsigned rescan_ms;     /* rescan period */
   unsigned stat_delay_ms; /* FSD_WATCH_DELAY_MS, for tests */
@@ -42,6 +48,10 @@ struct fsd_watch {
 int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
                    int rootfd, const char *root, unsigned rescan_ms,
                    unsigned stat_delay_ms);
+
+/* Watches every folder below the root the register holds (once it holds
+ * the first scan; later folders are watched as they appear). */
+void fsd_watch_folders(struct fsd_watch *w);
 
 /* Rescans the root when rescan_ms passed since the last rescan. */
 void fsd_watch_tick(struct fsd_watch *w);

@@ -142,7 +142,7 @@ class BeforeAuthTest(AuthServer):
     def test_hello_announces_auth_and_challenges(self):
         c = self.conn()
         server = c.hello2()
-        self.assertEqual(server["version"], 2)
+        self.assertEqual(server["version"], 3)  # our highest: folders
         self.assertTrue(server["caps"] & CAP_AUTH)
         self.assertEqual(len(c.snonce), 32)
         d = self.conn()

@@ -27,7 +27,7 @@ START_TEST(test_ctx_update_emits_kinds_and_seq) {
   ck_assert_uint_eq(ev->kind, FSP_EV_REMOVED);
   ck_assert_uint_eq(ev->size, 0);
   ck_assert_int_eq(ev->mtime_ns, 200);
-  ck_assert_mem_eq(ev->name, "a", 1);
+  ck_assert_mem_eq(ev->path, "a", 1);
   ck_assert_ptr_null(fsd_ctx_event(&ctx, 0));
   ck_assert_ptr_null(fsd_ctx_event(&ctx, 4));
   fsd_ctx_free(&ctx);
@@ -47,7 +47,7 @@ START_TEST(test_ctx_ring_keeps_last_4096) {
   ck_assert_uint_eq(ctx.seq, 5000);
   ck_assert_ptr_null(fsd_ctx_event(&ctx, 5000 - FSD_RING_SIZE));
   ck_assert_ptr_nonnull(fsd_ctx_event(&ctx, 5000 - FSD_RING_SIZE + 1));
-  ck_assert_mem_eq(fsd_ctx_event(&ctx, 4999)->name, "f4998", 5);
+  ck_assert_mem_eq(fsd_ctx_event(&ctx, 4999)->path, "f4998", 5);
   fsd_ctx_free(&ctx);
 }
 END_TEST
@@ -125,8 +125,10 @@ static struct fsd_event event(uint64_t seq, uint8_t kind, const char *name,
   memset(&ev, 0, sizeof(ev));
   ev.seq = seq;
   ev.kind = kind;
-  ev.name_len = (uint8_t)strlen(name);
-  memcpy(ev.name, name, ev.name_len);
+  ev.type = FSP_TYPE_FILE;
+  ev.path_len = (uint16_t)strlen(name);
+  ev.path = name;
+  ev.from = "";
   ev.size = size;
   ev.mtime_ns = mtime;
   return ev;

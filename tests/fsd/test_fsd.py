@@ -48,7 +48,7 @@ class ServerTest(unittest.TestCase):
 class BasicTest(ServerTest):
     def test_hello_announces_limits_and_caps(self):
         c = self.client()
-        self.assertEqual(c.server["version"], 2)  # protocol 2: authentication
+        self.assertEqual(c.server["version"], 3)  # protocol 3: folders
         self.assertEqual(c.server["max_payload"], 1 << 20)
         self.assertEqual(c.server["max_inflight"], 64)
         self.assertEqual(c.server["caps"], fc.CAP_EVENTS | fc.CAP_NOTICE)

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include <fsproto/fsproto.h>
+
 #include "register.h"
 #include "suites.h"
 
@@ -62,13 +64,15 @@ END_TEST
 
 START_TEST(test_register_rejects_bad_lengths) {
   struct fsd_register reg;
-  char big[300];
+  char big[FSP_PATH_MAX + 8];
 
+  /* Keys are paths (protocol.md section 12), up to FSP_PATH_MAX bytes. */
   memset(big, 'x', sizeof(big));
   ck_assert_int_eq(fsd_register_init(&reg), 0);
   ck_assert_int_eq(fsd_register_set(&reg, "", 0, 1, 1), UV_EINVAL);
-  ck_assert_int_eq(fsd_register_set(&reg, big, 256, 1, 1), UV_EINVAL);
-  ck_assert_int_eq(fsd_register_set(&reg, big, 255, 1, 1), 1);
+  ck_assert_int_eq(fsd_register_set(&reg, big, FSP_PATH_MAX + 1, 1, 1),
+                   UV_EINVAL);
+  ck_assert_int_eq(fsd_register_set(&reg, big, FSP_PATH_MAX, 1, 1), 1);
   fsd_register_free(&reg);
 }
 END_TEST

@@ -246,7 +246,7 @@ static void expect_nothing(struct fake *f) {
 static const uint8_t *hello(struct fake *f) {
   uint8_t buf[128];
   struct fsp_msg m;
-  size_t n = enc_hello(buf, sizeof(buf), FSD_PROTO_VERSION);
+  size_t n = enc_hello(buf, sizeof(buf), FSP_AUTH_VERSION);
 
   ck_assert_uint_eq(feed(f, buf, n), n);
   expect(f, FSP_OP_HELLO, 0, &m);
@@ -333,7 +333,7 @@ END_TEST
 START_TEST(test_session_auth_pipelined_hello_get) {
   struct fake *f = fake_new();
   uint8_t buf[256];
-  size_t n = enc_hello(buf, sizeof(buf), FSD_PROTO_VERSION);
+  size_t n = enc_hello(buf, sizeof(buf), FSP_AUTH_VERSION);
 
   n += enc_name(buf + n, sizeof(buf) - n, FSP_OP_GET, 1, "a.txt");
   feed(f, buf, n);
@@ -636,7 +636,7 @@ START_TEST(test_session_auth_stray_auth) {
   fake_free(f);
   ctx.users = NULL;
   g = fake_new();
-  n = enc_hello(buf, sizeof(buf), FSD_PROTO_VERSION);
+  n = enc_hello(buf, sizeof(buf), FSP_AUTH_VERSION);
   feed(g, buf, n);
   expect(g, FSP_OP_HELLO, 0, NULL);
   n = enc_auth(buf, sizeof(buf), alice, "alice", buf, NULL, 0);

@@ -212,6 +212,8 @@ START_TEST(test_users_op_rights) {
       {FSP_OP_NOTICE, FSD_RIGHT_NOTICE},
       {FSP_OP_PING, 0},
       {FSP_OP_BYE, 0},
+      {FSP_OP_MKDIR, FSD_RIGHT_WRITE},
+      {FSP_OP_RENAME, FSD_RIGHT_WRITE | FSD_RIGHT_DELETE},
       {FSP_OP_CANCEL, 0},
       {FSP_OP_UNSUBSCRIBE, 0},
       {FSP_OP_DATA, 0},
@@ -225,7 +227,7 @@ START_TEST(test_users_op_rights) {
     ck_assert_uint_eq(fsd_op_right(t[i].op), t[i].right);
   for (unsigned op = 0; op < 256; op++)
     needing += fsd_op_right((uint8_t)op) != 0;
-  ck_assert_uint_eq(needing, 8);
+  ck_assert_uint_eq(needing, 10);
   ck_assert_str_eq(fsd_right_name(FSD_RIGHT_WRITE), "write");
   ck_assert_str_eq(fsd_right_name(3), "?");
 }

@@ -1,0 +1,243 @@
+/* MKDIR, RENAME, DELETE of a folder, and a PUT's folder; see treeop.h. */
+#include "treeop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mem.h"
+#include "tree.h"
+
+/* SKIPPED frames one DELETE sends at most (protocol.md section 12). */
+#define MAX_SKIPPED 1000u
+
+/* ------------------------------------------------------------------------ */
+/* MKDIR                                                                     */
+
+static void mkdir_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_tree_info info;
+  size_t created;
+
+  op->err = fsd_tree_mkdir(op->h->rootfd, op->r->name,
+                           (op->r->flags & FSP_MKDIR_PARENTS) != 0,
+                           !op->h->no_fsync, &created);
+  op->u.tree.mtime_ns =
+      op->err == 0 && fsd_tree_stat(op->h->rootfd, op->r->name, &info) == 0
+          ? info.mtime_ns
+          : fsd_now_ns();
+}
+
+static void after_mkdir(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_req *r = op->r;
+
+  (void)status;
+  op->jobs--;
+  if (op->err == 0) {
+    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+    /* The folders above that the register lacks come first, each with
+     * its event. */
+    fsd_ctx_folder(op->h->ctx, r->name, r->name_len, op->u.tree.mtime_ns);
+    fsd_info("made folder %s (by %s)", r->name, op->c->peer);
+    fsd_session_ok(&op->c->sess, r);
+  } else {
+    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
+/* ------------------------------------------------------------------------ */
+/* RENAME                                                                    */
+
+static void rename_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  struct fsd_tree_info info;
+
+  memset(&info, 0, sizeof(info));
+  op->err = fsd_tree_rename(op->h->rootfd, op->r->name, op->r->to,
+                            (op->r->flags & FSP_RENAME_NO_REPLACE) != 0,
+                            !op->h->no_fsync, &info);
+  op->u.tree.type = info.type;
+  op->u.tree.size = info.size;
+  op->u.tree.mtime_ns = info.mtime_ns;
+}
+
+static void after_rename(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_req *r = op->r;
+
+  (void)status;
+  op->jobs--;
+  if (op->err == 0) {
+    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+    fsd_watch_own_change(op->h->watch, r->to, r->to_len);
+    fsd_ctx_rename(op->h->ctx, r->name, r->name_len, r->to, r->to_len,
+                   op->u.tree.type, op->u.tree.size, op->u.tree.mtime_ns);
+    fsd_info("renamed %s to %s (by %s)", r->name, r->to, op->c->peer);
+    fsd_session_ok(&op->c->sess, r);
+  } else {
+    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
+/* ------------------------------------------------------------------------ */
+/* DELETE of a folder                                                        */
+
+/* The SKIPPED status of an entry a removal left (protocol.md 12). */
+static uint16_t skip_status(int err) {
+  return err == UV_ENOENT ? FSP_ST_NOT_FOUND : fsd_tree_status(err);
+}
+
+/* Keeps what the removal did to one entry, for the loop to report. */
+static int report(void *arg, const char *path, size_t len, uint8_t type,
+                  int err) {
+  struct fsd_op *op = arg;
+  struct fsd_treeop *t = &op->u.tree;
+  struct fsd_treeop_rec *rec;
+
+  if (err < 0 && t->nskipped++ >= MAX_SKIPPED)
+    return 0; /* counted, not reported */
+  if (t->n == t->cap) {
+    size_t ncap = t->cap != 0 ? t->cap * 2 : 64;
+    void *v = fsd_realloc(t->v, ncap * sizeof(*t->v));
+    if (v == NULL)
+      return 0; /* the register catches up at the next rescan */
+    t->v = v;
+    t->cap = ncap;
+  }
+  rec = &t->v[t->n];
+  rec->path = fsd_malloc(len + 1);
+  if (rec->path == NULL)
+    return 0;
+  memcpy(rec->path, path, len + 1);
+  rec->len = (uint16_t)len;
+  rec->type = type;
+  rec->status = err < 0 ? skip_status(err) : 0;
+  t->n++;
+  return 0;
+}
+
+static void delete_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+
+  op->err = fsd_tree_remove(op->h->rootfd, op->r->name,
+                            (op->r->flags & FSP_DELETE_RECURSIVE) != 0,
+                            !op->h->no_fsync, report, op);
+  op->vfs_avail = fsd_free_bytes(op->h->rootfd);
+}
+
+static void after_delete(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_treeop *t = &op->u.tree;
+  struct fsd_req *r = op->r;
+  int64_t now = fsd_now_ns();
+  char msg[96];
+
+  (void)status;
+  op->jobs--;
+  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
+  /* Events and SKIPPED frames in the order of the removal: contents
+   * before their folder. */
+  for (size_t i = 0; i < t->n; i++) {
+    struct fsd_treeop_rec *rec = &t->v[i];
+    if (rec->status == 0) {
+      fsd_watch_own_change(op->h->watch, rec->path, rec->len);
+      fsd_ctx_remove(op->h->ctx, rec->path, rec->len, now);
+    } else {
+      fsd_session_skipped(&op->c->sess, r, rec->status, rec->path, rec->len);
+    }
+    fsd_free(rec->path);
+  }
+  fsd_free(t->v);
+  t->v = NULL;
+  t->n = 0;
+  if (op->err == 0) {
+    fsd_info("deleted folder %s (by %s)", r->name, op->c->peer);
+    fsd_session_ok(&op->c->sess, r);
+  } else if (op->err == UV_ENOTEMPTY && t->nskipped > 0) {
+    snprintf(msg, sizeof(msg), "%zu entries remained", t->nskipped);
+    fsd_session_fail(&op->c->sess, r, FSP_ST_NOT_EMPTY, msg);
+  } else {
+    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
+/* Starts a tree request; see treeop.h. */
+int fsd_treeop_start(struct fsd_op *op) {
+  switch (op->kind) {
+  case FSP_OP_MKDIR:
+    return fsd_op_queue(op, mkdir_work, after_mkdir);
+  case FSP_OP_RENAME:
+    return fsd_op_queue(op, rename_work, after_rename);
+  default:
+    op->space_mark = fsd_space_mark(&op->h->space);
+    return fsd_op_queue(op, delete_work, after_delete);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* A PUT's folder                                                            */
+
+/* Opens the target's folder; see treeop.h. */
+int fsd_treeop_put_dir(struct fsd_op *op) {
+  struct fsd_put *p = &op->u.put;
+  const char *path = op->r->name;
+  const char *slash = strrchr(path, '/');
+  struct stat st;
+  int fd;
+
+  p->dirfd = -1;
+  p->made = 0;
+  if (slash != NULL && (op->r->flags & FSP_PUT_PARENTS)) {
+    char dir[FSP_PATH_MAX + 1];
+    size_t dlen = (size_t)(slash - path), created = 0;
+    int err;
+
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    err = fsd_tree_mkdir(op->h->rootfd, dir, 1, !op->h->no_fsync, &created);
+    if (err != 0)
+      return err == UV_EEXIST ? UV_ENOTDIR : err; /* a file in the way */
+    if (created < dlen)
+      p->made = (uint16_t)(created + 1);
+  }
+  fd = fsd_tree_open_parent(op->h->rootfd, path, &p->leaf);
+  if (fd < 0)
+    return fd;
+  if (fstatat(fd, p->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(st.st_mode)) {
+    close(fd);
+    return UV_EISDIR;
+  }
+  p->dirfd = fd;
+  return 0;
+}
+
+/* Records the folders a PUT made; see treeop.h. */
+void fsd_treeop_put_made(struct fsd_op *op) {
+  const char *path = op->r->name;
+  const char *slash = strrchr(path, '/');
+
+  if (op->u.put.made == 0 || slash == NULL)
+    return;
+  fsd_watch_own_change(op->h->watch, path, (size_t)(slash - path));
+  fsd_ctx_folder(op->h->ctx, path, (size_t)(slash - path), fsd_now_ns());
+}
+
+/* A PUT's failure as a wire status; see treeop.h. */
+uint16_t fsd_treeop_status(int err) {
+  switch (err) {
+  case UV_ENOTDIR:
+  case UV_EISDIR:
+    return fsd_tree_status(err);
+  default:
+    return fsd_status_from_uv(err);
+  }
+}

@@ -1,0 +1,29 @@
+/* The host's work on the tree of folders (protocol.md section 12): MKDIR,
+ * RENAME and the DELETE of a folder, each one threadpool job through the
+ * blocking helpers of tree.h, its outcome recorded in the context (events)
+ * and answered through the session; and the folder of a PUT's target,
+ * made first with FSP_PUT_PARENTS. */
+#ifndef FSD_TREEOP_H
+#define FSD_TREEOP_H
+
+#include "op.h"
+
+/* Starts MKDIR, RENAME or DELETE of a folder (op->r->tree_op). Returns 0
+ * or a negative UV_E* code (nothing was queued). */
+int fsd_treeop_start(struct fsd_op *op);
+
+/* Threadpool, in a PUT's open job: opens the folder of the target (made
+ * first, with its parents, under FSP_PUT_PARENTS) into op->u.put.dirfd
+ * and points op->u.put.leaf at the target's name. Returns 0, or UV_ENOENT
+ * (a folder missing), UV_ENOTDIR (a file in the way), UV_EISDIR (the
+ * target is a folder) or another UV_E*; dirfd is then -1. */
+int fsd_treeop_put_dir(struct fsd_op *op);
+
+/* Loop, after that job: records the folders it made (an added event
+ * each, parents first), whether the upload goes on or not. */
+void fsd_treeop_put_made(struct fsd_op *op);
+
+/* The wire status of a PUT's failure err, with the tree's statuses. */
+uint16_t fsd_treeop_status(int err);
+
+#endif /* FSD_TREEOP_H */
