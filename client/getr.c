@@ -49,7 +49,12 @@ static int mkdirs_beneath(const char *base, const char *rel, int parent_only) {
     }
     int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sub < 0) {
-      rc = errno == ELOOP ? UV_ELOOP : -errno;
+      /* With O_DIRECTORY, Linux says ENOTDIR for a link too: tell it. */
+      struct stat st;
+      rc = -errno;
+      if (errno == ELOOP || (fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                             S_ISLNK(st.st_mode)))
+        rc = UV_ELOOP;
       break;
     }
     close(fd);
