@@ -320,6 +320,42 @@ static int long_with_value(const char *arg, const char *opt, int argc,
   return 1;
 }
 
+/* The rules between a command's options and operands, once parsed.
+ * Returns 0 or FSC_EXIT_USAGE with a message in err. */
+static int check_operands(const struct fsc_cmd *c, char *err, size_t errlen) {
+  char **ops = c->args;
+  int nops = c->nargs;
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && nops > 1)
+    return usage(err, errlen, "get: -o - takes exactly one NAME");
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && c->resume)
+    return usage(err, errlen, "get: --continue cannot write to stdout");
+  if (c->kind == FSC_CMD_GET && c->recursive && c->out &&
+      strcmp(c->out, "-") == 0)
+    return usage(err, errlen, "get: -r cannot write to stdout");
+  if (c->kind == FSC_CMD_GET && c->recursive && c->resume)
+    return usage(err, errlen, "get: --continue does not go with -r");
+  if (c->kind == FSC_CMD_PUT) {
+    if (c->as && nops > 1)
+      return usage(err, errlen, "put: --as takes exactly one %s",
+                   c->recursive ? "DIR" : "FILE");
+    for (int i = 0; i < nops && c->recursive; i++)
+      if (strcmp(ops[i], "-") == 0)
+        return usage(err, errlen, "put: -r takes folders, not '-' (stdin)");
+    for (int i = 0; i < nops; i++)
+      if (strcmp(ops[i], "-") == 0 && c->as == NULL)
+        return usage(err, errlen, "put: '-' (stdin) needs --as NAME");
+  }
+  if (c->kind == FSC_CMD_HELP && nops == 1) {
+    const struct cmd_spec *t = NULL;
+    for (size_t i = 0; i < NSPECS; i++)
+      if (strcmp(ops[0], specs[i].name) == 0)
+        t = &specs[i];
+    if (t == NULL)
+      return usage(err, errlen, "help: unknown command '%s'", ops[0]);
+  }
+  return 0;
+}
+
 int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
                   char *err, size_t errlen) {
   const struct cmd_spec *sp = NULL;
@@ -429,35 +465,7 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   if (sp->max_args >= 0 && nops > sp->max_args)
     return usage(err, errlen, "%s: unexpected argument '%s'", sp->name,
                  ops[sp->max_args]);
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && nops > 1)
-    return usage(err, errlen, "get: -o - takes exactly one NAME");
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && c->resume)
-    return usage(err, errlen, "get: --continue cannot write to stdout");
-  if (c->kind == FSC_CMD_GET && c->recursive && c->out &&
-      strcmp(c->out, "-") == 0)
-    return usage(err, errlen, "get: -r cannot write to stdout");
-  if (c->kind == FSC_CMD_GET && c->recursive && c->resume)
-    return usage(err, errlen, "get: --continue does not go with -r");
-  if (c->kind == FSC_CMD_PUT) {
-    if (c->as && nops > 1)
-      return usage(err, errlen, "put: --as takes exactly one %s",
-                   c->recursive ? "DIR" : "FILE");
-    for (int i = 0; i < nops && c->recursive; i++)
-      if (strcmp(ops[i], "-") == 0)
-        return usage(err, errlen, "put: -r takes folders, not '-' (stdin)");
-    for (int i = 0; i < nops; i++)
-      if (strcmp(ops[i], "-") == 0 && c->as == NULL)
-        return usage(err, errlen, "put: '-' (stdin) needs --as NAME");
-  }
-  if (c->kind == FSC_CMD_HELP && nops == 1) {
-    const struct cmd_spec *t = NULL;
-    for (size_t i = 0; i < NSPECS; i++)
-      if (strcmp(ops[0], specs[i].name) == 0)
-        t = &specs[i];
-    if (t == NULL)
-      return usage(err, errlen, "help: unknown command '%s'", ops[0]);
-  }
-  return 0;
+  return check_operands(c, err, errlen);
 }
 
 /* One global option at argv[*i] (not --help or --version, which only

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fsc_it import (Env, FakeServer, Failure, check,  # noqa: E402
+from fsc_it import (Env, FakeServer, Failure, Pty, check,  # noqa: E402
                     read_line, TIMEOUT)
 
 SPACE = "sp ace"
@@ -239,6 +239,30 @@ def case_watch_subtree(env):
         p.wait(TIMEOUT)
     rest = p.stdout.read().decode()
     check("other/" not in rest, "events elsewhere are not shown", rest)
+
+
+def case_tree_progress(env):
+    """One progress bar for a whole tree on a terminal, labelled with the
+    number of files, that reaches 100% of the tree's bytes."""
+    os.makedirs(env.path("t", "d"))
+    for i in range(30):
+        env.write("t/d/f%02d.bin" % i, os.urandom(100000))
+    t = Pty([env.fsc_path, "-s", env.server, "put", "-r", "t"], env.work)
+    try:
+        t.expect(rb"30 files +100% \[=+\] 2\.9M/2\.9M")
+        check(t.wait() == 0, "put -r on a terminal exits 0")
+        check(b"f03.bin" not in t.out, "no bar per file", t.out)
+    finally:
+        os.close(t.fd)
+    t = Pty([env.fsc_path, "-s", env.server, "get", "-r", "t", "-o", "dl"],
+            env.work)
+    try:
+        t.expect(rb"30 files +100% \[=+\] 2\.9M/2\.9M")
+        check(t.wait() == 0, "get -r on a terminal exits 0")
+    finally:
+        os.close(t.fd)
+    check(local_tree(env.path("dl", "t")) == local_tree(env.path("t")),
+          "the tree came back")
 
 
 class OldServer(FakeServer):
