@@ -22,7 +22,11 @@ int fsc_rpath_resolve(char *out, size_t cap, const char *cwd, const char *arg) {
         continue;
       }
       if (n == 2 && p[0] == '.' && p[1] == '.') {
-        /* Up one folder; at the root, stay there, as a shell does. */
+        /* Up one folder. Above the top folder there is nothing: rather
+         * than stay there as a shell does, refuse, so that a path meant to
+         * climb out ("../etc/passwd") never names something else. */
+        if (len == 0)
+          return -1;
         while (len > 0 && out[len - 1] != '/')
           len--;
         if (len > 0)

@@ -13,9 +13,9 @@
 
 /* Resolves arg against cwd, the shell's current folder (a folder path; ""
  * is the root), as a shell does: a leading '/' starts from the root, empty
- * and "." components are dropped, ".." goes up one folder (never above the
- * root). Writes the folder path (possibly "", the root) to out. Returns its
- * length, or -1 when it does not fit cap bytes or is longer than
+ * and "." components are dropped, ".." goes up one folder. Writes the path
+ * (possibly "", the root) to out. Returns its length, or -1 when ".." would
+ * climb above the root, or the path does not fit cap bytes or
  * FSP_PATH_MAX. */
 int fsc_rpath_resolve(char *out, size_t cap, const char *cwd, const char *arg);
 
