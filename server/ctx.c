@@ -565,9 +565,8 @@ static int move(struct fsd_ctx *ctx, const char *from, size_t from_len,
 
 /* Records a rename; see ctx.h. */
 int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
-                   const char *to, size_t to_len, uint8_t type, uint64_t size,
-                   int64_t mtime_ns) {
-  struct fsd_stamp now = {size, mtime_ns, 0, 0};
+                   const char *to, size_t to_len, uint8_t type,
+                   const struct fsd_stamp *st) {
   struct fsd_stamp prev;
   struct fsd_event ev;
   int r;
@@ -578,19 +577,20 @@ int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
     return 0;
   if (fsd_treereg_get(&ctx->tree, from, from_len) == NULL) {
     if (type == FSP_TYPE_FOLDER)
-      return fsd_ctx_folder(ctx, to, to_len, mtime_ns) > 0 ? FSP_EV_ADDED : 0;
-    return fsd_ctx_put(ctx, to, to_len, &now);
+      return fsd_ctx_folder(ctx, to, to_len, st->mtime_ns);
+    return fsd_ctx_put(ctx, to, to_len, st);
   }
   prev = held(ctx, from, from_len);
-  if (type == FSP_TYPE_FILE)
-    now = prev.size == size ? prev : now;
-  r = move(ctx, from, from_len, to, to_len, mtime_ns);
+  r = move(ctx, from, from_len, to, to_len, st->mtime_ns);
   if (r != 0)
     return r;
-  event_of(&ev, FSP_EV_RENAMED, type, to, to_len, size, mtime_ns);
+  /* The moved file's version is what the disk says now. */
+  if (type == FSP_TYPE_FILE)
+    fsd_register_put(&ctx->reg, to, to_len, st);
+  event_of(&ev, FSP_EV_RENAMED, type, to, to_len, st->size, st->mtime_ns);
   ev.from = from;
   ev.from_len = (uint16_t)from_len;
-  emit(ctx, &ev, &now, &prev);
+  emit(ctx, &ev, st, &prev);
   return FSP_EV_RENAMED;
 }
 

@@ -143,12 +143,14 @@ int fsd_ctx_remove(struct fsd_ctx *ctx, const char *path, size_t len,
 
 /* Records that the entry at from moved to to (RENAME): the register moves
  * it (a folder with everything below it; what was at to is dropped) and
- * one renamed event reports it. Returns FSP_EV_RENAMED, 0 when from was
- * not in the register (then to is recorded as added, from the disk's
- * answer: type, size, mtime_ns), or a negative UV_E* code. */
+ * one renamed event reports it. type and st say what the disk holds at to
+ * after the move (a file's ctime moves with a rename: the watcher must
+ * not take that for a change). Returns FSP_EV_RENAMED, 0 when from was not
+ * in the register (then to is recorded as added), or a negative UV_E*
+ * code. */
 int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
-                   const char *to, size_t to_len, uint8_t type, uint64_t size,
-                   int64_t mtime_ns);
+                   const char *to, size_t to_len, uint8_t type,
+                   const struct fsd_stamp *st);
 
 /* Records what is now true of name[0..len): present with (size, mtime_ns)
  * and an unknown inode and ctime (as fsd_ctx_put()), or absent (present 0;

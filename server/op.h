@@ -128,8 +128,8 @@ struct fsd_treeop_rec {
 
 /* MKDIR, RENAME and DELETE of a folder (treeop.c). */
 struct fsd_treeop {
-  int64_t mtime_ns;         /* MKDIR, RENAME: the entry's mtime after */
-  uint64_t size;            /* RENAME: the entry's size */
+  int64_t mtime_ns;         /* MKDIR: the folder's mtime */
+  struct fsd_stamp st;      /* RENAME: the entry's version after */
   uint8_t type;             /* RENAME: the entry's type */
   struct fsd_treeop_rec *v; /* DELETE: what was removed or left, in order */
   size_t n, cap;            /* entries in v, room */

@@ -16,10 +16,12 @@ static void step(struct fsd_op *op);
 
 static void put_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
-  /* The temp file is made in the target's folder, so that the commit is a
-   * rename within one folder. */
-  int fd = fsd_treeop_put_dir(op);
+  int fd;
 
+  /* The temp file is made in the target's folder, so that the commit is a
+   * rename within one folder. No look at the disk unless prepared. */
+  op->vfs_avail = UINT64_MAX;
+  fd = fsd_treeop_put_dir(op);
   if (fd == 0)
     fd = fsd_put_prepare(op->u.put.dirfd, op->u.put.leaf,
                          op->r->mode == FSP_PUT_NO_CLOBBER, &op->u.put.room,
@@ -28,7 +30,6 @@ static void put_open_work(uv_work_t *w) {
     close(op->u.put.dirfd);
     op->u.put.dirfd = -1;
   }
-
   op->err = fd < 0 ? fd : 0;
   op->fd = fd < 0 ? -1 : fd;
   if (fd < 0)

@@ -63,8 +63,13 @@ static void rename_work(uv_work_t *w) {
                             (op->r->flags & FSP_RENAME_NO_REPLACE) != 0,
                             !op->h->no_fsync, &info);
   op->u.tree.type = info.type;
-  op->u.tree.size = info.size;
-  op->u.tree.mtime_ns = info.mtime_ns;
+  memset(&op->u.tree.st, 0, sizeof(op->u.tree.st));
+  op->u.tree.st.size = info.size;
+  op->u.tree.st.mtime_ns = info.mtime_ns;
+  /* A rename moves a file's ctime: the register takes the version as it
+   * is now, so that the watcher's look finds nothing new. */
+  if (op->err == 0 && info.type == FSP_TYPE_FILE)
+    fsd_stat_file(op->h->rootfd, op->r->to, &op->u.tree.st);
 }
 
 static void after_rename(uv_work_t *w, int status) {
@@ -74,15 +79,16 @@ static void after_rename(uv_work_t *w, int status) {
   (void)status;
   op->jobs--;
   if (op->err == 0) {
-    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    fsd_watch_own_change(op->h->watch, r->to, r->to_len);
     fsd_ctx_rename(op->h->ctx, r->name, r->name_len, r->to, r->to_len,
-                   op->u.tree.type, op->u.tree.size, op->u.tree.mtime_ns);
+                   op->u.tree.type, &op->u.tree.st);
     fsd_info("renamed %s to %s (by %s)", r->name, r->to, op->c->peer);
-    fsd_session_ok(&op->c->sess, r);
-  } else {
-    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
   }
+  fsd_watch_release(op->h->watch, r->name, r->name_len);
+  fsd_watch_release(op->h->watch, r->to, r->to_len);
+  if (op->err == 0)
+    fsd_session_ok(&op->c->sess, r);
+  else
+    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
   fsd_op_free(op);
 }
 
@@ -147,7 +153,6 @@ static void after_delete(uv_work_t *w, int status) {
   for (size_t i = 0; i < t->n; i++) {
     struct fsd_treeop_rec *rec = &t->v[i];
     if (rec->status == 0) {
-      fsd_watch_own_change(op->h->watch, rec->path, rec->len);
       fsd_ctx_remove(op->h->ctx, rec->path, rec->len, now);
     } else {
       fsd_session_skipped(&op->c->sess, r, rec->status, rec->path, rec->len);
@@ -157,6 +162,7 @@ static void after_delete(uv_work_t *w, int status) {
   fsd_free(t->v);
   t->v = NULL;
   t->n = 0;
+  fsd_watch_release(op->h->watch, r->name, r->name_len);
   if (op->err == 0) {
     fsd_info("deleted folder %s (by %s)", r->name, op->c->peer);
     fsd_session_ok(&op->c->sess, r);
@@ -171,14 +177,25 @@ static void after_delete(uv_work_t *w, int status) {
 
 /* Starts a tree request; see treeop.h. */
 int fsd_treeop_start(struct fsd_op *op) {
+  struct fsd_req *r = op->r;
+  int err;
+
   switch (op->kind) {
   case FSP_OP_MKDIR:
     return fsd_op_queue(op, mkdir_work, after_mkdir);
   case FSP_OP_RENAME:
-    return fsd_op_queue(op, rename_work, after_rename);
+    err = fsd_op_queue(op, rename_work, after_rename);
+    if (err == 0) {
+      fsd_watch_hold(op->h->watch, r->name, r->name_len);
+      fsd_watch_hold(op->h->watch, r->to, r->to_len);
+    }
+    return err;
   default:
     op->space_mark = fsd_space_mark(&op->h->space);
-    return fsd_op_queue(op, delete_work, after_delete);
+    err = fsd_op_queue(op, delete_work, after_delete);
+    if (err == 0)
+      fsd_watch_hold(op->h->watch, r->name, r->name_len);
+    return err;
   }
 }
 

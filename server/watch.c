@@ -30,6 +30,21 @@ struct fsd_watch_job {
   char name[FSP_PATH_MAX + 1]; /* the path */
 };
 
+/* A path our own tree job is changing (fsd_watch_hold). */
+struct fsd_watch_hold {
+  struct fsd_watch_hold *next;
+  uint16_t len;
+  char path[];
+};
+
+/* Whether path lies at or below a path held by our own job. */
+static int held(const struct fsd_watch *w, const char *path, size_t len) {
+  for (const struct fsd_watch_hold *h = w->holds; h != NULL; h = h->next)
+    if (fsp_path_within(path, len, h->path, h->len))
+      return 1;
+  return 0;
+}
+
 /* The watch of one folder below the root (inotify does not recurse):
  * made when the folder appears in the register, closed when it goes. */
 struct fsd_fwatch {
@@ -150,6 +165,10 @@ static void after_stat(uv_work_t *work, int status) {
     dispatch(j); /* the name was being replaced: look again */
     return;
   }
+  if (held(w, j->name, j->name_len)) {
+    job_end(j); /* looked at again when the job is applied */
+    return;
+  }
   if (j->err == 0 && j->type == FSP_TYPE_FOLDER) {
     /* A folder made by another program may hold entries made before its
      * watch: a rescan finds them (mkdir -p x/y/z, then a file in z). */
@@ -200,6 +219,35 @@ static void watch_name(struct fsd_watch *w, const char *name, size_t len) {
   j->name[len] = '\0';
   pending_add(w, j);
   dispatch(j);
+}
+
+/* Holds a path for our own job; see watch.h. */
+void fsd_watch_hold(struct fsd_watch *w, const char *path, size_t len) {
+  struct fsd_watch_hold *h;
+
+  if (w == NULL || (h = fsd_malloc(sizeof(*h) + len + 1)) == NULL)
+    return;
+  h->len = (uint16_t)len;
+  memcpy(h->path, path, len);
+  h->path[len] = '\0';
+  h->next = w->holds;
+  w->holds = h;
+}
+
+/* Lets a held path go; see watch.h. */
+void fsd_watch_release(struct fsd_watch *w, const char *path, size_t len) {
+  if (w == NULL)
+    return;
+  for (struct fsd_watch_hold **pp = &w->holds; *pp != NULL; pp = &(*pp)->next) {
+    struct fsd_watch_hold *h = *pp;
+    if (h->len == len && memcmp(h->path, path, len) == 0) {
+      *pp = h->next;
+      fsd_free(h);
+      break;
+    }
+  }
+  if (!w->stopping)
+    watch_name(w, path, len);
 }
 
 /* Tells the watcher of our own change; see watch.h. A stat of the name in
@@ -487,6 +535,11 @@ void fsd_watch_stop(struct fsd_watch *w) {
 
 /* Frees the pending set; see watch.h. */
 void fsd_watch_free(struct fsd_watch *w) {
+  while (w->holds != NULL) {
+    struct fsd_watch_hold *h = w->holds;
+    w->holds = h->next;
+    fsd_free(h);
+  }
   for (size_t i = 0; i < w->npending_buckets; i++)
     while (w->pending[i] != NULL) {
       struct fsd_watch_job *j = w->pending[i];

@@ -17,6 +17,7 @@
 #include "fsops.h"
 
 struct fsd_watch_job;
+struct fsd_watch_hold;
 
 struct fsd_watch {
   uv_loop_t *loop;
@@ -31,14 +32,15 @@ struct fsd_watch {
   uv_work_t scan_work;            /* the rescan job */
   struct fsd_scan scan;           /* its result */
   int scan_err;
-  int scanning;           /* a rescan runs */
-  int scan_again;         /* another was asked for while it ran */
-  const char *root;       /* the root's path, for the folders' watches */
-  size_t nwatches;        /* folders below the root with a watch */
-  int limit_logged;       /* the kernel's watch limit was reported */
-  uint64_t last_rescan;   /* uv_now() when the last began */
-  unsigned rescan_ms;     /* rescan period */
-  unsigned stat_delay_ms; /* FSD_WATCH_DELAY_MS, for tests */
+  int scanning;                 /* a rescan runs */
+  int scan_again;               /* another was asked for while it ran */
+  const char *root;             /* the root's path, for the folders' watches */
+  size_t nwatches;              /* folders below the root with a watch */
+  int limit_logged;             /* the kernel's watch limit was reported */
+  struct fsd_watch_hold *holds; /* paths our own tree jobs are changing */
+  uint64_t last_rescan;         /* uv_now() when the last began */
+  unsigned rescan_ms;           /* rescan period */
+  unsigned stat_delay_ms;       /* FSD_WATCH_DELAY_MS, for tests */
   /* Called once the rescan fsd_watch_rescan() asked for is compared. */
   void (*rescanned)(struct fsd_watch *w);
 };
@@ -65,6 +67,16 @@ void fsd_watch_rescan(struct fsd_watch *w, void (*done)(struct fsd_watch *w));
 /* Our own PUT or DELETE of name[0..len) changed the disk and is being
  * applied to the register. w may be NULL. */
 void fsd_watch_own_change(struct fsd_watch *w, const char *name, size_t len);
+
+/* Our own RENAME or DELETE of a folder is about to change path[0..len)
+ * and what is below it: until fsd_watch_release(), what the watcher
+ * learns there is not applied (it would see a rename as a removal and an
+ * addition, before the job's own account). w may be NULL. */
+void fsd_watch_hold(struct fsd_watch *w, const char *path, size_t len);
+
+/* The job is applied: the path is looked at once more, and the watcher
+ * applies what it learns there again. w may be NULL. */
+void fsd_watch_release(struct fsd_watch *w, const char *path, size_t len);
 
 /* Stops watching; jobs in flight end without effect. */
 void fsd_watch_stop(struct fsd_watch *w);

@@ -11,6 +11,7 @@ int main(void) {
   fsd_log_threshold = FSD_LOG_ERROR;
   srunner_add_suite(sr, ctx_suite());
   srunner_add_suite(sr, session_suite());
+  srunner_add_suite(sr, session_tree_suite());
   srunner_add_suite(sr, fsops_suite());
   srunner_add_suite(sr, addr_suite());
   srunner_add_suite(sr, bufpool_suite());

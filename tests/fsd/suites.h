@@ -7,6 +7,7 @@
 Suite *register_suite(void);
 Suite *ctx_suite(void);
 Suite *session_suite(void);
+Suite *session_tree_suite(void);
 Suite *fsops_suite(void);
 Suite *addr_suite(void);
 Suite *bufpool_suite(void);
