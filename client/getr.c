@@ -14,6 +14,9 @@
 #include "fmt.h"
 #include "rpath.h"
 
+/* Downloads in flight at once for a tree (within the server's limit). */
+#define GETR_PARALLEL 32
+
 static int list_next(struct fsc_run *r, struct get_run *gr);
 
 static const char *getr_arg(struct fsc_run *r, int i) {
@@ -234,6 +237,13 @@ int fsc_getr_begin(struct fsc_run *r, struct get_run *gr) {
   r->job_arg = getr_arg;
   r->drop_finished = 1;
   r->njobs = 0;
+  /* Small files must not wait for a round trip each: many downloads in
+   * flight, leaving room for the LIST, a subscription and a CANCEL. What
+   * waits for the disk stays bounded by get.c's high-water mark. */
+  int server = (int)r->app->conn.peer_max_inflight - 3;
+  r->parallel = GETR_PARALLEL < server ? GETR_PARALLEL : server;
+  if (r->parallel < 1)
+    r->parallel = 1;
   /* -o DIR is made when missing (one level, as mkdir does). */
   if (r->cmd.out != NULL && mkdir(r->cmd.out, 0777) != 0 && errno != EEXIST) {
     char esc[FSC_ESC_MAX];

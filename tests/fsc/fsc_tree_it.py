@@ -209,6 +209,18 @@ def case_shell_folders(env):
                                                  "renamed", "replaced"))]
           == want, "shell output", lines, err)
     check(env.on_server("p/q/new/z2.txt") == b"zz", "mv in the shell")
+    # On a terminal, the prompt shows the current folder.
+    sh = Pty([env.fsc_path, "-s", env.server, "shell"], env.work)
+    try:
+        sh.expect(rb"fsc> ")
+        sh.send(b"cd p/q\r")
+        sh.expect(rb"fsc:/p/q> ")
+        sh.send(b"cd ..\r")
+        sh.expect(rb"fsc:/p> ")
+        sh.send(b"quit\r")
+        check(sh.wait() == 0, "the shell exits 0")
+    finally:
+        os.close(sh.fd)
 
 
 def case_watch_subtree(env):

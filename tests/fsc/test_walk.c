@@ -9,6 +9,7 @@
 
 #include <uv.h>
 
+#include "alloc.h"
 #include "suites.h"
 #include "walk.h"
 
@@ -94,10 +95,45 @@ START_TEST(test_walk_order_and_kinds) {
 }
 END_TEST
 
+/* Every allocation of a walk fails in turn: the walk says UV_ENOMEM and,
+ * once freed, holds nothing; past the last one it finds the whole tree. */
+START_TEST(test_walk_allocation_failures_are_clean) {
+  snprintf(top, sizeof top, "/tmp/fsc-walk-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(top));
+  mk("a", NULL);
+  mk("a/b", NULL);
+  mk("a/b/c.txt", "c");
+  mk("d.txt", "d");
+  mk("e", NULL);
+  int failures = 0;
+  for (long n = 0; n < 1000; n++) {
+    struct fsc_walk w;
+    memset(&w, 0, sizeof w);
+    fsc_alloc_fail_after(n, 0);
+    int rc = fsc_walk_tree(&w, top, "t");
+    fsc_alloc_fail_after(-1, 0);
+    size_t items = w.n;
+    fsc_walk_free(&w);
+    ck_assert_int_eq(fsc_alloc_live(), 0);
+    if (rc == 0) {
+      ck_assert_uint_eq(items, 3);
+      break;
+    }
+    ck_assert_int_eq(rc, UV_ENOMEM);
+    failures++;
+  }
+  ck_assert_int_gt(failures, 5);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 Suite *walk_suite(void) {
   Suite *s = suite_create("walk");
   TCase *tc = tcase_create("walk");
   tcase_add_test(tc, test_walk_order_and_kinds);
+  tcase_add_test(tc, test_walk_allocation_failures_are_clean);
   suite_add_tcase(s, tc);
   return s;
 }
