@@ -178,19 +178,49 @@ static void raise_nofile(void) {
   }
 }
 
-/* Reads the tree before the loop serves (the one scan on the main thread;
- * rescans run on the threadpool). Folders come before their contents. */
-static int load_register(struct server *s) {
+/* The first scan of the tree, on the threadpool (a large tree takes a
+ * while to read), before fsd listens. */
+struct first_scan {
+  uv_work_t work;
+  int rootfd;
+  int err;
+  int done;
   struct fsd_scan sc;
-  size_t files = 0;
-  int r = fsd_scan_tree(s->host.rootfd, 1, &sc);
+};
 
+static void first_scan_work(uv_work_t *w) {
+  struct first_scan *fs = fsd_container_of(w, struct first_scan, work);
+
+  fs->err = fsd_scan_tree(fs->rootfd, 1, &fs->sc);
+}
+
+static void first_scan_done(uv_work_t *w, int status) {
+  struct first_scan *fs = fsd_container_of(w, struct first_scan, work);
+
+  if (status != 0 && fs->err == 0)
+    fs->err = status;
+  fs->done = 1;
+}
+
+/* Fills the register from the tree. Folders come before their contents. */
+static int load_register(struct server *s) {
+  struct first_scan fs;
+  size_t files = 0;
+  int r;
+
+  memset(&fs, 0, sizeof(fs));
+  fs.rootfd = s->host.rootfd;
+  r = uv_queue_work(s->loop, &fs.work, first_scan_work, first_scan_done);
   if (r != 0)
     return r;
-  if (sc.removed_temps > 0)
-    fsd_info("removed %d stale temp file(s)", sc.removed_temps);
-  for (size_t i = 0; i < sc.n; i++) {
-    const struct fsd_scan_entry *e = &sc.v[i];
+  while (!fs.done)
+    uv_run(s->loop, UV_RUN_ONCE);
+  if (fs.err != 0)
+    return fs.err;
+  if (fs.sc.removed_temps > 0)
+    fsd_info("removed %d stale temp file(s)", fs.sc.removed_temps);
+  for (size_t i = 0; i < fs.sc.n; i++) {
+    const struct fsd_scan_entry *e = &fs.sc.v[i];
     if (e->type == FSP_TYPE_FOLDER) {
       r = fsd_treereg_set(&s->ctx.tree, e->name, e->name_len, FSP_TYPE_FOLDER,
                           0, e->st.mtime_ns);
@@ -205,7 +235,7 @@ static int load_register(struct server *s) {
       break;
   }
   fsd_info("serving %zu file(s) in %zu folder(s)", files, s->ctx.tree.folders);
-  fsd_scan_free(&sc);
+  fsd_scan_free(&fs.sc);
   return r < 0 ? r : 0;
 }
 
@@ -288,6 +318,9 @@ static int start(struct server *s, const struct fsd_config *cfg) {
   if (r != 0)
     return r;
   s->host.watch = &s->watch;
+  /* FSD_MAX_WATCHES (undocumented, for tests): the kernel's limit of
+   * inotify watches, reached after this many folders. */
+  s->watch.max_watches = (size_t)env_ms("FSD_MAX_WATCHES");
   r = load_register(s);
   if (r != 0) {
     fsd_error("cannot read root %s: %s", cfg->root, uv_strerror(r));

@@ -322,7 +322,9 @@ static void folder_added(void *arg, const struct fsd_node *n) {
   fw->len = n->path_len;
   memcpy(fw->path, n->path, n->path_len + 1u);
   uv_fs_event_init(w->loop, &fw->h);
-  r = uv_fs_event_start(&fw->h, on_folder_event, abs, 0);
+  r = w->max_watches != 0 && w->nwatches >= w->max_watches
+          ? UV_ENOSPC
+          : uv_fs_event_start(&fw->h, on_folder_event, abs, 0);
   if (r != 0) {
     if (r == UV_ENOSPC && !w->limit_logged) {
       w->limit_logged = 1;

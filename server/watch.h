@@ -32,11 +32,13 @@ struct fsd_watch {
   uv_work_t scan_work;            /* the rescan job */
   struct fsd_scan scan;           /* its result */
   int scan_err;
-  int scanning;                 /* a rescan runs */
-  int scan_again;               /* another was asked for while it ran */
-  const char *root;             /* the root's path, for the folders' watches */
-  size_t nwatches;              /* folders below the root with a watch */
-  int limit_logged;             /* the kernel's watch limit was reported */
+  int scanning;       /* a rescan runs */
+  int scan_again;     /* another was asked for while it ran */
+  const char *root;   /* the root's path, for the folders' watches */
+  size_t nwatches;    /* folders below the root with a watch */
+  size_t max_watches; /* FSD_MAX_WATCHES, for tests: the kernel's limit
+                         comes this early (0: none) */
+  int limit_logged;   /* the kernel's watch limit was reported */
   struct fsd_watch_hold *holds; /* paths our own tree jobs are changing */
   uint64_t last_rescan;         /* uv_now() when the last began */
   unsigned rescan_ms;           /* rescan period */

@@ -506,6 +506,33 @@ class EventTest(TreeTest):
         self.assertEqual(c.ls("", LIST_RECURSIVE), [])
 
 
+class WatchLimitTest(TreeTest):
+    """The kernel's limit of inotify watches reached after one folder
+    (FSD_MAX_WATCHES): one line says so, and the rescan (every 300 ms
+    here) finds what happens in folders without a watch."""
+
+    def setUp(self):
+        self.srv = fsdrun.Fsd(env={"FSD_MAX_WATCHES": "1",
+                                   "FSD_RESCAN_MS": "300"}).start()
+        self.outside = tempfile.mkdtemp(prefix="fsd-outside-")
+        with open(os.path.join(self.outside, "secret"), "wb") as f:
+            f.write(b"keep me")
+
+    def test_rescan_carries_folders_beyond_the_limit(self):
+        c = self.client()
+        c.sub3()
+        for d in ("one", "two", "three"):
+            c.mkdir(d)
+        for d in ("one", "two", "three"):
+            with open(self.srv.path(d + "/f.txt"), "wb") as f:
+                f.write(d.encode())
+        for d in ("one", "two", "three"):
+            self.events_until(c, lambda e, d=d: e.name == d + "/f.txt")
+        self.assertEqual(c.get("three/f.txt"), b"three")
+        limit = [l for l in self.srv.log if "inotify watches" in l]
+        self.assertEqual(len(limit), 1, limit)
+
+
 class RightsTest(ta.AuthServer):
     """alice: all rights, bob: read, carol: write (ta.AuthServer)."""
 
