@@ -857,7 +857,7 @@ int fsp_entries_add(struct fsp_entries_builder *b, const struct fsp_entry *e) {
   uint8_t *p;
 
   if (tree ? fsp_path_check(e->name.ptr, e->name.len) != 0
-         : fsp_name_check(e->name.ptr, e->name.len) != 0)
+           : fsp_name_check(e->name.ptr, e->name.len) != 0)
     return FSP_EBADNAME;
   if (tree && !type_ok(e->type))
     return FSP_EINVAL;
@@ -897,10 +897,9 @@ int fsp_entries_next(const struct fsp_msg *m, size_t *pos,
   if (*pos >= m->u.entries.len)
     return 0;
   /* A zero-filled message (built for encoding) means version 1. */
-  n = parse_entry(m->u.entries.buf + *pos, m->u.entries.len - *pos,
-                  m->u.entries.version >= FSP_TREE_VERSION ? FSP_TREE_VERSION
-                                                           : 1,
-                  e);
+  n = parse_entry(
+      m->u.entries.buf + *pos, m->u.entries.len - *pos,
+      m->u.entries.version >= FSP_TREE_VERSION ? FSP_TREE_VERSION : 1, e);
   if (n < 0)
     return (int)n;
   *pos += (size_t)n;

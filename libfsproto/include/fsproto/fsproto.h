@@ -164,7 +164,7 @@ enum fsp_op {
   X(BAD_REQUEST, 18, "malformed request")                                      \
   X(LIMIT, 19, "limit reached")                                                \
   X(UNAUTHENTICATED, 20, "authentication required or refused")                 \
-  X(FORBIDDEN, 21, "not allowed for this user")                               \
+  X(FORBIDDEN, 21, "not allowed for this user")                                \
   X(NOT_FOLDER, 22, "not a folder")                                            \
   X(IS_FOLDER, 23, "is a folder")                                              \
   X(NOT_EMPTY, 24, "folder not empty")                                         \
