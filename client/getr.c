@@ -18,6 +18,7 @@
 #define GETR_PARALLEL 32
 
 static int list_next(struct fsc_run *r, struct get_run *gr);
+static int make_base(struct fsc_run *r, struct get_run *gr);
 
 static const char *getr_arg(struct fsc_run *r, int i) {
   struct get_run *gr = r->state;
@@ -138,11 +139,16 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct fsc_run *r = req->data;
   struct get_run *gr = r->state;
   char msg[FSC_MSG_MAX], esc[FSC_ESC_MAX];
+  /* The PATH's own folder is made once the server answered with its
+   * entries (not for a file or a missing PATH); without it, they are left
+   * out (make_base said why). */
+  int have_base =
+      (m->op == FSP_OP_ENTRIES || m->op == FSP_OP_OK) && make_base(r, gr) == 0;
   if (m->op == FSP_OP_ENTRIES) {
     size_t pos = 0;
     struct fsp_entry e;
     int added = 0, rc = 0;
-    while (rc >= 0 && fsp_entries_next(m, &pos, &e) == 1) {
+    while (have_base && rc >= 0 && fsp_entries_next(m, &pos, &e) == 1) {
       rc = take_entry(r, gr, &e);
       added += rc > 0;
     }
@@ -188,22 +194,40 @@ static int list_base(struct fsc_run *r, struct get_run *gr, const char *arg) {
                    fsp_strerror(FSP_EBADNAME));
     return -1;
   }
+  gr->base_made = 0;
   if (gr->rdir[0] == '\0') {
     snprintf(gr->base, sizeof gr->base, "%s", out);
+    gr->base_made = 1; /* begin made -o DIR */
     return 0;
   }
   const char *name = fsc_rpath_base(gr->rdir);
-  int rc = fsc_rpath_local(gr->base, sizeof gr->base, out, name, strlen(name));
-  if (rc == 0)
-    rc = mkdirs_beneath(out, name, 0);
-  if (rc != 0) {
-    fsc_app_errorf(r->app, "get %s: cannot make %s: %s",
-                   fsc_esc(esc, sizeof esc, arg), gr->base,
-                   rc == UV_ELOOP ? "a symbolic link is in the way"
-                                  : uv_strerror(rc < 0 ? rc : UV_EINVAL));
+  if (fsc_rpath_local(gr->base, sizeof gr->base, out, name, strlen(name)) !=
+      0) {
+    fsc_app_errorf(r->app, "get %s: %s", fsc_esc(esc, sizeof esc, arg),
+                   uv_strerror(UV_ENAMETOOLONG));
     return -1;
   }
   return 0;
+}
+
+/* Makes the folder PATH lands in, once the server answered the LIST (not
+ * for a PATH that is a file or is missing). Returns 0, or -1 after saying
+ * why (its entries are then left out). */
+static int make_base(struct fsc_run *r, struct get_run *gr) {
+  char esc[FSC_ESC_MAX];
+  if (gr->base_made != 0)
+    return gr->base_made > 0 ? 0 : -1;
+  const char *name = fsc_rpath_base(gr->rdir);
+  int rc = mkdirs_beneath(r->cmd.out != NULL ? r->cmd.out : ".", name, 0);
+  gr->base_made = rc == 0 ? 1 : -1;
+  if (rc == 0)
+    return 0;
+  fsc_app_errorf(r->app, "get %s: cannot make %s: %s",
+                 fsc_esc(esc, sizeof esc, r->cmd.args[gr->listing]), gr->base,
+                 rc == UV_ELOOP ? "a symbolic link is in the way"
+                                : uv_strerror(rc));
+  r->status = FSC_EXIT_FAIL;
+  return -1;
 }
 
 /* Lists the next PATH. Returns 1 when a LIST is in flight, 0 after the

@@ -23,6 +23,7 @@ struct get_run {
   struct fsc_req list;         /* the LIST in flight */
   int listing;                 /* operand being listed, or -1 */
   char base[PATH_MAX];         /* its local folder */
+  int base_made;               /* 1: made, -1: could not be, 0: not yet */
   char rdir[FSP_PATH_MAX + 1]; /* its server folder */
   char **remote, **local;      /* per file: server path, local path */
   size_t nfiles, cap;

@@ -92,6 +92,13 @@ def case_tree_roundtrip(env):
           "get -r gives the tree back byte for byte")
     check(not any(".fsc-" in n for _, _, ns in os.walk(env.path("dl"))
                   for n in ns), "no temporary file is left")
+    # A PATH that is a file, or is missing: said so, and nothing is made.
+    rc, out, err = env.fsc("-q", "get", "-r", "tree/top.txt", "nothing",
+                           "-o", "dl2")
+    check(rc == 1 and "get tree/top.txt:" in err and "get nothing:" in err,
+          "get -r of a file and of nothing", rc, err)
+    check(os.listdir(env.path("dl2")) == [], "nothing made for them",
+          os.listdir(env.path("dl2")))
     # The top folder itself: every file of the server, into DIR.
     env.ok("-q", "get", "-r", "/", "-o", "all")
     check(local_tree(env.path("all", "tree")) == local_tree(src),
