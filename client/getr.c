@@ -115,7 +115,22 @@ static int take_entry(struct fsc_run *r, struct get_run *gr,
   }
   memcpy(rel, e->name.ptr, e->name.len);
   rel[e->name.len] = '\0';
-  int rc = mkdirs_beneath(gr->base, rel, e->type != FSP_TYPE_FOLDER);
+  /* The folder that holds a file was usually made for the entry before
+   * (a folder comes before its contents, and files of one folder come
+   * together): checking it once per folder saves two opens per file. */
+  size_t dir_len = e->type == FSP_TYPE_FOLDER ? e->name.len
+                   : strrchr(rel, '/') != NULL
+                       ? (size_t)(strrchr(rel, '/') - rel)
+                       : 0;
+  int rc = 0;
+  if (dir_len > 0 && (dir_len != strlen(gr->last_dir) ||
+                      memcmp(rel, gr->last_dir, dir_len) != 0)) {
+    rc = mkdirs_beneath(gr->base, rel, e->type != FSP_TYPE_FOLDER);
+    if (rc == 0 && dir_len < sizeof gr->last_dir) {
+      memcpy(gr->last_dir, rel, dir_len);
+      gr->last_dir[dir_len] = '\0';
+    }
+  }
   if (rc < 0) {
     fsc_app_errorf(r->app, "get %s: cannot make the folder for %s: %s",
                    fsc_esc(esc, sizeof esc, remote), local,
@@ -195,6 +210,7 @@ static int list_base(struct fsc_run *r, struct get_run *gr, const char *arg) {
     return -1;
   }
   gr->base_made = 0;
+  gr->last_dir[0] = '\0';
   if (gr->rdir[0] == '\0') {
     snprintf(gr->base, sizeof gr->base, "%s", out);
     gr->base_made = 1; /* begin made -o DIR */

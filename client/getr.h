@@ -20,12 +20,13 @@ struct get_run {
   int out_is_dir;   /* -o names a folder */
   /* get -r only. */
   int tree;
-  struct fsc_req list;         /* the LIST in flight */
-  int listing;                 /* operand being listed, or -1 */
-  char base[PATH_MAX];         /* its local folder */
-  int base_made;               /* 1: made, -1: could not be, 0: not yet */
-  char rdir[FSP_PATH_MAX + 1]; /* its server folder */
-  char **remote, **local;      /* per file: server path, local path */
+  struct fsc_req list;             /* the LIST in flight */
+  int listing;                     /* operand being listed, or -1 */
+  char base[PATH_MAX];             /* its local folder */
+  int base_made;                   /* 1: made, -1: could not be, 0: not yet */
+  char last_dir[FSP_PATH_MAX + 1]; /* the folder made last, below base */
+  char rdir[FSP_PATH_MAX + 1];     /* its server folder */
+  char **remote, **local;          /* per file: server path, local path */
   size_t nfiles, cap;
   uint64_t files_ok, bytes_ok; /* downloaded whole */
 };
