@@ -726,7 +726,12 @@ static int put_tree_begin(struct fsc_run *r, struct put_run *pr) {
   r->njobs = 0;
   if (fsc_run_add_jobs(r, (int)pr->walk.n) < 0)
     return UV_ENOMEM;
-  fsc_progress_start(&pr->prog, a, (int)pr->walk.files, "", 0);
+  /* One file: the bar shows its path, as for a plain put. */
+  const char *one = "";
+  for (size_t i = 0; i < pr->walk.n && pr->walk.files == 1; i++)
+    if (!pr->walk.items[i].folder)
+      one = pr->walk.items[i].remote;
+  fsc_progress_start(&pr->prog, a, (int)pr->walk.files, one, strlen(one));
   pr->prog.total = pr->walk.bytes;
   pr->prog.sizes_known = (int)pr->walk.files;
   return 0;
