@@ -10,6 +10,7 @@ Exit status 0 = pass, 1 = fail.
 """
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -282,6 +283,58 @@ def case_tree_progress(env):
         os.close(t.fd)
     check(local_tree(env.path("dl", "t")) == local_tree(env.path("t")),
           "the tree came back")
+
+
+def wait_for(pred, what):
+    deadline = time.monotonic() + TIMEOUT
+    while not pred():
+        check(time.monotonic() < deadline, "timed out: " + what)
+        time.sleep(0.01)
+
+
+def check_whole(top, src, what):
+    """Every file below top is whole (as in src), none is temporary."""
+    for rel, data in local_tree(top).items():
+        check(".fsc-" not in rel and ".fsd-" not in rel,
+              what + ": a temporary file is left", rel)
+        check(data is None or data == src.get(rel),
+              what + ": a file is not whole", rel)
+
+
+def case_tree_interrupt(env):
+    """Ctrl-C during get -r and put -r: exit 130, no temporary file left
+    on either side, and every file that landed is whole."""
+    src_dir = env.path("t")
+    for i in range(400):
+        p = os.path.join(src_dir, "d%d" % (i % 10), "f%03d" % i)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(os.urandom(65536))
+    src = local_tree(src_dir)
+    env.ok("-q", "put", "-r", "t")
+    p = env.spawn("-q", "get", "-r", "t", "-o", "dl",
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: any(ns for _, _, ns in os.walk(env.path("dl"))),
+             "a first downloaded file")
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(TIMEOUT)
+    check(rc in (130, 0), "get -r stopped by Ctrl-C: exit 130", rc,
+          p.stderr.read())
+    check_whole(env.path("dl", "t"), src, "get -r")
+    p = env.spawn("-q", "put", "-r", "t", "--as", "t2",
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: os.path.isdir(os.path.join(env.root, "t2")),
+             "a first uploaded folder")
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(TIMEOUT)
+    check(rc in (130, 0), "put -r stopped by Ctrl-C: exit 130", rc,
+          p.stderr.read())
+    # The server drops the uploads that were cut off (protocol.md section
+    # 3); it does so as it notices the disconnect.
+    wait_for(lambda: not any(".fsd-" in n for _, _, ns in
+                             os.walk(os.path.join(env.root, "t2"))
+                             for n in ns), "the server's temporary files go")
+    check_whole(os.path.join(env.root, "t2"), src, "put -r")
 
 
 class OldServer(FakeServer):
