@@ -259,10 +259,13 @@ static void log_append(struct fsd_ctx_log *log, const struct fsd_event *ev,
   /* The version before is named by size and mtime only: a server that
    * learned it from the stream knows its inode and ctime, one that found
    * it on disk too, but one started since may not. */
+  /* A folder is named by its inode alone: its mtime moves with every
+   * entry made in it, so two servers see it at different ones. */
   snprintf(id, sizeof(id), "%016llx-%u-%llu-%lld-%llx-%lld-%llu-%lld",
            (unsigned long long)XXH3_64bits(ev->path, ev->path_len),
            (unsigned)ev->kind == FSP_EV_REMOVED, (unsigned long long)ev->size,
-           (long long)(now != NULL ? ev->mtime_ns : 0),
+           (long long)(now != NULL && ev->type != FSP_TYPE_FOLDER ? ev->mtime_ns
+                                                                  : 0),
            (unsigned long long)(now != NULL ? now->ino : 0),
            (long long)(now != NULL ? now->ctime_ns : 0),
            (unsigned long long)prev->size, (long long)prev->mtime_ns);

@@ -486,10 +486,11 @@ int fsd_ctx_put(struct fsd_ctx *ctx, const char *name, size_t len,
 
 /* Records a folder; see ctx.h. */
 int fsd_ctx_folder(struct fsd_ctx *ctx, const char *path, size_t len,
-                   int64_t mtime_ns) {
+                   const struct fsd_stamp *st) {
   const struct fsd_node *n;
-  struct fsd_stamp now = {0, mtime_ns, 0, 0};
+  struct fsd_stamp now = {0, st->mtime_ns, st->ino, 0};
   struct fsd_stamp prev = {0, 0, 0, 0};
+  int64_t mtime_ns = st->mtime_ns;
   struct fsd_event ev;
   int r;
 
@@ -577,7 +578,7 @@ int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
     return 0;
   if (fsd_treereg_get(&ctx->tree, from, from_len) == NULL) {
     if (type == FSP_TYPE_FOLDER)
-      return fsd_ctx_folder(ctx, to, to_len, st->mtime_ns);
+      return fsd_ctx_folder(ctx, to, to_len, st);
     return fsd_ctx_put(ctx, to, to_len, st);
   }
   prev = held(ctx, from, from_len);

@@ -126,14 +126,15 @@ void fsd_ctx_free(struct fsd_ctx *ctx);
 int fsd_ctx_put(struct fsd_ctx *ctx, const char *name, size_t len,
                 const struct fsd_stamp *st);
 
-/* Records that the folder path[0..len) exists (its mtime mtime_ns), with
+/* Records that the folder path[0..len) exists (st: its mtime and inode;
+ * size and ctime 0), with
  * the missing folders above it: one added event per folder new to the
  * register, parents first. A file of that path in the register is removed
  * first (its removed event). A folder that was known gives no event (its
  * mtime moves with every entry made in it). Returns FSP_EV_ADDED, 0 when it
  * was known, or a negative UV_E* code. */
 int fsd_ctx_folder(struct fsd_ctx *ctx, const char *path, size_t len,
-                   int64_t mtime_ns);
+                   const struct fsd_stamp *st);
 
 /* Records that path[0..len), a file or a folder with all it holds, is gone
  * (at now_ns): one removed event per entry, a folder's contents before the

@@ -114,8 +114,8 @@ struct fsd_put {
   int dirfd;                    /* the target's folder (temp file and
                                    commit are made in it), -1 when none */
   const char *leaf;             /* the target's name in it (in r->name) */
-  uint16_t made;                /* PARENTS: offset in r->name of the first
-                                   folder the open job created, 0: none */
+  struct fsd_made *made;        /* PARENTS: the folders the open job
+                                   created, for their events, or NULL */
 };
 
 /* An entry a folder DELETE removed or left (treeop.c). */
@@ -126,9 +126,21 @@ struct fsd_treeop_rec {
   char *path;      /* full path, NUL-terminated */
 };
 
+/* Folders a job created (MKDIR, PUT with PARENTS), parents first, as
+ * they were just after: their events name them the way another server's
+ * watcher does (treeop.c). */
+struct fsd_made {
+  size_t n;
+  struct {
+    uint16_t len;     /* bytes of the path that name it */
+    uint64_t ino;     /* its inode */
+    int64_t mtime_ns; /* its mtime */
+  } v[];
+};
+
 /* MKDIR, RENAME and DELETE of a folder (treeop.c). */
 struct fsd_treeop {
-  int64_t mtime_ns;         /* MKDIR: the folder's mtime */
+  struct fsd_made *made;    /* MKDIR: the folders it created, or NULL */
   struct fsd_stamp st;      /* RENAME: the entry's version after */
   uint8_t type;             /* RENAME: the entry's type */
   struct fsd_treeop_rec *v; /* DELETE: what was removed or left, in order */

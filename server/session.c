@@ -345,7 +345,7 @@ void fsd_session_writable(struct fsd_session *s) {
 
 struct fsd_req *fsd__new_req(struct fsd_session *s, const struct fsp_msg *m,
                              const struct fsp_str *name) {
-  struct fsd_req *r = calloc(1, sizeof(*r));
+  struct fsd_req *r = calloc(1, sizeof(*r) + name->len + 1);
 
   if (r == NULL) {
     fsd__send_error(s, m->id, FSP_ST_BUSY, "out of memory", NULL, 0);
@@ -778,9 +778,11 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                     NULL, NULL, 0);
     return;
   }
-  /* A read-only server says so to everyone, whatever their rights. */
+  /* A read-only server says so to everyone, whatever their rights; so for
+   * the changes of version 3 (MKDIR, RENAME). */
   if (!fsd_gate_allows(&s->gate, m.op) &&
-      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE))) {
+      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE ||
+                              m.op == FSP_OP_MKDIR || m.op == FSP_OP_RENAME))) {
     forbid(s, &m);
     return;
   }

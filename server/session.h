@@ -70,7 +70,8 @@ struct fsd_req {
   uint16_t to_len;             /* RENAME: bytes in to */
   char *to;                    /* RENAME: the new path, NUL-terminated */
   uint16_t name_len;           /* bytes in name */
-  char name[FSP_PATH_MAX + 1]; /* the file's path, NUL-terminated */
+  char name[];                 /* the file's path, NUL-terminated (sized
+                                  to it: paths run to 4 KiB) */
 };
 
 /* What a session needs from its host. */

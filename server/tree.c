@@ -144,6 +144,7 @@ static int info_of(const struct stat *st, struct fsd_tree_info *out) {
     return UV_ENOENT;
   }
   out->mtime_ns = mtime_ns(st);
+  out->ino = (uint64_t)st->st_ino;
   return 0;
 }
 

@@ -45,6 +45,7 @@ struct fsd_tree_info {
   uint8_t type;     /* FSP_TYPE_FILE or FSP_TYPE_FOLDER */
   uint64_t size;    /* 0 for a folder */
   int64_t mtime_ns; /* modification time, ns since the epoch */
+  uint64_t ino;     /* inode number (names a folder across servers) */
 };
 
 /* Looks path up without following links. Returns 0 and fills *out for a

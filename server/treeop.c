@@ -15,21 +15,73 @@
 /* SKIPPED frames one DELETE sends at most (protocol.md section 12). */
 #define MAX_SKIPPED 1000u
 
+/* Threadpool: looks at each folder of path[0..len) from offset from on
+ * (the first one a mkdir created), parents first. NULL when none, or out
+ * of memory (then the watcher reports them). */
+static struct fsd_made *made_look(int rootfd, const char *path, size_t len,
+                                  size_t from) {
+  char buf[FSP_PATH_MAX + 1];
+  struct fsd_made *m;
+  size_t n = 1;
+
+  if (from >= len)
+    return NULL;
+  for (size_t i = from; i < len; i++)
+    n += path[i] == '/';
+  m = fsd_malloc(sizeof(*m) + n * sizeof(m->v[0]));
+  if (m == NULL)
+    return NULL;
+  m->n = 0;
+  memcpy(buf, path, len);
+  buf[len] = '\0';
+  for (size_t i = from; i <= len; i++) {
+    struct fsd_tree_info info;
+    if (i < len && buf[i] != '/')
+      continue;
+    buf[i] = '\0';
+    if (fsd_tree_stat(rootfd, buf, &info) == 0) {
+      m->v[m->n].len = (uint16_t)i;
+      m->v[m->n].ino = info.ino;
+      m->v[m->n].mtime_ns = info.mtime_ns;
+      m->n++;
+    }
+    if (i < len)
+      buf[i] = '/';
+  }
+  return m;
+}
+
+/* Loop: records the folders made (their added events, parents first) and
+ * frees the list. */
+static void made_apply(struct fsd_op *op, const char *path,
+                       struct fsd_made **mp) {
+  struct fsd_made *m = *mp;
+
+  if (m == NULL)
+    return;
+  for (size_t i = 0; i < m->n; i++) {
+    struct fsd_stamp st = {0, m->v[i].mtime_ns, m->v[i].ino, 0};
+    fsd_watch_own_change(op->h->watch, path, m->v[i].len);
+    fsd_ctx_folder(op->h->ctx, path, m->v[i].len, &st);
+  }
+  fsd_free(m);
+  *mp = NULL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* MKDIR                                                                     */
 
 static void mkdir_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
-  struct fsd_tree_info info;
-  size_t created;
+  size_t created = 0;
 
   op->err = fsd_tree_mkdir(op->h->rootfd, op->r->name,
                            (op->r->flags & FSP_MKDIR_PARENTS) != 0,
                            !op->h->no_fsync, &created);
-  op->u.tree.mtime_ns =
-      op->err == 0 && fsd_tree_stat(op->h->rootfd, op->r->name, &info) == 0
-          ? info.mtime_ns
-          : fsd_now_ns();
+  op->u.tree.made = NULL;
+  if (op->err == 0)
+    op->u.tree.made =
+        made_look(op->h->rootfd, op->r->name, op->r->name_len, created);
 }
 
 static void after_mkdir(uv_work_t *w, int status) {
@@ -39,10 +91,8 @@ static void after_mkdir(uv_work_t *w, int status) {
   (void)status;
   op->jobs--;
   if (op->err == 0) {
-    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    /* The folders above that the register lacks come first, each with
-     * its event. */
-    fsd_ctx_folder(op->h->ctx, r->name, r->name_len, op->u.tree.mtime_ns);
+    /* Parents first, each with its event. */
+    made_apply(op, r->name, &op->u.tree.made);
     fsd_info("made folder %s (by %s)", r->name, op->c->peer);
     fsd_session_ok(&op->c->sess, r);
   } else {
@@ -211,7 +261,7 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
   int fd;
 
   p->dirfd = -1;
-  p->made = 0;
+  p->made = NULL;
   if (slash != NULL && (op->r->flags & FSP_PUT_PARENTS)) {
     char dir[FSP_PATH_MAX + 1];
     size_t dlen = (size_t)(slash - path), created = 0;
@@ -222,8 +272,7 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
     err = fsd_tree_mkdir(op->h->rootfd, dir, 1, !op->h->no_fsync, &created);
     if (err != 0)
       return err == UV_EEXIST ? UV_ENOTDIR : err; /* a file in the way */
-    if (created < dlen)
-      p->made = (uint16_t)(created + 1);
+    p->made = made_look(op->h->rootfd, dir, dlen, created);
   }
   fd = fsd_tree_open_parent(op->h->rootfd, path, &p->leaf);
   if (fd < 0)
@@ -239,13 +288,7 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
 
 /* Records the folders a PUT made; see treeop.h. */
 void fsd_treeop_put_made(struct fsd_op *op) {
-  const char *path = op->r->name;
-  const char *slash = strrchr(path, '/');
-
-  if (op->u.put.made == 0 || slash == NULL)
-    return;
-  fsd_watch_own_change(op->h->watch, path, (size_t)(slash - path));
-  fsd_ctx_folder(op->h->ctx, path, (size_t)(slash - path), fsd_now_ns());
+  made_apply(op, op->r->name, &op->u.put.made);
 }
 
 /* A PUT's failure as a wire status; see treeop.h. */

@@ -133,6 +133,7 @@ static void stat_work(uv_work_t *work) {
     j->err = 0;
     memset(&j->st, 0, sizeof(j->st));
     j->st.mtime_ns = info.mtime_ns;
+    j->st.ino = info.ino;
   }
   /* A worker may be descheduled between its stat and handing the result
    * back; FSD_WATCH_DELAY_MS (undocumented, for tests) makes that gap long
@@ -172,7 +173,7 @@ static void after_stat(uv_work_t *work, int status) {
   if (j->err == 0 && j->type == FSP_TYPE_FOLDER) {
     /* A folder made by another program may hold entries made before its
      * watch: a rescan finds them (mkdir -p x/y/z, then a file in z). */
-    if (fsd_ctx_folder(w->ctx, j->name, j->name_len, j->st.mtime_ns) > 0)
+    if (fsd_ctx_folder(w->ctx, j->name, j->name_len, &j->st) > 0)
       rescan(w);
   } else if (j->err == 0)
     fsd_ctx_put(w->ctx, j->name, j->name_len, &j->st);

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "fsd"))
 
 import fspclient as fc  # noqa: E402
 import fsdrun  # noqa: E402
+import test_tree as tt  # noqa: E402
 
 FSC = None
 SKIP = 77
@@ -337,6 +338,42 @@ class ClusterTest(unittest.TestCase):
         self.client("a").put("next", b"n")
         self.assertEqual(self.events(w, 1)[0][:3],
                          (seq0 + 2, fc.EV_ADDED, "next"))
+
+    def test_cluster_folders_and_renames_reach_every_node(self):
+        # Version 3 events (paths, types, renames) go through the stream.
+        watchers = {}
+        for n in "ab":
+            c = tt.Tree(self.nodes[n].port, timeout=WAIT)
+            self.addCleanup(c.close)
+            c.sub3()
+            watchers[n] = c
+        a = tt.Tree(self.nodes["a"].port, timeout=WAIT)
+        self.addCleanup(a.close)
+        a.put3("d/x.txt", b"xx", tt.PARENTS)
+        a.rename("d/x.txt", "d/y.txt")
+        a.mkdir("end")
+        seen = {}
+        for n, c in watchers.items():
+            got = []
+            while not got or got[-1][2] != "end":
+                e = c.next_event()
+                got.append((e.seq, e.kind, e.name, e.frm, e.etype))
+            seen[n] = got
+        self.assertEqual(seen["a"], seen["b"])
+        kinds = [g[1:] for g in seen["a"]]
+        # The folder once, though every server's watcher saw it made.
+        self.assertEqual(kinds.count((tt.ADDED, "d", "", tt.FOLDER)), 1)
+        # The rename is one renamed event, or, when another server's
+        # watcher saw it before the stream brought it, a removal and an
+        # addition (what a rename by another program is).
+        if (tt.RENAMED, "d/y.txt", "d/x.txt", tt.FILE) not in kinds:
+            self.assertIn((tt.REMOVED, "d/x.txt", "", tt.FILE), kinds)
+            self.assertIn((tt.ADDED, "d/y.txt", "", tt.FILE), kinds)
+        b = tt.Tree(self.nodes["b"].port, timeout=WAIT)
+        self.addCleanup(b.close)
+        self.assertEqual(sorted(e[0] for e in b.ls("", tt.LIST_RECURSIVE)),
+                         ["d", "d/y.txt", "end"])
+        self.assertEqual(b.get("d/y.txt"), b"xx")
 
     def test_cluster_nats_down_refuses_writes_serves_reads(self):
         # The answer to an upload does not wait for the other servers: watch

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "mem.h"
 #include "log.h"
 #include "session.h"
 #include "users.h"
@@ -390,10 +391,15 @@ static int ctx_reset(struct fsd_ctx *ctx) {
     return 0;
   }
   used = ctx->seq < FSD_RING_SIZE ? ctx->seq : FSD_RING_SIZE;
-  for (uint64_t q = ctx->seq - used + 1; q <= ctx->seq; q++)
+  for (uint64_t q = ctx->seq - used + 1; q <= ctx->seq; q++) {
+    fsd_free(ctx->ring[q % FSD_RING_SIZE].own);
     memset(&ctx->ring[q % FSD_RING_SIZE], 0, sizeof(*ctx->ring));
+  }
   fsd_register_free(&ctx->reg);
   if (fsd_register_init(&ctx->reg) != 0)
+    return -1;
+  fsd_treereg_free(&ctx->tree);
+  if (fsd_treereg_init(&ctx->tree) != 0)
     return -1;
   ctx->seq = 0;
   fsd_list_init(&ctx->subs);
