@@ -191,6 +191,17 @@ def case_folder_commands(env):
     env.ok("rm", "a/d/b2/c")
     check(not os.path.exists(os.path.join(env.root, "a", "d", "b2", "c")),
           "rm of an empty folder")
+    # A link the server will not remove: one "skipped" line, status 1, and
+    # everything else gone.
+    os.symlink("/etc", os.path.join(env.root, "a", "d", "b2", "link"))
+    time.sleep(0.3)
+    rc, _, err = env.fsc("rm", "-r", "a")
+    check(rc == 1 and "rm a: skipped a/d/b2/link:" in err, "rm -r with an "
+          "entry the server skips", rc, err)
+    check(sorted(os.listdir(os.path.join(env.root, "a"))) == ["d"],
+          "the rest is removed", os.listdir(os.path.join(env.root, "a")))
+    os.unlink(os.path.join(env.root, "a", "d", "b2", "link"))
+    time.sleep(0.3)
     env.ok("rm", "-r", "a")
     check(not os.path.exists(os.path.join(env.root, "a")), "rm -r")
     check(env.ok("ls").strip() == b"f.txt" or env.ok("ls") == b"",
