@@ -10,6 +10,7 @@ Suite *fmt_suite(void);
 Suite *path_suite(void);
 Suite *rpath_suite(void);
 Suite *walk_suite(void);
+Suite *run_suite(void);
 Suite *snap_suite(void);
 Suite *xfer_suite(void);
 Suite *edit_suite(void);
