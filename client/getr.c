@@ -110,7 +110,7 @@ static int take_entry(struct fsc_run *r, struct get_run *gr,
     fsc_fmt_escape(esc, sizeof esc, e->name.ptr, e->name.len);
     fsc_app_errorf(r->app, "get %s: refusing the server's path '%s'",
                    gr->rdir[0] ? gr->rdir : "/", esc);
-    r->status = FSC_EXIT_FAIL;
+    fsc_run_fail(r, FSC_EXIT_FAIL);
     return 0;
   }
   memcpy(rel, e->name.ptr, e->name.len);
@@ -132,11 +132,12 @@ static int take_entry(struct fsc_run *r, struct get_run *gr,
     }
   }
   if (rc < 0) {
-    fsc_app_errorf(r->app, "get %s: cannot make the folder for %s: %s",
-                   fsc_esc(esc, sizeof esc, remote), local,
-                   rc == UV_ELOOP ? "a symbolic link is in the way"
-                                  : uv_strerror(rc));
-    r->status = FSC_EXIT_FAIL;
+    char lesc[FSC_ESC_MAX];
+    fsc_app_errorf(
+        r->app, "get %s: cannot make the folder for %s: %s",
+        fsc_esc(esc, sizeof esc, remote), fsc_esc(lesc, sizeof lesc, local),
+        rc == UV_ELOOP ? "a symbolic link is in the way" : uv_strerror(rc));
+    fsc_run_fail(r, FSC_EXIT_FAIL);
     return 0;
   }
   if (e->type == FSP_TYPE_FOLDER)
@@ -169,7 +170,7 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
     }
     if (rc < 0 || fsc_run_add_jobs(r, added) < 0) {
       fsc_app_errorf(r->app, "get: %s", fsc_strerror(UV_ENOMEM));
-      r->status = FSC_EXIT_FAIL;
+      fsc_run_fail(r, FSC_EXIT_FAIL);
     }
     snprintf(gr->prog.label, sizeof gr->prog.label, "%d files", gr->prog.files);
     return;
@@ -181,7 +182,7 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
     fsc_server_msg(msg, sizeof msg, m);
     fsc_app_errorf(r->app, "get %s: %s",
                    fsc_esc(esc, sizeof esc, r->cmd.args[gr->listing]), msg);
-    r->status = FSC_EXIT_FAIL;
+    fsc_run_fail(r, FSC_EXIT_FAIL);
   }
   if (!list_next(r, gr))
     fsc_run_release(r);
@@ -192,7 +193,7 @@ static void list_lost(struct fsc_req *req, int err) {
   struct get_run *gr = r->state;
   (void)err;
   gr->listing = r->cmd.nargs;
-  r->status = FSC_EXIT_CONN;
+  fsc_run_fail(r, FSC_EXIT_CONN);
   fsc_run_release(r);
 }
 
@@ -238,11 +239,13 @@ static int make_base(struct fsc_run *r, struct get_run *gr) {
   gr->base_made = rc == 0 ? 1 : -1;
   if (rc == 0)
     return 0;
+  char lesc[FSC_ESC_MAX];
   fsc_app_errorf(r->app, "get %s: cannot make %s: %s",
-                 fsc_esc(esc, sizeof esc, r->cmd.args[gr->listing]), gr->base,
+                 fsc_esc(esc, sizeof esc, r->cmd.args[gr->listing]),
+                 fsc_esc(lesc, sizeof lesc, gr->base),
                  rc == UV_ELOOP ? "a symbolic link is in the way"
                                 : uv_strerror(rc));
-  r->status = FSC_EXIT_FAIL;
+  fsc_run_fail(r, FSC_EXIT_FAIL);
   return -1;
 }
 
@@ -251,7 +254,7 @@ static int make_base(struct fsc_run *r, struct get_run *gr) {
 static int list_next(struct fsc_run *r, struct get_run *gr) {
   while (++gr->listing < r->cmd.nargs && !r->canceled && !r->lost) {
     if (list_base(r, gr, r->cmd.args[gr->listing]) < 0) {
-      r->status = FSC_EXIT_FAIL;
+      fsc_run_fail(r, FSC_EXIT_FAIL);
       continue;
     }
     struct fsp_msg m;
@@ -263,7 +266,7 @@ static int list_next(struct fsc_run *r, struct get_run *gr) {
     if (rc == 0)
       return 1;
     fsc_app_errorf(r->app, "get: %s", fsc_strerror(rc));
-    r->status = FSC_EXIT_FAIL;
+    fsc_run_fail(r, FSC_EXIT_FAIL);
   }
   return 0;
 }

@@ -703,7 +703,7 @@ static int put_tree_begin(struct fsc_run *r, struct put_run *pr) {
     if (fsc_app_rpath(a, want, remote, sizeof remote, r->cmd.as != NULL) < 0) {
       fsc_app_errorf(a, "put %s: '%s' %s", fsc_esc(e, sizeof e, dir), want,
                      fsp_strerror(FSP_EBADNAME));
-      r->status = FSC_EXIT_FAIL;
+      fsc_run_fail(r, FSC_EXIT_FAIL);
       continue;
     }
     rc = fsc_walk_tree(&pr->walk, dir, remote);
@@ -712,11 +712,11 @@ static int put_tree_begin(struct fsc_run *r, struct put_run *pr) {
     if (rc < 0) {
       fsc_app_errorf(a, "put %s: %s", fsc_esc(e, sizeof e, dir),
                      uv_strerror(rc));
-      r->status = FSC_EXIT_FAIL;
+      fsc_run_fail(r, FSC_EXIT_FAIL);
     }
   }
   if (pr->walk.failures > 0)
-    r->status = FSC_EXIT_FAIL;
+    fsc_run_fail(r, FSC_EXIT_FAIL);
   r->job_arg = put_tree_arg;
   r->drop_finished = 1;
   int server = (int)a->conn.peer_max_inflight - 2;

@@ -9,7 +9,7 @@
 
 static void run_next(struct fsc_run *r);
 
-static void run_fail(struct fsc_run *r, int status) {
+void fsc_run_fail(struct fsc_run *r, int status) {
   if (status > r->status)
     r->status = status;
 }
@@ -54,9 +54,9 @@ void fsc_run_job_finished(struct fsc_job *j) {
   fsc_conn_finish(&r->app->conn, &j->req);
   r->active--;
   if (j->failed && !(r->canceled && r->ops->stop_ok))
-    run_fail(r, r->lost       ? FSC_EXIT_CONN
-                : r->canceled ? FSC_EXIT_INTR
-                              : FSC_EXIT_FAIL);
+    fsc_run_fail(r, r->lost       ? FSC_EXIT_CONN
+                    : r->canceled ? FSC_EXIT_INTR
+                                  : FSC_EXIT_FAIL);
   if (r->drop_finished && j->index >= 0 && j->index < r->njobs &&
       r->jobs[j->index] == j) {
     /* Callers never touch a job after this call (it may end the run), so
@@ -108,7 +108,7 @@ static void run_next(struct fsc_run *r) {
   r->in_next = 1;
   if (r->app->conn.state != FSC_CONN_READY && !r->lost && !r->canceled) {
     r->lost = 1;
-    run_fail(r, FSC_EXIT_CONN);
+    fsc_run_fail(r, FSC_EXIT_CONN);
   }
   while (!r->canceled && !r->lost && r->active < r->parallel &&
          r->next < r->njobs) {
@@ -116,7 +116,7 @@ static void run_next(struct fsc_run *r) {
     struct fsc_job *j = r->ops->job_new();
     if (j == NULL) {
       fsc_app_errorf(r->app, "%s", fsc_strerror(UV_ENOMEM));
-      run_fail(r, FSC_EXIT_FAIL);
+      fsc_run_fail(r, FSC_EXIT_FAIL);
       continue;
     }
     j->run = r;
@@ -174,7 +174,7 @@ void fsc_run_cancel(struct fsc_app *a) {
     return;
   r->canceled = 1;
   if (!r->ops->stop_ok)
-    run_fail(r, FSC_EXIT_INTR);
+    fsc_run_fail(r, FSC_EXIT_INTR);
   r->in_next = 1; /* the run must outlive this loop */
   for (int i = 0; i < r->njobs; i++) {
     struct fsc_job *j = r->jobs[i];
@@ -193,7 +193,7 @@ void fsc_run_conn_lost(struct fsc_app *a, int err) {
   if (a->reconnect && r->ops->conn_lost != NULL && r->ops->conn_lost(r))
     return;
   r->lost = 1;
-  run_fail(r, FSC_EXIT_CONN);
+  fsc_run_fail(r, FSC_EXIT_CONN);
   /* Requests already got on_lost from the connection; jobs that were not
    * started have nothing to clean up. */
   r->in_next = 1; /* the run must outlive this loop */

@@ -114,6 +114,10 @@ void fsc_run_push(struct fsc_app *a, const struct fsp_msg *m);
  * next job or ends the run. The run (and the job) may be freed on return. */
 void fsc_run_job_finished(struct fsc_job *j);
 
+/* Makes the run's exit status at least status (a failure the command
+ * found outside its jobs, such as an entry it left out). */
+void fsc_run_fail(struct fsc_run *r, int status);
+
 /* Appends n jobs to the run (their operands come from r->job_arg) and
  * starts them as room allows. May be called from begin. Returns 0 or
  * UV_ENOMEM (nothing added). */

@@ -55,6 +55,12 @@ START_TEST(test_fmt_escape_controls) {
   /* A NUL inside is escaped, not an end. */
   fsc_fmt_escape(b, sizeof b, "a\0b", 3);
   ck_assert_str_eq(b, "a\\x00b");
+  /* Escaping twice changes nothing more: an error line may escape a
+   * message that holds the server's words, escaped already. */
+  char twice[128];
+  fsc_fmt_escape(b, sizeof b, "caf\xc3\xa9 \xc2\x9b\x1b\\x", 10);
+  fsc_fmt_escape(twice, sizeof twice, b, strlen(b));
+  ck_assert_str_eq(twice, b);
 }
 END_TEST
 
