@@ -310,7 +310,10 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
     fsc_conn_finish(&r->app->conn, req);
     if (!g->j.failed) {
       fsc_server_msg(msg, sizeof msg, m);
-      get_error(g, "%s", msg);
+      get_error(g, "%s%s", msg,
+                m->u.error.status == FSP_ST_IS_FOLDER
+                    ? " (get -r fetches folders)"
+                    : "");
       if (m->u.error.status == FSP_ST_NOT_FOUND ||
           m->u.error.status == FSP_ST_RANGE)
         g->keep_part = 0;

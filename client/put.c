@@ -495,7 +495,7 @@ static void on_put_stat(uv_fs_t *req) {
     return;
   }
   if (S_ISDIR(mode)) {
-    put_error(p, "is a folder");
+    put_error(p, "is a folder (put -r sends folders)");
     p->j.req_done = 1;
     put_step(p);
     return;

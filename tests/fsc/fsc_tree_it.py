@@ -206,6 +206,12 @@ def case_folder_commands(env):
     check(not os.path.exists(os.path.join(env.root, "a")), "rm -r")
     check(env.ok("ls").strip() == b"f.txt" or env.ok("ls") == b"",
           "ls after rm -r", env.ok("ls"))
+    os.makedirs(env.path("localdir"))
+    rc, _, err = env.fsc("put", "localdir")
+    check(rc == 1 and "put -r" in err, "put of a folder points to -r", err)
+    env.ok("mkdir", "g")
+    rc, _, err = env.fsc("get", "g", "-o", "x")
+    check(rc == 1 and "get -r" in err, "get of a folder points to -r", err)
     rc, _, err = env.fsc("ls", "nothing")
     check(rc == 1 and "ls nothing:" in err, "ls of a missing folder", rc, err)
 
