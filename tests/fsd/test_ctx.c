@@ -239,6 +239,76 @@ START_TEST(test_ctx_apply_takes_the_log_order) {
 }
 END_TEST
 
+/* A file deep in the tree brings its folders into the tree register, each
+ * with its event, parents first; a folder's removal removes what it holds
+ * from both registers, contents first. */
+START_TEST(test_ctx_tree_parents_and_removal_order) {
+  struct fsd_ctx ctx;
+  struct fsd_stamp st = {3, 10, 1, 1};
+  const struct fsd_event *ev;
+  static const char *const added[] = {"a", "a/b", "a/b/f.txt"};
+  static const char *const removed[] = {"a/b/f.txt", "a/b", "a"};
+
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 1), 0);
+  ck_assert_int_eq(fsd_ctx_put(&ctx, "a/b/f.txt", 9, &st), FSP_EV_ADDED);
+  ck_assert_uint_eq(ctx.seq, 3);
+  for (int i = 0; i < 3; i++) {
+    ev = fsd_ctx_event(&ctx, (uint64_t)i + 1);
+    ck_assert_uint_eq(ev->kind, FSP_EV_ADDED);
+    ck_assert_uint_eq(ev->path_len, strlen(added[i]));
+    ck_assert_mem_eq(ev->path, added[i], ev->path_len);
+    ck_assert_uint_eq(ev->type, i < 2 ? FSP_TYPE_FOLDER : FSP_TYPE_FILE);
+  }
+  ck_assert_uint_eq(fsd_treereg_get(&ctx.tree, "a/b", 3)->type,
+                    FSP_TYPE_FOLDER);
+  ck_assert_int_eq(fsd_ctx_remove(&ctx, "a", 1, 50), FSP_EV_REMOVED);
+  ck_assert_uint_eq(ctx.seq, 6);
+  for (int i = 0; i < 3; i++) {
+    ev = fsd_ctx_event(&ctx, (uint64_t)i + 4);
+    ck_assert_uint_eq(ev->kind, FSP_EV_REMOVED);
+    ck_assert_mem_eq(ev->path, removed[i], strlen(removed[i]));
+  }
+  ck_assert_ptr_null(fsd_register_get(&ctx.reg, "a/b/f.txt", 9));
+  ck_assert_ptr_null(fsd_treereg_get(&ctx.tree, "a", 1));
+  ck_assert_int_eq(fsd_ctx_remove(&ctx, "a", 1, 60), 0);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
+/* A folder's rename moves the versions of the files below it, and is one
+ * event carrying both paths; applied from a shared log, it does the same
+ * without an event of its own making. */
+START_TEST(test_ctx_rename_moves_versions) {
+  struct fsd_ctx ctx, other;
+  struct fsd_stamp st = {3, 10, 77, 11}, dir = {0, 20, 5, 0};
+  const struct fsd_file *f;
+  const struct fsd_event *ev;
+
+  ck_assert_int_eq(fsd_ctx_init(&ctx, 1), 0);
+  ck_assert_int_eq(fsd_ctx_init(&other, 1), 0);
+  fsd_ctx_put(&ctx, "p/q/f.txt", 9, &st);
+  ck_assert_int_eq(fsd_ctx_rename(&ctx, "p", 1, "z", 1, FSP_TYPE_FOLDER, &dir),
+                   FSP_EV_RENAMED);
+  ev = fsd_ctx_event(&ctx, ctx.seq);
+  ck_assert_uint_eq(ev->kind, FSP_EV_RENAMED);
+  ck_assert_mem_eq(ev->path, "z", 1);
+  ck_assert_mem_eq(ev->from, "p", 1);
+  f = fsd_register_get(&ctx.reg, "z/q/f.txt", 9);
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(f->ino, 77);
+  ck_assert_ptr_null(fsd_register_get(&ctx.reg, "p/q/f.txt", 9));
+  ck_assert_ptr_nonnull(fsd_treereg_get(&ctx.tree, "z/q", 3));
+  /* The same events applied on another server give the same registers. */
+  for (uint64_t q = 1; q <= ctx.seq; q++)
+    ck_assert_int_eq(fsd_ctx_apply(&other, fsd_ctx_event(&ctx, q), NULL), 1);
+  ck_assert_ptr_nonnull(fsd_register_get(&other.reg, "z/q/f.txt", 9));
+  ck_assert_ptr_null(fsd_treereg_get(&other.tree, "p", 1));
+  ck_assert_uint_eq(other.seq, ctx.seq);
+  fsd_ctx_free(&other);
+  fsd_ctx_free(&ctx);
+}
+END_TEST
+
 Suite *ctx_suite(void) {
   Suite *s = suite_create("ctx");
   TCase *tc = tcase_create("core");
@@ -249,6 +319,8 @@ Suite *ctx_suite(void) {
   tcase_add_test(tc, test_ctx_log_publishes_instead_of_numbering);
   tcase_add_test(tc, test_ctx_log_down_keeps_register);
   tcase_add_test(tc, test_ctx_apply_takes_the_log_order);
+  tcase_add_test(tc, test_ctx_tree_parents_and_removal_order);
+  tcase_add_test(tc, test_ctx_rename_moves_versions);
   suite_add_tcase(s, tc);
   return s;
 }
