@@ -241,6 +241,17 @@ static void build_tree_answer(void) {
   srv.answer_len = len;
 }
 
+/* OK for request 1: the MKDIR of put -r's one empty folder. */
+static void build_ok_answer(void) {
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_OK;
+  m.id = 1;
+  srv.answer = malloc(64);
+  ck_assert_ptr_nonnull(srv.answer);
+  srv.answer_len = put_msg(srv.answer, 64, &m);
+}
+
 static uint8_t pattern(size_t i) {
   return (uint8_t)(i * 7u + (i >> 10));
 }
@@ -550,6 +561,44 @@ START_TEST(test_alloc_get_tree_failures_are_clean) {
 }
 END_TEST
 
+/* put -r of an empty folder (the walk, one MKDIR, the run): every
+ * allocation fails in turn, cleanly. */
+START_TEST(test_alloc_put_tree_failures_are_clean) {
+  char dir[] = "/tmp/fsc-alloc-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static char *args[1];
+  args[0] = dir;
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_PUT;
+  cmd.args = args;
+  cmd.nargs = 1;
+  cmd.recursive = 1;
+  hello_version = 3;
+  int failures = 0;
+  for (long n = 0; n < MAX_ALLOCS; n++) {
+    run_cmd(&cmd, build_ok_answer, n);
+    ck_assert_int_eq(fsc_alloc_live(), 0);
+    if (cr.status == FSC_EXIT_OK) {
+      ck_assert_int_eq(cr.out, 1); /* "0 files, 0 bytes" */
+      ck_assert_int_eq(cr.nomem + cr.other, 0);
+      break;
+    }
+    failures++;
+    if (cr.status == FSC_EXIT_CONN) {
+      ck_assert_int_ne(cr.app.conn.err, 0);
+      continue;
+    }
+    ck_assert_int_eq(cr.status, FSC_EXIT_FAIL);
+    ck_assert_int_ge(cr.nomem, 1);
+    ck_assert_int_eq(cr.other, 0);
+  }
+  hello_version = 1;
+  ck_assert_int_gt(failures, 2);
+  ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *alloc_suite(void) {
   Suite *s = suite_create("alloc");
   TCase *tc = tcase_create("alloc");
@@ -560,6 +609,7 @@ Suite *alloc_suite(void) {
   tcase_add_test(tc, test_alloc_ls_failures_are_clean);
   tcase_add_test(tc, test_alloc_get_failures_are_clean);
   tcase_add_test(tc, test_alloc_get_tree_failures_are_clean);
+  tcase_add_test(tc, test_alloc_put_tree_failures_are_clean);
   suite_add_tcase(s, tc);
   return s;
 }
