@@ -381,8 +381,17 @@ nomem:
   return UV_ENOMEM;
 }
 
-/* Removes path (and a folder's subtree) from both registers. With events,
- * one removed event per entry, contents before their folder. Returns 1
+/* What forget() tells the subscribers. */
+#define FORGET_SILENT 0 /* nothing (applying the shared log) */
+#define FORGET_EVENTS 1 /* one removed event per entry */
+#define FORGET_CONTENTS                                                        \
+  2 /* events for what was below path, not for path                            \
+       (a rename's target: replaced without an event                           \
+       of its own, but what the register believed in                           \
+       it is gone) */
+
+/* Removes path (and a folder's subtree) from both registers, with the
+ * events that events asks for, contents before their folder. Returns 1
  * when something was there. */
 static int forget(struct fsd_ctx *ctx, const char *path, size_t len,
                   int64_t now_ns, int events) {
@@ -414,7 +423,7 @@ static int forget(struct fsd_ctx *ctx, const char *path, size_t len,
   if (!fsd_register_remove(&ctx->reg, path, len) && node == NULL)
     return 0;
   fsd_treereg_remove(&ctx->tree, path, len, drop_cb, ctx);
-  if (events) {
+  if (events == FORGET_EVENTS) {
     event_of(&ev, FSP_EV_REMOVED, type, path, len, 0, now_ns);
     emit(ctx, &ev, NULL, &prev);
   }
@@ -518,10 +527,13 @@ int fsd_ctx_remove(struct fsd_ctx *ctx, const char *path, size_t len,
   return forget(ctx, path, len, now_ns, 1) ? FSP_EV_REMOVED : 0;
 }
 
-/* Moves from to to in both registers, without events: the files' versions
- * go with them. Returns 0, UV_ENOENT or UV_ENOMEM. */
+/* Moves from to to in both registers: the files' versions go with them.
+ * With events, the folders above to that the register lacked are added
+ * and what it believed inside a replaced folder is removed, each with its
+ * event (the move itself is the caller's). Returns 0, UV_ENOENT or
+ * UV_ENOMEM. */
 static int move(struct fsd_ctx *ctx, const char *from, size_t from_len,
-                const char *to, size_t to_len, int64_t mtime_ns) {
+                const char *to, size_t to_len, int64_t mtime_ns, int events) {
   const struct fsd_node *n = fsd_treereg_get(&ctx->tree, from, from_len);
   const struct fsd_node *there;
   struct subtree t = {NULL, 0};
@@ -530,10 +542,10 @@ static int move(struct fsd_ctx *ctx, const char *from, size_t from_len,
 
   if (n == NULL)
     return UV_ENOENT;
-  ensure_parents(ctx, to, to_len, mtime_ns, 0);
+  ensure_parents(ctx, to, to_len, mtime_ns, events);
   there = fsd_treereg_get(&ctx->tree, to, to_len);
   if (there != NULL && there != n)
-    forget(ctx, to, to_len, mtime_ns, 0);
+    forget(ctx, to, to_len, mtime_ns, events ? FORGET_CONTENTS : FORGET_SILENT);
   if (n->type == FSP_TYPE_FOLDER && subtree_of(ctx, from, from_len, &t) != 0)
     return UV_ENOMEM;
   buf = fsd_malloc(FSP_PATH_MAX + 1u);
@@ -582,7 +594,7 @@ int fsd_ctx_rename(struct fsd_ctx *ctx, const char *from, size_t from_len,
     return fsd_ctx_put(ctx, to, to_len, st);
   }
   prev = held(ctx, from, from_len);
-  r = move(ctx, from, from_len, to, to_len, st->mtime_ns);
+  r = move(ctx, from, from_len, to, to_len, st->mtime_ns, 1);
   if (r != 0)
     return r;
   /* The moved file's version is what the disk says now. */
@@ -616,7 +628,8 @@ int fsd_ctx_apply(struct fsd_ctx *ctx, const struct fsd_event *ev,
   if (ev->kind == FSP_EV_REMOVED) {
     forget(ctx, ev->path, ev->path_len, ev->mtime_ns, 0);
   } else if (ev->kind == FSP_EV_RENAMED) {
-    r = move(ctx, ev->from, ev->from_len, ev->path, ev->path_len, ev->mtime_ns);
+    r = move(ctx, ev->from, ev->from_len, ev->path, ev->path_len, ev->mtime_ns,
+             0);
   } else if (ev->type == FSP_TYPE_FOLDER) {
     ensure_parents(ctx, ev->path, ev->path_len, ev->mtime_ns, 0);
     r = tree_set(ctx, ev->path, ev->path_len, FSP_TYPE_FOLDER, 0, ev->mtime_ns);

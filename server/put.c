@@ -152,6 +152,8 @@ static void commit_work(uv_work_t *w) {
   op->fd = -1;
   close(op->u.put.dirfd);
   op->u.put.dirfd = -1;
+  if (op->err == 0)
+    op->r->elsewhere = !fsd_treeop_put_landed(op);
   /* A replaced file's space is free: look, as a delete does. */
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
@@ -173,6 +175,8 @@ static void after_commit(uv_work_t *w, int status) {
     fsd_watch_own_change(op->h->watch, r->name, r->name_len);
     struct fsd_stamp st;
 
+    if (r->elsewhere) /* its folder moved meanwhile: look for it */
+      fsd_watch_look(op->h->watch);
     fsd_stamp_of(&op->st, &st);
     fsd_session_put_done(&c->sess, r, &st);
   } else {

@@ -64,6 +64,9 @@ struct fsd_req {
   XXH3_state_t *hash;          /* PUT: running hash of the received bytes */
   uint8_t flags;               /* version 3: the request's FSP_* flags */
   uint8_t tree_op;             /* DELETE of a folder: the host's tree job */
+  uint8_t elsewhere;           /* PUT: committed, but its folder moved
+                                  meanwhile: the register learns where
+                                  from the watcher, not from the path */
   struct fsd_tree_cursor *cur; /* LIST in version 3: the walk, or NULL */
   uint16_t list_skip;          /* LIST in version 3: bytes of the folder's
                                   path (and its '/') cut off each entry */
@@ -245,7 +248,8 @@ void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r);
 /* PUT: the file is in place, the version st describes (as fstat saw it
  * after the move: its inode and ctime tell it from the file it replaced,
  * whatever the timestamps). Updates the register and sends subscribers its
- * event (exactly one per commit, see fsd_ctx_put), then INFO, and ends r. */
+ * event (exactly one per commit, see fsd_ctx_put), then INFO, and ends r.
+ * With r->elsewhere set, the register is left to the watcher. */
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
                           const struct fsd_stamp *st);
 

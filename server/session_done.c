@@ -84,7 +84,8 @@ void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
                           const struct fsd_stamp *st) {
   struct fsp_msg m;
 
-  fsd_ctx_put(s->ctx, r->name, r->name_len, st);
+  if (!r->elsewhere)
+    fsd_ctx_put(s->ctx, r->name, r->name_len, st);
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_INFO;
   m.id = r->id;

@@ -291,6 +291,14 @@ void fsd_treeop_put_made(struct fsd_op *op) {
   made_apply(op, op->r->name, &op->u.put.made);
 }
 
+/* Whether a PUT's path leads to its file; see treeop.h. */
+int fsd_treeop_put_landed(struct fsd_op *op) {
+  struct fsd_stamp st;
+
+  return fsd_stat_file(op->h->rootfd, op->r->name, &st) == 0 &&
+         st.ino == (uint64_t)op->st.st_ino;
+}
+
 /* A PUT's failure as a wire status; see treeop.h. */
 uint16_t fsd_treeop_status(int err) {
   switch (err) {

@@ -23,6 +23,11 @@ int fsd_treeop_put_dir(struct fsd_op *op);
  * each, parents first), whether the upload goes on or not. */
 void fsd_treeop_put_made(struct fsd_op *op);
 
+/* Threadpool, after a PUT's commit: 1 when its path leads to the file it
+ * stored (op->st), 0 when not (a RENAME moved its folder meanwhile: the
+ * file is in the folder's new place). */
+int fsd_treeop_put_landed(struct fsd_op *op);
+
 /* The wire status of a PUT's failure err, with the tree's statuses. */
 uint16_t fsd_treeop_status(int err);
 

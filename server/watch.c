@@ -478,6 +478,12 @@ void fsd_watch_rescan(struct fsd_watch *w, void (*done)(struct fsd_watch *w)) {
     rescan_done(w); /* stopping, or the job could not be queued */
 }
 
+/* Rescans now; see watch.h. */
+void fsd_watch_look(struct fsd_watch *w) {
+  if (w != NULL)
+    rescan(w);
+}
+
 /* Rescans when due; see watch.h. */
 void fsd_watch_tick(struct fsd_watch *w) {
   if (uv_now(w->loop) - w->last_rescan >= w->rescan_ms)

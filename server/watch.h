@@ -57,6 +57,10 @@ int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
  * the first scan; later folders are watched as they appear). */
 void fsd_watch_folders(struct fsd_watch *w);
 
+/* Rescans the tree now (soon after one running), with no callback: where
+ * an entry went is not known, the scan finds it. w may be NULL. */
+void fsd_watch_look(struct fsd_watch *w);
+
 /* Rescans the root when rescan_ms passed since the last rescan. */
 void fsd_watch_tick(struct fsd_watch *w);
 
