@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "cli.h"
 #include "fmt.h"
+#include "rpath.h"
 #include "xfer.h"
 
 /* How often the progress bar is redrawn: often enough to look alive,
@@ -74,10 +76,34 @@ void fsc_app_errorf(struct fsc_app *a, const char *fmt, ...) {
 }
 
 void fsc_app_print_push(struct fsc_app *a, const struct fsp_msg *m) {
-  /* Each byte of the text may be escaped to 6 (\u00NN in JSON). */
-  char line[6 * FSP_NOTICE_MAX + 128];
+  /* Each byte of the text may be escaped to 6 (\u00NN in JSON); a rename
+   * carries two paths. */
+  char line[12 * FSP_PATH_MAX + 128];
   if (fsc_fmt_push(line, sizeof line, m, a->push_json) > 0)
     a->print(a, 0, line);
+}
+
+int fsc_app_rpath(struct fsc_app *a, const char *arg, char *out, size_t cap,
+                  int folder_ok) {
+  unsigned v = a->conn.version;
+  if (v >= FSP_TREE_VERSION) {
+    if (fsc_rpath_resolve(out, cap, a->cwd, arg) < 0)
+      return FSP_EBADNAME;
+  } else {
+    size_t n = strlen(arg);
+    if (n >= cap)
+      return FSP_EBADNAME;
+    memcpy(out, arg, n + 1);
+  }
+  return fsc_rpath_check(v, out, folder_ok);
+}
+
+int fsc_app_need_tree(struct fsc_app *a, const char *cmd) {
+  if (fsc_conn_tree(&a->conn))
+    return 0;
+  fsc_app_errorf(a, "%s: server does not serve folders (protocol version %u)",
+                 cmd, a->conn.version);
+  return FSC_EXIT_FAIL;
 }
 
 const char *fsc_esc(char *buf, size_t cap, const char *s) {

@@ -14,10 +14,10 @@
 
 struct fsc_run;
 
-/* A name made safe for the terminal: fsc_fmt_escape() may turn each byte
- * into a 4-byte \xNN. A longer operand (a local path) is cut, as the
- * error line that shows it would be anyway. */
-#define FSC_ESC_MAX (4 * FSP_NAME_MAX + 4)
+/* A name or path made safe for the terminal: fsc_fmt_escape() may turn each
+ * byte into a 4-byte \xNN. A longer operand (a local path) is cut, as the error
+ * line that shows it would be anyway. */
+#define FSC_ESC_MAX (4 * FSP_PATH_MAX + 4)
 
 /* The server's words in an ERROR frame, escaped; a longer text is cut to
  * fit an error line. */
@@ -27,15 +27,18 @@ struct fsc_run;
 struct fsc_app {
   uv_loop_t *loop;
   struct fsc_conn conn;
-  const char *server;  /* HOST:PORT, for messages */
-  int quiet;           /* -q */
-  int progress;        /* draw a progress bar on stderr (a tty, no -q) */
-  int stdout_tty;      /* stdout is a terminal: ls prints columns */
-  int shell;           /* inside the shell: no progress bar */
-  int push_json;       /* print pushed frames as JSON */
-  int reconnect;       /* watch: the owner reopens a lost connection, and
-                          the watch waits for it (fsc_run_reconnected) */
-  int progress_shown;  /* a progress line is on the screen */
+  const char *server; /* HOST:PORT, for messages */
+  int quiet;          /* -q */
+  int progress;       /* draw a progress bar on stderr (a tty, no -q) */
+  int stdout_tty;     /* stdout is a terminal: ls prints columns */
+  int shell;          /* inside the shell: no progress bar */
+  int push_json;      /* print pushed frames as JSON */
+  int reconnect;      /* watch: the owner reopens a lost connection, and
+                         the watch waits for it (fsc_run_reconnected) */
+  int progress_shown; /* a progress line is on the screen */
+  /* The shell's current folder (a folder path; "" is the top folder):
+   * server paths the user types are resolved against it. */
+  char cwd[FSP_PATH_MAX + 1];
   struct fsc_run *run; /* the running command, or NULL */
   /* Prints one line (without newline) on stdout (to_err 0) or stderr. */
   void (*print)(struct fsc_app *a, int to_err, const char *line);
@@ -54,6 +57,19 @@ void fsc_app_errorf(struct fsc_app *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* The server path for the operand arg into out[0..cap): on a connection
+ * that speaks version 3, arg resolved against the shell's current folder
+ * (fsc_rpath_resolve: "a/../b" is "b", "/x" starts at the top); on an older
+ * one arg as typed, which must be a plain name. folder_ok allows the top
+ * folder itself (""). Returns 0 or FSP_EBADNAME. */
+int fsc_app_rpath(struct fsc_app *a, const char *arg, char *out, size_t cap,
+                  int folder_ok);
+
+/* For a command that needs folders (protocol.md section 12): 0 when the
+ * connection speaks version 3, else prints "fsc: CMD: server does not serve
+ * folders (protocol version N)" and returns FSC_EXIT_FAIL. */
+int fsc_app_need_tree(struct fsc_app *a, const char *cmd);
 
 /* Removes the progress line from the screen, if one is shown. */
 void fsc_app_clear_progress(struct fsc_app *a);

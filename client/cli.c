@@ -18,6 +18,9 @@ enum {
   OPT_AS = 1 << 5,       /* --as NAME */
   OPT_NOCLOB = 1 << 6,   /* --no-clobber */
   OPT_RETRY = 1 << 7,    /* --retry N */
+  OPT_REC = 1 << 8,      /* -r, --recursive */
+  OPT_REC_LS = 1 << 9,   /* -R, --recursive */
+  OPT_PARENTS = 1 << 10, /* -p, --parents */
 };
 
 struct cmd_spec {
@@ -38,13 +41,20 @@ static const char program_help[] =
     "Client for the fsd file server.\n"
     "\n"
     "Commands:\n"
-    "  ls [-l] [-h] [--json]            list the files on the server\n"
-    "  size [-h] NAME...                print the size of files\n"
-    "  rm NAME...                       remove files\n"
-    "  get NAME... [-o PATH] [-c]       download files\n"
-    "  put FILE... [--as NAME] [--no-clobber]\n"
+    "  ls [-l] [-h] [-R] [--json] [PATH]\n"
+    "                                   list the files and folders on the "
+    "server\n"
+    "  size [-h] PATH...                print the size of files\n"
+    "  rm [-r] PATH...                  remove files (-r: and folders)\n"
+    "  mkdir [-p] PATH...               make folders\n"
+    "  mv [--no-clobber] SRC DST        move or rename a file or folder\n"
+    "  get PATH... [-o PATH] [-c]       download files\n"
+    "  get -r PATH... [-o DIR]          download folders\n"
+    "  put FILE... [--as PATH] [--no-clobber]\n"
     "                                   upload files ('-' is stdin)\n"
-    "  watch [--json] [--retry N]       print changes and notices as they "
+    "  put -r DIR... [--as PATH]        upload folders\n"
+    "  watch [--json] [--retry N] [PATH]\n"
+    "                                   print changes and notices as they "
     "happen\n"
     "  announce TEXT...                 send a notice to every watcher\n"
     "  shell                            interactive prompt\n"
@@ -90,57 +100,101 @@ static const char program_help[] =
     "       transfers are canceled and temporary files removed\n";
 
 static const char ls_help[] =
-    "Usage: fsc ls [-l] [-h] [--json]\n"
+    "Usage: fsc ls [-l] [-h] [-R] [--json] [PATH]\n"
     "\n"
-    "List the files on the server, sorted by name, one per line.\n"
+    "List the files and folders in the server's folder PATH (default: the\n"
+    "top folder), sorted by name, one per line; folders end with '/'.\n"
+    "A server without folders (protocol version 1 or 2) takes no PATH.\n"
     "\n"
-    "  -l      also show size and modification time\n"
-    "  -h      human-readable sizes (with -l)\n"
-    "  --json  one JSON object per line: {\"name\", \"size\", \"mtime_ns\"}\n";
+    "  -l              also show size and modification time\n"
+    "  -h              human-readable sizes (with -l)\n"
+    "  -R, --recursive everything below PATH, as paths relative to it\n"
+    "  --json          one JSON object per line: {\"name\", \"type\", "
+    "\"size\",\n"
+    "                  \"mtime_ns\"}\n";
 
 static const char size_help[] =
-    "Usage: fsc size [-h] NAME...\n"
+    "Usage: fsc size [-h] PATH...\n"
     "\n"
-    "Print the size of each file in bytes (one NAME) or as \"SIZE NAME\"\n"
-    "lines (several NAMEs).\n"
+    "Print the size of each file in bytes (one PATH) or as \"SIZE PATH\"\n"
+    "lines (several PATHs); a folder is shown as \"folder\".\n"
     "\n"
     "  -h  human-readable sizes\n";
 
-static const char rm_help[] = "Usage: fsc rm NAME...\n"
-                              "\n"
-                              "Remove files from the server.\n";
+static const char rm_help[] =
+    "Usage: fsc rm [-r] PATH...\n"
+    "\n"
+    "Remove files, and empty folders, from the server.\n"
+    "\n"
+    "  -r, --recursive  remove folders with everything in them; each entry\n"
+    "                   the server could not remove is printed (\"skipped\n"
+    "                   PATH: REASON\") and the status is 1\n";
+
+static const char mkdir_help[] =
+    "Usage: fsc mkdir [-p] PATH...\n"
+    "\n"
+    "Make folders on the server (protocol version 3).\n"
+    "\n"
+    "  -p, --parents  make missing parent folders too; an existing folder\n"
+    "                 is no error\n";
+
+static const char mv_help[] =
+    "Usage: fsc mv [--no-clobber] SRC DST\n"
+    "\n"
+    "Move or rename the file or folder SRC to the path DST on the server, in\n"
+    "one atomic step (protocol version 3). DST's folder must exist. An\n"
+    "existing file DST is replaced, an existing folder DST only when empty.\n"
+    "\n"
+    "  --no-clobber  fail instead of replacing DST\n";
 
 static const char get_help[] =
-    "Usage: fsc get NAME... [-o PATH] [-c]\n"
+    "Usage: fsc get PATH... [-o PATH] [-c]\n"
+    "       fsc get -r PATH... [-o DIR]\n"
     "\n"
     "Download files over one connection, all requests in flight together.\n"
     "Each file is written to a temporary file beside its target and renamed\n"
     "into place only once its size and checksum match.\n"
     "\n"
-    "  -o PATH         the target file (one NAME) or folder (several); '-' "
+    "  -o PATH         the target file (one PATH) or folder (several); '-' "
     "writes\n"
     "                  to standard output. Default: the current folder.\n"
+    "  -r, --recursive download the server folders PATH with all they hold\n"
+    "                  into DIR/NAME (NAME: PATH's last part; the whole\n"
+    "                  server for '/'); ends with \"N files, M bytes\".\n"
+    "                  Nothing is written outside DIR, and no local link is\n"
+    "                  followed; a file that fails is reported, the others\n"
+    "                  go on, and the status is 1\n"
     "  -c, --continue  resume from TARGET.fsc-part, a partial copy kept by an\n"
     "                  interrupted `get -c`, once the server confirms that it\n"
     "                  matches the start of the file\n";
 
 static const char put_help[] =
-    "Usage: fsc put FILE... [--as NAME] [--no-clobber]\n"
+    "Usage: fsc put FILE... [--as PATH] [--no-clobber]\n"
+    "       fsc put -r DIR... [--as PATH] [--no-clobber]\n"
     "\n"
-    "Upload files. Each is stored under its base name, or under NAME.\n"
+    "Upload files. Each is stored under its base name, or under PATH (with\n"
+    "its missing folders made, protocol version 3).\n"
     "FILE '-' reads standard input and needs --as; a pipe or a FIFO (such\n"
     "as bash's <(command)) is read to its end first, since the size goes\n"
     "ahead of the data.\n"
     "\n"
-    "  --as NAME       the name on the server (one FILE only)\n"
-    "  --no-clobber    fail instead of replacing an existing file\n";
+    "  --as PATH       the path on the server (one FILE or DIR only)\n"
+    "  --no-clobber    fail instead of replacing an existing file\n"
+    "  -r, --recursive upload the folders DIR with all they hold, as the\n"
+    "                  server folder NAME (DIR's last part) or PATH;\n"
+    "                  symbolic links are skipped with a warning, empty\n"
+    "                  folders are made; ends with \"N files, M bytes\";\n"
+    "                  a file that fails is reported, the others go on,\n"
+    "                  and the status is 1\n";
 
 static const char watch_help[] =
-    "Usage: fsc watch [--json] [--retry N]\n"
+    "Usage: fsc watch [--json] [--retry N] [PATH]\n"
     "\n"
-    "Print one line per change on the server (added, replaced, removed) and\n"
-    "per notice, until interrupted (Ctrl-C ends it with status 0) or until\n"
-    "its output can no longer be written (`fsc watch | head -1`; status 1).\n"
+    "Print one line per change on the server (added, replaced, removed,\n"
+    "renamed as \"renamed OLD -> NEW\", with full paths; folders end with\n"
+    "'/') in the folder PATH and below (default: everywhere) and per\n"
+    "notice, until interrupted (Ctrl-C ends it with status 0) or until its\n"
+    "output can no longer be written (`fsc watch | head -1`; status 1).\n"
     "\n"
     "watch keeps a table of the server's files (name, size, time): memory\n"
     "grows with the number of files (a million files with 16-byte names\n"
@@ -169,8 +223,10 @@ static const char announce_help[] =
 static const char shell_help[] =
     "Usage: fsc shell\n"
     "\n"
-    "Interactive prompt for the commands ls, size, rm, get, put, announce,\n"
-    "help and quit. Changes and notices are printed as they arrive.\n"
+    "Interactive prompt for the commands ls, size, rm, mkdir, mv, get, put,\n"
+    "announce, cd, pwd, help and quit. Changes and notices are printed as\n"
+    "they arrive. Paths are relative to the shell's current folder (cd PATH,\n"
+    "cd .. and cd / move it; pwd shows it) unless they start with '/'.\n"
     "Line editing: arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down;\n"
     "Ctrl-C cancels the running command or clears the line, Ctrl-D quits.\n"
     "\n"
@@ -190,23 +246,32 @@ static const char keygen_help[] =
     "never replaced. The key has no passphrase: keep the file private.\n";
 
 static const char shell_cmds_help[] =
-    "Commands: ls [-l] [-h] [--json], size [-h] NAME..., rm NAME...,\n"
-    "  get NAME... [-o PATH] [-c], put FILE... [--as NAME] [--no-clobber],\n"
-    "  announce TEXT..., help [COMMAND], quit\n";
+    "Commands: ls [-l] [-h] [-R] [--json] [PATH], size [-h] PATH...,\n"
+    "  rm [-r] PATH..., mkdir [-p] PATH..., mv [--no-clobber] SRC DST,\n"
+    "  get [-r] PATH... [-o PATH] [-c],\n"
+    "  put [-r] FILE... [--as PATH] [--no-clobber],\n"
+    "  announce TEXT..., cd [PATH], pwd, help [COMMAND], quit\n";
 
 static const struct cmd_spec specs[] = {
-    {"ls", FSC_CMD_LS, OPT_LONG | OPT_HUMAN | OPT_JSON, 0, 0, 0, NULL, ls_help},
-    {"size", FSC_CMD_SIZE, OPT_HUMAN, 1, -1, 0, "NAME", size_help},
-    {"rm", FSC_CMD_RM, 0, 1, -1, 0, "NAME", rm_help},
-    {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE, 1, -1, 0, "NAME", get_help},
-    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB, 1, -1, 0, "FILE", put_help},
-    {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 0, -1, NULL, watch_help},
+    {"ls", FSC_CMD_LS, OPT_LONG | OPT_HUMAN | OPT_JSON | OPT_REC_LS, 0, 1, 0,
+     NULL, ls_help},
+    {"size", FSC_CMD_SIZE, OPT_HUMAN, 1, -1, 0, "PATH", size_help},
+    {"rm", FSC_CMD_RM, OPT_REC, 1, -1, 0, "PATH", rm_help},
+    {"mkdir", FSC_CMD_MKDIR, OPT_PARENTS, 1, -1, 0, "PATH", mkdir_help},
+    {"mv", FSC_CMD_MV, OPT_NOCLOB, 2, 2, 0, "SRC and DST", mv_help},
+    {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE | OPT_REC, 1, -1, 0, "PATH",
+     get_help},
+    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB | OPT_REC, 1, -1, 0, "FILE",
+     put_help},
+    {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 1, -1, NULL, watch_help},
     {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0, "TEXT", announce_help},
     {"shell", FSC_CMD_SHELL, 0, 0, 0, -1, NULL, shell_help},
     {"keygen", FSC_CMD_KEYGEN, 0, 0, 0, -1, NULL, keygen_help},
     {"help", FSC_CMD_HELP, 0, 0, 1, 1, NULL, shell_cmds_help},
     {"quit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
     {"exit", FSC_CMD_QUIT, 0, 0, 0, 1, NULL, shell_cmds_help},
+    {"cd", FSC_CMD_CD, 0, 0, 1, 1, NULL, shell_cmds_help},
+    {"pwd", FSC_CMD_PWD, 0, 0, 0, 1, NULL, shell_cmds_help},
 };
 
 #define NSPECS (sizeof specs / sizeof specs[0])
@@ -255,6 +320,42 @@ static int long_with_value(const char *arg, const char *opt, int argc,
   return 1;
 }
 
+/* The rules between a command's options and operands, once parsed.
+ * Returns 0 or FSC_EXIT_USAGE with a message in err. */
+static int check_operands(const struct fsc_cmd *c, char *err, size_t errlen) {
+  char **ops = c->args;
+  int nops = c->nargs;
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && nops > 1)
+    return usage(err, errlen, "get: -o - takes exactly one NAME");
+  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && c->resume)
+    return usage(err, errlen, "get: --continue cannot write to stdout");
+  if (c->kind == FSC_CMD_GET && c->recursive && c->out &&
+      strcmp(c->out, "-") == 0)
+    return usage(err, errlen, "get: -r cannot write to stdout");
+  if (c->kind == FSC_CMD_GET && c->recursive && c->resume)
+    return usage(err, errlen, "get: --continue does not go with -r");
+  if (c->kind == FSC_CMD_PUT) {
+    if (c->as && nops > 1)
+      return usage(err, errlen, "put: --as takes exactly one %s",
+                   c->recursive ? "DIR" : "FILE");
+    for (int i = 0; i < nops && c->recursive; i++)
+      if (strcmp(ops[i], "-") == 0)
+        return usage(err, errlen, "put: -r takes folders, not '-' (stdin)");
+    for (int i = 0; i < nops; i++)
+      if (strcmp(ops[i], "-") == 0 && c->as == NULL)
+        return usage(err, errlen, "put: '-' (stdin) needs --as NAME");
+  }
+  if (c->kind == FSC_CMD_HELP && nops == 1) {
+    const struct cmd_spec *t = NULL;
+    for (size_t i = 0; i < NSPECS; i++)
+      if (strcmp(ops[0], specs[i].name) == 0)
+        t = &specs[i];
+    if (t == NULL)
+      return usage(err, errlen, "help: unknown command '%s'", ops[0]);
+  }
+  return 0;
+}
+
 int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
                   char *err, size_t errlen) {
   const struct cmd_spec *sp = NULL;
@@ -297,6 +398,11 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
         c->resume = 1;
       else if ((sp->opts & OPT_NOCLOB) && strcmp(a, "--no-clobber") == 0)
         c->no_clobber = 1;
+      else if ((sp->opts & (OPT_REC | OPT_REC_LS)) &&
+               strcmp(a, "--recursive") == 0)
+        c->recursive = 1;
+      else if ((sp->opts & OPT_PARENTS) && strcmp(a, "--parents") == 0)
+        c->parents = 1;
       else if ((sp->opts & OPT_AS) &&
                long_with_value(a, "--as", argc, argv, &i, &val)) {
         if (val == NULL || *val == '\0')
@@ -330,6 +436,11 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
         c->human = 1;
       else if (*p == 'c' && (sp->opts & OPT_CONTINUE))
         c->resume = 1;
+      else if ((*p == 'r' && (sp->opts & OPT_REC)) ||
+               (*p == 'R' && (sp->opts & OPT_REC_LS)))
+        c->recursive = 1;
+      else if (*p == 'p' && (sp->opts & OPT_PARENTS))
+        c->parents = 1;
       else if (*p == 'o' && (sp->opts & OPT_OUT)) {
         if (p[1] != '\0')
           c->out = p + 1;
@@ -354,26 +465,7 @@ int fsc_parse_cmd(int argc, char **argv, int shell, struct fsc_cmd *c,
   if (sp->max_args >= 0 && nops > sp->max_args)
     return usage(err, errlen, "%s: unexpected argument '%s'", sp->name,
                  ops[sp->max_args]);
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && nops > 1)
-    return usage(err, errlen, "get: -o - takes exactly one NAME");
-  if (c->kind == FSC_CMD_GET && c->out && strcmp(c->out, "-") == 0 && c->resume)
-    return usage(err, errlen, "get: --continue cannot write to stdout");
-  if (c->kind == FSC_CMD_PUT) {
-    if (c->as && nops > 1)
-      return usage(err, errlen, "put: --as takes exactly one FILE");
-    for (int i = 0; i < nops; i++)
-      if (strcmp(ops[i], "-") == 0 && c->as == NULL)
-        return usage(err, errlen, "put: '-' (stdin) needs --as NAME");
-  }
-  if (c->kind == FSC_CMD_HELP && nops == 1) {
-    const struct cmd_spec *t = NULL;
-    for (size_t i = 0; i < NSPECS; i++)
-      if (strcmp(ops[0], specs[i].name) == 0)
-        t = &specs[i];
-    if (t == NULL)
-      return usage(err, errlen, "help: unknown command '%s'", ops[0]);
-  }
-  return 0;
+  return check_operands(c, err, errlen);
 }
 
 /* One global option at argv[*i] (not --help or --version, which only

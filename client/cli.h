@@ -28,10 +28,14 @@ enum fsc_cmd_kind {
   FSC_CMD_PUT,
   FSC_CMD_WATCH,
   FSC_CMD_ANNOUNCE,
+  FSC_CMD_MKDIR, /* version 3 servers (folders) */
+  FSC_CMD_MV,    /* version 3 servers (folders) */
   FSC_CMD_SHELL,
   FSC_CMD_KEYGEN, /* command line only: make this client's key */
   FSC_CMD_HELP,   /* shell only: `help [COMMAND]` */
   FSC_CMD_QUIT,   /* shell only: `quit`, `exit` */
+  FSC_CMD_CD,     /* shell only: `cd [PATH]`, the shell's current folder */
+  FSC_CMD_PWD,    /* shell only: `pwd` */
 };
 
 /* One parsed command. Strings point into the argv that was parsed. */
@@ -42,11 +46,13 @@ struct fsc_cmd {
   int human;       /* ls/size -h */
   int json;        /* ls/watch --json */
   int resume;      /* get -c/--continue */
-  int no_clobber;  /* put --no-clobber */
+  int no_clobber;  /* put, mv --no-clobber */
+  int recursive;   /* ls -R, rm -r, get -r, put -r */
+  int parents;     /* mkdir -p */
   int retry;       /* watch --retry N: failed reconnects in a row before
                       giving up; -1 (the default): no limit */
   const char *out; /* get -o PATH ("-" is stdout), or NULL */
-  const char *as;  /* put --as NAME, or NULL */
+  const char *as;  /* put --as NAME (a path), or NULL */
   char **args;     /* operands (NAMEs, FILEs, TEXT words, help topic) */
   int nargs;
 };

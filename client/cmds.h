@@ -9,6 +9,9 @@ extern const struct fsc_run_ops fsc_ls_ops;       /* ls.c */
 extern const struct fsc_run_ops fsc_size_ops;     /* small.c */
 extern const struct fsc_run_ops fsc_rm_ops;       /* small.c */
 extern const struct fsc_run_ops fsc_announce_ops; /* small.c */
+extern const struct fsc_run_ops fsc_mkdir_ops;    /* small.c */
+extern const struct fsc_run_ops fsc_mv_ops;       /* small.c */
+extern const struct fsc_run_ops fsc_cd_ops;       /* small.c */
 extern const struct fsc_run_ops fsc_watch_ops;    /* watch.c */
 extern const struct fsc_run_ops fsc_get_ops;      /* get.c */
 extern const struct fsc_run_ops fsc_put_ops;      /* put.c */

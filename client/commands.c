@@ -13,6 +13,9 @@ static const struct fsc_run_ops *const commands[] = {
     [FSC_CMD_PUT] = &fsc_put_ops,
     [FSC_CMD_WATCH] = &fsc_watch_ops,
     [FSC_CMD_ANNOUNCE] = &fsc_announce_ops,
+    [FSC_CMD_MKDIR] = &fsc_mkdir_ops,
+    [FSC_CMD_MV] = &fsc_mv_ops,
+    [FSC_CMD_CD] = &fsc_cd_ops,
 };
 
 int fsc_command_start(struct fsc_app *a, const struct fsc_cmd *cmd) {

@@ -121,7 +121,7 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
-  ssize_t need = fsp_msg_encode(NULL, 0, m);
+  ssize_t need = fsp_msg_encode_v(NULL, 0, c->version, m);
   if (need < 0)
     return (int)need;
   struct wreq *w = fsc_malloc(sizeof *w + (size_t)need);
@@ -129,12 +129,16 @@ static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
     return UV_ENOMEM;
   w->c = c;
   w->bye = bye;
-  fsp_msg_encode(w->buf, (size_t)need, m);
+  fsp_msg_encode_v(w->buf, (size_t)need, c->version, m);
   uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)need);
   int rc = c->transport->write(c, &w->req, &b, 1, on_write);
   if (rc < 0)
     fsc_free(w);
   return rc;
+}
+
+int fsc_conn_tree(const struct fsc_conn *c) {
+  return c->version >= FSP_TREE_VERSION;
 }
 
 int fsc_conn_send(struct fsc_conn *c, const struct fsp_msg *m) {
@@ -307,6 +311,11 @@ static void conn_frame(struct fsc_conn *c, const struct fsp_msg *m) {
     c->peer_max_payload = m->u.hello.max_payload;
     c->peer_max_inflight = m->u.hello.max_inflight;
     c->peer_caps = m->u.hello.caps;
+    /* Section 3: the lower of the two versions is spoken. */
+    c->version = m->u.hello.version < FSC_PROTO_VERSION ? m->u.hello.version
+                                                        : FSC_PROTO_VERSION;
+    if (c->version < 1)
+      c->version = 1;
     if (c->peer_max_payload < FSP_MIN_PAYLOAD)
       c->peer_max_payload = FSP_MIN_PAYLOAD;
     if (c->peer_max_inflight == 0)
@@ -361,7 +370,7 @@ static void conn_frame(struct fsc_conn *c, const struct fsp_msg *m) {
 
 static void dispatch_frame(struct fsc_conn *c, const struct fsp_frame *f) {
   struct fsp_msg m;
-  int rc = fsp_msg_decode(f, &m);
+  int rc = fsp_msg_decode_v(f, c->version, &m);
   if (rc == FSP_EOPCODE)
     return; /* a newer server's frame: nothing we asked for */
   if (rc < 0) {
@@ -625,6 +634,7 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   fsp_decoder_init(&c->dec, FSP_DEFAULT_PAYLOAD);
   c->peer_max_payload = FSP_MIN_PAYLOAD;
   c->peer_max_inflight = 1;
+  c->version = FSP_AUTH_VERSION;
   c->gai.data = c;
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);

@@ -14,8 +14,9 @@
 
 #include "fsproto/fsproto.h"
 
-/* The highest protocol version fsc speaks, announced in its HELLO. */
-#define FSC_PROTO_VERSION FSP_AUTH_VERSION
+/* The highest protocol version fsc speaks, announced in its HELLO: folders
+ * and paths (protocol.md section 12). */
+#define FSC_PROTO_VERSION FSP_TREE_VERSION
 
 /* A reference-counted piece of read buffer. */
 struct fsc_rblock {
@@ -137,6 +138,10 @@ struct fsc_conn {
   uint32_t peer_max_payload; /* from the server's HELLO */
   uint32_t peer_max_inflight;
   uint64_t peer_caps;
+  /* The version spoken: the lower of the two HELLOs' (FSP_AUTH_VERSION
+   * until the server's HELLO came, which encodes as versions 1 and 2 do).
+   * Every frame is encoded and decoded in its layout. */
+  unsigned version;
   uint32_t next_id;     /* last request id used */
   struct fsc_req *reqs; /* requests in flight */
   struct fsc_req *last; /* the request that got the last frame */
@@ -181,6 +186,9 @@ int fsc_conn_request(struct fsc_conn *c, struct fsc_req *r, struct fsp_msg *m);
 
 /* Unregisters r: frames for its id are ignored from now on. */
 void fsc_conn_finish(struct fsc_conn *c, struct fsc_req *r);
+
+/* Whether the connection serves folders and paths (it speaks version 3). */
+int fsc_conn_tree(const struct fsc_conn *c);
 
 /* Sends one message (its id set by the caller). Returns 0 or negative. */
 int fsc_conn_send(struct fsc_conn *c, const struct fsp_msg *m);

@@ -196,7 +196,7 @@ size_t fsc_fmt_json_str(char *buf, size_t cap, const char *s, size_t len) {
 
 /* Appends the escaped form of a name or text. */
 static void put_escaped(struct out *o, const struct fsp_str *s) {
-  char tmp[4 * FSP_NAME_MAX + 1];
+  char tmp[4 * FSP_PATH_MAX + 1];
   size_t n = fsc_fmt_escape(tmp, sizeof tmp, s->ptr, s->len);
   if (n < sizeof tmp) {
     put_bytes(o, tmp, n);
@@ -240,9 +240,13 @@ size_t fsc_fmt_ls_line(char *buf, size_t cap, const struct fsp_entry *e,
     char sz[32], tm[64];
     fsc_fmt_size(sz, sizeof sz, e->size, human);
     fsc_fmt_time(tm, sizeof tm, e->mtime_ns);
-    put_fmt(&o, "%*s  %s  ", size_width, sz, tm);
+    /* A folder's size is no size (protocol.md section 12 sends 0). */
+    put_fmt(&o, "%*s  %s  ", size_width, e->type == FSP_TYPE_FOLDER ? "-" : sz,
+            tm);
   }
   put_escaped(&o, &e->name);
+  if (e->type == FSP_TYPE_FOLDER)
+    put_str(&o, "/");
   return finish(&o);
 }
 
@@ -250,6 +254,9 @@ size_t fsc_fmt_ls_json(char *buf, size_t cap, const struct fsp_entry *e) {
   struct out o = {buf, cap, 0};
   put_str(&o, "{\"name\":");
   put_json_str(&o, &e->name);
+  if (e->type != 0)
+    put_fmt(&o, ",\"type\":\"%s\"",
+            e->type == FSP_TYPE_FOLDER ? "folder" : "file");
   put_fmt(&o, ",\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 "}", e->size,
           e->mtime_ns);
   return finish(&o);
@@ -302,12 +309,15 @@ const char *fsc_event_kind_name(uint8_t kind) {
     return "replaced";
   case FSP_EV_REMOVED:
     return "removed";
+  case FSP_EV_RENAMED:
+    return "renamed";
   }
   return "unknown";
 }
 
 size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m, int json) {
   struct out o = {buf, cap, 0};
+  int folder = m->op == FSP_OP_EVENT && m->u.event.file.type == FSP_TYPE_FOLDER;
   switch (m->op) {
   case FSP_OP_EVENT:
     if (json) {
@@ -316,13 +326,27 @@ size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m, int json) {
               "\"name\":",
               m->u.event.seq, fsc_event_kind_name(m->u.event.kind));
       put_json_str(&o, &m->u.event.file.name);
+      if (m->u.event.kind == FSP_EV_RENAMED) {
+        put_str(&o, ",\"from\":");
+        put_json_str(&o, &m->u.event.from);
+      }
+      if (m->u.event.file.type != 0)
+        put_fmt(&o, ",\"entry\":\"%s\"", folder ? "folder" : "file");
       put_fmt(&o, ",\"size\":%" PRIu64 ",\"mtime_ns\":%" PRId64 "}",
               m->u.event.file.size, m->u.event.file.mtime_ns);
     } else {
+      /* Full paths; a folder ends with '/'; a rename shows both paths. */
       put_str(&o, fsc_event_kind_name(m->u.event.kind));
       put_str(&o, " ");
+      if (m->u.event.kind == FSP_EV_RENAMED) {
+        put_escaped(&o, &m->u.event.from);
+        put_str(&o, folder ? "/ -> " : " -> ");
+      }
       put_escaped(&o, &m->u.event.file.name);
-      if (m->u.event.kind != FSP_EV_REMOVED)
+      if (folder)
+        put_str(&o, "/");
+      else if (m->u.event.kind != FSP_EV_REMOVED &&
+               m->u.event.kind != FSP_EV_RENAMED)
         put_fmt(&o, " (%" PRIu64 " bytes)", m->u.event.file.size);
     }
     break;

@@ -30,8 +30,9 @@ size_t fsc_fmt_escape(char *buf, size_t cap, const char *s, size_t len);
  * control characters escaped; bytes that are not UTF-8 become U+FFFD. */
 size_t fsc_fmt_json_str(char *buf, size_t cap, const char *s, size_t len);
 
-/* One `ls` line (no newline): the escaped name; with long_fmt
- * "SIZE  YYYY-MM-DD HH:MM  NAME" with SIZE right-aligned to size_width. */
+/* One `ls` line (no newline): the escaped name (a path in version 3), a
+ * folder's with a trailing '/'; with long_fmt "SIZE  YYYY-MM-DD HH:MM  NAME"
+ * with SIZE right-aligned to size_width ("-" for a folder). */
 size_t fsc_fmt_ls_line(char *buf, size_t cap, const struct fsp_entry *e,
                        int long_fmt, int human, int size_width);
 
@@ -45,15 +46,18 @@ void fsc_fmt_columns(const char *const *items, size_t n, size_t term,
 /* Terminal columns taken by UTF-8 text s: one per character. */
 size_t fsc_fmt_width(const char *s);
 
-/* One `ls --json` line: {"name":..,"size":..,"mtime_ns":..}. */
+/* One `ls --json` line: {"name":..,"size":..,"mtime_ns":..}, with
+ * "type":"file"|"folder" after the name in version 3. */
 size_t fsc_fmt_ls_json(char *buf, size_t cap, const struct fsp_entry *e);
 
-/* The name of an event kind: "added", "replaced", "removed" or "unknown". */
+/* The name of an event kind: "added", "replaced", "removed", "renamed" or
+ * "unknown". */
 const char *fsc_event_kind_name(uint8_t kind);
 
 /* A pushed frame (EVENT, NOTIFY or RESYNC) as one line for `watch` and the
  * shell, without newline: "added NAME (SIZE bytes)", "removed NAME",
- * "notice: TEXT", "resync: some events were missed; list again".
+ * "notice: TEXT", "resync: some events were missed; list again". Paths
+ * are full; a folder's ends with '/'; a rename is "renamed OLD -> NEW".
  * json selects one JSON object instead. Returns 0 for other opcodes (and
  * writes an empty string). */
 size_t fsc_fmt_push(char *buf, size_t cap, const struct fsp_msg *m, int json);

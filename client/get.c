@@ -5,6 +5,7 @@
  * them, writes them with uv_fs_write in big gathered writes, and moves the
  * file into place only after END's size and checksum matched. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +18,9 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "job.h"
+#include "getr.h"
 #include "path.h"
+#include "rpath.h"
 #include "xfer.h"
 
 /* Downloads: stop reading the socket while this many received bytes wait
@@ -33,14 +36,6 @@
 #define GET_PARALLEL 16
 /* Reads of a partial copy being hashed before a resume. */
 #define GET_PREFIX_CHUNK (1u << 20)
-
-/* What the downloads of one run share. */
-struct get_run {
-  struct fsc_progress prog;
-  uint64_t waiting; /* downloaded bytes waiting for the disk */
-  int paused;       /* we paused the connection's reading */
-  int out_is_dir;   /* -o names a folder */
-};
 
 struct piece {
   struct fsc_rblock *blk;
@@ -61,12 +56,13 @@ enum get_phase {
 
 struct get_job {
   struct fsc_job j;
-  char target[PATH_MAX]; /* where the file ends up ("-": stdout) */
-  char work[PATH_MAX];   /* the file being written */
-  int direct;            /* writing into target itself (stdout, a device) */
-  int keep_part;         /* on failure, keep work (resumable) */
-  int fd;                /* -1 when not open */
-  int own_fd;            /* fd is ours to close */
+  char rpath[FSP_PATH_MAX + 1]; /* the file's path on the server */
+  char target[PATH_MAX];        /* where the file ends up ("-": stdout) */
+  char work[PATH_MAX];          /* the file being written */
+  int direct;    /* writing into target itself (stdout, a device) */
+  int keep_part; /* on failure, keep work (resumable) */
+  int fd;        /* -1 when not open */
+  int own_fd;    /* fd is ours to close */
   enum get_phase phase;
   struct fsc_get sm;
   uv_fs_t fs; /* the one file operation in flight */
@@ -272,8 +268,8 @@ static int send_range(struct get_job *g, uint8_t op, uint64_t off,
   m.op = op;
   m.u.range.offset = off;
   m.u.range.length = len;
-  m.u.range.name.ptr = g->j.arg;
-  m.u.range.name.len = strlen(g->j.arg);
+  m.u.range.name.ptr = g->rpath;
+  m.u.range.name.len = strlen(g->rpath);
   fsc_conn_finish(&g->j.run->app->conn, &g->j.req);
   g->j.req_done = 0;
   g->cancel_sent = 0;
@@ -314,7 +310,10 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
     fsc_conn_finish(&r->app->conn, req);
     if (!g->j.failed) {
       fsc_server_msg(msg, sizeof msg, m);
-      get_error(g, "%s", msg);
+      get_error(g, "%s%s", msg,
+                m->u.error.status == FSP_ST_IS_FOLDER
+                    ? " (get -r fetches folders)"
+                    : "");
       if (m->u.error.status == FSP_ST_NOT_FOUND ||
           m->u.error.status == FSP_ST_RANGE)
         g->keep_part = 0;
@@ -370,8 +369,10 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
       get_fail(g);
       return;
     }
-    get_run(g)->prog.total += g->sm.offset + g->sm.length;
-    get_run(g)->prog.sizes_known++;
+    if (!get_run(g)->tree) { /* get -r counted the listed sizes */
+      get_run(g)->prog.total += g->sm.offset + g->sm.length;
+      get_run(g)->prog.sizes_known++;
+    }
     return;
   case FSP_OP_END:
     g->j.req_done = 1;
@@ -462,6 +463,10 @@ static void get_step(struct get_job *g) {
       break;
     }
     g->phase = GP_DONE;
+    if (!g->j.failed) {
+      get_run(g)->files_ok++;
+      get_run(g)->bytes_ok += g->woff;
+    }
     if (g->j.failed && g->keep_part && g->work[0] != '\0' && !g->direct) {
       char name[FSC_ESC_MAX];
       fsc_app_errorf(r->app,
@@ -652,8 +657,11 @@ static void on_target_stat(uv_fs_t *req) {
     get_step(g);
     return;
   }
-  if (res == 0 && S_ISDIR(mode)) {
-    get_error(g, "%s is a folder", g->target);
+  if (res == 0 && (S_ISDIR(mode) || (get_run(g)->tree && !S_ISREG(mode)))) {
+    /* get -r replaces files only: a link or a device in the way (checked
+     * with lstat) is left alone rather than written through. */
+    get_error(g, "%s is %s", g->target,
+              S_ISDIR(mode) ? "a folder" : "not a regular file; left alone");
     g->j.req_done = 1;
     get_step(g);
     return;
@@ -729,7 +737,24 @@ static void get_job_start(struct fsc_job *j) {
   const char *name = g->j.arg;
   char ename[FSC_ESC_MAX];
   g->phase = GP_OPEN;
+  if (get_run(g)->tree) {
+    /* get -r: getr.c checked the path and made its folder. */
+    snprintf(g->rpath, sizeof g->rpath, "%s", name);
+    snprintf(g->target, sizeof g->target, "%s", get_run(g)->local[g->j.index]);
+    g->fs.data = g;
+    g->fs_busy = 1;
+    int rc = uv_fs_lstat(r->app->loop, &g->fs, g->target, on_target_stat);
+    fsc_fs_started(&g->fs, rc, on_target_stat);
+    return;
+  }
+  /* The path on the server (resolved against the shell's folder); the
+   * local file takes its last component. */
+  if (fsc_app_rpath(r->app, name, g->rpath, sizeof g->rpath, 0) == 0)
+    name = fsc_rpath_base(g->rpath);
+  else
+    name = "";
   if (fsc_name_safe(name) != 0) {
+    name = g->j.arg;
     fsc_app_errorf(r->app, "get %s: %s", fsc_esc(ename, sizeof ename, name),
                    fsp_strerror(FSP_EBADNAME));
     g->j.failed = 1;
@@ -769,7 +794,7 @@ static int get_begin(struct fsc_run *r) {
   struct get_run *gr = fsc_calloc(1, sizeof *gr);
   if (gr == NULL)
     return UV_ENOMEM;
-  if (cmd->out != NULL && strcmp(cmd->out, "-") != 0) {
+  if (cmd->out != NULL && strcmp(cmd->out, "-") != 0 && !cmd->recursive) {
     uv_fs_t st;
     /* One stat before anything runs: is -o a folder? */
     int rc = uv_fs_stat(NULL, &st, cmd->out, NULL);
@@ -785,6 +810,15 @@ static int get_begin(struct fsc_run *r) {
     }
   }
   r->state = gr;
+  if (cmd->recursive) {
+    int rc = fsc_getr_begin(r, gr);
+    if (rc != 0) {
+      fsc_getr_free(r, gr);
+      fsc_free(gr);
+      r->state = NULL;
+    }
+    return rc;
+  }
   const char *first = cmd->nargs > 0 ? cmd->args[0] : "";
   fsc_progress_start(&gr->prog, r->app, cmd->nargs, first, strlen(first));
   return 0;
@@ -797,10 +831,18 @@ static void get_end(struct fsc_run *r) {
     fsc_conn_resume(&r->app->conn);
   }
   fsc_progress_stop(&gr->prog, !r->canceled && r->status == 0);
+  if (gr->tree) {
+    char line[96];
+    snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
+             gr->files_ok, gr->bytes_ok);
+    r->app->print(r->app, 0, line);
+  }
 }
 
 static void get_free(struct fsc_run *r) {
-  fsc_free(r->state);
+  struct get_run *gr = r->state;
+  fsc_getr_free(r, gr);
+  fsc_free(gr);
 }
 
 const struct fsc_run_ops fsc_get_ops = {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
+
 /* The reason part of a job's error line; the line itself is cut at
  * ERROR_LINE_MAX by fsc_app_errorf. */
 #define JOB_MSG_MAX 768
@@ -17,8 +19,13 @@ void fsc_job_error(struct fsc_job *j, const char *verb, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* The message may hold local paths made of server names (get -r):
+   * escape it whole. Escaping is idempotent, so the server's words, which
+   * come escaped already, are not changed. */
+  char esc[JOB_MSG_MAX * 4];
+  fsc_fmt_escape(esc, sizeof esc, msg, strlen(msg));
   fsc_app_errorf(j->run->app, "%s %s: %s", verb,
-                 fsc_esc(name, sizeof name, j->arg), msg);
+                 fsc_esc(name, sizeof name, j->arg), esc);
   j->failed = 1;
 }
 

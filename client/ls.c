@@ -1,5 +1,6 @@
-/* fsc ls: one LIST, its ENTRIES gathered, sorted and printed once the
- * server says OK (as lines, columns on a terminal, long lines, or JSON). */
+/* fsc ls: one LIST (of a folder, or of its whole subtree with -R), its
+ * ENTRIES gathered, sorted and printed once the server says OK (as lines,
+ * columns on a terminal, long lines, or JSON). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -9,14 +10,16 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "job.h"
+#include "rpath.h"
 
 /* The listing's first allocation; it doubles from there. */
 #define LS_FIRST_CAP 256
 /* The terminal width assumed when it cannot be read. */
 #define LS_TERM_WIDTH 80
 
-/* The names received so far. */
+/* The names received so far, and the folder listed. */
 struct ls_state {
+  char path[FSP_PATH_MAX + 1];
   struct fsp_entry *entries; /* names owned (fsc_malloc'd ptr) */
   size_t n, cap;
 };
@@ -37,7 +40,7 @@ static void emit_line(void *arg, const char *line) {
 
 /* On a terminal: columns, filled top to bottom, like ls. */
 static void ls_print_columns(struct fsc_app *a, const struct ls_state *s) {
-  char line[4 * FSP_NAME_MAX + 128];
+  char line[FSC_ESC_MAX + 128];
   struct winsize ws;
   size_t term = LS_TERM_WIDTH;
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
@@ -58,9 +61,11 @@ static void ls_print_columns(struct fsc_app *a, const struct ls_state *s) {
 static void ls_print(struct fsc_run *r) {
   struct fsc_app *a = r->app;
   struct ls_state *s = r->state;
-  char line[4 * FSP_NAME_MAX + 128];
+  char line[FSC_ESC_MAX + 128];
   if (s->n > 1)
     qsort(s->entries, s->n, sizeof s->entries[0], entry_cmp);
+  /* A tree of paths reads best one per line, as ls -R's own lines. */
+  int columns = a->stdout_tty && !r->cmd.recursive;
   if (r->cmd.json) {
     for (size_t i = 0; i < s->n; i++) {
       fsc_fmt_ls_json(line, sizeof line, &s->entries[i]);
@@ -84,7 +89,7 @@ static void ls_print(struct fsc_run *r) {
     }
     return;
   }
-  if (!a->stdout_tty || s->n == 0) {
+  if (!columns || s->n == 0) {
     for (size_t i = 0; i < s->n; i++) {
       fsc_fmt_ls_line(line, sizeof line, &s->entries[i], 0, 0, 0);
       a->print(a, 0, line);
@@ -135,7 +140,12 @@ static void ls_msg(struct fsc_req *req, const struct fsp_msg *m) {
     break;
   case FSP_OP_ERROR:
     fsc_server_msg(msg, sizeof msg, m);
-    fsc_app_errorf(r->app, "ls: %s", msg);
+    if (r->cmd.nargs > 0) {
+      char path[FSC_ESC_MAX];
+      fsc_app_errorf(r->app, "ls %s: %s",
+                     fsc_esc(path, sizeof path, r->cmd.args[0]), msg);
+    } else
+      fsc_app_errorf(r->app, "ls: %s", msg);
     j->failed = 1;
     break;
   default:
@@ -169,9 +179,10 @@ static struct fsc_job *ls_job_new(void) {
 
 static void ls_job_start(struct fsc_job *j) {
   struct fsc_run *r = j->run;
+  struct ls_state *s = r->state;
   struct fsp_msg m;
-  memset(&m, 0, sizeof m);
-  m.op = FSP_OP_LIST;
+  fsc_rpath_msg(&m, FSP_OP_LIST, r->app->conn.version,
+                r->cmd.recursive ? FSP_LIST_RECURSIVE : 0, s->path);
   int rc = fsc_conn_request(&r->app->conn, &j->req, &m);
   if (rc < 0) {
     fsc_app_errorf(r->app, "ls: %s", fsc_strerror(rc));
@@ -180,8 +191,28 @@ static void ls_job_start(struct fsc_job *j) {
 }
 
 static int ls_begin(struct fsc_run *r) {
-  r->state = fsc_calloc(1, sizeof(struct ls_state));
-  return r->state == NULL ? UV_ENOMEM : 0;
+  struct fsc_app *a = r->app;
+  struct ls_state *s = fsc_calloc(1, sizeof *s);
+  if (s == NULL)
+    return UV_ENOMEM;
+  const char *arg = r->cmd.nargs > 0 ? r->cmd.args[0] : "";
+  /* A flat server has one folder: a folder named is an error, said so. */
+  int rc = 0;
+  if (!fsc_conn_tree(&a->conn) && arg[0] != '\0')
+    rc = fsc_app_need_tree(a, "ls");
+  else if (fsc_conn_tree(&a->conn) &&
+           fsc_app_rpath(a, arg, s->path, sizeof s->path, 1) < 0) {
+    char e[FSC_ESC_MAX];
+    fsc_app_errorf(a, "ls %s: %s", fsc_esc(e, sizeof e, arg),
+                   fsp_strerror(FSP_EBADNAME));
+    rc = FSC_EXIT_FAIL;
+  }
+  if (rc != 0) {
+    fsc_free(s);
+    return rc;
+  }
+  r->state = s;
+  return 0;
 }
 
 static void ls_free(struct fsc_run *r) {

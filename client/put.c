@@ -2,8 +2,12 @@
  * piped stdin to an unlinked temporary file, since PUT announces the size),
  * sends PUT, waits for READY, then reads the file in chunks into a few
  * buffers, each sent as one DATA frame with its header in front (no copy),
- * and ends with END carrying the XXH3-64 of what was read. */
+ * and ends with END carrying the XXH3-64 of what was read. put -r walks
+ * each DIR first (walk.c) and runs one job per file (PUT with PARENTS) or
+ * empty folder (MKDIR with PARENTS), many at once on the one connection,
+ * each job freed as it ends. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +21,8 @@
 #include "fmt.h"
 #include "job.h"
 #include "path.h"
+#include "rpath.h"
+#include "walk.h"
 #include "xfer.h"
 
 /* DATA frames we send are at most this big (and at most what the server
@@ -30,6 +36,21 @@
 #define PUT_PARALLEL 4
 /* Reads of a piped stdin being spooled to a temporary file. */
 #define SPOOL_CHUNK (1u << 20)
+/* put -r: uploads in flight at once (within the server's limit), so that
+ * small files never wait for a round trip each; with smaller chunks, so
+ * that they hold at most PUT_TREE_PARALLEL * PUT_NBUF * PUT_TREE_CHUNK
+ * (32 MiB) however big the files. */
+#define PUT_TREE_PARALLEL 32
+#define PUT_TREE_CHUNK (256u << 10)
+
+/* What the uploads of one run share. */
+struct put_run {
+  struct fsc_progress prog;
+  int tree;             /* put -r */
+  struct fsc_walk walk; /* put -r: the files and empty folders */
+  uint64_t files_ok;    /* put -r: files stored */
+  uint64_t bytes_ok;    /* and their bytes */
+};
 
 struct put_buf {
   uv_write_t w;
@@ -41,7 +62,8 @@ struct put_buf {
 
 struct put_job {
   struct fsc_job j;
-  char name[FSP_NAME_MAX + 1]; /* the name on the server */
+  char name[FSP_PATH_MAX + 1]; /* the path on the server */
+  int folder;                  /* put -r: an empty folder, made by MKDIR */
   int fd;
   int own_fd;
   int is_stdin;
@@ -75,9 +97,13 @@ static void put_step(struct put_job *p);
 /* Reports the upload's first error. */
 #define put_error(p, ...) fsc_job_error(&(p)->j, "put", __VA_ARGS__)
 
-/* The run's progress bar, which is all the uploads of a run share. */
-static struct fsc_progress *put_progress(const struct put_job *p) {
+static struct put_run *put_run(const struct put_job *p) {
   return p->j.run->state;
+}
+
+/* The run's progress bar. */
+static struct fsc_progress *put_progress(const struct put_job *p) {
+  return &put_run(p)->prog;
 }
 
 static void put_cancel_request(struct put_job *p) {
@@ -227,12 +253,19 @@ static void put_msg(struct fsc_req *req, const struct fsp_msg *m) {
     put_step(p);
     return;
   case FSP_OP_INFO:
+  case FSP_OP_OK: /* put -r: the MKDIR of an empty folder */
+    if ((m->op == FSP_OP_OK) != p->folder)
+      return;
     p->j.req_done = 1;
     fsc_conn_finish(&r->app->conn, req);
-    if (!p->j.failed) {
+    if (!p->j.failed && !p->folder) {
       rc = fsc_put_on_info(&p->sm, m);
       if (rc < 0)
         put_error(p, "%s", fsc_strerror(rc));
+      else {
+        put_run(p)->files_ok++;
+        put_run(p)->bytes_ok += p->size;
+      }
     }
     put_step(p);
     return;
@@ -262,20 +295,30 @@ static void put_lost(struct fsc_req *req, int err) {
 
 static void put_send_request(struct put_job *p) {
   struct fsc_run *r = p->j.run;
-  if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload, PUT_CHUNK) <
-      0) {
+  struct put_run *pr = put_run(p);
+  if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload,
+                   pr->tree ? PUT_TREE_CHUNK : PUT_CHUNK) < 0) {
     put_error(p, "%s", fsc_strerror(UV_ENOMEM));
     p->j.req_done = 1;
     put_step(p);
     return;
   }
-  put_progress(p)->total += p->size;
-  put_progress(p)->sizes_known++;
+  if (pr->tree) {
+    /* The walk counted the size it saw; the file may have changed. */
+    pr->prog.total += p->size - pr->walk.items[p->j.index].size;
+  } else {
+    pr->prog.total += p->size;
+    pr->prog.sizes_known++;
+  }
   struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_PUT;
   m.u.put.size = p->size;
   m.u.put.mode = r->cmd.no_clobber ? FSP_PUT_NO_CLOBBER : FSP_PUT_REPLACE;
+  /* Version 3: the mode byte holds flags, and the path's folders are made
+   * as needed (--as a/b/c.txt, put -r). */
+  if (fsc_conn_tree(&r->app->conn))
+    m.u.put.mode |= FSP_PUT_PARENTS;
   m.u.put.name.ptr = p->name;
   m.u.put.name.len = strlen(p->name);
   int rc = fsc_conn_request(&r->app->conn, &p->j.req, &m);
@@ -452,7 +495,7 @@ static void on_put_stat(uv_fs_t *req) {
     return;
   }
   if (S_ISDIR(mode)) {
-    put_error(p, "is a folder");
+    put_error(p, "is a folder (put -r sends folders)");
     p->j.req_done = 1;
     put_step(p);
     return;
@@ -545,21 +588,68 @@ static struct fsc_job *put_job_new(void) {
   return &p->j;
 }
 
+/* put -r: job i is item i of the walk, a file or an empty folder. */
+static const char *put_tree_arg(struct fsc_run *r, int i) {
+  struct put_run *pr = r->state;
+  return pr->walk.items[i].local;
+}
+
+/* put -r: an empty folder is one MKDIR with PARENTS. */
+static void put_mkdir(struct put_job *p) {
+  struct fsc_run *r = p->j.run;
+  struct fsp_msg m;
+  fsc_rpath_msg(&m, FSP_OP_MKDIR, r->app->conn.version, FSP_MKDIR_PARENTS,
+                p->name);
+  int rc = fsc_conn_request(&r->app->conn, &p->j.req, &m);
+  if (rc < 0) {
+    put_error(p, "%s", fsc_strerror(rc));
+    p->j.req_done = 1;
+    put_step(p);
+  }
+}
+
+/* The job's path on the server: the walk's, or FILE's base name (or --as)
+ * resolved against the shell's current folder. Returns 0, or -1 after
+ * saying why. */
+static int put_target(struct put_job *p) {
+  struct fsc_run *r = p->j.run;
+  struct put_run *pr = put_run(p);
+  char ename[FSC_ESC_MAX], want[FSP_PATH_MAX + 1];
+  size_t len;
+  if (pr->tree) {
+    const struct fsc_walk_item *it = &pr->walk.items[p->j.index];
+    p->folder = it->folder;
+    len = strlen(it->remote);
+    if (len <= FSP_PATH_MAX && fsp_path_check(it->remote, len) == 0) {
+      memcpy(p->name, it->remote, len + 1);
+      return 0;
+    }
+    fsc_fmt_escape(ename, sizeof ename, it->remote, len);
+  } else {
+    const char *name = fsc_put_name(p->j.arg, r->cmd.as, &len);
+    if (len < sizeof want) {
+      memcpy(want, name, len);
+      want[len] = '\0';
+      if (fsc_app_rpath(r->app, want, p->name, sizeof p->name, 0) == 0)
+        return 0;
+    }
+    fsc_fmt_escape(ename, sizeof ename, name, len);
+  }
+  put_error(p, "'%s': %s", ename, fsp_strerror(FSP_EBADNAME));
+  p->j.req_done = 1;
+  put_step(p);
+  return -1;
+}
+
 static void put_job_start(struct fsc_job *j) {
   struct put_job *p = (struct put_job *)j;
   struct fsc_run *r = p->j.run;
-  size_t len;
-  const char *name = fsc_put_name(p->j.arg, r->cmd.as, &len);
-  char ename[FSC_ESC_MAX];
-  if (len > FSP_NAME_MAX || fsp_name_check(name, len) != 0) {
-    fsc_fmt_escape(ename, sizeof ename, name, len);
-    put_error(p, "'%s': %s", ename, fsp_strerror(FSP_EBADNAME));
-    p->j.req_done = 1;
-    put_step(p);
+  if (put_target(p) < 0)
+    return;
+  if (p->folder) {
+    put_mkdir(p);
     return;
   }
-  memcpy(p->name, name, len);
-  p->name[len] = '\0';
   p->fs.data = p;
   p->fs_busy = 1;
   int rc;
@@ -571,32 +661,121 @@ static void put_job_start(struct fsc_job *j) {
     fsc_fs_started(&p->fs, rc, on_put_stat);
     return;
   }
-  rc = uv_fs_open(r->app->loop, &p->fs, p->j.arg, O_RDONLY | O_CLOEXEC, 0,
+  /* put -r never follows a link, even one made since the walk. */
+  rc = uv_fs_open(r->app->loop, &p->fs, p->j.arg,
+                  O_RDONLY | O_CLOEXEC | (put_run(p)->tree ? O_NOFOLLOW : 0), 0,
                   on_put_opened);
   fsc_fs_started(&p->fs, rc, on_put_opened);
 }
 
+/* put -r: a warning for an entry the walk left out. */
+static void put_walk_warn(void *arg, const char *local, const char *why,
+                          int failure) {
+  struct fsc_run *r = arg;
+  char e[FSC_ESC_MAX];
+  fsc_app_errorf(r->app, "put %s: %s%s", fsc_esc(e, sizeof e, local), why,
+                 failure ? "" : " (warning)");
+}
+
+/* put -r: walks each DIR into the list of jobs. Returns 0 or an exit
+ * status after saying why. */
+static int put_tree_begin(struct fsc_run *r, struct put_run *pr) {
+  struct fsc_app *a = r->app;
+  char remote[FSP_PATH_MAX + 1], e[FSC_ESC_MAX];
+  int rc = fsc_app_need_tree(a, "put -r");
+  if (rc != 0)
+    return rc;
+  pr->tree = 1;
+  pr->walk.warn = put_walk_warn;
+  pr->walk.arg = r;
+  for (int i = 0; i < r->cmd.nargs; i++) {
+    const char *dir = r->cmd.args[i];
+    size_t len;
+    const char *base = fsc_put_name(dir, r->cmd.as, &len);
+    char want[FSP_PATH_MAX + 1];
+    snprintf(want, sizeof want, "%.*s", (int)len, base);
+    /* "put -r ." uploads the current folder under its own name. */
+    char real[PATH_MAX];
+    if (r->cmd.as == NULL &&
+        (strcmp(want, ".") == 0 || strcmp(want, "..") == 0) &&
+        realpath(dir, real) != NULL)
+      snprintf(want, sizeof want, "%s", fsc_rpath_base(real));
+    if (fsc_app_rpath(a, want, remote, sizeof remote, r->cmd.as != NULL) < 0) {
+      fsc_app_errorf(a, "put %s: '%s' %s", fsc_esc(e, sizeof e, dir), want,
+                     fsp_strerror(FSP_EBADNAME));
+      fsc_run_fail(r, FSC_EXIT_FAIL);
+      continue;
+    }
+    rc = fsc_walk_tree(&pr->walk, dir, remote);
+    if (rc == UV_ENOMEM)
+      return rc;
+    if (rc < 0) {
+      fsc_app_errorf(a, "put %s: %s", fsc_esc(e, sizeof e, dir),
+                     uv_strerror(rc));
+      fsc_run_fail(r, FSC_EXIT_FAIL);
+    }
+  }
+  if (pr->walk.failures > 0)
+    fsc_run_fail(r, FSC_EXIT_FAIL);
+  r->job_arg = put_tree_arg;
+  r->drop_finished = 1;
+  int server = (int)a->conn.peer_max_inflight - 2;
+  r->parallel = PUT_TREE_PARALLEL < server ? PUT_TREE_PARALLEL : server;
+  if (r->parallel < 1)
+    r->parallel = 1;
+  r->njobs = 0;
+  if (fsc_run_add_jobs(r, (int)pr->walk.n) < 0)
+    return UV_ENOMEM;
+  /* One file: the bar shows its path, as for a plain put. */
+  const char *one = "";
+  for (size_t i = 0; i < pr->walk.n && pr->walk.files == 1; i++)
+    if (!pr->walk.items[i].folder)
+      one = pr->walk.items[i].remote;
+  fsc_progress_start(&pr->prog, a, (int)pr->walk.files, one, strlen(one));
+  pr->prog.total = pr->walk.bytes;
+  pr->prog.sizes_known = (int)pr->walk.files;
+  return 0;
+}
+
+static void put_free(struct fsc_run *r);
+
 static int put_begin(struct fsc_run *r) {
   const struct fsc_cmd *cmd = &r->cmd;
-  struct fsc_progress *prog = fsc_calloc(1, sizeof *prog);
-  if (prog == NULL)
+  struct put_run *pr = fsc_calloc(1, sizeof *pr);
+  if (pr == NULL)
     return UV_ENOMEM;
+  r->state = pr;
+  if (cmd->recursive) {
+    int rc = put_tree_begin(r, pr);
+    if (rc != 0)
+      put_free(r);
+    return rc;
+  }
   /* The bar shows the file's name on the server, not the path it came
    * from. */
   size_t len = 0;
   const char *name =
       cmd->nargs > 0 ? fsc_put_name(cmd->args[0], cmd->as, &len) : "";
-  fsc_progress_start(prog, r->app, cmd->nargs, name, len);
-  r->state = prog;
+  fsc_progress_start(&pr->prog, r->app, cmd->nargs, name, len);
   return 0;
 }
 
 static void put_end(struct fsc_run *r) {
-  fsc_progress_stop(r->state, !r->canceled && r->status == 0);
+  struct put_run *pr = r->state;
+  fsc_progress_stop(&pr->prog, !r->canceled && r->status == 0);
+  if (pr->tree) {
+    char line[96];
+    snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
+             pr->files_ok, pr->bytes_ok);
+    r->app->print(r->app, 0, line);
+  }
 }
 
 static void put_free(struct fsc_run *r) {
-  fsc_free(r->state);
+  struct put_run *pr = r->state;
+  fsc_walk_free(&pr->walk);
+  fsc_free(pr);
+  r->state = NULL;
 }
 
 const struct fsc_run_ops fsc_put_ops = {

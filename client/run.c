@@ -3,12 +3,13 @@
 #include "run.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "alloc.h"
 
 static void run_next(struct fsc_run *r);
 
-static void run_fail(struct fsc_run *r, int status) {
+void fsc_run_fail(struct fsc_run *r, int status) {
   if (status > r->status)
     r->status = status;
 }
@@ -53,9 +54,41 @@ void fsc_run_job_finished(struct fsc_job *j) {
   fsc_conn_finish(&r->app->conn, &j->req);
   r->active--;
   if (j->failed && !(r->canceled && r->ops->stop_ok))
-    run_fail(r, r->lost       ? FSC_EXIT_CONN
-                : r->canceled ? FSC_EXIT_INTR
-                              : FSC_EXIT_FAIL);
+    fsc_run_fail(r, r->lost       ? FSC_EXIT_CONN
+                    : r->canceled ? FSC_EXIT_INTR
+                                  : FSC_EXIT_FAIL);
+  if (r->drop_finished && j->index >= 0 && j->index < r->njobs &&
+      r->jobs[j->index] == j) {
+    /* Callers never touch a job after this call (it may end the run), so
+     * it can go now. */
+    r->jobs[j->index] = NULL;
+    j->ops->destroy(j);
+  }
+  run_next(r);
+}
+
+int fsc_run_add_jobs(struct fsc_run *r, int n) {
+  if (n <= 0)
+    return 0;
+  struct fsc_job **nj =
+      fsc_realloc(r->jobs, (size_t)(r->njobs + n) * sizeof *nj);
+  if (nj == NULL)
+    return UV_ENOMEM;
+  memset(nj + r->njobs, 0, (size_t)n * sizeof *nj);
+  r->jobs = nj;
+  r->njobs += n;
+  if (r->app->run == r)
+    run_next(r);
+  return 0;
+}
+
+void fsc_run_hold(struct fsc_run *r) {
+  r->holds++;
+}
+
+void fsc_run_release(struct fsc_run *r) {
+  if (r->holds > 0)
+    r->holds--;
   run_next(r);
 }
 
@@ -75,7 +108,7 @@ static void run_next(struct fsc_run *r) {
   r->in_next = 1;
   if (r->app->conn.state != FSC_CONN_READY && !r->lost && !r->canceled) {
     r->lost = 1;
-    run_fail(r, FSC_EXIT_CONN);
+    fsc_run_fail(r, FSC_EXIT_CONN);
   }
   while (!r->canceled && !r->lost && r->active < r->parallel &&
          r->next < r->njobs) {
@@ -83,18 +116,21 @@ static void run_next(struct fsc_run *r) {
     struct fsc_job *j = r->ops->job_new();
     if (j == NULL) {
       fsc_app_errorf(r->app, "%s", fsc_strerror(UV_ENOMEM));
-      run_fail(r, FSC_EXIT_FAIL);
+      fsc_run_fail(r, FSC_EXIT_FAIL);
       continue;
     }
     j->run = r;
     j->index = i;
-    j->arg = r->cmd.nargs > 0 ? r->cmd.args[i] : "";
+    j->arg = r->job_arg != NULL ? r->job_arg(r, i)
+             : r->cmd.nargs > 0 ? r->cmd.args[i]
+                                : "";
     r->jobs[i] = j;
     r->active++;
     r->ops->job_start(j);
   }
   r->in_next = 0;
-  if (r->active == 0 && (r->next >= r->njobs || r->canceled || r->lost))
+  if (r->active == 0 &&
+      ((r->next >= r->njobs && r->holds == 0) || r->canceled || r->lost))
     run_end(r);
 }
 
@@ -107,7 +143,8 @@ int fsc_run_start(struct fsc_app *a, const struct fsc_cmd *cmd,
   r->ops = ops;
   r->cmd = *cmd;
   r->njobs = ops->per_arg ? cmd->nargs : 1;
-  r->jobs = fsc_calloc((size_t)r->njobs, sizeof *r->jobs);
+  /* At least one slot, so the array is never a zero-size allocation. */
+  r->jobs = fsc_calloc((size_t)r->njobs + 1, sizeof *r->jobs);
   if (r->jobs == NULL) {
     fsc_free(r);
     return no_memory(a, cmd);
@@ -137,7 +174,7 @@ void fsc_run_cancel(struct fsc_app *a) {
     return;
   r->canceled = 1;
   if (!r->ops->stop_ok)
-    run_fail(r, FSC_EXIT_INTR);
+    fsc_run_fail(r, FSC_EXIT_INTR);
   r->in_next = 1; /* the run must outlive this loop */
   for (int i = 0; i < r->njobs; i++) {
     struct fsc_job *j = r->jobs[i];
@@ -156,7 +193,7 @@ void fsc_run_conn_lost(struct fsc_app *a, int err) {
   if (a->reconnect && r->ops->conn_lost != NULL && r->ops->conn_lost(r))
     return;
   r->lost = 1;
-  run_fail(r, FSC_EXIT_CONN);
+  fsc_run_fail(r, FSC_EXIT_CONN);
   /* Requests already got on_lost from the connection; jobs that were not
    * started have nothing to clean up. */
   r->in_next = 1; /* the run must outlive this loop */

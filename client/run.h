@@ -75,8 +75,15 @@ struct fsc_run {
   int parallel;          /* jobs allowed at once */
   int finished;          /* on_done ran */
   int in_next;           /* run_next is on the stack: do not recurse or end */
-  struct fsc_job **jobs; /* one per operand (NULL until started) */
+  struct fsc_job **jobs; /* one per operand (NULL until started, and once
+                            finished when drop_finished is set) */
   int njobs;
+  /* Set by a command's begin when its jobs are not its operands (put -r,
+   * get -r: one job per file of a tree). */
+  const char *(*job_arg)(struct fsc_run *r, int i); /* job i's operand */
+  int drop_finished; /* free each job as it finishes: a tree of a million
+                        files must not keep a million jobs */
+  int holds;         /* the command still adds jobs (fsc_run_hold) */
 };
 
 /* Starts cmd on the ready connection with the command's ops. cmd (and the
@@ -106,6 +113,22 @@ void fsc_run_push(struct fsc_app *a, const struct fsp_msg *m);
 /* Ends a job: unregisters its request, counts its failure, and starts the
  * next job or ends the run. The run (and the job) may be freed on return. */
 void fsc_run_job_finished(struct fsc_job *j);
+
+/* Makes the run's exit status at least status (a failure the command
+ * found outside its jobs, such as an entry it left out). */
+void fsc_run_fail(struct fsc_run *r, int status);
+
+/* Appends n jobs to the run (their operands come from r->job_arg) and
+ * starts them as room allows. May be called from begin. Returns 0 or
+ * UV_ENOMEM (nothing added). */
+int fsc_run_add_jobs(struct fsc_run *r, int n);
+
+/* A command that finds its jobs while it runs (get -r, from a LIST) holds
+ * the run open: it does not end while held, even with no job left, unless
+ * it is canceled or its connection is lost. fsc_run_release() lets go and
+ * may end the run (and free it) on return. */
+void fsc_run_hold(struct fsc_run *r);
+void fsc_run_release(struct fsc_run *r);
 
 /* Job i of the run when it was made with ops (a command finding its own
  * jobs), else NULL. */

@@ -23,6 +23,9 @@
 #include "tls.h"
 
 #define PROMPT "fsc> "
+/* The longest current folder the prompt shows: its end, the part that
+ * says where one is. */
+#define PROMPT_PATH_MAX 48
 #define MAX_WORDS 256
 #define MAX_QUEUED 16 /* lines typed ahead while a command runs */
 
@@ -94,15 +97,35 @@ static void term_write(struct shell *sh, const char *s, size_t n) {
     free(w);
 }
 
+/* "fsc> " at the top folder, "fsc:/photos/2024> " below it. */
+static const char *prompt(const struct shell *sh) {
+  static char p[4 * PROMPT_PATH_MAX + 16];
+  const char *cwd = sh->app.cwd;
+  size_t len = strlen(cwd);
+  if (len == 0)
+    return PROMPT;
+  const char *cut = len > PROMPT_PATH_MAX ? "..." : "/";
+  if (len > PROMPT_PATH_MAX) {
+    cwd += len - PROMPT_PATH_MAX;
+    while (((unsigned char)*cwd & 0xc0) == 0x80) /* a whole character */
+      cwd++;
+  }
+  char esc[4 * PROMPT_PATH_MAX + 1];
+  fsc_fmt_escape(esc, sizeof esc, cwd, strlen(cwd));
+  snprintf(p, sizeof p, "fsc:%s%s> ", cut, esc);
+  return p;
+}
+
 static void draw_prompt(struct shell *sh) {
-  static char buf[FSC_EDIT_MAX + 64];
+  static char buf[FSC_EDIT_MAX + 64 + 4 * PROMPT_PATH_MAX];
   if (!sh->interactive || sh->running || sh->quitting)
     return;
   int cols = 0, rows = 0;
   if (!sh->out_tty || uv_tty_get_winsize(&sh->out, &cols, &rows) != 0 ||
       cols < 0)
     cols = 0; /* unknown: the line is drawn whole */
-  size_t n = fsc_edit_render(&sh->ed, PROMPT, (unsigned)cols, buf, sizeof buf);
+  size_t n =
+      fsc_edit_render(&sh->ed, prompt(sh), (unsigned)cols, buf, sizeof buf);
   if (n >= sizeof buf)
     n = sizeof buf - 1;
   term_write(sh, buf, n);
@@ -212,6 +235,13 @@ static void run_line(struct shell *sh, const char *text) {
     print_text(sh, fsc_help_text(k));
     return;
   }
+  case FSC_CMD_PWD: {
+    char cwd[FSC_ESC_MAX + 2];
+    cwd[0] = '/';
+    fsc_fmt_escape(cwd + 1, sizeof cwd - 1, sh->app.cwd, strlen(sh->app.cwd));
+    shell_print(&sh->app, 0, cwd);
+    return;
+  }
   default:
     break;
   }
@@ -241,7 +271,7 @@ static void on_done(struct fsc_app *a, int status) {
     memmove(sh->queued, sh->queued + 1,
             (size_t)(--sh->nqueued) * sizeof sh->queued[0]);
     if (sh->interactive) {
-      term_write(sh, PROMPT, strlen(PROMPT));
+      term_write(sh, prompt(sh), strlen(prompt(sh)));
       term_write(sh, l, strlen(l));
       term_write(sh, "\n", 1);
     }

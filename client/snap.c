@@ -122,10 +122,70 @@ int fsc_snap_remove(struct fsc_snap *s, const char *name, size_t len) {
   return 1;
 }
 
+/* A folder moved: every file below from/ moves below to/. The moves are
+ * gathered first, since the table cannot change while it is walked. */
+static int move_folder(struct fsc_snap *s, const struct fsp_str *from,
+                       const struct fsp_str *to) {
+  struct fsc_snap moved;
+  memset(&moved, 0, sizeof moved);
+  for (size_t i = 0; i < s->cap; i++) {
+    const struct fsc_snap_file *f = &s->slots[i];
+    if (f->name == NULL || f->len <= from->len || f->name[from->len] != '/' ||
+        memcmp(f->name, from->ptr, from->len) != 0)
+      continue;
+    size_t nl = to->len + f->len - from->len;
+    char *nn = fsc_malloc(nl + 1);
+    if (nn == NULL) {
+      fsc_snap_free(&moved);
+      return FSC_ENOMEM;
+    }
+    memcpy(nn, to->ptr, to->len);
+    memcpy(nn + to->len, f->name + from->len, f->len - from->len);
+    int rc = fsc_snap_set(&moved, nn, nl, f->size, f->mtime_ns);
+    fsc_free(nn);
+    if (rc < 0) {
+      fsc_snap_free(&moved);
+      return rc;
+    }
+  }
+  /* Drop the old names (each removal may shift others, so start over
+   * from the moved set rather than from a slot index). */
+  for (size_t i = 0; i < moved.cap; i++) {
+    const struct fsc_snap_file *f = &moved.slots[i];
+    if (f->name == NULL)
+      continue;
+    size_t ol = from->len + f->len - to->len;
+    char *on = fsc_malloc(ol + 1);
+    if (on == NULL) {
+      fsc_snap_free(&moved);
+      return FSC_ENOMEM;
+    }
+    memcpy(on, from->ptr, from->len);
+    memcpy(on + from->len, f->name + to->len, f->len - to->len);
+    fsc_snap_remove(s, on, ol);
+    fsc_free(on);
+  }
+  int rc = 0;
+  for (size_t i = 0; i < moved.cap && rc >= 0; i++)
+    if (moved.slots[i].name != NULL)
+      rc = fsc_snap_set(s, moved.slots[i].name, moved.slots[i].len,
+                        moved.slots[i].size, moved.slots[i].mtime_ns);
+  fsc_snap_free(&moved);
+  return rc < 0 ? rc : 0;
+}
+
 int fsc_snap_apply(struct fsc_snap *s, const struct fsp_msg *m) {
   if (m->op != FSP_OP_EVENT)
     return 0;
   const struct fsp_entry *e = &m->u.event.file;
+  /* The table holds files only: a folder's own events change nothing but
+   * a move, which moves what it holds. */
+  if (e->type == FSP_TYPE_FOLDER)
+    return m->u.event.kind == FSP_EV_RENAMED
+               ? move_folder(s, &m->u.event.from, &e->name)
+               : 0;
+  if (m->u.event.kind == FSP_EV_RENAMED)
+    fsc_snap_remove(s, m->u.event.from.ptr, m->u.event.from.len);
   if (m->u.event.kind == FSP_EV_REMOVED) {
     fsc_snap_remove(s, e->name.ptr, e->name.len);
     return 0;
@@ -135,14 +195,40 @@ int fsc_snap_apply(struct fsc_snap *s, const struct fsp_msg *m) {
 }
 
 int fsc_snap_add_entries(struct fsc_snap *s, const struct fsp_msg *m) {
-  size_t pos = 0;
+  return fsc_snap_add_entries_in(s, m, "");
+}
+
+int fsc_snap_add_entries_in(struct fsc_snap *s, const struct fsp_msg *m,
+                            const char *dir) {
+  size_t pos = 0, dl = strlen(dir);
   struct fsp_entry e;
   int rc;
+  char *full = NULL;
   while ((rc = fsp_entries_next(m, &pos, &e)) == 1) {
-    int set = fsc_snap_set(s, e.name.ptr, e.name.len, e.size, e.mtime_ns);
-    if (set < 0)
+    if (e.type == FSP_TYPE_FOLDER)
+      continue;
+    const char *name = e.name.ptr;
+    size_t len = e.name.len;
+    if (dl > 0) { /* full paths, as events carry */
+      char *nf = fsc_realloc(full, dl + 1 + len);
+      if (nf == NULL) {
+        fsc_free(full);
+        return FSC_ENOMEM;
+      }
+      full = nf;
+      memcpy(full, dir, dl);
+      full[dl] = '/';
+      memcpy(full + dl + 1, e.name.ptr, len);
+      name = full;
+      len += dl + 1;
+    }
+    int set = fsc_snap_set(s, name, len, e.size, e.mtime_ns);
+    if (set < 0) {
+      fsc_free(full);
       return set;
+    }
   }
+  fsc_free(full);
   return rc < 0 ? FSP_EMALFORMED : 0;
 }
 
@@ -234,12 +320,22 @@ int fsc_evlog_add(struct fsc_evlog *l, const struct fsp_msg *m) {
     l->cap = nc;
   }
   const struct fsp_entry *e = &m->u.event.file;
+  const struct fsp_str *f = &m->u.event.from;
   char *name = fsc_malloc(e->name.len + 1);
-  if (name == NULL)
+  char *from = f->len > 0 ? fsc_malloc(f->len + 1) : NULL;
+  if (name == NULL || (f->len > 0 && from == NULL)) {
+    fsc_free(name);
+    fsc_free(from);
     return FSC_ENOMEM;
+  }
   memcpy(name, e->name.ptr, e->name.len);
   name[e->name.len] = '\0';
-  l->items[l->n++] = (struct fsc_evlog_item){name, e->name.len, m->u.event.kind,
+  if (from != NULL) {
+    memcpy(from, f->ptr, f->len);
+    from[f->len] = '\0';
+  }
+  l->items[l->n++] = (struct fsc_evlog_item){name,    e->name.len,     from,
+                                             f->len,  m->u.event.kind, e->type,
                                              e->size, e->mtime_ns};
   return 0;
 }
@@ -247,17 +343,28 @@ int fsc_evlog_add(struct fsc_evlog *l, const struct fsp_msg *m) {
 int fsc_evlog_replay(const struct fsc_evlog *l, struct fsc_snap *s) {
   for (size_t i = 0; i < l->n; i++) {
     const struct fsc_evlog_item *it = &l->items[i];
-    if (it->kind == FSP_EV_REMOVED)
-      fsc_snap_remove(s, it->name, it->len);
-    else if (fsc_snap_set(s, it->name, it->len, it->size, it->mtime_ns) < 0)
+    struct fsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.op = FSP_OP_EVENT;
+    m.u.event.kind = it->kind;
+    m.u.event.file.name.ptr = it->name;
+    m.u.event.file.name.len = it->len;
+    m.u.event.file.type = it->type;
+    m.u.event.file.size = it->size;
+    m.u.event.file.mtime_ns = it->mtime_ns;
+    m.u.event.from.ptr = it->from;
+    m.u.event.from.len = it->from_len;
+    if (fsc_snap_apply(s, &m) < 0)
       return FSC_ENOMEM;
   }
   return 0;
 }
 
 void fsc_evlog_free(struct fsc_evlog *l) {
-  for (size_t i = 0; i < l->n; i++)
+  for (size_t i = 0; i < l->n; i++) {
     fsc_free(l->items[i].name);
+    fsc_free(l->items[i].from);
+  }
   fsc_free(l->items);
   l->items = NULL;
   l->n = l->cap = 0;

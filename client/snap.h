@@ -49,12 +49,19 @@ int fsc_snap_set(struct fsc_snap *s, const char *name, size_t len,
 int fsc_snap_remove(struct fsc_snap *s, const char *name, size_t len);
 
 /* Applies an EVENT frame: added and replaced set the file, removed removes
- * it. Other frames are ignored. Returns 0 or FSC_ENOMEM. */
+ * it, renamed moves it (a folder renamed moves every file below it; other
+ * folder events change nothing, as the table holds files only). Other
+ * frames are ignored. Returns 0 or FSC_ENOMEM. */
 int fsc_snap_apply(struct fsc_snap *s, const struct fsp_msg *m);
 
 /* Adds every entry of an ENTRIES frame. Returns 0, FSC_ENOMEM, or
  * FSP_EMALFORMED when the batch does not decode. */
 int fsc_snap_add_entries(struct fsc_snap *s, const struct fsp_msg *m);
+
+/* The same for a recursive LIST of the folder dir (version 3): the files'
+ * paths are dir/PATH, as events give them; folders are left out. */
+int fsc_snap_add_entries_in(struct fsc_snap *s, const struct fsp_msg *m,
+                            const char *dir);
 
 /* The difference from old to cur, as the EVENTs that would turn old into
  * cur: a name only in cur is "added", a name in both whose size or mtime
@@ -74,7 +81,10 @@ long fsc_snap_diff(const struct fsc_snap *old, const struct fsc_snap *cur,
 struct fsc_evlog_item {
   char *name; /* owned */
   size_t len;
+  char *from; /* version 3 renamed: the old path (owned), else NULL */
+  size_t from_len;
   uint8_t kind; /* FSP_EV_* */
+  uint8_t type; /* FSP_TYPE_* (version 3), else 0 */
   uint64_t size;
   int64_t mtime_ns;
 };

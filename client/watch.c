@@ -1,12 +1,14 @@
-/* fsc watch: SUBSCRIBE, then print every pushed EVENT and NOTIFY, keeping a
- * table of the server's files current so that a RESYNC or a reconnect to a
- * new server instance can be shown as the difference it made. */
+/* fsc watch: SUBSCRIBE (to a folder's subtree, in version 3), then print
+ * every pushed EVENT and NOTIFY, keeping a table of the server's files
+ * current so that a RESYNC or a reconnect to a new server instance can be
+ * shown as the difference it made. */
 #include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "cmds.h"
 #include "job.h"
+#include "rpath.h"
 #include "snap.h"
 #include "xfer.h"
 
@@ -46,11 +48,17 @@ static void watch_fail(struct watch_job *w, const char *what, int err) {
   fsc_job_fail(&w->j);
 }
 
+/* The folder watched: "" for all (r->state holds it). */
+static const char *watch_path(const struct watch_job *w) {
+  return w->j.run->state;
+}
+
 static void watch_list(struct watch_job *w) {
   struct fsc_app *a = w->j.run->app;
   struct fsp_msg m;
-  memset(&m, 0, sizeof m);
-  m.op = FSP_OP_LIST;
+  /* Version 3: the whole subtree, whose files events name. */
+  fsc_rpath_msg(&m, FSP_OP_LIST, a->conn.version, FSP_LIST_RECURSIVE,
+                watch_path(w));
   fsc_snap_free(&w->fresh);
   fsc_evlog_free(&w->log);
   w->relist = 0;
@@ -110,7 +118,7 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
   int rc;
   switch (m->op) {
   case FSP_OP_ENTRIES:
-    rc = fsc_snap_add_entries(&w->fresh, m);
+    rc = fsc_snap_add_entries_in(&w->fresh, m, watch_path(w));
     if (rc < 0) {
       fsc_conn_finish(&a->conn, &w->list);
       w->listing = 0;
@@ -151,8 +159,9 @@ static void list_msg(struct fsc_req *req, const struct fsp_msg *m) {
     w->announced = 1;
     if (!a->quiet && !a->shell) {
       char line[WATCH_LINE_MAX];
-      snprintf(line, sizeof line, "fsc: watching %s (Ctrl-C to stop)",
-               a->server);
+      const char *p = watch_path(w);
+      snprintf(line, sizeof line, "fsc: watching %s%s%.64s (Ctrl-C to stop)",
+               a->server, p[0] ? " /" : "", p);
       a->print(a, 1, line);
     }
   }
@@ -218,6 +227,8 @@ static void watch_subscribe(struct watch_job *w) {
   m.op = FSP_OP_SUBSCRIBE;
   m.u.sub.epoch = w->have_files ? w->epoch : 0;
   m.u.sub.seq = w->have_files ? w->seq : 0;
+  m.u.sub.path.ptr = watch_path(w);
+  m.u.sub.path.len = strlen(watch_path(w));
   int rc = fsc_conn_request(&a->conn, &w->j.req, &m);
   if (rc < 0 && a->conn.state == FSC_CONN_READY)
     watch_fail(w, "subscribe", rc);
@@ -298,8 +309,25 @@ static struct watch_job *run_watch(const struct fsc_run *r) {
 }
 
 static int watch_begin(struct fsc_run *r) {
-  r->app->push_json = r->cmd.json;
-  return 0;
+  struct fsc_app *a = r->app;
+  char path[FSP_PATH_MAX + 1] = "", e[FSC_ESC_MAX];
+  a->push_json = r->cmd.json;
+  if (r->cmd.nargs > 0) {
+    int rc = fsc_app_need_tree(a, "watch");
+    if (rc != 0)
+      return rc;
+    if (fsc_app_rpath(a, r->cmd.args[0], path, sizeof path, 1) != 0) {
+      fsc_app_errorf(a, "watch %s: %s", fsc_esc(e, sizeof e, r->cmd.args[0]),
+                     fsp_strerror(FSP_EBADNAME));
+      return FSC_EXIT_FAIL;
+    }
+  }
+  r->state = fsc_strdup(path);
+  return r->state == NULL ? UV_ENOMEM : 0;
+}
+
+static void watch_free(struct fsc_run *r) {
+  fsc_free(r->state);
 }
 
 /* It keeps its table and waits for fsc_run_reconnected(). */
@@ -329,6 +357,7 @@ const struct fsc_run_ops fsc_watch_ops = {
     .parallel = 1,
     .stop_ok = 1,
     .begin = watch_begin,
+    .free = watch_free,
     .job_new = watch_job_new,
     .job_start = watch_job_start,
     .conn_lost = watch_conn_lost,

@@ -1,19 +1,23 @@
 # bash completion for fsc(1): commands, options, local files for put and
-# -o, and the server's file names for get, rm and size (asked with
-# `fsc ls`, given two seconds at most).
+# -o, and the server's names (files, and folders ending with '/') for ls,
+# get, rm, size, mv and watch (asked with `fsc ls`, given two seconds at
+# most).
 #
 # Words are taken from the line up to the cursor and split on blanks only,
 # so HOST:PORT and names with ':' stay whole whatever COMP_WORDBREAKS says.
 
-_fsc_commands="ls size rm get put watch announce shell"
+_fsc_commands="ls size rm mkdir mv get put watch announce shell"
 
 # Options per command, as `fsc COMMAND --help` lists them.
 _fsc_command_options() {
   case $1 in
-  ls) echo "-l -h --json --help" ;;
+  ls) echo "-l -h -R --recursive --json --help" ;;
   size) echo "-h --help" ;;
-  get) echo "-o --output -c --continue --help" ;;
-  put) echo "--as --no-clobber --help" ;;
+  rm) echo "-r --recursive --help" ;;
+  mkdir) echo "-p --parents --help" ;;
+  mv) echo "--no-clobber --help" ;;
+  get) echo "-o --output -c --continue -r --recursive --help" ;;
+  put) echo "--as --no-clobber -r --recursive --help" ;;
   watch) echo "--json --retry --help" ;;
   *) echo "--help" ;;
   esac
@@ -88,7 +92,7 @@ _fsc() {
   watch:--retry) return 0 ;;
   esac
   case $cmd in
-  get | rm | size)
+  get | rm | size | mv | ls | watch)
     _fsc_add_matching "$cur" "$(_fsc_remote_names "$fsc" "${server[@]}")"
     ;;
   put)

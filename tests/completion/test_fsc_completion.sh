@@ -59,7 +59,7 @@ cd "$tmp/cwd" || exit 1
 export FSC_SERVER=$addr
 expect "$fsc g" get
 expect "$fsc s" size shell
-expect "$fsc " ls size rm get put watch announce shell
+expect "$fsc " ls size rm mkdir mv get put watch announce shell
 expect "$fsc --v" --version
 expect "$fsc get " alpha.txt beta.bin 'gamma\ space.txt'
 expect "$fsc get a" alpha.txt
@@ -68,7 +68,9 @@ expect "$fsc get gamma\\ s" 'gamma\ space.txt'
 expect "$fsc rm b" beta.bin
 expect "$fsc size -h " alpha.txt beta.bin 'gamma\ space.txt'
 expect "$fsc get --c" --continue
-expect "$fsc ls -" -l -h --json --help
+expect "$fsc ls -" -l -h -R --recursive --json --help
+expect "$fsc mkdir -" -p --parents --help
+expect "$fsc rm --r" --recursive
 expect "$fsc put l" local.txt
 expect "$fsc put local.txt --as a" alpha.txt
 expect "$fsc get alpha.txt -o l" local.txt

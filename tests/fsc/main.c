@@ -8,6 +8,9 @@ int main(void) {
   SRunner *sr = srunner_create(cli_suite());
   srunner_add_suite(sr, fmt_suite());
   srunner_add_suite(sr, path_suite());
+  srunner_add_suite(sr, rpath_suite());
+  srunner_add_suite(sr, walk_suite());
+  srunner_add_suite(sr, run_suite());
   srunner_add_suite(sr, snap_suite());
   srunner_add_suite(sr, xfer_suite());
   srunner_add_suite(sr, edit_suite());

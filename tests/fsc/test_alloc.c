@@ -177,11 +177,14 @@ static size_t put_msg(uint8_t *at, size_t cap, const struct fsp_msg *m) {
   return (size_t)n;
 }
 
+/* The version the scripted server announces. */
+static unsigned hello_version = 1;
+
 static void build_hello(void) {
   struct fsp_msg m;
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_HELLO;
-  m.u.hello.version = 1;
+  m.u.hello.version = (uint16_t)hello_version;
   m.u.hello.max_payload = 1048576;
   m.u.hello.max_inflight = 64;
   m.u.hello.agent.ptr = "script";
@@ -212,6 +215,41 @@ static void build_ls_answer(void) {
   len += put_msg(s + len, cap - len, &m);
   srv.answer = s;
   srv.answer_len = len;
+}
+
+/* A version 3 recursive LIST's answer (id 1): folders only, nested. */
+static const char *const tree_folders[] = {"a", "a/b", "a/b/c", "d", "e"};
+
+static void build_tree_answer(void) {
+  size_t cap = 4096, len = 0;
+  uint8_t *s = malloc(cap);
+  ck_assert_ptr_nonnull(s);
+  struct fsp_entries_builder b;
+  ck_assert_int_eq(fsp_entries_begin_v(&b, s, cap, 1, 3), 0);
+  for (size_t i = 0; i < sizeof tree_folders / sizeof tree_folders[0]; i++) {
+    struct fsp_entry e = {
+        0, 1, {tree_folders[i], strlen(tree_folders[i])}, FSP_TYPE_FOLDER};
+    ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
+  }
+  len += fsp_entries_finish(&b);
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_OK;
+  m.id = 1;
+  len += put_msg(s + len, cap - len, &m);
+  srv.answer = s;
+  srv.answer_len = len;
+}
+
+/* OK for request 1: the MKDIR of put -r's one empty folder. */
+static void build_ok_answer(void) {
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_OK;
+  m.id = 1;
+  srv.answer = malloc(64);
+  ck_assert_ptr_nonnull(srv.answer);
+  srv.answer_len = put_msg(srv.answer, 64, &m);
 }
 
 static uint8_t pattern(size_t i) {
@@ -474,6 +512,93 @@ START_TEST(test_alloc_get_failures_are_clean) {
 }
 END_TEST
 
+/* get -r of a tree of folders: every allocation of the listing, the
+ * folders' making and the run fails in turn; each time the command says
+ * so and gives back all it took, and past the last one the tree is made. */
+START_TEST(test_alloc_get_tree_failures_are_clean) {
+  char dir[] = "/tmp/fsc-alloc-XXXXXX", cmdline[128], path[128];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static char *args[] = {"t", NULL};
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_GET;
+  cmd.args = args;
+  cmd.nargs = 1;
+  cmd.out = dir;
+  cmd.recursive = 1;
+  hello_version = 3;
+  snprintf(cmdline, sizeof cmdline, "rm -rf '%s/t'", dir);
+  int failures = 0;
+  for (long n = 0; n < MAX_ALLOCS; n++) {
+    run_cmd(&cmd, build_tree_answer, n);
+    ck_assert_int_eq(fsc_alloc_live(), 0);
+    if (cr.status == FSC_EXIT_OK) {
+      for (size_t i = 0; i < sizeof tree_folders / sizeof tree_folders[0];
+           i++) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/t/%s", dir, tree_folders[i]);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+      }
+      ck_assert_int_eq(cr.out, 1); /* "0 files, 0 bytes" */
+      ck_assert_int_eq(cr.nomem + cr.other, 0);
+      break;
+    }
+    failures++;
+    ck_assert_int_eq(system(cmdline), 0);
+    if (cr.status == FSC_EXIT_CONN) {
+      ck_assert_int_ne(cr.app.conn.err, 0);
+      continue;
+    }
+    ck_assert_int_eq(cr.status, FSC_EXIT_FAIL);
+    ck_assert_int_ge(cr.nomem, 1);
+    ck_assert_int_eq(cr.other, 0);
+  }
+  hello_version = 1;
+  ck_assert_int_gt(failures, 3);
+  ck_assert_int_eq(system(cmdline), 0);
+  ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* put -r of an empty folder (the walk, one MKDIR, the run): every
+ * allocation fails in turn, cleanly. */
+START_TEST(test_alloc_put_tree_failures_are_clean) {
+  char dir[] = "/tmp/fsc-alloc-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  static char *args[1];
+  args[0] = dir;
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_PUT;
+  cmd.args = args;
+  cmd.nargs = 1;
+  cmd.recursive = 1;
+  hello_version = 3;
+  int failures = 0;
+  for (long n = 0; n < MAX_ALLOCS; n++) {
+    run_cmd(&cmd, build_ok_answer, n);
+    ck_assert_int_eq(fsc_alloc_live(), 0);
+    if (cr.status == FSC_EXIT_OK) {
+      ck_assert_int_eq(cr.out, 1); /* "0 files, 0 bytes" */
+      ck_assert_int_eq(cr.nomem + cr.other, 0);
+      break;
+    }
+    failures++;
+    if (cr.status == FSC_EXIT_CONN) {
+      ck_assert_int_ne(cr.app.conn.err, 0);
+      continue;
+    }
+    ck_assert_int_eq(cr.status, FSC_EXIT_FAIL);
+    ck_assert_int_ge(cr.nomem, 1);
+    ck_assert_int_eq(cr.other, 0);
+  }
+  hello_version = 1;
+  ck_assert_int_gt(failures, 2);
+  ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *alloc_suite(void) {
   Suite *s = suite_create("alloc");
   TCase *tc = tcase_create("alloc");
@@ -483,6 +608,8 @@ Suite *alloc_suite(void) {
   tcase_add_test(tc, test_alloc_edit_history_survives);
   tcase_add_test(tc, test_alloc_ls_failures_are_clean);
   tcase_add_test(tc, test_alloc_get_failures_are_clean);
+  tcase_add_test(tc, test_alloc_get_tree_failures_are_clean);
+  tcase_add_test(tc, test_alloc_put_tree_failures_are_clean);
   suite_add_tcase(s, tc);
   return s;
 }

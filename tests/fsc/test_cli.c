@@ -60,7 +60,7 @@ START_TEST(test_cli_usage_errors) {
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-x", NULL),
                    FSC_EXIT_USAGE);
   ck_assert_ptr_nonnull(strstr(err, "-x"));
-  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "extra", NULL),
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "a", "extra", NULL),
                    FSC_EXIT_USAGE);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "-s", "nocolon", "ls", NULL),
                    FSC_EXIT_USAGE);
@@ -326,6 +326,60 @@ START_TEST(test_cli_watch_retry) {
 }
 END_TEST
 
+/* Folders (protocol version 3): the new commands and options. */
+START_TEST(test_cli_folder_commands) {
+  struct fsc_opts o;
+  char err[256];
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-lR", "photos", NULL), 0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_int_eq(o.cmd.long_fmt, 1);
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  ck_assert_str_eq(o.cmd.args[0], "photos");
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "ls", "-r", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "mkdir", "-p", "a/b", NULL), 0);
+  ck_assert_int_eq(o.cmd.kind, FSC_CMD_MKDIR);
+  ck_assert_int_eq(o.cmd.parents, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "mkdir", NULL), FSC_EXIT_USAGE);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "mv", "a", "b/c", "--no-clobber", NULL), 0);
+  ck_assert_int_eq(o.cmd.kind, FSC_CMD_MV);
+  ck_assert_int_eq(o.cmd.no_clobber, 1);
+  ck_assert_int_eq(o.cmd.nargs, 2);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "mv", "a", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "mv", "a", "b", "c", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "rm", "-r", "old", NULL), 0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "--recursive", "d",
+                         "--as", "x/y", NULL),
+                   0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_str_eq(o.cmd.as, "x/y");
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-r", "-", NULL),
+                   FSC_EXIT_USAGE);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "dl", NULL), 0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "-", NULL),
+      FSC_EXIT_USAGE);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "photos", NULL), 0);
+  ck_assert_int_eq(o.cmd.nargs, 1);
+  /* cd and pwd belong to the shell. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "cd", "x", NULL),
+                   FSC_EXIT_USAGE);
+  struct fsc_cmd c;
+  char *w[] = {"cd", "photos", NULL};
+  ck_assert_int_eq(fsc_parse_cmd(2, w, 1, &c, err, 256), 0);
+  ck_assert_int_eq(c.kind, FSC_CMD_CD);
+  char *p[] = {"pwd", NULL};
+  ck_assert_int_eq(fsc_parse_cmd(1, p, 1, &c, err, 256), 0);
+  ck_assert_int_eq(c.kind, FSC_CMD_PWD);
+}
+END_TEST
+
 Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("parse");
@@ -340,6 +394,7 @@ Suite *cli_suite(void) {
   tcase_add_test(tc, test_cli_hostport);
   tcase_add_test(tc, test_cli_tls_unless_loopback);
   tcase_add_test(tc, test_cli_server_list);
+  tcase_add_test(tc, test_cli_folder_commands);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -45,6 +45,10 @@ struct client {
 
 static struct server srv;
 static struct client cli;
+/* The version the scripted server announces (its frames use its layout). */
+static unsigned srv_version = 1;
+/* Folders among the entries seen. */
+static int folders;
 
 static uint8_t pattern(size_t i) {
   return (uint8_t)(i * 31u + (i >> 12));
@@ -56,8 +60,10 @@ static void on_list_msg(struct fsc_req *r, const struct fsp_msg *m) {
   if (m->op == FSP_OP_ENTRIES) {
     size_t pos = 0;
     struct fsp_entry e;
-    while (fsp_entries_next(m, &pos, &e) == 1)
+    while (fsp_entries_next(m, &pos, &e) == 1) {
       cli.entries++;
+      folders += e.type == FSP_TYPE_FOLDER;
+    }
   } else if (m->op == FSP_OP_OK) {
     cli.list_ok = 1;
     fsc_conn_finish(&cli.conn, r);
@@ -187,7 +193,7 @@ static void build_script(void) {
 
   memset(&m, 0, sizeof m);
   m.op = FSP_OP_HELLO;
-  m.u.hello.version = 1;
+  m.u.hello.version = (uint16_t)srv_version;
   m.u.hello.max_payload = 1048576;
   m.u.hello.max_inflight = 64;
   m.u.hello.agent.ptr = "script";
@@ -195,11 +201,14 @@ static void build_script(void) {
   len += put_frame(s + len, &m);
 
   struct fsp_entries_builder b;
-  ck_assert_int_eq(fsp_entries_begin(&b, s + len, cap - len, 1), 0);
-  struct fsp_entry e = {5, 7, {"a.txt", 5}, 0};
+  unsigned v =
+      srv_version < FSC_PROTO_VERSION ? srv_version : FSC_PROTO_VERSION;
+  ck_assert_int_eq(fsp_entries_begin_v(&b, s + len, cap - len, 1, v), 0);
+  struct fsp_entry e = {5, 7, {"a.txt", 5}, FSP_TYPE_FILE};
   ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
   e.name.ptr = "b";
   e.name.len = 1;
+  e.type = FSP_TYPE_FOLDER;
   ck_assert_int_eq(fsp_entries_add(&b, &e), 0);
   len += fsp_entries_finish(&b);
 
@@ -231,9 +240,9 @@ static void build_script(void) {
     char name[101];
     memset(name, 'n', 100);
     name[100] = '\0';
-    ck_assert_int_eq(fsp_entries_begin(&big, s + len, 300000, 99), 0);
+    ck_assert_int_eq(fsp_entries_begin_v(&big, s + len, 300000, 99, v), 0);
     for (int k = 0; k < 2000; k++) {
-      struct fsp_entry be = {1, 1, {name, 100}, 0};
+      struct fsp_entry be = {1, 1, {name, 100}, FSP_TYPE_FILE};
       ck_assert_int_eq(fsp_entries_add(&big, &be), 0);
     }
     len += fsp_entries_finish(&big);
@@ -491,6 +500,39 @@ START_TEST(test_conn_reopen_after_loss) {
 }
 END_TEST
 
+/* The version spoken is the lower of the two HELLOs' (protocol.md section
+ * 3), and frames are decoded in its layout: a version 3 server's ENTRIES
+ * carry types, an older server's do not. */
+static const unsigned versions[] = {1, 2, 3, 9};
+
+START_TEST(test_conn_speaks_the_lower_version) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  folders = 0;
+  srv_version = versions[_i];
+  srv.chunk = 65536;
+  build_script();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.on_ready = on_ready;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  unsigned want = srv_version < 3 ? srv_version : 3;
+  ck_assert_uint_eq(cli.conn.version, want);
+  ck_assert_int_eq(fsc_conn_tree(&cli.conn), want >= 3);
+  ck_assert_int_eq(cli.entries, 2);
+  ck_assert_int_eq(folders, want >= 3 ? 1 : 0);
+  ck_assert_int_eq(cli.end_ok, 1);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+  srv_version = 1;
+}
+END_TEST
+
 Suite *conn_suite(void) {
   Suite *s = suite_create("conn");
   TCase *tc = tcase_create("conn");
@@ -501,6 +543,8 @@ Suite *conn_suite(void) {
   tcase_add_test(tc, test_conn_every_byte_crosses_the_transport);
   tcase_add_test(tc, test_conn_broken_framing_ends_connection);
   tcase_add_test(tc, test_conn_reopen_after_loss);
+  tcase_add_loop_test(tc, test_conn_speaks_the_lower_version, 0,
+                      (int)(sizeof versions / sizeof versions[0]));
   suite_add_tcase(s, tc);
   return s;
 }

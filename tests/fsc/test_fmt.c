@@ -55,6 +55,12 @@ START_TEST(test_fmt_escape_controls) {
   /* A NUL inside is escaped, not an end. */
   fsc_fmt_escape(b, sizeof b, "a\0b", 3);
   ck_assert_str_eq(b, "a\\x00b");
+  /* Escaping twice changes nothing more: an error line may escape a
+   * message that holds the server's words, escaped already. */
+  char twice[128];
+  fsc_fmt_escape(b, sizeof b, "caf\xc3\xa9 \xc2\x9b\x1b\\x", 10);
+  fsc_fmt_escape(twice, sizeof twice, b, strlen(b));
+  ck_assert_str_eq(twice, b);
 }
 END_TEST
 
@@ -122,6 +128,62 @@ START_TEST(test_fmt_push_lines) {
   ck_assert_str_eq(b, "{\"type\":\"resync\",\"epoch\":3,\"seq\":9}");
   m.op = FSP_OP_OK;
   ck_assert_uint_eq(fsc_fmt_push(b, sizeof b, &m, 0), 0);
+}
+END_TEST
+
+/* Version 3: folders are marked with a trailing '/' (ls) and a "type"
+ * (JSON); a file's JSON says "file"; version 1 entries (type 0) keep their
+ * old JSON. */
+START_TEST(test_fmt_folders_and_paths) {
+  char b[256];
+  setenv("TZ", "UTC", 1);
+  struct fsp_entry d = {0, 1700000000123456789, str("photos/2024"),
+                        FSP_TYPE_FOLDER};
+  fsc_fmt_ls_line(b, sizeof b, &d, 0, 0, 0);
+  ck_assert_str_eq(b, "photos/2024/");
+  fsc_fmt_ls_line(b, sizeof b, &d, 1, 0, 4);
+  ck_assert_str_eq(b, "   -  2023-11-14 22:13  photos/2024/");
+  fsc_fmt_ls_json(b, sizeof b, &d);
+  ck_assert_str_eq(b, "{\"name\":\"photos/2024\",\"type\":\"folder\","
+                      "\"size\":0,\"mtime_ns\":1700000000123456789}");
+  struct fsp_entry f = {3, 5, str("a b/\xc3\xa9.txt"), FSP_TYPE_FILE};
+  fsc_fmt_ls_line(b, sizeof b, &f, 0, 0, 0);
+  ck_assert_str_eq(b, "a b/\xc3\xa9.txt");
+  fsc_fmt_ls_json(b, sizeof b, &f);
+  ck_assert_str_eq(b, "{\"name\":\"a b/\xc3\xa9.txt\",\"type\":\"file\","
+                      "\"size\":3,\"mtime_ns\":5}");
+}
+END_TEST
+
+START_TEST(test_fmt_push_tree_events) {
+  char b[512];
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_EVENT;
+  m.u.event.seq = 43;
+  m.u.event.kind = FSP_EV_RENAMED;
+  m.u.event.file.size = 5;
+  m.u.event.file.mtime_ns = 7;
+  m.u.event.file.type = FSP_TYPE_FILE;
+  m.u.event.file.name = str("b/y.txt");
+  m.u.event.from = str("a/x.txt");
+  fsc_fmt_push(b, sizeof b, &m, 0);
+  ck_assert_str_eq(b, "renamed a/x.txt -> b/y.txt");
+  fsc_fmt_push(b, sizeof b, &m, 1);
+  ck_assert_str_eq(b, "{\"type\":\"event\",\"seq\":43,\"kind\":\"renamed\","
+                      "\"name\":\"b/y.txt\",\"from\":\"a/x.txt\","
+                      "\"entry\":\"file\",\"size\":5,\"mtime_ns\":7}");
+  m.u.event.kind = FSP_EV_ADDED;
+  m.u.event.file.type = FSP_TYPE_FOLDER;
+  m.u.event.file.size = 0;
+  m.u.event.file.name = str("new/dir");
+  m.u.event.from = str("");
+  fsc_fmt_push(b, sizeof b, &m, 0);
+  ck_assert_str_eq(b, "added new/dir/");
+  m.u.event.kind = FSP_EV_RENAMED;
+  m.u.event.from = str("old\x1b");
+  fsc_fmt_push(b, sizeof b, &m, 0);
+  ck_assert_str_eq(b, "renamed old\\x1b/ -> new/dir/");
 }
 END_TEST
 
@@ -209,6 +271,8 @@ Suite *fmt_suite(void) {
   tcase_add_test(tc, test_fmt_ls_lines);
   tcase_add_test(tc, test_fmt_push_lines);
   tcase_add_test(tc, test_fmt_push_long_notice);
+  tcase_add_test(tc, test_fmt_folders_and_paths);
+  tcase_add_test(tc, test_fmt_push_tree_events);
   tcase_add_test(tc, test_fmt_progress_bar);
   tcase_add_test(tc, test_fmt_columns_like_ls);
   suite_add_tcase(s, tc);

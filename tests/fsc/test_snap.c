@@ -163,6 +163,68 @@ START_TEST(test_snap_add_entries) {
 }
 END_TEST
 
+/* Version 3: a subtree's listing gives full paths and leaves folders out;
+ * renames move a file, or every file below a folder; the event log
+ * replays them the same way. */
+START_TEST(test_snap_tree_paths_and_renames) {
+  uint8_t buf[512];
+  struct fsp_entries_builder b;
+  struct fsp_entry e[3] = {{0, 1, {"sub", 3}, FSP_TYPE_FOLDER},
+                           {5, 100, {"sub/a.txt", 9}, FSP_TYPE_FILE},
+                           {7, 200, {"b", 1}, FSP_TYPE_FILE}};
+  fsp_entries_begin_v(&b, buf, sizeof buf, 3, 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(fsp_entries_add(&b, &e[i]), 0);
+  size_t len = fsp_entries_finish(&b);
+  struct fsp_frame f;
+  ck_assert_int_eq(fsp_frame_decode(buf, len, FSP_DEFAULT_PAYLOAD, &f),
+                   (ssize_t)len);
+  struct fsp_msg m;
+  ck_assert_int_eq(fsp_msg_decode_v(&f, 3, &m), 0);
+  struct fsc_snap s = {0};
+  ck_assert_int_eq(fsc_snap_add_entries_in(&s, &m, "w"), 0);
+  ck_assert_uint_eq(s.n, 2);
+  ck_assert_ptr_nonnull(fsc_snap_get(&s, "w/sub/a.txt", 11));
+  ck_assert_ptr_nonnull(fsc_snap_get(&s, "w/b", 3));
+
+  struct fsp_msg ev = event(FSP_EV_RENAMED, "w/c", 7, 200);
+  ev.u.event.file.type = FSP_TYPE_FILE;
+  ev.u.event.from.ptr = "w/b";
+  ev.u.event.from.len = 3;
+  struct fsc_evlog log = {0};
+  ck_assert_int_eq(fsc_evlog_add(&log, &ev), 0);
+  ck_assert_int_eq(fsc_snap_apply(&s, &ev), 0);
+  ck_assert_ptr_null(fsc_snap_get(&s, "w/b", 3));
+  ck_assert_ptr_nonnull(fsc_snap_get(&s, "w/c", 3));
+
+  struct fsp_msg fe = event(FSP_EV_RENAMED, "w/moved", 0, 300);
+  fe.u.event.file.type = FSP_TYPE_FOLDER;
+  fe.u.event.from.ptr = "w/sub";
+  fe.u.event.from.len = 5;
+  ck_assert_int_eq(fsc_evlog_add(&log, &fe), 0);
+  ck_assert_int_eq(fsc_snap_apply(&s, &fe), 0);
+  ck_assert_ptr_null(fsc_snap_get(&s, "w/sub/a.txt", 11));
+  ck_assert_uint_eq(fsc_snap_get(&s, "w/moved/a.txt", 13)->size, 5);
+  ck_assert_uint_eq(s.n, 2);
+  /* A folder's own added event adds no file. */
+  struct fsp_msg fa = event(FSP_EV_ADDED, "w/new", 0, 1);
+  fa.u.event.file.type = FSP_TYPE_FOLDER;
+  ck_assert_int_eq(fsc_snap_apply(&s, &fa), 0);
+  ck_assert_uint_eq(s.n, 2);
+
+  /* The same two renames, replayed from the log on a fresh listing. */
+  struct fsc_snap t = {0};
+  ck_assert_int_eq(fsc_snap_add_entries_in(&t, &m, "w"), 0);
+  ck_assert_int_eq(fsc_evlog_replay(&log, &t), 0);
+  ck_assert_ptr_nonnull(fsc_snap_get(&t, "w/moved/a.txt", 13));
+  ck_assert_ptr_nonnull(fsc_snap_get(&t, "w/c", 3));
+  ck_assert_uint_eq(t.n, 2);
+  fsc_evlog_free(&log);
+  fsc_snap_free(&s);
+  fsc_snap_free(&t);
+}
+END_TEST
+
 START_TEST(test_snap_diff_kinds_sorted) {
   struct fsc_snap old = {0}, cur = {0};
   fsc_snap_set(&old, "same", 4, 1, 1);
@@ -272,6 +334,7 @@ Suite *snap_suite(void) {
   tcase_add_test(tc, test_snap_many_names_survive_removals);
   tcase_add_test(tc, test_snap_apply_events);
   tcase_add_test(tc, test_snap_add_entries);
+  tcase_add_test(tc, test_snap_tree_paths_and_renames);
   tcase_add_test(tc, test_snap_diff_kinds_sorted);
   tcase_add_test(tc, test_snap_diff_empty_sides);
   tcase_add_test(tc, test_snap_diff_order_bytewise);
