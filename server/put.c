@@ -121,17 +121,23 @@ static void after_cleanup(uv_work_t *w, int status) {
   fsd_op_free(op);
 }
 
-/* Threadpool: the data flush of a finished upload, before its rename.
- * FSD_FAIL_FSYNC=NAME (undocumented, for tests): the flush of an upload of
- * NAME fails with EIO, as a failing disk's would. */
-static void sync_work(uv_work_t *w) {
-  struct fsd_op *op = w->data;
+/* Threadpool: flushes fd (what for a test may be told to fail). With
+ * FSD_FAIL_FSYNC=NAME (undocumented, for tests), the data flush of an
+ * upload of NAME fails with EIO, as a failing disk's would; with
+ * FSD_FAIL_FSYNC=. the folder's flush does. */
+static int flush(int fd, const char *what) {
   const char *fail = getenv("FSD_FAIL_FSYNC");
 
-  if (fail != NULL && strcmp(fail, op->r->name) == 0)
-    op->err = UV_EIO;
-  else
-    op->err = fsd_flush_fd(op->fd);
+  if (fail != NULL && strcmp(fail, what) == 0)
+    return UV_EIO;
+  return fsd_flush_fd(fd);
+}
+
+/* Threadpool: the data flush of a finished upload, before its rename. */
+static void sync_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+
+  op->err = flush(op->fd, op->r->name);
 }
 
 /* The data are on disk: the upload waits for its name's turn to rename.
@@ -215,7 +221,7 @@ static void after_folder_sync(uv_work_t *w, int status);
 static void folder_sync_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
 
-  op->err = fsd_flush_fd(op->h->rootfd);
+  op->err = flush(op->h->rootfd, ".");
 }
 
 /* Runs the folder flush of the batch whose first entry is e, on e's job. */

@@ -927,6 +927,36 @@ class FailingFlushTest(ServerTest):
                             for line in self.srv.log))
 
 
+class FailingFolderFlushTest(ServerTest):
+    """A disk whose flush of the folder fails (FSD_FAIL_FSYNC=.): the
+    renames are done but not durable, so no upload is confirmed."""
+
+    env = {"FSD_FAIL_FSYNC": "."}
+
+    def test_upload_not_confirmed_until_folder_flushed(self):
+        sub, c = self.client(), self.client()
+        _, seq0 = sub.subscribe()
+        files = {"nd-%02d" % i: os.urandom(500) for i in range(12)}
+        out, _ = put_pipelined(c, files, window=12)
+        self.assertEqual(out, {n: ("ERROR", fc.ST_IO) for n in files})
+        # The files are in place all the same, and the register follows
+        # the disk: one EVENT each, and STAT finds them.
+        events = [sub.next_event() for _ in files]
+        self.assertEqual(sorted(e.name for e in events), sorted(files))
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + len(files) + 1)))
+        for name, data in files.items():
+            self.assertEqual(c.get(name), data)
+        self.assertTrue(any("flush of the folder failed" in line
+                            for line in self.srv.log))
+
+    def test_no_fsync_confirms_without_flushing(self):
+        with fsdrun.Fsd("--no-fsync", env=self.env) as srv:
+            c = fc.Client("127.0.0.1", srv.port, timeout=20)
+            self.addCleanup(c.close)
+            self.assertEqual(c.put("nf", b"no flush")[0], 8)
+
+
 class LimitsTest(ServerTest):
     args = ("--max-clients", "2", "--idle-timeout", "1")
 
