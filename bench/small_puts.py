@@ -6,10 +6,12 @@ sent to the last INFO received. Each file is confirmed only once durable
 
 Usage: bench/small_puts.py --fsd build/server/fsd [--base-fsd OTHER_FSD]
                            [--count 2000] [--size 4096] [--window 62]
-                           [--rounds 5] [--rsync] [--dir DIR]
+                           [--rounds 5] [--fsc FSC] [--rsync] [--dir DIR]
 
 Setups, run alternately in each round: fsd, fsd --no-fsync, and with
---base-fsd the same two for another build (e.g. main's); with --rsync, the
+--base-fsd the same two for another build (e.g. main's); with --fsc, the
+same uploads made by one `fsc put FILE...` (as many in flight as fsc
+keeps); with --rsync, the
 same files pushed with `rsync -a --fsync` (and plain `rsync -a`) to an
 `rsync --daemon` on loopback. Each round uploads new names into an empty
 root on the file system of --dir (default: the system's temp folder),
@@ -79,6 +81,15 @@ def put_many(port, files, window):
     return t
 
 
+def fsc_put(fsc, port, src, names):
+    """Uploads the files names of folder src with one `fsc put`; returns
+    the seconds it took."""
+    t0 = time.perf_counter()
+    subprocess.run([fsc, "-s", "127.0.0.1:%d" % port, "-q", "put"] + names,
+                   cwd=src, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,6 +144,8 @@ def main():
     ap.add_argument("--window", type=int, default=62,
                     help="requests in flight (fsd allows 64)")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--fsc", type=os.path.abspath, help="also upload the files with this fsc's "
+                    "`fsc put FILE...` (its own number in flight)")
     ap.add_argument("--rsync", action="store_true",
                     help="also push the files with rsync to rsync --daemon")
     ap.add_argument("--dir", default=None,
@@ -151,36 +164,45 @@ def main():
             servers[label] = fsdrun.Fsd(*extra, "--log-level", "error",
                                         "--max-clients-per-ip", "1024",
                                         root=root, fsd=exe).start()
-        labels = [s[0] for s in setups]
+        # label -> (how, fsd server or None)
+        runs = {label: ("pipe", servers[label]) for label, _, _ in setups}
+        if a.fsc:
+            runs.update({label + " (fsc put)": ("fsc", servers[label])
+                         for label, _, _ in setups})
         src = os.path.join(tmp, "src")
         if a.rsync:
             if shutil.which("rsync") is None:
                 sys.exit("small_puts: rsync is not installed")
             rsyncd = Rsyncd(tmp)
-            labels += ["rsync -a --fsync", "rsync -a"]
+            runs["rsync -a --fsync"] = ("rsync", None)
+            runs["rsync -a"] = ("rsync", None)
+        labels = list(runs)
         times = {label: [] for label in labels}
-        cpus = {label: [] for label in servers}
+        cpus = {label: [] for label in labels if runs[label][1] is not None}
         for rnd in range(a.rounds):
             for label in labels:
+                how, srv = runs[label]
                 files = {"r%d-%05d" % (rnd, i): os.urandom(a.size)
                          for i in range(a.count)}
-                subprocess.run(["sync"], check=True)
-                if label.startswith("rsync"):
+                if how != "pipe":
                     shutil.rmtree(src, ignore_errors=True)
                     os.makedirs(src)
                     for name, body in files.items():
                         with open(os.path.join(src, name), "wb") as f:
                             f.write(body)
-                    subprocess.run(["sync"], check=True)
+                subprocess.run(["sync"], check=True)
+                c0 = cpu_of(srv.proc.pid) if srv is not None else 0
+                if how == "rsync":
                     t = rsyncd.push(src, "%s-%d" % (label[-5:], rnd),
                                     "--fsync" in label)
+                elif how == "fsc":
+                    t = fsc_put(a.fsc, srv.port, src, list(files))
                 else:
-                    pid = servers[label].proc.pid
-                    c0 = cpu_of(pid)
-                    t = put_many(servers[label].port, files, a.window)
-                    cpus[label].append(cpu_of(pid) - c0)
+                    t = put_many(srv.port, files, a.window)
+                if srv is not None:
+                    cpus[label].append(cpu_of(srv.proc.pid) - c0)
                 times[label].append(t)
-                print("round %d  %-22s %7.3f s  %7.0f files/s%s" %
+                print("round %d  %-30s %7.3f s  %7.0f files/s%s" %
                       (rnd + 1, label, t, a.count / t,
                        "  fsd CPU %.2f s" % cpus[label][-1]
                        if label in cpus else ""), flush=True)
@@ -191,7 +213,7 @@ def main():
             med = statistics.median(v)
             cpu = ("  fsd CPU %.2f s" % statistics.median(cpus[label])
                    if label in cpus else "")
-            print("%-22s %7.3f s (%.3f-%.3f)  %7.0f files/s%s" %
+            print("%-30s %7.3f s (%.3f-%.3f)  %7.0f files/s%s" %
                   (label, med, min(v), max(v), a.count / med, cpu))
     finally:
         for s in servers.values():
