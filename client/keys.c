@@ -25,26 +25,14 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "fstls.h"
+
 #define MAGIC "openssh-key-v1"
 #define BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----"
 #define END "-----END OPENSSH PRIVATE KEY-----"
 #define KEYTYPE "ssh-ed25519"
 #define SEED_LEN 32u
 #define WRAP 70 /* base64 columns, as ssh-keygen writes them */
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-  va_list ap;
-
-  if (errlen > 0) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Byte strings                                                             */
@@ -321,13 +309,13 @@ int fsc_key_generate(const char *path, const char *comment, struct fsc_key *out,
   memset(out, 0, sizeof(*out));
   r = make_parent(path);
   if (r != 0)
-    return fail(err, errlen, r, "cannot create the folder of %s: %s", path,
-                uv_strerror(r));
+    return fstls_fail(err, errlen, r, "cannot create the folder of %s: %s",
+                      path, uv_strerror(r));
   gen = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
   if (gen == NULL || EVP_PKEY_get_raw_private_key(gen, seed, &slen) != 1 ||
       slen != SEED_LEN) {
     EVP_PKEY_free(gen);
-    return fail(err, errlen, UV_EIO, "cannot make a key: OpenSSL failed");
+    return fstls_fail(err, errlen, UV_EIO, "cannot make a key: OpenSSL failed");
   }
   EVP_PKEY_free(gen);
   r = key_from_seed(out, seed, NULL);
@@ -339,7 +327,8 @@ int fsc_key_generate(const char *path, const char *comment, struct fsc_key *out,
   OPENSSL_cleanse(seed, sizeof(seed));
   if (r != 0) {
     fsc_key_free(out);
-    return fail(err, errlen, r, "cannot encode the key: %s", uv_strerror(r));
+    return fstls_fail(err, errlen, r, "cannot encode the key: %s",
+                      uv_strerror(r));
   }
   /* O_EXCL: an existing key (or a symlink planted in its place) is never
    * replaced; 0600 from the start, so no one can read it in between. */
@@ -349,11 +338,12 @@ int fsc_key_generate(const char *path, const char *comment, struct fsc_key *out,
     OPENSSL_cleanse(text, sizeof(text));
     fsc_key_free(out);
     if (r == UV_EEXIST)
-      return fail(err, errlen, r,
-                  "%s already exists; fsc keygen never replaces a key "
-                  "(remove it first, or use -i FILE for another one)",
-                  path);
-    return fail(err, errlen, r, "cannot create %s: %s", path, uv_strerror(r));
+      return fstls_fail(err, errlen, r,
+                        "%s already exists; fsc keygen never replaces a key "
+                        "(remove it first, or use -i FILE for another one)",
+                        path);
+    return fstls_fail(err, errlen, r, "cannot create %s: %s", path,
+                      uv_strerror(r));
   }
   r = write_all(fd, text, (size_t)n);
   if (r == 0 && fsync(fd) != 0)
@@ -364,7 +354,8 @@ int fsc_key_generate(const char *path, const char *comment, struct fsc_key *out,
   if (r != 0) {
     unlink(path);
     fsc_key_free(out);
-    return fail(err, errlen, r, "cannot write %s: %s", path, uv_strerror(r));
+    return fstls_fail(err, errlen, r, "cannot write %s: %s", path,
+                      uv_strerror(r));
   }
   return 0;
 }
@@ -387,12 +378,12 @@ static int decode_openssh(const char *text, struct fsc_key *k, const char *path,
 
   e = b != NULL ? strstr(b, END) : NULL;
   if (e == NULL)
-    return fail(err, errlen, UV_EINVAL, "%s is not a private key", path);
+    return fstls_fail(err, errlen, UV_EINVAL, "%s is not a private key", path);
   b += sizeof(BEGIN) - 1;
   b64 = malloc((size_t)(e - b) + 1);
   bin = malloc((size_t)(e - b) + 1);
   if (b64 == NULL || bin == NULL) {
-    rc = fail(err, errlen, UV_ENOMEM, "out of memory");
+    rc = fstls_fail(err, errlen, UV_ENOMEM, "out of memory");
     goto out;
   }
   for (const char *q = b; q < e; q++)
@@ -403,7 +394,8 @@ static int decode_openssh(const char *text, struct fsc_key *k, const char *path,
     pad++;
   if (nb64 == 0 || nb64 % 4 != 0 ||
       EVP_DecodeBlock(bin, (unsigned char *)b64, (int)nb64) < 0) {
-    rc = fail(err, errlen, UV_EINVAL, "%s: the key is not valid base64", path);
+    rc = fstls_fail(err, errlen, UV_EINVAL, "%s: the key is not valid base64",
+                    path);
     goto out;
   }
   nbin = nb64 / 4 * 3 - pad;
@@ -415,10 +407,11 @@ static int decode_openssh(const char *text, struct fsc_key *k, const char *path,
   if (get_string(&r, &p, &n) != 0)
     goto corrupt;
   if (!str_is(p, n, "none")) {
-    rc = fail(err, errlen, UV_ENOTSUP,
-              "%s is protected by a passphrase, which fsc cannot ask for; use "
-              "a key without one (fsc keygen makes one)",
-              path);
+    rc = fstls_fail(
+        err, errlen, UV_ENOTSUP,
+        "%s is protected by a passphrase, which fsc cannot ask for; use "
+        "a key without one (fsc keygen makes one)",
+        path);
     goto out;
   }
   if (get_string(&r, &p, &n) != 0 || !str_is(p, n, "none") ||
@@ -430,10 +423,11 @@ static int decode_openssh(const char *text, struct fsc_key *k, const char *path,
     if (get_string(&blob, &p, &n) != 0)
       goto corrupt;
     if (!str_is(p, n, KEYTYPE)) {
-      rc = fail(err, errlen, UV_ENOTSUP,
-                "%s holds a %.*s key; fsc needs an Ed25519 key (ssh-keygen -t "
-                "ed25519, or fsc keygen)",
-                path, (int)(n > 32 ? 32 : n), (const char *)p);
+      rc = fstls_fail(
+          err, errlen, UV_ENOTSUP,
+          "%s holds a %.*s key; fsc needs an Ed25519 key (ssh-keygen -t "
+          "ed25519, or fsc keygen)",
+          path, (int)(n > 32 ? 32 : n), (const char *)p);
       goto out;
     }
   }
@@ -459,7 +453,8 @@ static int decode_openssh(const char *text, struct fsc_key *k, const char *path,
   rc = 0;
   goto out;
 corrupt:
-  rc = fail(err, errlen, UV_EINVAL, "%s: the private key is corrupt", path);
+  rc = fstls_fail(err, errlen, UV_EINVAL, "%s: the private key is corrupt",
+                  path);
 out:
   if (b64 != NULL)
     OPENSSL_cleanse(b64, nb64);
@@ -490,21 +485,23 @@ static int decode_pem(const char *text, size_t len, struct fsc_key *k,
   int r;
 
   if (bio == NULL)
-    return fail(err, errlen, UV_ENOMEM, "out of memory");
+    return fstls_fail(err, errlen, UV_ENOMEM, "out of memory");
   pk = PEM_read_bio_PrivateKey(bio, NULL, no_password, &asked);
   BIO_free(bio);
   if (pk == NULL) {
     if (asked)
-      return fail(err, errlen, UV_ENOTSUP,
-                  "%s is protected by a passphrase, which fsc cannot ask for; "
-                  "use a key without one (fsc keygen makes one)",
-                  path);
-    return fail(err, errlen, UV_EINVAL, "%s is not a private key", path);
+      return fstls_fail(
+          err, errlen, UV_ENOTSUP,
+          "%s is protected by a passphrase, which fsc cannot ask for; "
+          "use a key without one (fsc keygen makes one)",
+          path);
+    return fstls_fail(err, errlen, UV_EINVAL, "%s is not a private key", path);
   }
   if (EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519) {
     EVP_PKEY_free(pk);
-    return fail(err, errlen, UV_ENOTSUP,
-                "%s is not an Ed25519 key; fsc needs one (fsc keygen)", path);
+    return fstls_fail(err, errlen, UV_ENOTSUP,
+                      "%s is not an Ed25519 key; fsc needs one (fsc keygen)",
+                      path);
   }
   r = EVP_PKEY_get_raw_private_key(pk, seed, &slen) == 1 && slen == SEED_LEN
           ? key_from_seed(k, seed, NULL)
@@ -512,7 +509,7 @@ static int decode_pem(const char *text, size_t len, struct fsc_key *k,
   OPENSSL_cleanse(seed, sizeof(seed));
   EVP_PKEY_free(pk);
   if (r != 0)
-    return fail(err, errlen, r, "%s: the private key is corrupt", path);
+    return fstls_fail(err, errlen, r, "%s: the private key is corrupt", path);
   return 0;
 }
 
@@ -526,32 +523,36 @@ static int open_private(const char *path, struct stat *st, char *err,
   if (fd < 0) {
     r = -errno;
     if (r == UV_ENOENT)
-      return fail(err, errlen, r,
-                  "no key at %s; make one with fsc keygen, or name one with "
-                  "-i FILE",
-                  path);
-    return fail(err, errlen, r, "cannot open %s: %s", path, uv_strerror(r));
+      return fstls_fail(
+          err, errlen, r,
+          "no key at %s; make one with fsc keygen, or name one with "
+          "-i FILE",
+          path);
+    return fstls_fail(err, errlen, r, "cannot open %s: %s", path,
+                      uv_strerror(r));
   }
   if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
     close(fd);
-    return fail(err, errlen, UV_EINVAL, "%s is not a regular file", path);
+    return fstls_fail(err, errlen, UV_EINVAL, "%s is not a regular file", path);
   }
   if (st->st_uid != getuid()) {
     close(fd);
-    return fail(err, errlen, UV_EPERM,
-                "%s belongs to another user; fsc uses only your own keys",
-                path);
+    return fstls_fail(err, errlen, UV_EPERM,
+                      "%s belongs to another user; fsc uses only your own keys",
+                      path);
   }
   if ((st->st_mode & 077) != 0) {
     close(fd);
-    return fail(err, errlen, UV_EPERM,
-                "permissions %04o for %s are too open: others could read your "
-                "private key; run chmod 600 %s",
-                (unsigned)(st->st_mode & 07777), path, path);
+    return fstls_fail(
+        err, errlen, UV_EPERM,
+        "permissions %04o for %s are too open: others could read your "
+        "private key; run chmod 600 %s",
+        (unsigned)(st->st_mode & 07777), path, path);
   }
   if (st->st_size > (off_t)FSC_KEY_FILE_MAX) {
     close(fd);
-    return fail(err, errlen, UV_EINVAL, "%s is too large to be a key", path);
+    return fstls_fail(err, errlen, UV_EINVAL, "%s is too large to be a key",
+                      path);
   }
   return fd;
 }

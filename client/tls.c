@@ -19,6 +19,7 @@
 #include "alloc.h"
 #include "cli.h"
 #include "fstls.h"
+#include "uvwrite.h"
 
 /* Ciphertext read per socket read. */
 #define TLS_READ_SIZE 65536u
@@ -30,14 +31,6 @@ struct held {
   uv_write_cb cb;
   size_t len;
   uint8_t data[];
-};
-
-/* Records written to the socket, completing the caller's request. */
-struct ctw {
-  uv_write_t req;
-  uv_write_t *orig; /* the request the caller gave, or NULL */
-  uv_write_cb cb;   /* called with orig once the records are written */
-  void *data;       /* the records (from fstls_take, freed with free) */
 };
 
 struct fsc_tls {
@@ -64,44 +57,14 @@ int fsc_tls_is_loopback(const char *host) {
   return 0;
 }
 
-static void on_ctw_written(uv_write_t *req, int status) {
-  struct ctw *w = (struct ctw *)req;
-
-  if (w->cb != NULL)
-    w->cb(w->orig, status);
-  free(w->data);
-  fsc_free(w);
-}
+static const struct fstls_alloc alloc = {fsc_malloc, fsc_free};
 
 /* Writes the engine's pending records, completing orig with cb once they
  * are out. Returns 0 or a UV_E* code (cb will not run). */
 static int flush_records(struct fsc_conn *c, uv_write_t *orig, uv_write_cb cb) {
   struct fsc_tls *t = c->transport_data;
-  size_t n = 0;
-  void *data = fstls_take(&t->e, &n);
-  struct ctw *w;
-  uv_buf_t b;
-  int r;
 
-  if (data == NULL && n > 0)
-    return UV_ENOMEM;
-  if (n == 0 && cb == NULL)
-    return 0;
-  w = fsc_malloc(sizeof(*w));
-  if (w == NULL) {
-    free(data);
-    return UV_ENOMEM;
-  }
-  w->orig = orig;
-  w->cb = cb;
-  w->data = data;
-  b = uv_buf_init(data, (unsigned)n);
-  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctw_written);
-  if (r != 0) {
-    free(data);
-    fsc_free(w);
-  }
-  return r;
+  return fstls_write_out(&t->e, (uv_stream_t *)&c->tcp, orig, cb, &alloc);
 }
 
 /* Encrypts and writes the writes held for the handshake. */

@@ -857,7 +857,9 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                     NULL, NULL, 0);
     return;
   }
-  if (!fsd_gate_allows(&s->gate, m.op)) {
+  /* A read-only server says so to everyone, whatever their rights. */
+  if (!fsd_gate_allows(&s->gate, m.op) &&
+      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE))) {
     forbid(s, &m);
     return;
   }

@@ -18,6 +18,7 @@
 #include "mem.h"
 #include "session.h"
 #include "tls.h"
+#include "uvwrite.h"
 
 /* The TLS state of one connection. */
 struct fsd_tls_conn {
@@ -28,52 +29,12 @@ struct fsd_tls_conn {
   uint8_t up;            /* the handshake finished (logged once) */
 };
 
-/* Records written to the socket, and the caller's request to complete
- * when they are out. */
-struct ctw {
-  uv_write_t req;
-  uv_write_t *orig; /* the request the caller gave, or NULL */
-  uv_write_cb cb;   /* called with orig once the records are written */
-  void *data;       /* the records (from fstls_take, freed with free) */
-};
-
-static void on_ctw_written(uv_write_t *req, int status) {
-  struct ctw *w = (struct ctw *)req;
-
-  if (w->cb != NULL)
-    w->cb(w->orig, status);
-  free(w->data);
-  fsd_free(w);
-}
+static const struct fstls_alloc alloc = {fsd_malloc, fsd_free};
 
 /* Writes all the ciphertext the engine holds, then completes orig with cb
  * (if any). Returns 0 or a negative UV_E* code (cb not called). */
 static int flush_records(struct fsd_conn *c, uv_write_t *orig, uv_write_cb cb) {
-  size_t n = 0;
-  void *data = fstls_take(&c->tls->e, &n);
-  struct ctw *w;
-  uv_buf_t b;
-  int r;
-
-  if (data == NULL && n > 0)
-    return UV_ENOMEM;
-  if (n == 0 && cb == NULL)
-    return 0;
-  w = fsd_malloc(sizeof(*w));
-  if (w == NULL) {
-    free(data);
-    return UV_ENOMEM;
-  }
-  w->orig = orig;
-  w->cb = cb;
-  w->data = data;
-  b = uv_buf_init(data, (unsigned)n);
-  r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctw_written);
-  if (r != 0) {
-    free(data);
-    fsd_free(w);
-  }
-  return r;
+  return fstls_write_out(&c->tls->e, (uv_stream_t *)&c->tcp, orig, cb, &alloc);
 }
 
 /* Ends a connection whose TLS failed: one line in the log, the alert (if

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "fstls.h"
+
 /* The key blob inside an ssh-ed25519 public key (RFC 8709): string
  * "ssh-ed25519", string key (32 bytes), each string after a u32 length. */
 #define SSH_ED25519 "ssh-ed25519"
@@ -183,20 +185,6 @@ const char *fsd_rights_str(unsigned r, char *buf, size_t cap) {
   return buf;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-  va_list ap;
-
-  if (errlen > 0) {
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
 /* Splits off the next field of line[*pos..len), separated by blanks.
  * Returns its length (0 at the end) with *start set. */
 static size_t next_field(const char *line, size_t len, size_t *pos,
@@ -225,35 +213,39 @@ static int parse_line(const char *line, size_t len, unsigned lineno,
   type_len = next_field(line, len, &pos, &type);
   b64_len = next_field(line, len, &pos, &b64);
   if (fsp_user_check(name, name_len) != 0)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: bad user name '%.*s' (1 to %u letters, digits, "
-                "'.', '_' or '-', not starting with '.' or '-')",
-                lineno, (int)(name_len > 64 ? 64 : name_len), name,
-                FSP_USER_MAX);
+    return fstls_fail(err, errlen, UV_EINVAL,
+                      "line %u: bad user name '%.*s' (1 to %u letters, digits, "
+                      "'.', '_' or '-', not starting with '.' or '-')",
+                      lineno, (int)(name_len > 64 ? 64 : name_len), name,
+                      FSP_USER_MAX);
   if (rs_len == 0)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: user %.*s has no rights and no key "
-                "(NAME RIGHTS ssh-ed25519 KEY)",
-                lineno, (int)name_len, name);
+    return fstls_fail(err, errlen, UV_EINVAL,
+                      "line %u: user %.*s has no rights and no key "
+                      "(NAME RIGHTS ssh-ed25519 KEY)",
+                      lineno, (int)name_len, name);
   if (fsd_rights_parse(rs, rs_len, &u->rights, &bad, &bad_len) != 0)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: unknown right '%.*s' (read, write, delete, notice, "
-                "separated by commas)",
-                lineno, (int)(bad_len > 32 ? 32 : bad_len), bad);
+    return fstls_fail(
+        err, errlen, UV_EINVAL,
+        "line %u: unknown right '%.*s' (read, write, delete, notice, "
+        "separated by commas)",
+        lineno, (int)(bad_len > 32 ? 32 : bad_len), bad);
   if (type_len == 0 || b64_len == 0)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: user %.*s has no key (NAME RIGHTS ssh-ed25519 KEY)",
-                lineno, (int)name_len, name);
+    return fstls_fail(
+        err, errlen, UV_EINVAL,
+        "line %u: user %.*s has no key (NAME RIGHTS ssh-ed25519 KEY)", lineno,
+        (int)name_len, name);
   r = fsd_sshkey_parse(type, type_len, b64, b64_len, u->key);
   if (r == UV_ENOTSUP)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: key type '%.*s' is not supported (only ssh-ed25519)",
-                lineno, (int)(type_len > 32 ? 32 : type_len), type);
+    return fstls_fail(
+        err, errlen, UV_EINVAL,
+        "line %u: key type '%.*s' is not supported (only ssh-ed25519)", lineno,
+        (int)(type_len > 32 ? 32 : type_len), type);
   if (r != 0)
-    return fail(err, errlen, UV_EINVAL,
-                "line %u: the key of user %.*s is not a valid ssh-ed25519 "
-                "public key",
-                lineno, (int)name_len, name);
+    return fstls_fail(
+        err, errlen, UV_EINVAL,
+        "line %u: the key of user %.*s is not a valid ssh-ed25519 "
+        "public key",
+        lineno, (int)name_len, name);
   memcpy(u->name, name, name_len);
   u->name[name_len] = '\0';
   u->name_len = (uint8_t)name_len;
@@ -290,7 +282,8 @@ int fsd_users_parse(const char *text, size_t len, struct fsd_users *out,
     if (is_blank_or_comment(line, n))
       continue;
     if (memchr(line, '\0', n) != NULL) {
-      r = fail(err, errlen, UV_EINVAL, "line %u: contains a NUL byte", lineno);
+      r = fstls_fail(err, errlen, UV_EINVAL, "line %u: contains a NUL byte",
+                     lineno);
       break;
     }
     memset(&one, 0, sizeof(one));
@@ -300,22 +293,22 @@ int fsd_users_parse(const char *text, size_t len, struct fsd_users *out,
     {
       const struct fsd_user *dup = fsd_users_find(&u, one.name, one.name_len);
       if (dup != NULL) {
-        r = fail(err, errlen, UV_EINVAL,
-                 "line %u: user %s is already defined on line %u", lineno,
-                 one.name, dup->line);
+        r = fstls_fail(err, errlen, UV_EINVAL,
+                       "line %u: user %s is already defined on line %u", lineno,
+                       one.name, dup->line);
         break;
       }
     }
     if (u.n == FSD_USERS_MAX) {
-      r = fail(err, errlen, UV_E2BIG, "line %u: more than %u users", lineno,
-               FSD_USERS_MAX);
+      r = fstls_fail(err, errlen, UV_E2BIG, "line %u: more than %u users",
+                     lineno, FSD_USERS_MAX);
       break;
     }
     if (u.n == cap) {
       size_t ncap = cap == 0 ? 8 : 2 * cap;
       struct fsd_user *v = realloc(u.v, ncap * sizeof(*v));
       if (v == NULL) {
-        r = fail(err, errlen, UV_ENOMEM, "out of memory");
+        r = fstls_fail(err, errlen, UV_ENOMEM, "out of memory");
         break;
       }
       u.v = v;
@@ -376,45 +369,49 @@ int fsd_users_load(const char *path, struct fsd_users *out, char *err,
   if (fd < 0) {
     r = -errno;
     if (r == UV_ELOOP)
-      return fail(err, errlen, r,
-                  "users file %s is a symbolic link; give the path of the "
-                  "file itself",
-                  path);
-    return fail(err, errlen, r, "users file %s: %s", path, uv_strerror(r));
+      return fstls_fail(
+          err, errlen, r,
+          "users file %s is a symbolic link; give the path of the "
+          "file itself",
+          path);
+    return fstls_fail(err, errlen, r, "users file %s: %s", path,
+                      uv_strerror(r));
   }
   if (fstat(fd, &st) != 0) {
     r = -errno;
     close(fd);
-    return fail(err, errlen, r, "users file %s: %s", path, uv_strerror(r));
+    return fstls_fail(err, errlen, r, "users file %s: %s", path,
+                      uv_strerror(r));
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return fail(err, errlen, UV_EINVAL, "users file %s is not a regular file",
-                path);
+    return fstls_fail(err, errlen, UV_EINVAL,
+                      "users file %s is not a regular file", path);
   }
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
     close(fd);
-    return fail(err, errlen, UV_EPERM,
-                "users file %s is writable by %s, who could add themselves; "
-                "run chmod go-w %s",
-                path, (st.st_mode & S_IWOTH) ? "others" : "its group", path);
+    return fstls_fail(
+        err, errlen, UV_EPERM,
+        "users file %s is writable by %s, who could add themselves; "
+        "run chmod go-w %s",
+        path, (st.st_mode & S_IWOTH) ? "others" : "its group", path);
   }
   if (st.st_uid != geteuid() && st.st_uid != 0) {
     close(fd);
-    return fail(err, errlen, UV_EPERM,
-                "users file %s belongs to uid %u, neither fsd's user nor "
-                "root; chown it",
-                path, (unsigned)st.st_uid);
+    return fstls_fail(err, errlen, UV_EPERM,
+                      "users file %s belongs to uid %u, neither fsd's user nor "
+                      "root; chown it",
+                      path, (unsigned)st.st_uid);
   }
   if (st.st_size > (off_t)FSD_USERS_FILE_MAX) {
     close(fd);
-    return fail(err, errlen, UV_EFBIG, "users file %s is over %u bytes", path,
-                FSD_USERS_FILE_MAX);
+    return fstls_fail(err, errlen, UV_EFBIG, "users file %s is over %u bytes",
+                      path, FSD_USERS_FILE_MAX);
   }
   buf = malloc((size_t)st.st_size + 1);
   if (buf == NULL) {
     close(fd);
-    return fail(err, errlen, UV_ENOMEM, "out of memory");
+    return fstls_fail(err, errlen, UV_ENOMEM, "out of memory");
   }
   while (got < (size_t)st.st_size) {
     ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
@@ -429,7 +426,7 @@ int fsd_users_load(const char *path, struct fsd_users *out, char *err,
     char perr[256];
     r = fsd_users_parse(buf, got, out, perr, sizeof(perr));
     if (r != 0)
-      fail(err, errlen, r, "users file %s: %s", path, perr);
+      fstls_fail(err, errlen, r, "users file %s: %s", path, perr);
   }
   free(buf);
   return r;

@@ -15,14 +15,16 @@
 /* ALPN wire form: one length byte, then the name. */
 static const unsigned char alpn_wire[] = "\x09" FSTLS_ALPN;
 
-void fstls__why(char *why, size_t whylen, const char *fmt, ...) {
+/* Formats why and returns code; see fstls.h. */
+int fstls_fail(char *why, size_t whylen, int code, const char *fmt, ...) {
   va_list ap;
 
   if (why == NULL || whylen == 0)
-    return;
+    return code;
   va_start(ap, fmt);
   vsnprintf(why, whylen, fmt, ap);
   va_end(ap);
+  return code;
 }
 
 const char *fstls__ssl_reason(const char *fallback) {

@@ -62,6 +62,12 @@ enum fstls_errno {
 
 /* Text for an FSTLS_E* code; "unknown error" otherwise. Static storage. */
 const char *fstls_strerror(int err);
+
+/* Formats one line of explanation into why[0..whylen) (nothing when why is
+ * NULL or whylen is 0) and returns code: how the readers of key and users
+ * files in fstls, fsd and fsc say what went wrong in one statement. */
+int fstls_fail(char *why, size_t whylen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Name of an FSTLS_E* code, e.g. "FSTLS_EPIN"; "FSTLS_UNKNOWN" otherwise. */
 const char *fstls_err_name(int err);
 

@@ -7,8 +7,8 @@
 #include "fstls.h"
 
 /* Formats one line into why[0..whylen) when why is not NULL. */
-void fstls__why(char *why, size_t whylen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define fstls__why(why, whylen, ...)                                           \
+  ((void)fstls_fail((why), (whylen), 0, __VA_ARGS__))
 
 /* The reason text of OpenSSL's oldest queued error (empties the queue), or
  * fallback when there is none. Static storage. */

@@ -2,8 +2,10 @@
 
 Every row of the table must name at least one test, and every name must be
 a test that runs: a C function defined with START_TEST and added to a test
-case (tcase_add_test or tcase_add_loop_test), or a Python function
-`def test_...` in a test script under tests/. Sections 2 to 7 of
+case (tcase_add_test or tcase_add_loop_test), a Python function
+`def test_...` in a test script under tests/, or a Python function
+`def case_NAME` of an integration script whose case list, in the
+meson.build beside it, names 'NAME'. Sections 2 to 7, 10 and 11 of
 protocol.md must each have at least one row.
 
 Usage: check_table.py TESTS_DIR [unittest args]
@@ -12,13 +14,15 @@ Usage: check_table.py TESTS_DIR [unittest args]
 import os
 import re
 import sys
+import tempfile
 import unittest
 
 ROW = re.compile(r"^\|\s*([0-9]+)\s*\|(.*)\|([^|]*)\|\s*$")
 C_DEF = re.compile(r"START_TEST\(\s*(\w+)\s*\)")
 C_RUN = re.compile(r"tcase_add_(?:loop_)?test\(\s*\w+\s*,\s*(\w+)")
 PY_DEF = re.compile(r"^\s*def\s+(test_\w+)\s*\(", re.M)
-SECTIONS = range(2, 8)
+PY_CASE = re.compile(r"^def\s+case_(\w+)\s*\(", re.M)
+SECTIONS = list(range(2, 8)) + [10, 11]
 
 
 def parse_table(text):
@@ -33,25 +37,40 @@ def parse_table(text):
     return rows
 
 
+def read(path):
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
 def known_tests(tests_dir):
-    """(C tests defined, C tests run, Python tests defined) under tests_dir."""
-    c_def, c_run, py_def = set(), set(), set()
+    """(tests defined, tests run, Python tests defined) under tests_dir.
+
+    The first two hold C tests and integration cases (case_NAME), which
+    exist only once something runs them: a test case for C, the case list
+    of the meson.build in the script's folder for a case."""
+    defined, run, py_def = set(), set(), set()
     for root, _, files in os.walk(tests_dir):
+        build = os.path.join(root, "meson.build")
+        listed = read(build) if os.path.exists(build) else ""
         for f in files:
             path = os.path.join(root, f)
             if f.endswith(".c"):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read()
-                c_def.update(C_DEF.findall(text))
-                c_run.update(C_RUN.findall(text))
+                text = read(path)
+                defined.update(C_DEF.findall(text))
+                run.update(C_RUN.findall(text))
             elif f.endswith(".py"):
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    py_def.update(PY_DEF.findall(fh.read()))
-    return c_def, c_run, py_def
+                text = read(path)
+                py_def.update(PY_DEF.findall(text))
+                for case in PY_CASE.findall(text):
+                    defined.add("case_" + case)
+                    if "'%s'" % case in listed:
+                        run.add("case_" + case)
+    return defined, run, py_def
 
 
 def problems(rows, c_def, c_run, py_def):
-    """Everything wrong with the table, one line each."""
+    """Everything wrong with the table, one line each. c_def and c_run are
+    the C tests and integration cases defined and run."""
     out = []
     for n, sec, rule, names in rows:
         if not names:
@@ -59,8 +78,8 @@ def problems(rows, c_def, c_run, py_def):
         for t in names:
             if t in c_def:
                 if t not in c_run:
-                    out.append("line %d: %s is defined but no test case runs "
-                               "it" % (n, t))
+                    out.append("line %d: %s is defined but nothing runs it"
+                               % (n, t))
             elif t not in py_def:
                 out.append("line %d: no test named %s" % (n, t))
     covered = {sec for _, sec, _, _ in rows}
@@ -93,11 +112,40 @@ class TableTest(unittest.TestCase):
         ])
         found = problems(parse_table(table), {"test_c_only", "test_c_run"},
                          {"test_c_run"}, {"test_py"})
-        self.assertEqual(len(found), 4, found)
+        self.assertEqual(len(found), 6, found)
         self.assertIn("no test for", found[0])
         self.assertIn("test_nowhere", found[1])
         self.assertIn("test_c_only", found[2])
         self.assertIn("section 7", found[3])
+        self.assertIn("section 10", found[4])
+        self.assertIn("section 11", found[5])
+
+    def test_checker_requires_sections_10_and_11(self):
+        rows = parse_table("\n".join(
+            "| %d | a rule | test_py |" % sec for sec in range(2, 11)))
+        found = problems(rows, set(), set(), {"test_py"})
+        self.assertEqual(found, ["section 11 of protocol.md has no rule"])
+
+    def test_checker_knows_integration_cases(self):
+        # A case exists once the meson.build beside its script lists it.
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "it.py"), "w") as f:
+                f.write("def case_listed(ctx):\n    pass\n\n\n"
+                        "def case_unlisted(ctx):\n    pass\n")
+            with open(os.path.join(d, "meson.build"), "w") as f:
+                f.write("foreach case : ['listed', 'unlisted_not']\n")
+            defined, run, py_def = known_tests(d)
+        self.assertEqual(defined, {"case_listed", "case_unlisted"})
+        self.assertEqual(run, {"case_listed"})
+        table = "\n".join([
+            "| 10 | run | case_listed |",
+            "| 11 | not run | case_unlisted |",
+            "| 11 | missing | case_nowhere |",
+        ])
+        found = problems(parse_table(table), defined, run, py_def)
+        self.assertEqual(len(found), 2 + 6, found)  # + sections 2 to 7
+        self.assertIn("case_unlisted is defined but nothing runs it", found[0])
+        self.assertIn("no test named case_nowhere", found[1])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-/* Tests of fsc's argument parsing (client/cli.c). */
+/* Tests of fsc's argument parsing (client/cli.c), and of the choice
+ * between plaintext and TLS that the server address leads to
+ * (client/tls.c). */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "suites.h"
+#include "tls.h"
 
 /* Parses a NULL-terminated list of words as a command line. The words are
  * copied into static storage because the parser keeps pointers to them and
@@ -227,6 +232,51 @@ START_TEST(test_cli_hostport) {
 }
 END_TEST
 
+/* TLS for every server that is not loopback, and for loopback with --tls
+ * or --pin (protocol.md section 10); only a literal loopback address or
+ * "localhost" may go plaintext. */
+START_TEST(test_cli_tls_unless_loopback) {
+  static const struct {
+    const char *server, *opt, *val;
+    int tls;
+  } t[] = {
+      {"127.0.0.1:7878", NULL, NULL, 0},
+      {"127.200.3.4:1", NULL, NULL, 0},
+      {"localhost:7878", NULL, NULL, 0},
+      {"[::1]:7878", NULL, NULL, 0},
+      {"127.0.0.1:7878", "--tls", NULL, 1},
+      {"127.0.0.1:7878", "--pin",
+       "SHA256:c60ik4YI3BLDpnmxA2Z+nwFpHABi1qf8gCOlE3XKBao", 1},
+      {"10.0.0.1:7878", NULL, NULL, 1},
+      {"128.0.0.1:7878", NULL, NULL, 1},
+      {"[2001:db8::1]:7878", NULL, NULL, 1},
+      {"[::ffff:127.0.0.1]:7878", NULL, NULL, 1},
+      {"fsd.example:7878", NULL, NULL, 1},
+      {"localhost.example:7878", NULL, NULL, 1},
+  };
+  char err[256], cfg[] = "/tmp/fsc-cli-XXXXXX";
+
+  /* Trust on first use reads known_servers: an empty folder of our own. */
+  ck_assert_ptr_nonnull(mkdtemp(cfg));
+  setenv("XDG_CONFIG_HOME", cfg, 1);
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+    struct fsc_opts o;
+    struct fsc_conn c;
+    /* Options go after the command; the list ends at the first NULL. */
+    int rc = parse(&o, NULL, err, "fsc", "-s", t[i].server, "ls", t[i].opt,
+                   t[i].val, NULL);
+    ck_assert_msg(rc == 0, "%s: %s", t[i].server, err);
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(fsc_tls_setup(&c, &o, err, sizeof(err)), 0);
+    ck_assert_msg((c.transport != NULL) == t[i].tls, "%s %s: TLS %d expected",
+                  t[i].server, t[i].opt ? t[i].opt : "", t[i].tls);
+    fsc_tls_release(&c);
+  }
+  unsetenv("XDG_CONFIG_HOME");
+  ck_assert_int_eq(rmdir(cfg), 0);
+}
+END_TEST
+
 /* -s a:1,b:2: the servers of one cluster, tried in turn. */
 START_TEST(test_cli_server_list) {
   struct fsc_opts o;
@@ -288,6 +338,7 @@ Suite *cli_suite(void) {
   tcase_add_test(tc, test_cli_shell_commands);
   tcase_add_test(tc, test_cli_split_line_quotes);
   tcase_add_test(tc, test_cli_hostport);
+  tcase_add_test(tc, test_cli_tls_unless_loopback);
   tcase_add_test(tc, test_cli_server_list);
   suite_add_tcase(s, tc);
   return s;

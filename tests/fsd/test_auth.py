@@ -129,6 +129,19 @@ class AuthServer(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
+    def conn_from(self, ip):
+        """A connection from another loopback address (another client)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((ip, 0))
+        except OSError:
+            s.close()
+            self.skipTest("cannot bind %s" % ip)
+        s.connect(("127.0.0.1", self.srv.port))
+        c = Conn(self.srv.port, sock=s)
+        self.addCleanup(c.close)
+        return c
+
     def login(self, user):
         c = self.conn()
         c.hello2()
@@ -206,9 +219,11 @@ class BeforeAuthTest(AuthServer):
 
 
 class RefusedTest(AuthServer):
-    def refused(self, c):
+    def refused(self, c, user="alice"):
+        # One message for every failure: it never tells an unknown user
+        # from a wrong key or a bad signature.
         msg = c.expect_error(0, UNAUTHENTICATED)
-        self.assertIn("authentication failed for user", msg)
+        self.assertEqual(msg, "authentication failed for user %s" % user)
         c.expect_closed()
 
     def test_bad_signature(self):
@@ -223,7 +238,7 @@ class RefusedTest(AuthServer):
         c = self.conn()
         c.hello2()
         c.auth(self.keys["mallory"], "mallory")
-        self.refused(c)
+        self.refused(c, "mallory")
 
     def test_another_users_key(self):
         c = self.conn()
@@ -377,6 +392,46 @@ class MaxUnauthTest(AuthServer):
         self.assertEqual(again.ping(b"in"), b"in")
 
 
+class MaxUnauthTotalTest(AuthServer):
+    extra = ("--max-unauth", "4")
+
+    def test_unauthenticated_connections_are_capped_in_all(self):
+        # Two addresses hold all 4 places: a third address is refused too.
+        waiting = [self.conn_from(ip) for ip in
+                   ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3")]
+        for c in waiting:
+            c.hello2()
+        extra = self.conn_from("127.0.0.4")
+        msg = extra.expect_error(0, 19)  # LIMIT
+        self.assertIn("too many connections waiting to authenticate", msg)
+        extra.expect_closed()
+        # One of them authenticates: room for another address.
+        waiting[0].auth(self.keys["alice"], "alice")
+        self.assertEqual(waiting[0].read_frame()[:2], (fc.OK, 0))
+        again = self.conn_from("127.0.0.4")
+        again.hello2()
+        self.assertEqual(again.ping(b"in"), b"in")
+
+
+class MaxUnauthDefaultTest(AuthServer):
+    def test_default_cap_is_64_and_32_per_address(self):
+        def waiting(ip, n):
+            cs = [self.conn_from(ip) for _ in range(n)]
+            for c in cs:
+                c.hello2()
+            return cs
+
+        def refused(ip, why):
+            c = self.conn_from(ip)
+            self.assertIn(why, c.expect_error(0, 19))  # LIMIT
+            c.expect_closed()
+
+        waiting("127.0.0.5", 32)
+        refused("127.0.0.5", "from this address")
+        waiting("127.0.0.6", 32)
+        refused("127.0.0.7", "too many connections waiting")
+
+
 class FileChecksTest(unittest.TestCase):
     def run_fsd(self, *args):
         return subprocess.run([fsdrun.FSD, "--root",
@@ -438,8 +493,12 @@ class AnonymousReadTest(unittest.TestCase):
             self.assertTrue(c.server["caps"] & fc.CAP_READ_ONLY)
             self.assertFalse(c.server["caps"] & CAP_AUTH)
             self.assertEqual(c.get("pub.txt"), b"public")
-            with self.assertRaises(fc.FspError):
+            with self.assertRaises(fc.FspError) as e:
                 c.put("new.txt", b"x")
+            self.assertEqual(e.exception.status, fc.ST_READ_ONLY)
+            with self.assertRaises(fc.FspError) as e:
+                c.delete("pub.txt")
+            self.assertEqual(e.exception.status, fc.ST_READ_ONLY)
             with self.assertRaises(fc.FspError) as e:
                 c.notice("spam")
             self.assertEqual(e.exception.status, FORBIDDEN)

@@ -328,6 +328,80 @@ START_TEST(test_engine_truncated_clienthello_waits) {
 }
 END_TEST
 
+/* The channel binding authentication signs (protocol.md section 11) is
+ * RFC 9266's tls-exporter: both ends of one connection export the same 32
+ * bytes for the label, exactly what OpenSSL gives without a context, and
+ * another connection gets other bytes. There is none before the handshake. */
+START_TEST(test_engine_channel_binding) {
+  static const char label[] = "EXPORTER-Channel-Binding";
+  uint8_t cb[32], sb[32], raw[32], other[32];
+  struct pair p, q;
+
+  pair_open(&p);
+  ck_assert_int_eq(fstls_export(&p.c, label, cb, sizeof(cb)), FSTLS_ESTATE);
+  ck_assert_int_eq(tt_handshake(&p.c, &p.s, 0, NULL), 0);
+  ck_assert_int_eq(fstls_export(&p.c, label, cb, sizeof(cb)), 0);
+  ck_assert_int_eq(fstls_export(&p.s, label, sb, sizeof(sb)), 0);
+  ck_assert_mem_eq(cb, sb, sizeof(cb));
+  /* The engine's SSL object, read only to compare with the RFC's call. */
+  ck_assert_int_eq(SSL_export_keying_material(p.c._ssl, raw, sizeof(raw), label,
+                                              strlen(label), NULL, 0, 0),
+                   1);
+  ck_assert_mem_eq(cb, raw, sizeof(raw));
+  pair_open(&q);
+  ck_assert_int_eq(tt_handshake(&q.c, &q.s, 0, NULL), 0);
+  ck_assert_int_eq(fstls_export(&q.c, label, other, sizeof(other)), 0);
+  ck_assert_int_ne(memcmp(cb, other, sizeof(cb)), 0);
+  pair_close(&q);
+  pair_close(&p);
+}
+END_TEST
+
+/* No session tickets and no 0-RTT data (protocol.md section 10): after a
+ * handshake and data both ways, the client holds no session it could
+ * resume, and the server takes no early data. */
+START_TEST(test_engine_no_tickets_no_early_data) {
+  struct pair p;
+  SSL_SESSION *sess;
+
+  pair_open(&p);
+  ck_assert_int_eq(tt_handshake(&p.c, &p.s, 0, NULL), 0);
+  send_check(&p.s, &p.c, 1000, 1000, 0);
+  send_check(&p.c, &p.s, 1000, 1000, 0);
+  send_check(&p.s, &p.c, 1000, 1000, 0);
+  sess = SSL_get1_session(p.c._ssl);
+  ck_assert_msg(sess == NULL || !SSL_SESSION_is_resumable(sess),
+                "the client could resume its session");
+  SSL_SESSION_free(sess);
+  ck_assert_uint_eq(SSL_get_max_early_data(p.s._ssl), 0);
+  pair_close(&p);
+}
+END_TEST
+
+/* A record that fails to decrypt ends the connection like broken framing
+ * (protocol.md section 10): the read fails, says why, and stays failed
+ * even when good records follow. */
+START_TEST(test_engine_bad_record_ends_connection) {
+  unsigned char rec[4096], buf[64];
+  struct pair p;
+  size_t n;
+
+  pair_open(&p);
+  ck_assert_int_eq(tt_handshake(&p.c, &p.s, 0, NULL), 0);
+  ck_assert_int_eq(fstls_write(&p.c, "secret", 6), 6);
+  n = fstls_drain(&p.c, rec, sizeof(rec));
+  ck_assert_uint_gt(n, 6);
+  rec[n - 1] ^= 0x01; /* in the record's authentication tag */
+  ck_assert_int_eq(fstls_feed(&p.s, rec, n), 0);
+  ck_assert_int_eq(fstls_read(&p.s, buf, sizeof(buf)), FSTLS_EPROTO);
+  ck_assert_str_ne(fstls_engine_why(&p.s), "");
+  ck_assert_int_eq(fstls_write(&p.c, "more", 4), 4);
+  tt_move(&p.c, &p.s, 0);
+  ck_assert_int_eq(fstls_read(&p.s, buf, sizeof(buf)), FSTLS_EPROTO);
+  pair_close(&p);
+}
+END_TEST
+
 START_TEST(test_engine_strerror) {
   static const int codes[] = {
       FSTLS_EAGAIN, FSTLS_ECLOSED, FSTLS_EPROTO,   FSTLS_EVERSION, FSTLS_EALPN,
@@ -360,6 +434,9 @@ Suite *engine_suite(void) {
   tcase_add_test(tc, test_engine_client_refuses_servers);
   tcase_add_test(tc, test_engine_garbage_refused);
   tcase_add_test(tc, test_engine_truncated_clienthello_waits);
+  tcase_add_test(tc, test_engine_channel_binding);
+  tcase_add_test(tc, test_engine_no_tickets_no_early_data);
+  tcase_add_test(tc, test_engine_bad_record_ends_connection);
   tcase_add_test(tc, test_engine_strerror);
   suite_add_tcase(s, tc);
   return s;

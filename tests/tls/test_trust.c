@@ -61,6 +61,48 @@ START_TEST(test_trust_pin_mismatch) {
 }
 END_TEST
 
+/* Trust by key looks at the key and nothing else (protocol.md section 10):
+ * a self-signed certificate for another name that has expired, or is not
+ * yet valid, passes with the pin of its key and on first use alike. */
+START_TEST(test_trust_key_ignores_names_and_dates) {
+  static const long when[][2] = {{-7200, -3600}, {3600, 7200}};
+  char dir[64], key[PATH_MAX], cert[PATH_MAX], why[256] = "";
+  char fp[FSTLS_FP_SIZE], seen[FSTLS_FP_SIZE];
+  uint8_t pin[FSTLS_HASH_LEN];
+  EVP_PKEY *k = tt_key();
+  SSL_CTX *sctx = NULL, *cctx = NULL;
+  X509 *x;
+
+  strcpy(dir, tt_tmpdir());
+  x = tt_cert(k, NULL, NULL, "elsewhere", "DNS:elsewhere.test", when[_i][0],
+              when[_i][1], 0);
+  strcpy(key, tt_write_key(dir, "key.pem", k));
+  strcpy(cert, tt_write_cert(dir, "cert.pem", x));
+  ck_assert_msg(fstls_server_ctx_new(cert, key, &sctx, fp, why, sizeof(why)) ==
+                    0,
+                "%s", why);
+  ck_assert_int_eq(fstls_fp_parse(fp, pin), 0);
+  ck_assert_int_eq(fstls_client_ctx_new(NULL, &cctx, NULL, 0), 0);
+  for (int pinned = 0; pinned < 2; pinned++) {
+    struct fstls_engine s, c;
+    ck_assert_int_eq(fstls_engine_server(&s, sctx), 0);
+    ck_assert_int_eq(
+        fstls_engine_client(&c, cctx, "fsd.test", pinned ? pin : NULL), 0);
+    ck_assert_msg(tt_handshake(&c, &s, 0, NULL) == 0, "refused: %s",
+                  fstls_engine_why(&c));
+    ck_assert_int_eq(fstls_engine_peer_fp(&c, seen), 0);
+    ck_assert_str_eq(seen, fp);
+    fstls_engine_free(&s);
+    fstls_engine_free(&c);
+  }
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+  X509_free(x);
+  EVP_PKEY_free(k);
+  tt_rmdir(dir);
+}
+END_TEST
+
 /* A test CA, and server contexts made from certificates it signs. */
 struct ca {
   char dir[64];
@@ -333,6 +375,7 @@ Suite *trust_suite(void) {
 
   tcase_add_test(tc, test_trust_pin_match);
   tcase_add_test(tc, test_trust_pin_mismatch);
+  tcase_add_loop_test(tc, test_trust_key_ignores_names_and_dates, 0, 2);
   tcase_add_test(tc, test_trust_ca_good);
   tcase_add_test(tc, test_trust_ca_wrong_host);
   tcase_add_test(tc, test_trust_ca_expired_or_not_yet);

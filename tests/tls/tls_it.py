@@ -192,14 +192,26 @@ def case_ca(ctx):
 # --- fsd: listeners and keys ----------------------------------------------------
 
 def case_listeners(ctx):
-    """Loopback stays plaintext with no set-up; a non-loopback listener is
-    TLS by default (plaintext clients get an error saying so);
-    --allow-plaintext serves both, and says so at start."""
+    """Loopback stays plaintext with no set-up, and a TLS client gets no
+    handshake there; a non-loopback listener is TLS by default (plaintext
+    clients get an error saying so); --allow-plaintext serves both, and
+    says so at start, but a plaintext connection is never upgraded."""
     st = ctx.state()
     env = ctx.env("--state-dir", st)
     check("fingerprint" not in log_text(env), "loopback: no TLS")
     check(not os.path.exists(st), "loopback: no key made")
     env.ok("ls")
+    # A ClientHello is broken framing to a plaintext listener: a plaintext
+    # ERROR on id 0, never a ServerHello, and the connection closes.
+    hello, _, _, _ = client_hello()
+    with fspclient.Client("127.0.0.1", port_of(env), hello=False) as c:
+        c.send_raw(hello)
+        op, rid, _ = c.read_frame()
+        check(op == fspclient.ERROR and rid == 0, "ClientHello: ERROR id 0",
+              op, rid)
+        check(closed_by_server(c.sock), "ClientHello: closed")
+    rc, _, err = env.fsc("--tls", "ls")
+    check(rc != 0, "fsc --tls to a plaintext listener fails", rc, err)
 
     env = ctx.env("--state-dir", st, "--anonymous", "rw", listen="0.0.0.0:0")
     check(fingerprint(env), "0.0.0.0: TLS without being told")
@@ -220,6 +232,14 @@ def case_listeners(ctx):
     check(rc == 0, "plaintext served", err)
     rc, _, err = fsc_at(env, local, "--tls", "ls")
     check(rc == 0, "TLS served", err)
+    # The first byte decided plaintext: a TLS handshake after the HELLO is
+    # not an upgrade but broken framing.
+    with fspclient.Client("127.0.0.1", port_of(env)) as c:
+        c.send_raw(hello)
+        op, rid, _ = c.read_frame()
+        check(op == fspclient.ERROR and rid == 0, "upgrade: ERROR id 0",
+              op, rid)
+        check(closed_by_server(c.sock), "upgrade: closed")
 
 
 def case_key_mode(ctx):
@@ -370,6 +390,9 @@ def case_bad_peers(ctx):
         op, rid, payload = c.read_frame()
         check(op == fspclient.ERROR and b"TLS is required" in payload,
               "plaintext refused with an ERROR", op, payload)
+        check(rid == 0 and payload[:2] == bytes([0, fspclient.ST_PROTOCOL]),
+              "ERROR id 0 PROTOCOL", rid, payload)
+        check(closed_by_server(c.sock), "plaintext client: closed")
     wait_log(env, r"plaintext on a TLS-only listener")
 
     # A client that disconnects in the middle of a record.
