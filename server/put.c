@@ -182,9 +182,10 @@ static void commit_work(uv_work_t *w) {
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
 
-/* The upload is done, renamed (and durable unless --no-fsync) or failed
- * (renamed is set when the rename was done and only its flush failed):
- * lets the next commit of the name go, tells the register and answers. */
+/* The upload is done: stored (and durable unless --no-fsync), or failed.
+ * renamed says the rename was done, so that a failure is the folder
+ * flush's and the new file is in place all the same. Lets the next commit
+ * of the name go, tells the register and answers. */
 static void commit_finish(struct fsd_op *op, int renamed) {
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
