@@ -6,8 +6,9 @@
  * It also groups the folder flushes that make renames durable (group
  * commit): a renamed entry waits for a flush of the folder that began
  * after its rename, and all the entries renamed while one flush runs share
- * the next one, so a burst of N commits costs about two flushes of the
- * folder, not N. An entry counts as running (its name stays taken) until
+ * the next one, so a burst of commits costs one flush of the folder per
+ * batch, not one per commit. An entry counts as running (its name stays
+ * taken) until
  * the caller lets it leave, after its flush.
  *
  * Pure: it only says which entry may run and which flush to start; the
