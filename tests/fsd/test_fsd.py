@@ -923,8 +923,9 @@ class FailingFlushTest(ServerTest):
         self.assertEqual([e.seq for e in events],
                          list(range(seq0 + 1, seq0 + len(out) + 1)))
         self.assertEqual(c.ping(b"still up"), b"still up")
-        self.assertTrue(any("flush of victim to disk failed" in line
-                            for line in self.srv.log))
+        self.assertTrue(fsdrun.wait_until(lambda: any(
+            "flush of victim to disk failed" in line
+            for line in self.srv.log)))
 
 
 class FailingFolderFlushTest(ServerTest):
@@ -947,8 +948,8 @@ class FailingFolderFlushTest(ServerTest):
                          list(range(seq0 + 1, seq0 + len(files) + 1)))
         for name, data in files.items():
             self.assertEqual(c.get(name), data)
-        self.assertTrue(any("flush of the folder failed" in line
-                            for line in self.srv.log))
+        self.assertTrue(fsdrun.wait_until(lambda: any(
+            "flush of the folder failed" in line for line in self.srv.log)))
 
     def test_no_fsync_confirms_without_flushing(self):
         with fsdrun.Fsd("--no-fsync", env=self.env) as srv:
