@@ -240,6 +240,11 @@ int fsd_writeback_start(int fd, uint64_t off, uint64_t len) {
   return 0;
 }
 
+/* Flushes a file or folder to disk; see fsops.h. */
+int fsd_flush_fd(int fd) {
+  return fsync(fd) == 0 ? 0 : -errno;
+}
+
 /* Moves a finished temp file into place; see fsops.h. */
 int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
                     int no_clobber, int durable, struct stat *st) {

@@ -77,6 +77,11 @@ int fsd_reserve(int fd, uint64_t off, uint64_t len);
  * the disk's queue). Returns 0 or a negative UV_E* code. */
 int fsd_writeback_start(int fd, uint64_t off, uint64_t len);
 
+/* Flushes fd, a file's or a folder's, to disk (fsync): its data and what
+ * it takes to find them, or for a folder its entries. Returns 0 or a
+ * negative UV_E* code. */
+int fsd_flush_fd(int fd);
+
 /* Flushes fd to disk (when durable is set), then renames temp to name
  * beneath rootfd: replacing what is there, or with no_clobber failing with
  * UV_EEXIST when name exists (renameat2 RENAME_NOREPLACE, or link+unlink

@@ -3,16 +3,21 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mem.h"
+#include "tree.h"
 #include "treeop.h"
 
 #define PUT_FLUSH_STEP (8u << 20) /* written bytes per writeback job */
 #define RESERVE_STEP (64u << 20)  /* fallocate() ahead of the writes */
 
 static void step(struct fsd_op *op);
+static void commit_work(uv_work_t *w);
+static void after_commit(uv_work_t *w, int status);
 
 static void put_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
@@ -134,6 +139,50 @@ static void after_cleanup(uv_work_t *w, int status) {
   fsd_op_free(op);
 }
 
+/* Threadpool: flushes fd (what for a test may be told to fail). With
+ * FSD_FAIL_FSYNC=NAME (undocumented, for tests), the data flush of an
+ * upload of path NAME fails with EIO, as a failing disk's would; with
+ * FSD_FAIL_FSYNC=. the root folder's flush does, with FSD_FAIL_FSYNC=a/b/.
+ * that of folder a/b. */
+static int flush(int fd, const char *what) {
+  const char *fail = getenv("FSD_FAIL_FSYNC");
+
+  if (fail != NULL && strcmp(fail, what) == 0)
+    return UV_EIO;
+  return fsd_flush_fd(fd);
+}
+
+/* Threadpool: the data flush of a finished upload, before its rename. */
+static void sync_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+
+  op->err = flush(op->fd, op->r->name);
+}
+
+/* The data are on disk: the upload waits for its name's turn to rename.
+ * A failed flush fails this upload alone; its temp file goes, and the file
+ * it would have replaced stays as it was. */
+static void after_sync(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_conn *c = op->c;
+
+  (void)status;
+  op->jobs--;
+  if (op->err < 0 && op->status == 0) {
+    fsd_warn("flush of %s to disk failed: %s", op->r->name,
+             uv_strerror(op->err));
+    op->status = FSP_ST_IO;
+    fsd_session_failing(&c->sess, op->r, op->status,
+                        "the data could not be flushed to disk");
+  }
+  if (op->status != 0 || op->aborted || c->hard) {
+    step(op); /* cleans up */
+    return;
+  }
+  fsd_op_commit(op, commit_work, after_commit);
+}
+
+/* Threadpool, in the name's turn: the rename into place. */
 static void commit_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
 
@@ -145,9 +194,10 @@ static void commit_work(uv_work_t *w) {
     op->u.put.dirfd = -1;
     return;
   }
-  op->err = fsd_temp_commit(op->u.put.dirfd, op->fd, op->u.put.temp,
-                            op->u.put.leaf, op->r->mode == FSP_PUT_NO_CLOBBER,
-                            !op->h->no_fsync, &op->st);
+  /* The data were flushed by sync_work(), unless --no-fsync. */
+  op->err =
+      fsd_temp_commit(op->u.put.dirfd, op->fd, op->u.put.temp, op->u.put.leaf,
+                      op->r->mode == FSP_PUT_NO_CLOBBER, 0, &op->st);
   fsd_temp_drop(op->u.put.dirfd, op->fd, "");
   op->fd = -1;
   close(op->u.put.dirfd);
@@ -158,35 +208,153 @@ static void commit_work(uv_work_t *w) {
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
 
-static void after_commit(uv_work_t *w, int status) {
-  struct fsd_op *op = w->data;
+/* The upload is done: stored (and durable unless --no-fsync), or failed.
+ * renamed says the rename was done, so that a failure is the folder
+ * flush's and the new file is in place all the same. Lets the next commit
+ * of the name go, tells the register and answers. */
+static void commit_finish(struct fsd_op *op, int renamed) {
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
   char name[FSP_PATH_MAX + 1];
+  struct fsd_stamp st;
 
-  (void)status;
-  op->jobs--;
-  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
   snprintf(name, sizeof(name), "%s", r->name);
+  if (op->err == 0 || renamed)
+    fsd_stamp_of(&op->st, &st);
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", r->name,
              (unsigned long long)op->st.st_size, c->peer);
     fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    struct fsd_stamp st;
-
     if (r->elsewhere) /* its folder moved meanwhile: look for it */
       fsd_watch_look(op->h->watch);
-    fsd_stamp_of(&op->st, &st);
     fsd_session_put_done(&c->sess, r, &st);
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
+    if (renamed) { /* the new file is in place: the register follows */
+      fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+      fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
+    }
     fsd_session_fail(&c->sess, r, fsd_treeop_status(op->err),
-                     fsd_op_why(op->err));
+                     renamed ? "the folder could not be flushed to disk"
+                             : fsd_op_why(op->err));
   }
   fsd_op_unlock(op, name); /* after the event, so others commit after it */
   fsd_op_free(op);
+}
+
+static void after_folder_sync(uv_work_t *w, int status);
+
+/* Threadpool: flushes the folder that holds path (the root for a name). */
+static int flush_parent(int rootfd, const char *path) {
+  char what[FSP_PATH_MAX + 3];
+  const char *leaf;
+  int fd = fsd_tree_open_parent(rootfd, path, &leaf);
+  int r;
+
+  if (fd < 0)
+    return fd;
+  /* "a/b/." for the folder a/b, "." for the root: see flush(). */
+  snprintf(what, sizeof(what), "%.*s.", (int)(leaf - path), path);
+  r = flush(fd, what);
+  close(fd);
+  return r;
+}
+
+/* Whether the folder of path is that of an entry of the batch before it. */
+static int same_folder_before(const struct fsd_list *head,
+                              const struct fsd_list *upto, const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t n = slash != NULL ? (size_t)(slash - path) : 0;
+
+  for (const struct fsd_list *l = head->next; l != upto; l = l->next) {
+    const struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    const char *s2 = strrchr(o->r->name, '/');
+    size_t n2 = s2 != NULL ? (size_t)(s2 - o->r->name) : 0;
+
+    if (n2 == n && memcmp(o->r->name, path, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Threadpool: the folder flushes that make a batch of renames durable, one
+ * per folder the batch changed. The batch (the commit queue's flushing
+ * list) does not change while its flush runs. */
+static void folder_sync_work(uv_work_t *w) {
+  struct fsd_op *op = w->data;
+  const struct fsd_list *head = &op->h->commitq.flushing;
+
+  op->err = 0;
+  for (const struct fsd_list *l = head->next; l != head; l = l->next) {
+    const struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    int r;
+
+    if (same_folder_before(head, l, o->r->name))
+      continue;
+    r = flush_parent(op->h->rootfd, o->r->name);
+    if (r != 0 && op->err == 0)
+      op->err = r;
+  }
+}
+
+/* Runs the folder flush of the batch whose first entry is e, on e's job. */
+static void folder_sync_start(struct fsd_commitq_entry *e) {
+  struct fsd_op *op = fsd_container_of(e, struct fsd_op, cq);
+
+  if (fsd_op_queue(op, folder_sync_work, after_folder_sync) != 0) {
+    op->jobs++; /* cannot happen: the loop is alive */
+    op->err = UV_EIO;
+    after_folder_sync(&op->work, 0);
+  }
+}
+
+/* A folder flush ended: the next batch's flush starts, then every upload
+ * of this batch is answered, in the order of their renames. */
+static void after_folder_sync(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_commitq_entry *next;
+  struct fsd_list done, *l;
+  int err = op->err;
+
+  (void)status;
+  op->jobs--;
+  if (err != 0)
+    fsd_warn("flush of the folder failed: %s", uv_strerror(err));
+  next = fsd_commitq_flushed(&op->h->commitq, &done);
+  if (next != NULL)
+    folder_sync_start(next);
+  /* op is among them: it is not used after this. */
+  while ((l = fsd_list_pop(&done)) != NULL) {
+    struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    o->jobs--; /* it was waiting */
+    o->err = err;
+    commit_finish(o, 1);
+  }
+}
+
+/* The rename job ended. With --no-fsync, or when it failed, that is the
+ * end; else the rename waits for a flush of the folder (which many
+ * renames share, see commitq.h) before the answer. */
+static void after_commit(uv_work_t *w, int status) {
+  struct fsd_op *op = w->data;
+  struct fsd_commitq_entry *first;
+
+  (void)status;
+  op->jobs--;
+  fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
+  if (op->err != 0 || op->h->no_fsync) {
+    commit_finish(op, 0);
+    return;
+  }
+  /* A stat the watcher began before the rename must not be applied after
+   * it (the register learns of it only after the flush). */
+  fsd_watch_own_change(op->h->watch, op->r->name, op->r->name_len);
+  op->jobs++; /* waiting for the flush counts as a job */
+  first = fsd_commitq_changed(&op->h->commitq, &op->cq);
+  if (first != NULL)
+    folder_sync_start(first);
 }
 
 /* Moves a PUT along once its disk writes are done: commit, or clean up. */
@@ -201,9 +369,18 @@ static void step(struct fsd_op *op) {
       after_cleanup(&op->work, 0); /* cannot happen: the loop is alive */
     return;
   }
-  if (p->commit) {
-    p->commit = 0;
+  if (!p->commit)
+    return;
+  p->commit = 0;
+  /* The data flush runs before the name's turn, so the flushes of many
+   * uploads run side by side (the file system's journal commits them
+   * together) instead of one after another in the commit queue. */
+  if (op->h->no_fsync) {
     fsd_op_commit(op, commit_work, after_commit);
+  } else if (fsd_op_queue(op, sync_work, after_sync) != 0) {
+    op->jobs++; /* cannot happen: the loop is alive */
+    op->err = UV_EIO;
+    after_sync(&op->work, 0);
   }
 }
 

@@ -17,6 +17,36 @@ import fsdrun  # noqa: E402
 CHUNK = 256 * 1024  # fsd's DATA payload for a GET (protocol allows more)
 
 
+def put_pipelined(c, files, window=32):
+    """Uploads files ({name: bytes}) on client c with up to window PUTs in
+    flight; returns {name: ("INFO", (size, mtime_ns)) or ("ERROR", status)}
+    and the names in the order their answers came."""
+    rids, body, out, order = {}, {}, {}, []
+    names, sent = list(files), 0
+    while len(out) < len(names):
+        while sent < len(names) and sent - len(out) < window:
+            name = names[sent]
+            rid = c.request(fc.PUT, fc.put_payload(len(files[name]), 0, name))
+            rids[rid], body[rid] = name, files[name]
+            sent += 1
+        op, rid, p = c.read_frame()
+        if op in fc.EVENT_OPS and rid == 0:
+            c.events.append(fc.parse_event(op, p))
+        elif op == fc.READY:
+            data = body[rid]
+            c.send_raw(fc.frame(fc.DATA, rid, data) + fc.frame(
+                fc.END, rid, struct.pack(">QQ", len(data), fc.xxh3_64(data))))
+        elif op == fc.INFO:
+            out[rids[rid]] = ("INFO", struct.unpack(">Qq", p))
+            order.append(rids[rid])
+        elif op == fc.ERROR:
+            out[rids[rid]] = ("ERROR", struct.unpack_from(">H", p)[0])
+            order.append(rids[rid])
+        else:
+            raise AssertionError("unexpected %s" % fc.OP_NAMES.get(op, op))
+    return out, order
+
+
 class ServerTest(unittest.TestCase):
     """One fsd per test class; a fresh client per test."""
 
@@ -814,6 +844,118 @@ class NoFsyncTest(ServerTest):
             self.assertEqual(f.read(), b"second")
         self.assertEqual([n for n in os.listdir(self.srv.root)
                           if n.startswith(".")], [])
+
+
+class BurstTest(ServerTest):
+    """Many uploads committed at once share their flushes to disk."""
+
+    def check_burst(self):
+        # 300 small files pipelined on one connection: every one answered
+        # with INFO, stored whole, and announced by exactly one EVENT with
+        # the version its INFO gave; no temp file left. (Across names the
+        # events need not follow the INFOs: the watcher may report a new
+        # file first.)
+        sub, c = self.client(), self.client()
+        _, seq0 = sub.subscribe()
+        files = {"burst-%03d" % i: os.urandom(4096) for i in range(300)}
+        out, order = put_pipelined(c, files, window=62)
+        self.assertEqual({v[0] for v in out.values()}, {"INFO"})
+        self.assertEqual(sorted(order), sorted(files))
+        for name, data in files.items():
+            with open(self.srv.path(name), "rb") as f:
+                self.assertEqual(f.read(), data, name)
+        c.put("marker", b"m")
+        events = []
+        while not events or events[-1].name != "marker":
+            events.append(sub.next_event())
+        events.pop()
+        self.assertEqual(sorted(e.name for e in events), sorted(files))
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + len(files) + 1)))
+        self.assertEqual({e.name: (e.size, e.mtime_ns) for e in events},
+                         {n: v[1] for n, v in out.items()})
+        self.assertEqual({e.kind for e in events}, {fc.EV_ADDED})
+        self.assertEqual([n for n in os.listdir(self.srv.root)
+                          if n.startswith(".")], [])
+
+    def test_burst_of_small_uploads_each_answered_once_stored(self):
+        self.check_burst()
+
+    test_every_replace_is_one_event_in_commit_order = \
+        SpecEdgesTest.test_every_replace_is_one_event_in_commit_order
+
+
+class NoFsyncBurstTest(BurstTest):
+    """The same burst without flushes (--no-fsync)."""
+
+    args = ("--no-fsync",)
+
+
+class FailingFlushTest(ServerTest):
+    """A disk whose flush fails for the uploads of one name, as a failing
+    disk's would (FSD_FAIL_FSYNC, undocumented, for tests)."""
+
+    env = {"FSD_FAIL_FSYNC": "victim"}
+
+    def test_failed_flush_fails_that_upload_alone_and_keeps_old_file(self):
+        self.write_file("victim", b"old version")
+        sub, c = self.client(), self.client()
+        self.assertTrue(fsdrun.wait_until(lambda: "victim" in c.list()))
+        before = c.stat("victim")
+        _, seq0 = sub.subscribe()
+        files = {"ok-%02d" % i: os.urandom(1000) for i in range(10)}
+        files["victim"] = b"new version, never confirmed"
+        files.update({"ok-%02d" % i: os.urandom(1000) for i in range(10, 20)})
+        out, order = put_pipelined(c, files, window=30)
+        self.assertEqual(out.pop("victim"), ("ERROR", fc.ST_IO))
+        self.assertEqual({v[0] for v in out.values()}, {"INFO"})
+        # The old file is intact, the register still holds it, and no temp
+        # file is left.
+        with open(self.srv.path("victim"), "rb") as f:
+            self.assertEqual(f.read(), b"old version")
+        self.assertEqual(c.stat("victim"), before)
+        self.assertEqual(c.get("victim"), b"old version")
+        self.assertEqual([n for n in os.listdir(self.srv.root)
+                          if n.startswith(".")], [])
+        # One EVENT per stored file, none for the failed one.
+        events = [sub.next_event() for _ in out]
+        self.assertEqual(sorted(e.name for e in events), sorted(out))
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + len(out) + 1)))
+        self.assertEqual(c.ping(b"still up"), b"still up")
+        self.assertTrue(fsdrun.wait_until(lambda: any(
+            "flush of victim to disk failed" in line
+            for line in self.srv.log)))
+
+
+class FailingFolderFlushTest(ServerTest):
+    """A disk whose flush of the folder fails (FSD_FAIL_FSYNC=.): the
+    renames are done but not durable, so no upload is confirmed."""
+
+    env = {"FSD_FAIL_FSYNC": "."}
+
+    def test_upload_not_confirmed_until_folder_flushed(self):
+        sub, c = self.client(), self.client()
+        _, seq0 = sub.subscribe()
+        files = {"nd-%02d" % i: os.urandom(500) for i in range(12)}
+        out, _ = put_pipelined(c, files, window=12)
+        self.assertEqual(out, {n: ("ERROR", fc.ST_IO) for n in files})
+        # The files are in place all the same, and the register follows
+        # the disk: one EVENT each, and STAT finds them.
+        events = [sub.next_event() for _ in files]
+        self.assertEqual(sorted(e.name for e in events), sorted(files))
+        self.assertEqual([e.seq for e in events],
+                         list(range(seq0 + 1, seq0 + len(files) + 1)))
+        for name, data in files.items():
+            self.assertEqual(c.get(name), data)
+        self.assertTrue(fsdrun.wait_until(lambda: any(
+            "flush of the folder failed" in line for line in self.srv.log)))
+
+    def test_no_fsync_confirms_without_flushing(self):
+        with fsdrun.Fsd("--no-fsync", env=self.env) as srv:
+            c = fc.Client("127.0.0.1", srv.port, timeout=20)
+            self.addCleanup(c.close)
+            self.assertEqual(c.put("nf", b"no flush")[0], 8)
 
 
 class LimitsTest(ServerTest):

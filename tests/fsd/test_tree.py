@@ -149,9 +149,10 @@ class TreeTest(unittest.TestCase):
     """One fsd per test: its root starts empty."""
 
     args = ()
+    env = None
 
     def setUp(self):
-        self.srv = fsdrun.Fsd(*self.args).start()
+        self.srv = fsdrun.Fsd(*self.args, env=self.env).start()
         self.outside = tempfile.mkdtemp(prefix="fsd-outside-")
         with open(os.path.join(self.outside, "secret"), "wb") as f:
             f.write(b"keep me")
@@ -298,6 +299,25 @@ class RoundTripTest(TreeTest):
         c3.put3("last.txt", b"l")
         ev = c1.next_event()
         self.assertEqual((ev.kind, ev.name), (ADDED, "last.txt"))
+
+
+class FolderFlushTest(TreeTest):
+    """Each upload waits for a flush of its own folder: with the flush of
+    folder a/b failing (FSD_FAIL_FSYNC=a/b/., undocumented, for tests),
+    uploads into a/b are not confirmed, those elsewhere are."""
+
+    env = {"FSD_FAIL_FSYNC": "a/b/."}
+
+    def test_each_upload_flushes_its_own_folder(self):
+        c = self.client()
+        c.mkdir("a/b", MKDIR_PARENTS)
+        self.assertEqual(self.status(c.put3, "a/b/x", b"in b", 0), fc.ST_IO)
+        self.assertEqual(self.status(c.put3, "a/y", b"in a", 0), 0)
+        self.assertEqual(self.status(c.put3, "z", b"in root", 0), 0)
+        # The rename was done: the file is there, only not confirmed.
+        self.assertEqual(c.get("a/b/x"), b"in b")
+        self.assertTrue(fsdrun.wait_until(lambda: any(
+            "flush of the folder failed" in line for line in self.srv.log)))
 
 
 class LinkTest(TreeTest):
