@@ -504,7 +504,7 @@ static size_t rm_contents(struct rm *rm, int dfd, int depth, size_t *quiet) {
 int fsd_tree_remove(int rootfd, const char *path, int recursive, int durable,
                     fsd_tree_report_fn *report, void *arg) {
   struct rm *rm = fsd_malloc(sizeof(*rm));
-  struct fsd_tree_info info;
+  struct fsd_tree_info info = {0};
   const char *leaf;
   int pfd, err;
 
