@@ -247,15 +247,9 @@ int fsd_flush_fd(int fd) {
 
 /* Moves a finished temp file into place; see fsops.h. */
 int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
-                    int no_clobber, int durable, struct stat *st) {
+                    int no_clobber, struct stat *st) {
   int err = 0;
 
-  /* The data must be on disk before the name points at it, or a crash could
-   * leave an empty file where the old one was. */
-  if (durable && fsync(fd) != 0) {
-    err = -errno;
-    goto fail;
-  }
   if (no_clobber) {
     if (renameat2(rootfd, temp, rootfd, name, RENAME_NOREPLACE) != 0) {
       if (errno != EINVAL && errno != ENOSYS) {

@@ -82,14 +82,14 @@ int fsd_writeback_start(int fd, uint64_t off, uint64_t len);
  * negative UV_E* code. */
 int fsd_flush_fd(int fd);
 
-/* Flushes fd to disk (when durable is set), then renames temp to name
- * beneath rootfd: replacing what is there, or with no_clobber failing with
- * UV_EEXIST when name exists (renameat2 RENAME_NOREPLACE, or link+unlink
+/* Renames temp to name beneath rootfd (the caller flushed fd first when the
+ * upload must be durable): replacing what is there, or with no_clobber failing
+ * with UV_EEXIST when name exists (renameat2 RENAME_NOREPLACE, or link+unlink
  * where the file system lacks it). Fills *st from fd after the move. On
  * failure the temp is removed. Never closes fd. Returns 0 or a negative
  * UV_E* code. */
 int fsd_temp_commit(int rootfd, int fd, const char *temp, const char *name,
-                    int no_clobber, int durable, struct stat *st);
+                    int no_clobber, struct stat *st);
 
 /* One regular file (or folder, in a scan of the tree) that a scan found. */
 struct fsd_scan_entry {

@@ -197,7 +197,7 @@ static void commit_work(uv_work_t *w) {
   /* The data were flushed by sync_work(), unless --no-fsync. */
   op->err =
       fsd_temp_commit(op->u.put.dirfd, op->fd, op->u.put.temp, op->u.put.leaf,
-                      op->r->mode == FSP_PUT_NO_CLOBBER, 0, &op->st);
+                      op->r->mode == FSP_PUT_NO_CLOBBER, &op->st);
   fsd_temp_drop(op->u.put.dirfd, op->fd, "");
   op->fd = -1;
   close(op->u.put.dirfd);

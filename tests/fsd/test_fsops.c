@@ -94,7 +94,7 @@ START_TEST(test_fsops_temp_commit_replace_and_no_clobber) {
   ck_assert_int_eq(strncmp(temp, FSD_TEMP_PREFIX, strlen(FSD_TEMP_PREFIX)), 0);
   ck_assert_int_eq(write(fd, "new!", 4), 4);
   /* No clobber: fails, the old file stays, the temp is gone. */
-  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 1, 1, &st),
+  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 1, &st),
                    UV_EEXIST);
   ck_assert_int_eq(faccessat(rootfd, temp, F_OK, 0), -1);
   close(fd);
@@ -103,17 +103,17 @@ START_TEST(test_fsops_temp_commit_replace_and_no_clobber) {
 
   fd = fsd_temp_create(rootfd, temp);
   ck_assert_int_eq(write(fd, "new!", 4), 4);
-  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 0, 1, &st), 0);
+  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 0, &st), 0);
   ck_assert_int_eq(st.st_size, 4);
   close(fd);
   fd = fsd_temp_create(rootfd, temp);
-  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "fresh", 1, 1, &st), 0);
+  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "fresh", 1, &st), 0);
   close(fd);
   ck_assert_int_eq(faccessat(rootfd, "fresh", F_OK, 0), 0);
-  /* Without the flush (fsd --no-fsync) the move is the same. */
+  /* A second replace of the same name. */
   fd = fsd_temp_create(rootfd, temp);
   ck_assert_int_eq(write(fd, "quick", 5), 5);
-  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 0, 0, &st), 0);
+  ck_assert_int_eq(fsd_temp_commit(rootfd, fd, temp, "target", 0, &st), 0);
   ck_assert_int_eq(st.st_size, 5);
   close(fd);
   ck_assert_int_eq(faccessat(rootfd, temp, F_OK, 0), -1);
