@@ -371,10 +371,6 @@ static void on_file_request(struct fsd_session *s, const struct fsp_msg *m) {
   struct fsd_req *r;
   uint16_t st;
 
-  if (s->ctx->read_only && (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
-    fsd__send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
-    return;
-  }
   if (fsd_ctx_log_down(s->ctx) &&
       (m->op == FSP_OP_PUT || m->op == FSP_OP_DELETE)) {
     fsd__send_error(s, m->id, FSP_ST_BUSY,
@@ -778,11 +774,13 @@ static void on_request(struct fsd_session *s, const struct fsp_frame *f) {
                     NULL, NULL, 0);
     return;
   }
-  /* A read-only server says so to everyone, whatever their rights; so for
-   * the changes of version 3 (MKDIR, RENAME). */
-  if (!fsd_gate_allows(&s->gate, m.op) &&
-      !(s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE ||
-                              m.op == FSP_OP_MKDIR || m.op == FSP_OP_RENAME))) {
+  /* A read-only server says so to everyone, whatever their rights. */
+  if (s->ctx->read_only && (m.op == FSP_OP_PUT || m.op == FSP_OP_DELETE ||
+                            m.op == FSP_OP_MKDIR || m.op == FSP_OP_RENAME)) {
+    fsd__send_error(s, m.id, FSP_ST_READ_ONLY, NULL, NULL, 0);
+    return;
+  }
+  if (!fsd_gate_allows(&s->gate, m.op)) {
     forbid(s, &m);
     return;
   }

@@ -281,12 +281,9 @@ void fsd__on_stat(struct fsd_session *s, const struct fsp_msg *m) {
 /* ------------------------------------------------------------------------ */
 /* MKDIR and RENAME                                                          */
 
-/* Refuses a change the server cannot make now; returns 1 when it did. */
+/* Refuses a change the server cannot make now; returns 1 when it did. (A
+ * read-only server refused it before rights were looked at.) */
 static int refuse_change(struct fsd_session *s, const struct fsp_msg *m) {
-  if (s->ctx->read_only) {
-    fsd__send_error(s, m->id, FSP_ST_READ_ONLY, NULL, NULL, 0);
-    return 1;
-  }
   if (fsd_ctx_log_down(s->ctx)) {
     fsd__send_error(s, m->id, FSP_ST_BUSY,
                     "cluster log unreachable: writes refused, reads go on",
