@@ -61,6 +61,8 @@ struct fsd_get {
   uint8_t changed;           /* the file was changed in place meanwhile */
   uint8_t zc;                /* payloads go out with sendfile() */
   uint8_t hash_known;        /* the whole file's hash came from the cache */
+  uint8_t whole;             /* small: the open job read the file whole
+                                into chunk (chunk_len bytes set up) */
 };
 
 /* HASH: the digest of a range. */
