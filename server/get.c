@@ -17,6 +17,11 @@
  * room: one threadpool job instead of three (open, read, close), which
  * is most of the cost of fetching a tree of small files. */
 #define GET_SMALL 65536u
+/* A small GET's DATA frame of at most GET_GATHER bytes is copied into the
+ * connection's gathered output, with BEGIN before it and END after it: the
+ * frames of many GETs then leave in one send(). Larger ones are written on
+ * their own, as chunks are. */
+#define GET_GATHER 16384u
 
 static void pump(struct fsd_op *op);
 
@@ -326,6 +331,12 @@ static int small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
     give(op, g->chunk_len);
     return 0;
   }
+  if (g->changed) {
+    /* Nothing goes out: the GET ends in an error that says why. */
+    op->status = FSP_ST_IO;
+    op->why = "the file was changed in place while being sent";
+    len = 0;
+  }
   if (off > 0)
     memmove(data, data + off, (size_t)len);
   XXH3_64bits_update(g->hs, data, (size_t)len);
@@ -333,15 +344,19 @@ static int small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
   give(op, g->chunk_len - (size_t)len); /* the frame gives the rest back */
   g->zc = 0;
   g->pos = g->end;
-  if (len > 0)
-    g->ready = g->chunk;
-  else
+  if (len > 0 && FSP_HDR_LEN + len <= GET_GATHER && op->c->zf == NULL) {
+    /* Gathered output counts in the backlog that stops the connection's
+     * reading (conn.c), so a client that does not read cannot grow it. */
+    if (fsd_conn_send(op->c, g->chunk->data, FSP_HDR_LEN + (size_t)len) != 0)
+      op->status = FSP_ST_IO;
+    give(op, (size_t)len);
     fsd_buf_free(g->chunk);
-  g->chunk = NULL;
-  if (g->changed) {
-    op->status = FSP_ST_IO;
-    op->why = "the file was changed in place while being sent";
+  } else if (len > 0) {
+    g->ready = g->chunk;
+  } else {
+    fsd_buf_free(g->chunk);
   }
+  g->chunk = NULL;
   g->waiter.writable = on_writable;
   fsd_list_push(&op->c->waiters, &g->waiter.link);
   pump(op);
