@@ -107,8 +107,6 @@ struct fsd_put {
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
   uint8_t replacing;            /* the name held a file at the open */
-  uint16_t held;                /* bytes of the path held from the watcher
-                                   while the open job runs, 0 when none */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
   uint64_t last_data;           /* uv_now() of the last DATA, or READY */
   uint64_t reserved;            /* bytes of h->space promised, not on disk */

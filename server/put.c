@@ -130,10 +130,8 @@ int fsd_put_start(struct fsd_op *op) {
                                            : RESERVE_STEP;
   p->room.look = !look_stands(sp, r->size, uv_now(op->h->loop));
   op->space_mark = fsd_space_mark(sp);
-  fsd_treeop_put_hold(op);
   err = fsd_op_queue(op, put_open_work, after_put_open);
   if (err != 0) {
-    fsd_treeop_put_made(op); /* lets go of what it held */
     fsd_space_release(sp, p->reserved);
     p->reserved = 0;
   }

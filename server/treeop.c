@@ -294,37 +294,9 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
   return 0;
 }
 
-/* Holds what a PUT may make from the watcher; see treeop.h. */
-void fsd_treeop_put_hold(struct fsd_op *op) {
-  const struct fsd_treereg *tree = &op->h->ctx->tree;
-  const char *path = op->r->name;
-  const char *slash = strrchr(path, '/');
-  size_t end, pos = 0;
-
-  op->u.put.held = 0;
-  if (!(op->r->flags & FSP_PUT_PARENTS) || slash == NULL ||
-      fsd_treereg_get(tree, path, (size_t)(slash - path)) != NULL)
-    return; /* nothing to make, or its folder is known */
-  end = (size_t)(slash - path);
-  for (;;) {
-    const char *s = memchr(path + pos, '/', end - pos);
-    size_t e = s != NULL ? (size_t)(s - path) : end;
-
-    if (fsd_treereg_get(tree, path, e) == NULL) {
-      fsd_watch_hold(op->h->watch, path, e);
-      op->u.put.held = (uint16_t)e;
-      return;
-    }
-    pos = e + 1;
-  }
-}
-
 /* Records the folders a PUT made; see treeop.h. */
 void fsd_treeop_put_made(struct fsd_op *op) {
   made_apply(op, op->r->name, &op->u.put.made);
-  if (op->u.put.held != 0)
-    fsd_watch_release(op->h->watch, op->r->name, op->u.put.held);
-  op->u.put.held = 0;
 }
 
 /* Whether a PUT's path leads to its file; see treeop.h. */
