@@ -127,7 +127,7 @@ struct fsc_conn {
   struct addrinfo *ai_list; /* resolved addresses, freed after connect */
   struct addrinfo *ai_next; /* next address to try */
   enum fsc_conn_state state;
-  int tcp_open; /* tcp was initialised and must be closed */
+  int tcp_open;    /* tcp was initialised and must be closed */
   int tcp_closing; /* tcp's uv_close is under way */
   /* Frames sent during this turn of the loop, written as one batch just
    * before the loop waits (flush, a prepare handle), or at once when big:

@@ -3,7 +3,9 @@
  * --continue, or the target itself for stdout and devices), sends GET (after
  * HASH when resuming), queues the DATA pieces it receives without copying
  * them, writes them with uv_fs_write in big gathered writes, and moves the
- * file into place only after END's size and checksum matched. */
+ * file into place only after END's size and checksum matched. A get -r job
+ * sends GET first: a small file (BEGIN says) is held in memory and stored
+ * whole by one threadpool job (store.c); a bigger one opens its file then. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -84,13 +86,13 @@ struct get_job {
    * file goes. A small one is held in memory and stored by one threadpool
    * job (store.c) once END vouched for it; a bigger one opens its file
    * then (late), while its first pieces wait in the queue. */
-  int tree_pending; /* GET sent, BEGIN not yet here */
-  int small;        /* held in sbuf */
-  int late;         /* the file is opened after the GET went out */
-  uint8_t *sbuf;    /* the small file's bytes */
-  size_t slen;      /* bytes in sbuf */
+  int tree_pending;            /* GET sent, BEGIN not yet here */
+  int small;                   /* held in sbuf */
+  int late;                    /* the file is opened after the GET went out */
+  uint8_t *sbuf;               /* the small file's bytes */
+  size_t slen;                 /* bytes in sbuf */
   struct fsc_batch_item store; /* the store job (store.c via batch.c) */
-  unsigned smode;   /* the new file's permissions */
+  unsigned smode;              /* the new file's permissions */
   struct fsc_store_res stored;
 };
 
@@ -452,7 +454,7 @@ static void get_lost(struct fsc_req *req, int err) {
 static void on_get_fs(uv_fs_t *req);
 
 #define store_job(it)                                                          \
-  ((struct get_job *)((char *)(it) - offsetof(struct get_job, store)))
+  ((struct get_job *)((char *)(it)-offsetof(struct get_job, store)))
 
 /* The store job's end: the small file is in place, or nothing is. */
 static void on_stored(struct fsc_batch_item *it, int status) {

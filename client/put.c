@@ -5,7 +5,8 @@
  * and ends with END carrying the XXH3-64 of what was read. put -r walks
  * each DIR first (walk.c) and runs one job per file (PUT with PARENTS) or
  * empty folder (MKDIR with PARENTS), many at once on the one connection,
- * each job freed as it ends. */
+ * each job freed as it ends; a small file is read whole by one threadpool
+ * job (store.c) before its PUT goes out. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -49,10 +50,10 @@
 /* What the uploads of one run share. */
 struct put_run {
   struct fsc_progress prog;
-  int tree;             /* put -r */
-  struct fsc_walk walk; /* put -r: the files and empty folders */
-  uint64_t files_ok;    /* put -r: files stored */
-  uint64_t bytes_ok;    /* and their bytes */
+  int tree;                /* put -r */
+  struct fsc_walk walk;    /* put -r: the files and empty folders */
+  uint64_t files_ok;       /* put -r: files stored */
+  uint64_t bytes_ok;       /* and their bytes */
   struct fsc_batcher disk; /* put -r: small files' loads */
 };
 
@@ -592,7 +593,7 @@ static void on_put_opened(uv_fs_t *req) {
 }
 
 #define load_job(it)                                                           \
-  ((struct put_job *)((char *)(it) - offsetof(struct put_job, load)))
+  ((struct put_job *)((char *)(it)-offsetof(struct put_job, load)))
 
 /* Runs on a worker thread: the whole disk work of a small file. */
 static void load_work(struct fsc_batch_item *it) {
@@ -615,8 +616,7 @@ static void on_loaded(struct fsc_batch_item *it, int status) {
     p->own_fd = 1;
   }
   if (p->loaded.err != 0) {
-    put_error(p, "%s%s",
-              p->loaded.step == FSC_STEP_READ ? "cannot read: " : "",
+    put_error(p, "%s%s", p->loaded.step == FSC_STEP_READ ? "cannot read: " : "",
               uv_strerror(p->loaded.err));
     p->j.req_done = 1;
     put_step(p);

@@ -128,13 +128,14 @@ START_TEST(test_store_small_leaves_folders_and_links) {
   char target[PATH_MAX], outside[PATH_MAX];
   path_in(target, sizeof target, "d");
   ck_assert_int_eq(mkdir(target, 0777), 0);
-  struct fsc_store_res r = fsc_store_small(target, (const uint8_t *)"x", 1, 0666);
+  struct fsc_store_res r =
+      fsc_store_small(target, (const uint8_t *)"x", 1, 0666);
   ck_assert_int_ne(r.err, 0);
   ck_assert_int_eq(r.step, FSC_STEP_FOLDER);
   /* A link planted where a file goes is never written through. */
   path_in(outside, sizeof outside, "outside");
-  ck_assert_int_eq(fsc_store_small(outside, (const uint8_t *)"keep", 4, 0666).err,
-                   0);
+  ck_assert_int_eq(
+      fsc_store_small(outside, (const uint8_t *)"keep", 4, 0666).err, 0);
   path_in(target, sizeof target, "link");
   ck_assert_int_eq(symlink(outside, target), 0);
   r = fsc_store_small(target, (const uint8_t *)"evil", 4, 0666);
