@@ -54,40 +54,53 @@ secs_since() {
   awk -v t0="$1" -v t1="$(now_ns)" 'BEGIN { printf "%.3f", (t1 - t0) / 1e9 }'
 }
 
-# tput_fsc PORT: fsc put -r of the source tree into an empty folder.
+# Every round writes into a folder of a new name, and nothing is deleted
+# until the rounds are over: on ext4 without a journal (as on the machines
+# measured here), each file created in the minute after many deletions
+# scans past every inode freed in that minute (recently_deleted()), which
+# made a round after a deletion take seconds longer for either side, and
+# measured that rather than the transfer.
+# (Each round runs in a subshell of alternate(): the name comes from the
+# clock, not from a counter.)
+ROUND_N=0
+next_round() { ROUND_N=$(now_ns); }
+
+# tput_fsc PORT: fsc put -r of the source tree into a new folder.
 tput_fsc() {
   local t0
-  "$FSC" -s "127.0.0.1:$1" -q rm -r t >/dev/null 2>&1 || true
+  next_round
   sync
   t0=$(now_ns)
-  "$FSC" -s "127.0.0.1:$1" -q put -r "$tmp/tree-src" --as t >/dev/null
+  "$FSC" -s "127.0.0.1:$1" -q put -r "$tmp/tree-src" --as "t$ROUND_N" >/dev/null
   secs_since "$t0"
 }
 
 # tput_rsync [--fsync]: rsync -a of the source tree to the daemon's "up".
 tput_rsync() {
   local t0
-  rm -rf "$tmp/rsync-up/t"
+  next_round
   sync
   t0=$(now_ns)
-  rsync -a "$@" "$tmp/tree-src/" "rsync://127.0.0.1:$P_RSYNC/up/t/"
+  rsync -a "$@" "$tmp/tree-src/" "rsync://127.0.0.1:$P_RSYNC/up/t$ROUND_N/"
   secs_since "$t0"
 }
 
-# tget_fsc: fsc get -r of the tree fsd serves, into an empty folder.
+# tget_fsc: fsc get -r of the tree fsd serves, into a new folder.
 tget_fsc() {
   local t0
-  rm -rf "$tmp/tget-fsc"
+  next_round
+  sync
   t0=$(now_ns)
-  "$FSC" -s "127.0.0.1:$P_FSD_TREE" -q get -r src -o "$tmp/tget-fsc" >/dev/null
+  "$FSC" -s "127.0.0.1:$P_FSD_TREE" -q get -r src -o "$tmp/tget-$ROUND_N" >/dev/null
   secs_since "$t0"
 }
 
 tget_rsync() {
   local t0
-  rm -rf "$tmp/tget-rs"
+  next_round
+  sync
   t0=$(now_ns)
-  rsync -a "rsync://127.0.0.1:$P_RSYNC/src/" "$tmp/tget-rs/"
+  rsync -a "rsync://127.0.0.1:$P_RSYNC/src/" "$tmp/tget-$ROUND_N/"
   secs_since "$t0"
 }
 

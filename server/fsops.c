@@ -167,14 +167,33 @@ static int stat_leaf(int rootfd, const char *name, void *arg) {
   return 0;
 }
 
+/* The next temp name's number: random at the first call, then a step
+ * that visits every 64-bit value before one comes again. Names need only
+ * be unlikely to be taken (O_EXCL tells), not unguessable: a system call
+ * per upload for fresh randomness buys nothing. */
+static uint64_t temp_number(void) {
+  static uint64_t next;
+  static int seeded;
+  uint64_t n;
+
+  if (!__atomic_load_n(&seeded, __ATOMIC_ACQUIRE)) {
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+      rnd = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ (uint64_t)getpid();
+    /* Threads racing here each add their own seed: still distinct. */
+    __atomic_fetch_add(&next, rnd, __ATOMIC_RELAXED);
+    __atomic_store_n(&seeded, 1, __ATOMIC_RELEASE);
+  }
+  n = __atomic_fetch_add(&next, 0x9e3779b97f4a7c15ull, __ATOMIC_RELAXED);
+  return n;
+}
+
 /* Creates a temp file; see fsops.h. */
 int fsd_temp_create(int rootfd, char *name_out) {
   for (int tries = 0; tries < 8; tries++) {
-    uint64_t rnd = 0;
+    uint64_t rnd = temp_number();
     int fd;
 
-    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
-      rnd = (uint64_t)rand() << 32 ^ (uint64_t)rand() ^ (uint64_t)getpid();
     snprintf(name_out, FSD_TEMP_NAME_LEN, "%s%016llx", FSD_TEMP_PREFIX,
              (unsigned long long)rnd);
     fd = openat(rootfd, name_out,
@@ -558,7 +577,8 @@ int fsd_put_prepare(int rootfd, const char *name, int no_clobber,
     return UV_EEXIST;
   /* The size was promised against the last look at the disk; a fresh look
    * must still leave min_free with every promise made by then. */
-  *avail = fsd_free_bytes(rootfd);
+  if (room->look)
+    *avail = fsd_free_bytes(rootfd);
   if (*avail != UINT64_MAX &&
       !fsd_space_fits(*avail, room->reserved, room->min_free, 0))
     return UV_ENOSPC; /* refuse now rather than after the upload */

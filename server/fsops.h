@@ -157,11 +157,13 @@ struct fsd_put_room {
   uint64_t reserved; /* bytes promised to uploads, this one's included */
   uint64_t min_free; /* free bytes to keep */
   uint64_t first;    /* bytes to set aside at once */
+  uint8_t look;      /* take a fresh look at the disk (else the last
+                        look, recent and roomy, stands) */
 };
 
 /* Gets an upload to name ready: refuses with UV_EEXIST when no_clobber and
- * name exists, with UV_ENOSPC when a fresh look at the disk finds that the
- * promised room->reserved bytes would take its free space below
+ * name exists, with UV_ENOSPC when a fresh look at the disk (if room->look)
+ * finds that the promised room->reserved bytes would take its free space below
  * room->min_free, else creates a temp file (its name to temp,
  * FSD_TEMP_NAME_LEN bytes) with room->first bytes set aside. *avail gets
  * the free bytes seen (UINT64_MAX when unknown). Returns the temp file's fd

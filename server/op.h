@@ -61,6 +61,8 @@ struct fsd_get {
   uint8_t changed;           /* the file was changed in place meanwhile */
   uint8_t zc;                /* payloads go out with sendfile() */
   uint8_t hash_known;        /* the whole file's hash came from the cache */
+  uint8_t whole;             /* small: the open job read the file whole
+                                into chunk (chunk_len bytes set up) */
 };
 
 /* HASH: the digest of a range. */
@@ -104,6 +106,9 @@ struct fsd_put {
   uint8_t commit;               /* END checked: commit once writes are done */
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
+  uint8_t replacing;            /* the name held a file at the open */
+  uint16_t held;                /* bytes of the path held from the watcher
+                                   while the open job runs, 0 when none */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
   uint64_t last_data;           /* uv_now() of the last DATA, or READY */
   uint64_t reserved;            /* bytes of h->space promised, not on disk */

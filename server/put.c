@@ -14,10 +14,20 @@
 
 #define PUT_FLUSH_STEP (8u << 20) /* written bytes per writeback job */
 #define RESERVE_STEP (64u << 20)  /* fallocate() ahead of the writes */
+/* Uploads up to PUT_SMALL bytes set nothing aside with fallocate() (a
+ * system call and an extent to convert, to save a few blocks), and skip
+ * the fresh look at the disk while the last one is under LOOK_FRESH_MS
+ * old and left LOOK_ROOM beyond --min-free and every promise: what others
+ * write meanwhile cannot take that much, and a write that finds the disk
+ * full still fails the upload cleanly. */
+#define PUT_SMALL (64u << 10)
+#define LOOK_FRESH_MS 100u
+#define LOOK_ROOM (256ull << 20)
 
 static void step(struct fsd_op *op);
 static void commit_work(uv_work_t *w);
 static void after_commit(uv_work_t *w, int status);
+static void commit(struct fsd_op *op);
 
 static void put_open_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
@@ -65,6 +75,8 @@ static void after_put_open(uv_work_t *w, int status) {
   op->jobs--;
   fsd_treeop_put_made(op);
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
+  if (op->vfs_avail != UINT64_MAX)
+    op->h->space.looked = uv_now(op->h->loop);
   on_disk(op, op->u.put.room.first);
   op->u.put.falloc_end = op->u.put.room.first;
   op->u.put.last_data = uv_now(op->h->loop);
@@ -83,6 +95,13 @@ static void after_put_open(uv_work_t *w, int status) {
   op->u.put.open = 1;
   c->puts++;
   fsd_session_put_ready(&c->sess, op->r);
+}
+
+/* Whether the last fresh look at the disk stands for an upload of size. */
+static int look_stands(const struct fsd_space *sp, uint64_t size,
+                       uint64_t now) {
+  return size <= PUT_SMALL && now - sp->looked < LOOK_FRESH_MS &&
+         fsd_space_fits(sp->avail, sp->reserved, sp->min_free, LOOK_ROOM);
 }
 
 /* Starts an upload; see put.h. The announced size is promised at once,
@@ -106,10 +125,15 @@ int fsd_put_start(struct fsd_op *op) {
   p->reserved = r->size;
   p->room.reserved = sp->reserved;
   p->room.min_free = sp->min_free;
-  p->room.first = r->size < RESERVE_STEP ? r->size : RESERVE_STEP;
+  p->room.first = r->size <= PUT_SMALL     ? 0
+                  : r->size < RESERVE_STEP ? r->size
+                                           : RESERVE_STEP;
+  p->room.look = !look_stands(sp, r->size, uv_now(op->h->loop));
   op->space_mark = fsd_space_mark(sp);
+  fsd_treeop_put_hold(op);
   err = fsd_op_queue(op, put_open_work, after_put_open);
   if (err != 0) {
+    fsd_treeop_put_made(op); /* lets go of what it held */
     fsd_space_release(sp, p->reserved);
     p->reserved = 0;
   }
@@ -179,6 +203,13 @@ static void after_sync(uv_work_t *w, int status) {
     step(op); /* cleans up */
     return;
   }
+  commit(op);
+}
+
+/* Queues the rename into place, in the name's turn. Its event is ours:
+ * the watcher need not look (the register learns from after_commit()). */
+static void commit(struct fsd_op *op) {
+  fsd_watch_expect(op->h->watch, op->r->name, op->r->name_len);
   fsd_op_commit(op, commit_work, after_commit);
 }
 
@@ -205,7 +236,8 @@ static void commit_work(uv_work_t *w) {
   if (op->err == 0)
     op->r->elsewhere = !fsd_treeop_put_landed(op);
   /* A replaced file's space is free: look, as a delete does. */
-  op->vfs_avail = fsd_free_bytes(op->h->rootfd);
+  op->vfs_avail =
+      op->u.put.replacing ? fsd_free_bytes(op->h->rootfd) : UINT64_MAX;
 }
 
 /* The upload is done: stored (and durable unless --no-fsync), or failed.
@@ -344,6 +376,8 @@ static void after_commit(uv_work_t *w, int status) {
   (void)status;
   op->jobs--;
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
+  if (op->err != 0)
+    fsd_watch_unexpect(op->h->watch, op->r->name, op->r->name_len);
   if (op->err != 0 || op->h->no_fsync) {
     commit_finish(op, 0);
     return;
@@ -376,7 +410,7 @@ static void step(struct fsd_op *op) {
    * uploads run side by side (the file system's journal commits them
    * together) instead of one after another in the commit queue. */
   if (op->h->no_fsync) {
-    fsd_op_commit(op, commit_work, after_commit);
+    commit(op);
   } else if (fsd_op_queue(op, sync_work, after_sync) != 0) {
     op->jobs++; /* cannot happen: the loop is alive */
     op->err = UV_EIO;
@@ -396,7 +430,7 @@ static void writer_work(uv_work_t *w) {
   /* Set aside the next RESERVE_STEP once the writes reach the end of what
    * is set aside (see put_open_work()). A failure is no loss: the write
    * itself then reports a full disk. */
-  if (end > p->falloc_end && p->falloc_end < size) {
+  if (size > PUT_SMALL && end > p->falloc_end && p->falloc_end < size) {
     uint64_t to = end + RESERVE_STEP < size ? end + RESERVE_STEP : size;
     if (fsd_reserve(op->fd, p->falloc_end, to - p->falloc_end) == 0)
       p->falloc_end = to;

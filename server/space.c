@@ -17,6 +17,7 @@ void fsd_space_init(struct fsd_space *s, uint64_t min_free, uint64_t avail) {
   s->avail = avail;
   s->reserved = 0;
   s->used = 0;
+  s->looked = 0;
 }
 
 /* See space.h. */

@@ -18,6 +18,7 @@ struct fsd_space {
   uint64_t avail;    /* free bytes: last look, less what we used since */
   uint64_t reserved; /* bytes promised to uploads, not yet on disk */
   uint64_t used;     /* bytes our uploads put on disk, ever (a counter) */
+  uint64_t looked;   /* uv_now() of an upload's last fresh look */
 };
 
 /* The default --min-free for a file system of total bytes: 1% of it or 256

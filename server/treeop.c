@@ -1,4 +1,5 @@
 /* MKDIR, RENAME, DELETE of a folder, and a PUT's folder; see treeop.h. */
+#define _GNU_SOURCE /* O_PATH */
 #include "treeop.h"
 
 #include <errno.h>
@@ -262,7 +263,11 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
 
   p->dirfd = -1;
   p->made = NULL;
-  if (slash != NULL && (op->r->flags & FSP_PUT_PARENTS)) {
+  /* PARENTS: the folder is most often there already (a tree's files after
+   * its first); mkdir -p, a mkdir and an open per component, only when
+   * it is not. */
+  fd = fsd_tree_open_parent(op->h->rootfd, path, &p->leaf);
+  if (fd == UV_ENOENT && slash != NULL && (op->r->flags & FSP_PUT_PARENTS)) {
     char dir[FSP_PATH_MAX + 1];
     size_t dlen = (size_t)(slash - path), created = 0;
     int err;
@@ -273,30 +278,68 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
     if (err != 0)
       return err == UV_EEXIST ? UV_ENOTDIR : err; /* a file in the way */
     p->made = made_look(op->h->rootfd, dir, dlen, created);
+    fd = fsd_tree_open_parent(op->h->rootfd, path, &p->leaf);
   }
-  fd = fsd_tree_open_parent(op->h->rootfd, path, &p->leaf);
   if (fd < 0)
     return fd;
-  if (fstatat(fd, p->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISDIR(st.st_mode)) {
-    close(fd);
-    return UV_EISDIR;
+  p->replacing = 0;
+  if (fstatat(fd, p->leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      close(fd);
+      return UV_EISDIR;
+    }
+    p->replacing = 1;
   }
   p->dirfd = fd;
   return 0;
 }
 
+/* Holds what a PUT may make from the watcher; see treeop.h. */
+void fsd_treeop_put_hold(struct fsd_op *op) {
+  const struct fsd_treereg *tree = &op->h->ctx->tree;
+  const char *path = op->r->name;
+  const char *slash = strrchr(path, '/');
+  size_t end, pos = 0;
+
+  op->u.put.held = 0;
+  if (!(op->r->flags & FSP_PUT_PARENTS) || slash == NULL ||
+      fsd_treereg_get(tree, path, (size_t)(slash - path)) != NULL)
+    return; /* nothing to make, or its folder is known */
+  end = (size_t)(slash - path);
+  for (;;) {
+    const char *s = memchr(path + pos, '/', end - pos);
+    size_t e = s != NULL ? (size_t)(s - path) : end;
+
+    if (fsd_treereg_get(tree, path, e) == NULL) {
+      fsd_watch_hold(op->h->watch, path, e);
+      op->u.put.held = (uint16_t)e;
+      return;
+    }
+    pos = e + 1;
+  }
+}
+
 /* Records the folders a PUT made; see treeop.h. */
 void fsd_treeop_put_made(struct fsd_op *op) {
   made_apply(op, op->r->name, &op->u.put.made);
+  if (op->u.put.held != 0)
+    fsd_watch_release(op->h->watch, op->r->name, op->u.put.held);
+  op->u.put.held = 0;
 }
 
 /* Whether a PUT's path leads to its file; see treeop.h. */
 int fsd_treeop_put_landed(struct fsd_op *op) {
-  struct fsd_stamp st;
+  /* Which file the path leads to, not which version: one look will do. */
+  int fd = fsd_tree_open(op->h->rootfd, op->r->name, O_PATH);
+  struct stat st;
+  int same;
 
-  return fsd_stat_file(op->h->rootfd, op->r->name, &st) == 0 &&
-         st.ino == (uint64_t)op->st.st_ino;
+  if (fd < 0)
+    return 0;
+  same = fstat(fd, &st) == 0 && st.st_ino == op->st.st_ino &&
+         st.st_dev == op->st.st_dev;
+  close(fd);
+  return same;
 }
 
 /* A PUT's failure as a wire status; see treeop.h. */

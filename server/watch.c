@@ -251,6 +251,18 @@ void fsd_watch_release(struct fsd_watch *w, const char *path, size_t len) {
     watch_name(w, path, len);
 }
 
+/* Our own commit is about to rename into path; see watch.h. */
+void fsd_watch_expect(struct fsd_watch *w, const char *path, size_t len) {
+  if (w != NULL && !w->stopping)
+    (void)fsd_expect_add(&w->expect, path, len, uv_now(w->loop));
+}
+
+/* The rename did not happen; see watch.h. */
+void fsd_watch_unexpect(struct fsd_watch *w, const char *path, size_t len) {
+  if (w != NULL && !w->stopping && !fsd_expect_drop(&w->expect, path, len))
+    watch_name(w, path, len); /* an event may have been skipped for it */
+}
+
 /* Tells the watcher of our own change; see watch.h. A stat of the name in
  * flight may have looked before that change and must not be applied after
  * it: after_stat() looks again instead. (Comparing the entry before and
@@ -278,7 +290,8 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
     rescan(w); /* the kernel lost track: look at everything */
     return;
   }
-  watch_name(w, filename, strlen(filename));
+  if (!fsd_expect_take(&w->expect, filename, strlen(filename), uv_now(w->loop)))
+    watch_name(w, filename, strlen(filename));
 }
 
 /* A change in a folder below the root: its path is the folder's and the
@@ -295,7 +308,8 @@ static void on_folder_event(uv_fs_event_t *h, const char *filename, int events,
     return;
   }
   n = snprintf(path, sizeof(path), "%s/%s", fw->path, filename);
-  if (n > 0 && (size_t)n < sizeof(path))
+  if (n > 0 && (size_t)n < sizeof(path) &&
+      !fsd_expect_take(&fw->w->expect, path, (size_t)n, uv_now(fw->w->loop)))
     watch_name(fw->w, path, (size_t)n);
 }
 
@@ -486,6 +500,7 @@ void fsd_watch_look(struct fsd_watch *w) {
 
 /* Rescans when due; see watch.h. */
 void fsd_watch_tick(struct fsd_watch *w) {
+  fsd_expect_expire(&w->expect, uv_now(w->loop));
   if (uv_now(w->loop) - w->last_rescan >= w->rescan_ms)
     rescan(w);
 }
@@ -502,6 +517,7 @@ int fsd_watch_init(struct fsd_watch *w, uv_loop_t *loop, struct fsd_ctx *ctx,
   w->rootfd = rootfd;
   w->rescan_ms = rescan_ms;
   w->stat_delay_ms = stat_delay_ms % STAT_DELAY_MAX_MS;
+  fsd_expect_init(&w->expect);
   w->pending = fsd_calloc(PENDING_BUCKETS, sizeof(*w->pending));
   if (w->pending == NULL)
     return UV_ENOMEM;
@@ -544,6 +560,7 @@ void fsd_watch_stop(struct fsd_watch *w) {
 
 /* Frees the pending set; see watch.h. */
 void fsd_watch_free(struct fsd_watch *w) {
+  fsd_expect_free(&w->expect);
   while (w->holds != NULL) {
     struct fsd_watch_hold *h = w->holds;
     w->holds = h->next;

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "ctx.h"
+#include "expect.h"
 #include "fsops.h"
 
 struct fsd_watch_job;
@@ -40,6 +41,7 @@ struct fsd_watch {
                          comes this early (0: none) */
   int limit_logged;   /* the kernel's watch limit was reported */
   struct fsd_watch_hold *holds; /* paths our own tree jobs are changing */
+  struct fsd_expect expect;     /* events of our own commits, to skip */
   uint64_t last_rescan;         /* uv_now() when the last began */
   unsigned rescan_ms;           /* rescan period */
   unsigned stat_delay_ms;       /* FSD_WATCH_DELAY_MS, for tests */
@@ -73,6 +75,15 @@ void fsd_watch_rescan(struct fsd_watch *w, void (*done)(struct fsd_watch *w));
 /* Our own PUT or DELETE of name[0..len) changed the disk and is being
  * applied to the register. w may be NULL. */
 void fsd_watch_own_change(struct fsd_watch *w, const char *name, size_t len);
+
+/* Our own upload's commit is about to rename its file into path[0..len):
+ * the one event that makes needs no look (see expect.h). w may be NULL. */
+void fsd_watch_expect(struct fsd_watch *w, const char *path, size_t len);
+
+/* That rename did not happen (the commit failed): the expectation goes,
+ * and if an event used it meanwhile, the path is looked at. w may be
+ * NULL. */
+void fsd_watch_unexpect(struct fsd_watch *w, const char *path, size_t len);
 
 /* Our own RENAME or DELETE of a folder is about to change path[0..len)
  * and what is below it: until fsd_watch_release(), what the watcher

@@ -18,6 +18,7 @@ Suite *conn_suite(void);
 Suite *budget_suite(void);
 Suite *peers_suite(void);
 Suite *space_suite(void);
+Suite *expect_suite(void);
 Suite *sd_suite(void);
 
 #endif /* FSD_TEST_SUITES_H */
