@@ -92,10 +92,9 @@ static struct fsc_store_res replace(const char *target, int fd,
   return res(0, FSC_STEP_NONE);
 }
 
-/* Without O_TMPFILE: a hidden temporary file, written whole and closed,
- * then renamed over target. */
-static struct fsc_store_res store_named(const char *target, const uint8_t *data,
-                                        size_t len, unsigned mode) {
+struct fsc_store_res fsc_store_small_named(const char *target,
+                                           const uint8_t *data, size_t len,
+                                           unsigned mode) {
   char tmpl[PATH_MAX];
   int fd = -1;
   if (fsc_temp_template(tmpl, sizeof tmpl, target) < 0)
@@ -137,7 +136,7 @@ struct fsc_store_res fsc_store_small(const char *target, const uint8_t *data,
   if (fd < 0) {
     /* No O_TMPFILE here (an old kernel or a file system without it). */
     if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)
-      return store_named(target, data, len, mode);
+      return fsc_store_small_named(target, data, len, mode);
     return res(-errno, FSC_STEP_CREATE);
   }
   /* An unnamed file: whatever fails from here on leaves nothing behind. */
@@ -153,11 +152,12 @@ struct fsc_store_res fsc_store_small(const char *target, const uint8_t *data,
   if (linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) != 0) {
     if (errno == EEXIST)
       r = replace(target, fd, NULL);
-    else if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0) {
-      close(fd); /* no /proc to link through */
-      return store_named(target, data, len, mode);
-    } else
-      r = res(-errno, FSC_STEP_CREATE);
+    else {
+      /* No /proc to link through, or a file system that links no unnamed
+       * file: the named way, which also says what a real error is. */
+      close(fd);
+      return fsc_store_small_named(target, data, len, mode);
+    }
   }
   if (close(fd) != 0 && r.err == 0) {
     r = res(-errno, FSC_STEP_WRITE);

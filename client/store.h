@@ -44,6 +44,14 @@ struct fsc_store_res {
 struct fsc_store_res fsc_store_small(const char *target, const uint8_t *data,
                                      size_t len, unsigned mode);
 
+/* fsc_store_small's way where O_TMPFILE or /proc is missing: a hidden
+ * temporary file beside target, written whole and closed, then renamed
+ * over target (after the same check of what is in the way). Same promises;
+ * public so that tests run it where O_TMPFILE works. */
+struct fsc_store_res fsc_store_small_named(const char *target,
+                                           const uint8_t *data, size_t len,
+                                           unsigned mode);
+
 /* Opens path for reading (never through a final link when nofollow),
  * fstats it into *size and *mode, and when it is a regular file of at most
  * cap bytes reads it into buf (*got bytes: fewer than *size when it shrank

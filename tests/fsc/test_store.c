@@ -80,6 +80,12 @@ static ssize_t slurp(const char *path, uint8_t *buf, size_t cap) {
   return n;
 }
 
+/* Each store test runs with the usual call (_i 0) and its named-file
+ * fallback (_i 1). */
+typedef struct fsc_store_res (*store_fn)(const char *, const uint8_t *, size_t,
+                                         unsigned);
+static const store_fn stores[] = {fsc_store_small, fsc_store_small_named};
+
 static void fill(uint8_t *p, size_t n, unsigned seed) {
   for (size_t i = 0; i < n; i++)
     p[i] = (uint8_t)(i * 31 + seed);
@@ -91,7 +97,7 @@ START_TEST(test_store_small_new_file) {
   struct stat st;
   fill(data, sizeof data, 7);
   path_in(target, sizeof target, "f.bin");
-  struct fsc_store_res r = fsc_store_small(target, data, sizeof data, 0666);
+  struct fsc_store_res r = stores[_i](target, data, sizeof data, 0666);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(slurp(target, back, sizeof back), sizeof data);
   ck_assert_mem_eq(back, data, sizeof data);
@@ -101,7 +107,7 @@ START_TEST(test_store_small_new_file) {
   ck_assert_int_eq(entries(), 1);
   /* An empty file is a file too. */
   path_in(target, sizeof target, "zero");
-  r = fsc_store_small(target, data, 0, 0666);
+  r = stores[_i](target, data, 0, 0666);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(slurp(target, back, sizeof back), 0);
   ck_assert_int_eq(entries(), 2);
@@ -112,10 +118,9 @@ START_TEST(test_store_small_replaces_a_file) {
   uint8_t back[16];
   char target[PATH_MAX];
   path_in(target, sizeof target, "f");
-  ck_assert_int_eq(fsc_store_small(target, (const uint8_t *)"old", 3, 0666).err,
-                   0);
+  ck_assert_int_eq(stores[_i](target, (const uint8_t *)"old", 3, 0666).err, 0);
   struct fsc_store_res r =
-      fsc_store_small(target, (const uint8_t *)"newer", 5, 0666);
+      stores[_i](target, (const uint8_t *)"newer", 5, 0666);
   ck_assert_int_eq(r.err, 0);
   ck_assert_int_eq(slurp(target, back, sizeof back), 5);
   ck_assert_mem_eq(back, "newer", 5);
@@ -128,17 +133,16 @@ START_TEST(test_store_small_leaves_folders_and_links) {
   char target[PATH_MAX], outside[PATH_MAX];
   path_in(target, sizeof target, "d");
   ck_assert_int_eq(mkdir(target, 0777), 0);
-  struct fsc_store_res r =
-      fsc_store_small(target, (const uint8_t *)"x", 1, 0666);
+  struct fsc_store_res r = stores[_i](target, (const uint8_t *)"x", 1, 0666);
   ck_assert_int_ne(r.err, 0);
   ck_assert_int_eq(r.step, FSC_STEP_FOLDER);
   /* A link planted where a file goes is never written through. */
   path_in(outside, sizeof outside, "outside");
-  ck_assert_int_eq(
-      fsc_store_small(outside, (const uint8_t *)"keep", 4, 0666).err, 0);
+  ck_assert_int_eq(stores[_i](outside, (const uint8_t *)"keep", 4, 0666).err,
+                   0);
   path_in(target, sizeof target, "link");
   ck_assert_int_eq(symlink(outside, target), 0);
-  r = fsc_store_small(target, (const uint8_t *)"evil", 4, 0666);
+  r = stores[_i](target, (const uint8_t *)"evil", 4, 0666);
   ck_assert_int_ne(r.err, 0);
   ck_assert_int_eq(r.step, FSC_STEP_SPECIAL);
   ck_assert_int_eq(slurp(outside, back, sizeof back), 4);
@@ -156,17 +160,16 @@ START_TEST(test_store_small_fails_midway) {
   struct rlimit old, lim;
   fill(data, sizeof data, 3);
   path_in(target, sizeof target, "kept");
-  ck_assert_int_eq(fsc_store_small(target, (const uint8_t *)"old", 3, 0666).err,
-                   0);
+  ck_assert_int_eq(stores[_i](target, (const uint8_t *)"old", 3, 0666).err, 0);
   void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
   ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
   lim.rlim_cur = 4096;
   lim.rlim_max = old.rlim_max; /* kept, so the old limit can come back */
   ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-  struct fsc_store_res r = fsc_store_small(target, data, sizeof data, 0666);
+  struct fsc_store_res r = stores[_i](target, data, sizeof data, 0666);
   char fresh[PATH_MAX];
   path_in(fresh, sizeof fresh, "fresh");
-  struct fsc_store_res r2 = fsc_store_small(fresh, data, sizeof data, 0666);
+  struct fsc_store_res r2 = stores[_i](fresh, data, sizeof data, 0666);
   setrlimit(RLIMIT_FSIZE, &old);
   signal(SIGXFSZ, was);
   ck_assert_int_eq(r.err, UV_EFBIG);
@@ -315,10 +318,10 @@ Suite *store_suite(void) {
   Suite *s = suite_create("store");
   TCase *tc = tcase_create("files");
   tcase_add_checked_fixture(tc, setup, teardown);
-  tcase_add_test(tc, test_store_small_new_file);
-  tcase_add_test(tc, test_store_small_replaces_a_file);
-  tcase_add_test(tc, test_store_small_leaves_folders_and_links);
-  tcase_add_test(tc, test_store_small_fails_midway);
+  tcase_add_loop_test(tc, test_store_small_new_file, 0, 2);
+  tcase_add_loop_test(tc, test_store_small_replaces_a_file, 0, 2);
+  tcase_add_loop_test(tc, test_store_small_leaves_folders_and_links, 0, 2);
+  tcase_add_loop_test(tc, test_store_small_fails_midway, 0, 2);
   tcase_add_test(tc, test_load_small);
   suite_add_tcase(s, tc);
   tc = tcase_create("batch");
