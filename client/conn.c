@@ -92,6 +92,11 @@ static void on_hello_timeout(uv_timer_t *t) {
 static void finish_close(struct fsc_conn *c) {
   if (c->tcp_closing || c->flush_state == 2)
     return;
+  if (c->out != NULL) { /* gathered after the close began: never written */
+    fsc_outq_done(c->out, UV_ECANCELED);
+    fsc_outq_free(c->out);
+    c->out = NULL;
+  }
   c->state = FSC_CONN_CLOSED;
   fsc_rblock_unref(c->blk);
   c->blk = NULL;
@@ -117,9 +122,10 @@ static void close_handle(struct fsc_conn *c) {
   if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
     /* What is gathered goes to the socket first: libuv then ends every
      * write, with UV_ECANCELED for what the close leaves unwritten, so
-     * each owner hears of its DATA frames. */
-    flush_out(c, 1);
+     * each owner hears of its DATA frames. The state changes first, so
+     * that an owner's callback cannot gather more. */
     c->state = FSC_CONN_CLOSING;
+    flush_out(c, 1);
     if (c->flush_state == 1) {
       c->flush_state = 2;
       uv_close((uv_handle_t *)&c->flush, on_flush_closed);
