@@ -498,6 +498,8 @@ static void get_store(struct get_job *g) {
   g->store.work = store_work;
   g->store.done = on_stored;
   g->fs_busy = 1;
+  /* GET is over: the next download need not wait for this disk work. */
+  fsc_run_job_park(&g->j);
   get_run(g)->disk.loop = g->j.run->app->loop;
   fsc_batcher_add(&get_run(g)->disk, &g->store);
 }

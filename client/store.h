@@ -11,7 +11,7 @@
 
 /* Files of at most this many bytes take the one-job path: each holds
  * its whole content in memory while it is on its way, and a run holds at
- * most its parallel jobs' worth (32 x 64 KiB). */
+ * most its jobs' worth (get -r: 32 in flight and 32 parked, x 64 KiB). */
 #define FSC_SMALL_MAX (64u << 10)
 
 /* What a store or a load did: 0 or a negative UV_E* code, and the step
