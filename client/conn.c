@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "outq.h"
 
 /* Read blocks are big so that a 1 MiB DATA frame takes few reads and few
  * blocks; a read is only offered the tail of a block when at least
@@ -55,13 +56,10 @@ void fsc_rblock_trim(void) {
     fsc_free(spares[--nspares]);
 }
 
-/* A queued write of a small frame, encoded into buf. */
-struct wreq {
-  uv_write_t req;
-  struct fsc_conn *c;
-  int bye; /* close the connection once this is written */
-  uint8_t buf[];
-};
+/* A batch is written at once, rather than at the end of the turn, once it
+ * holds this many bytes: what one turn sends stays bounded, and a big DATA
+ * frame goes out as soon as it is ready, as it would alone. */
+#define OUT_FLUSH_BYTES (1u << 20)
 
 static void fail(struct fsc_conn *c, int err);
 
@@ -89,8 +87,16 @@ static void on_hello_timeout(uv_timer_t *t) {
   fail(c, UV_ETIMEDOUT);
 }
 
-static void on_close(uv_handle_t *h) {
-  struct fsc_conn *c = h->data;
+/* Both handles (the socket and the flush) are closed: the connection is
+ * over, and may be freed or opened again. */
+static void finish_close(struct fsc_conn *c) {
+  if (c->tcp_closing || c->flush_state == 2)
+    return;
+  if (c->out != NULL) { /* gathered after the close began: never written */
+    fsc_outq_done(c->out, UV_ECANCELED);
+    fsc_outq_free(c->out);
+    c->out = NULL;
+  }
   c->state = FSC_CONN_CLOSED;
   fsc_rblock_unref(c->blk);
   c->blk = NULL;
@@ -98,43 +104,142 @@ static void on_close(uv_handle_t *h) {
     c->on_closed(c);
 }
 
+static void on_close(uv_handle_t *h) {
+  struct fsc_conn *c = h->data;
+  c->tcp_closing = 0;
+  finish_close(c);
+}
+
+static void on_flush_closed(uv_handle_t *h) {
+  struct fsc_conn *c = h->data;
+  c->flush_state = 0;
+  finish_close(c);
+}
+
+static void flush_out(struct fsc_conn *c, int closing);
+
 static void close_handle(struct fsc_conn *c) {
   if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+    /* What is gathered goes to the socket first: libuv then ends every
+     * write, with UV_ECANCELED for what the close leaves unwritten, so
+     * each owner hears of its DATA frames. The state changes first, so
+     * that an owner's callback cannot gather more. */
     c->state = FSC_CONN_CLOSING;
+    flush_out(c, 1);
+    if (c->flush_state == 1) {
+      c->flush_state = 2;
+      uv_close((uv_handle_t *)&c->flush, on_flush_closed);
+    }
+    c->tcp_closing = 1;
     uv_close((uv_handle_t *)&c->tcp, on_close);
   } else if (!c->tcp_open && c->state != FSC_CONN_CLOSED) {
+    if (c->out != NULL) { /* no socket to write it to */
+      fsc_outq_done(c->out, UV_ECANCELED);
+      fsc_outq_free(c->out);
+      c->out = NULL;
+    }
+    if (c->flush_state == 1) {
+      c->state = FSC_CONN_CLOSING;
+      c->flush_state = 2;
+      uv_close((uv_handle_t *)&c->flush, on_flush_closed);
+      return;
+    }
     c->state = FSC_CONN_CLOSED;
     if (c->on_closed)
       c->on_closed(c);
   }
 }
 
-static void on_write(uv_write_t *req, int status) {
-  struct wreq *w = (struct wreq *)req;
-  struct fsc_conn *c = w->c;
-  int bye = w->bye;
-  fsc_free(w);
+/* A batch was written (or failed): its callers' callbacks run, then a
+ * failed write fails the connection, and a written BYE closes it. */
+static void on_batch_written(uv_write_t *req, int status) {
+  struct fsc_outq *q = (struct fsc_outq *)req;
+  struct fsc_conn *c = q->data;
+  int bye = q->bye;
+  fsc_outq_done(q, status);
+  fsc_outq_free(q);
   if (status < 0 && status != UV_ECANCELED)
     fail(c, status);
   else if (bye)
     close_handle(c);
 }
 
+/* Hands the gathered batch to the transport as one write. A write that
+ * cannot start ends the batch's writes with its error; unless the
+ * connection is closing anyway, the connection fails. */
+static void flush_out(struct fsc_conn *c, int closing) {
+  struct fsc_outq *q = c->out;
+  if (q == NULL)
+    return;
+  c->out = NULL;
+  if (c->flush_state == 1)
+    uv_prepare_stop(&c->flush);
+  if (q->nsegs == 0) { /* nothing was added (out of memory) */
+    fsc_outq_free(q);
+    return;
+  }
+  uv_buf_t *bufs;
+  unsigned n;
+  int rc = fsc_outq_bufs(q, &bufs, &n);
+  if (rc == 0)
+    rc = c->transport->write(c, &q->req, bufs, n, on_batch_written);
+  if (rc == 0)
+    return;
+  fsc_outq_done(q, rc);
+  fsc_outq_free(q);
+  if (!closing)
+    fail(c, rc);
+}
+
+/* Just before the loop waits for I/O: everything the turn sent goes out in
+ * one write. */
+static void on_flush(uv_prepare_t *h) {
+  flush_out(h->data, 0);
+}
+
+/* The batch the next frames join, made (and its flush armed) when none is
+ * gathering. Returns NULL when out of memory. */
+static struct fsc_outq *out_batch(struct fsc_conn *c) {
+  if (c->out != NULL)
+    return c->out;
+  if (c->flush_state == 0) {
+    if (uv_prepare_init(c->loop, &c->flush) != 0)
+      return NULL;
+    c->flush.data = c;
+    c->flush_state = 1;
+  }
+  if (c->flush_state != 1)
+    return NULL;
+  struct fsc_outq *q = fsc_outq_new();
+  if (q == NULL)
+    return NULL;
+  q->data = c;
+  uv_prepare_start(&c->flush, on_flush);
+  c->out = q;
+  return q;
+}
+
+/* A full batch goes now rather than at the end of the turn. */
+static void out_added(struct fsc_conn *c) {
+  if (c->out != NULL && c->out->bytes >= OUT_FLUSH_BYTES)
+    flush_out(c, 0);
+}
+
 static int send_msg(struct fsc_conn *c, const struct fsp_msg *m, int bye) {
   ssize_t need = fsp_msg_encode_v(NULL, 0, c->version, m);
   if (need < 0)
     return (int)need;
-  struct wreq *w = fsc_malloc(sizeof *w + (size_t)need);
-  if (w == NULL)
+  struct fsc_outq *q = out_batch(c);
+  uint8_t *p = q != NULL ? fsc_outq_reserve(q, (size_t)need) : NULL;
+  if (p == NULL)
     return UV_ENOMEM;
-  w->c = c;
-  w->bye = bye;
-  fsp_msg_encode_v(w->buf, (size_t)need, c->version, m);
-  uv_buf_t b = uv_buf_init((char *)w->buf, (unsigned)need);
-  int rc = c->transport->write(c, &w->req, &b, 1, on_write);
-  if (rc < 0)
-    fsc_free(w);
-  return rc;
+  fsp_msg_encode_v(p, (size_t)need, c->version, m);
+  if (bye) {
+    q->bye = 1;
+    flush_out(c, 0);
+  } else
+    out_added(c);
+  return 0;
 }
 
 int fsc_conn_tree(const struct fsc_conn *c) {
@@ -152,12 +257,16 @@ int fsc_conn_send_data(struct fsc_conn *c, uv_write_t *req, uint32_t id,
   if (c->state != FSC_CONN_READY)
     return UV_ENOTCONN;
   fsp_header_write(frame, FSP_OP_DATA, id, len);
-  uv_buf_t b = uv_buf_init((char *)frame, FSP_HDR_LEN + len);
-  return c->transport->write(c, req, &b, 1, cb);
+  struct fsc_outq *q = out_batch(c);
+  if (q == NULL || fsc_outq_add(q, frame, FSP_HDR_LEN + len, req, cb) < 0)
+    return UV_ENOMEM;
+  out_added(c);
+  return 0;
 }
 
 size_t fsc_conn_write_queue(const struct fsc_conn *c) {
-  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+  return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp) +
+         (c->out != NULL ? c->out->bytes : 0);
 }
 
 static struct fsc_req *find_req(struct fsc_conn *c, uint32_t id) {
@@ -619,6 +728,8 @@ int fsc_conn_open(struct fsc_conn *c, uv_loop_t *loop, const char *server) {
   c->tcp_open = 0;
   c->timer_open = 0;
   c->blk = NULL;
+  c->out = NULL;
+  c->tcp_closing = 0;
   c->start = c->end = 0;
   c->read_paused = 0;
   c->reading = 0;

@@ -34,6 +34,7 @@ void fsc_rblock_trim(void);
 
 struct fsc_req;
 struct fsc_conn;
+struct fsc_outq;
 
 /* The transport: the one place where the socket's bytes enter and leave.
  * Everything above it (the decoder, requests, HELLO) sees plaintext frames;
@@ -126,7 +127,14 @@ struct fsc_conn {
   struct addrinfo *ai_list; /* resolved addresses, freed after connect */
   struct addrinfo *ai_next; /* next address to try */
   enum fsc_conn_state state;
-  int tcp_open; /* tcp was initialised and must be closed */
+  int tcp_open;    /* tcp was initialised and must be closed */
+  int tcp_closing; /* tcp's uv_close is under way */
+  /* Frames sent during this turn of the loop, written as one batch just
+   * before the loop waits (flush, a prepare handle), or at once when big:
+   * many small requests cost one socket write, not one each. */
+  struct fsc_outq *out;
+  uv_prepare_t flush;
+  int flush_state; /* 0: flush not initialised, 1: open, 2: closing */
   struct fsp_decoder dec;
   struct fsc_rblock *blk;    /* block being read into */
   size_t start;              /* first byte of blk not yet decoded */

@@ -3,11 +3,14 @@
  * --continue, or the target itself for stdout and devices), sends GET (after
  * HASH when resuming), queues the DATA pieces it receives without copying
  * them, writes them with uv_fs_write in big gathered writes, and moves the
- * file into place only after END's size and checksum matched. */
+ * file into place only after END's size and checksum matched. A get -r job
+ * sends GET first: a small file (BEGIN says) is held in memory and stored
+ * whole by one threadpool job (store.c); a bigger one opens its file then. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +18,14 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "batch.h"
 #include "cmds.h"
 #include "fmt.h"
 #include "job.h"
 #include "getr.h"
 #include "path.h"
 #include "rpath.h"
+#include "store.h"
 #include "xfer.h"
 
 /* Downloads: stop reading the socket while this many received bytes wait
@@ -47,6 +52,7 @@ enum get_phase {
   GP_OPEN,   /* opening the file to write */
   GP_PREFIX, /* hashing the partial copy */
   GP_XFER,   /* request in flight */
+  GP_STORE,  /* get -r, a small file: stored in one threadpool job */
   GP_VERIFY, /* resumed: HASH of the whole file in flight */
   GP_CLOSE,  /* closing the file */
   GP_RENAME, /* moving it into place */
@@ -76,6 +82,18 @@ struct get_job {
   size_t ninflight;
   uint64_t woff; /* file offset of the next write */
   int cancel_sent;
+  /* get -r sends GET before it opens anything; BEGIN says which way the
+   * file goes. A small one is held in memory and stored by one threadpool
+   * job (store.c) once END vouched for it; a bigger one opens its file
+   * then (late), while its first pieces wait in the queue. */
+  int tree_pending;            /* GET sent, BEGIN not yet here */
+  int small;                   /* held in sbuf */
+  int late;                    /* the file is opened after the GET went out */
+  uint8_t *sbuf;               /* the small file's bytes */
+  size_t slen;                 /* bytes in sbuf */
+  struct fsc_batch_item store; /* the store job (store.c via batch.c) */
+  unsigned smode;              /* the new file's permissions */
+  struct fsc_store_res stored;
 };
 
 static void get_step(struct get_job *g);
@@ -239,6 +257,12 @@ static void get_data(struct fsc_req *req, const uint8_t *p, size_t n,
   }
   if (n == 0)
     return;
+  if (g->small) {
+    /* fsc_get_on_data checked it fits what BEGIN announced. */
+    memcpy(g->sbuf + g->slen, p, n);
+    g->slen += n;
+    return;
+  }
   if (g->qlen == g->qcap) {
     size_t nc = g->qcap ? 2 * g->qcap : GET_IOV;
     struct piece *nq = fsc_realloc(g->q, nc * sizeof *nq);
@@ -299,6 +323,9 @@ static void on_truncated(uv_fs_t *req) {
   }
   get_start_transfer(g);
 }
+
+static void on_target_stat(uv_fs_t *req);
+static void get_tree_begin(struct get_job *g);
 
 static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct get_job *g = req->data;
@@ -373,6 +400,8 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
       get_run(g)->prog.total += g->sm.offset + g->sm.length;
       get_run(g)->prog.sizes_known++;
     }
+    if (g->tree_pending)
+      get_tree_begin(g);
     return;
   case FSP_OP_END:
     g->j.req_done = 1;
@@ -391,6 +420,27 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
   }
 }
 
+/* get -r: BEGIN says how big the file is. A small one is held in memory;
+ * a bigger one has its file opened now (its pieces queue meanwhile). */
+static void get_tree_begin(struct get_job *g) {
+  g->tree_pending = 0;
+  if (g->sm.length <= FSC_SMALL_MAX) {
+    g->sbuf = fsc_malloc(g->sm.length > 0 ? (size_t)g->sm.length : 1);
+    if (g->sbuf == NULL) {
+      get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+      get_fail(g);
+      return;
+    }
+    g->small = 1;
+    return;
+  }
+  g->late = 1;
+  g->fs.data = g;
+  g->fs_busy = 1;
+  int rc = uv_fs_lstat(g->j.run->app->loop, &g->fs, g->target, on_target_stat);
+  fsc_fs_started(&g->fs, rc, on_target_stat);
+}
+
 static void get_lost(struct fsc_req *req, int err) {
   struct get_job *g = req->data;
   g->j.req_done = 1;
@@ -402,6 +452,57 @@ static void get_lost(struct fsc_req *req, int err) {
 }
 
 static void on_get_fs(uv_fs_t *req);
+
+#define store_job(it)                                                          \
+  ((struct get_job *)((char *)(it)-offsetof(struct get_job, store)))
+
+/* The store job's end: the small file is in place, or nothing is. */
+static void on_stored(struct fsc_batch_item *it, int status) {
+  struct get_job *g = store_job(it);
+  struct fsc_store_res st = g->stored;
+  g->fs_busy = 0;
+  if (status < 0) {
+    st.err = status;
+    st.step = FSC_STEP_CREATE;
+  }
+  if (st.step == FSC_STEP_FOLDER)
+    get_error(g, "%s is a folder", g->target);
+  else if (st.step == FSC_STEP_SPECIAL)
+    get_error(g, "%s is not a regular file; left alone", g->target);
+  else if (st.err != 0)
+    get_error(g, "cannot %s %s: %s",
+              st.step == FSC_STEP_WRITE    ? "write"
+              : st.step == FSC_STEP_RENAME ? "move the new file to"
+                                           : "create",
+              g->target, uv_strerror(st.err));
+  else {
+    g->woff = g->slen;
+    get_run(g)->prog.done += g->slen;
+  }
+  fsc_free(g->sbuf);
+  g->sbuf = NULL;
+  g->phase = GP_CLOSE;
+  get_step(g);
+}
+
+/* Runs on a worker thread: the whole disk work of a small file. */
+static void store_work(struct fsc_batch_item *it) {
+  struct get_job *g = store_job(it);
+  g->stored = fsc_store_small(g->target, g->sbuf, g->slen, g->smode);
+}
+
+/* A small file arrived whole and checked: one threadpool job stores it. */
+static void get_store(struct get_job *g) {
+  g->phase = GP_STORE;
+  g->smode = 0666 & ~(unsigned)fsc_app_umask();
+  g->store.work = store_work;
+  g->store.done = on_stored;
+  g->fs_busy = 1;
+  /* GET is over: the next download need not wait for this disk work. */
+  fsc_run_job_park(&g->j);
+  get_run(g)->disk.loop = g->j.run->app->loop;
+  fsc_batcher_add(&get_run(g)->disk, &g->store);
+}
 
 /* Advances a download through its phases, once the file operation in
  * flight (if any) has finished. */
@@ -421,6 +522,10 @@ static void get_step(struct get_job *g) {
       }
       if (g->sm.state != FSC_GET_DONE)
         return;
+      if (g->small) {
+        get_store(g);
+        return;
+      }
       if (g->sm.offset > 0) {
         /* Resumed: END vouched for the new bytes and DIGEST for the old
          * ones; one HASH of the whole file proves they belong together. */
@@ -448,7 +553,7 @@ static void get_step(struct get_job *g) {
     g->phase = GP_RENAME;
     /* fall through */
   case GP_RENAME:
-    if (!g->direct && !g->j.failed) {
+    if (!g->direct && !g->j.failed && g->work[0] != '\0') {
       g->fs_busy = 1;
       rc = uv_fs_rename(loop, &g->fs, g->work, g->target, on_get_fs);
       break;
@@ -554,6 +659,18 @@ static void on_prefix_read(uv_fs_t *req) {
 
 static void on_get_opened(uv_fs_t *req);
 
+/* Opening failed, or the job was canceled meanwhile. Before the GET went
+ * out, nothing more is awaited; after it (get -r's late open), the request
+ * is canceled and its final frame awaited. */
+static void open_failed(struct get_job *g) {
+  if (g->late) {
+    get_fail(g);
+    return;
+  }
+  g->j.req_done = 1;
+  get_step(g);
+}
+
 static void on_part_stat(uv_fs_t *req) {
   struct get_job *g = req->data;
   ssize_t res = req->result;
@@ -615,14 +732,16 @@ static void on_get_opened(uv_fs_t *req) {
               g->direct || g->work[0] == '\0' ? g->target : g->work,
               uv_strerror((int)res));
     g->work[0] = '\0';
-    g->j.req_done = 1;
-    get_step(g);
+    open_failed(g);
     return;
   }
   g->fd = (int)res;
   g->own_fd = 1;
   if (g->j.failed) { /* canceled meanwhile */
-    g->j.req_done = 1;
+    open_failed(g);
+    return;
+  }
+  if (g->late) { /* the GET is out: write what arrived */
     get_step(g);
     return;
   }
@@ -653,8 +772,7 @@ static void on_target_stat(uv_fs_t *req) {
   g->fs_busy = 0;
   int rc;
   if (g->j.failed) {
-    g->j.req_done = 1;
-    get_step(g);
+    open_failed(g);
     return;
   }
   if (res == 0 && (S_ISDIR(mode) || (get_run(g)->tree && !S_ISREG(mode)))) {
@@ -662,8 +780,7 @@ static void on_target_stat(uv_fs_t *req) {
      * with lstat) is left alone rather than written through. */
     get_error(g, "%s is %s", g->target,
               S_ISDIR(mode) ? "a folder" : "not a regular file; left alone");
-    g->j.req_done = 1;
-    get_step(g);
+    open_failed(g);
     return;
   }
   g->fs.data = g;
@@ -713,6 +830,7 @@ static void get_destroy(struct fsc_job *j) {
   drop_queue(g);
   fsc_free(g->q);
   fsc_free(g->iobuf);
+  fsc_free(g->sbuf);
   fsc_get_free(&g->sm);
   fsc_free(g);
 }
@@ -741,10 +859,16 @@ static void get_job_start(struct fsc_job *j) {
     /* get -r: getr.c checked the path and made its folder. */
     snprintf(g->rpath, sizeof g->rpath, "%s", name);
     snprintf(g->target, sizeof g->target, "%s", get_run(g)->local[g->j.index]);
-    g->fs.data = g;
-    g->fs_busy = 1;
-    int rc = uv_fs_lstat(r->app->loop, &g->fs, g->target, on_target_stat);
-    fsc_fs_started(&g->fs, rc, on_target_stat);
+    /* The GET goes out at once; BEGIN tells how the file is written
+     * (get_tree_begin). */
+    if (fsc_get_init(&g->sm, 0) < 0) {
+      get_error(g, "%s", fsc_strerror(UV_ENOMEM));
+      g->j.req_done = 1;
+      get_step(g);
+      return;
+    }
+    g->tree_pending = 1;
+    get_start_transfer(g);
     return;
   }
   /* The path on the server (resolved against the shell's folder); the

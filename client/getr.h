@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "run.h"
 
 /* What the downloads of one run share. */
@@ -29,6 +30,7 @@ struct get_run {
   char **remote, **local;          /* per file: server path, local path */
   size_t nfiles, cap;
   uint64_t files_ok, bytes_ok; /* downloaded whole */
+  struct fsc_batcher disk;     /* small files' stores */
 };
 
 /* get -r's begin: needs a version 3 server; holds the run and lists the

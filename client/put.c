@@ -5,11 +5,13 @@
  * and ends with END carrying the XXH3-64 of what was read. put -r walks
  * each DIR first (walk.c) and runs one job per file (PUT with PARENTS) or
  * empty folder (MKDIR with PARENTS), many at once on the one connection,
- * each job freed as it ends. */
+ * each job freed as it ends; a small file is read whole by one threadpool
+ * job (store.c) before its PUT goes out. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +19,13 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "batch.h"
 #include "cmds.h"
 #include "fmt.h"
 #include "job.h"
 #include "path.h"
 #include "rpath.h"
+#include "store.h"
 #include "walk.h"
 #include "xfer.h"
 
@@ -46,10 +50,11 @@
 /* What the uploads of one run share. */
 struct put_run {
   struct fsc_progress prog;
-  int tree;             /* put -r */
-  struct fsc_walk walk; /* put -r: the files and empty folders */
-  uint64_t files_ok;    /* put -r: files stored */
-  uint64_t bytes_ok;    /* and their bytes */
+  int tree;                /* put -r */
+  struct fsc_walk walk;    /* put -r: the files and empty folders */
+  uint64_t files_ok;       /* put -r: files stored */
+  uint64_t bytes_ok;       /* and their bytes */
+  struct fsc_batcher disk; /* put -r: small files' loads */
 };
 
 struct put_buf {
@@ -90,6 +95,17 @@ struct put_job {
   size_t spool_len;   /* bytes in spool_buf */
   size_t spool_off;   /* of which already in the spool file */
   uint64_t spooled;   /* bytes of stdin in the spool file */
+  /* put -r, a small file: open, fstat, read and close are one threadpool
+   * job (store.c via batch.c) before PUT goes out; its bytes wait in
+   * bufs[0] for READY. */
+  struct fsc_batch_item load;
+  int small;      /* bufs[0] holds the whole file */
+  size_t scap;    /* bytes bufs[0] has room for */
+  size_t sgot;    /* bytes the load read */
+  uint64_t lsize; /* what the load's fstat said */
+  unsigned lmode;
+  int lfd; /* the file, when the load left it open (not small after all) */
+  struct fsc_store_res loaded;
 };
 
 static void put_step(struct put_job *p);
@@ -122,6 +138,8 @@ static void on_put_written(uv_write_t *w, int status) {
   put_step(p);
 }
 
+static void put_chunk_read(struct put_job *p, struct put_buf *b, ssize_t res);
+
 static void on_put_read(uv_fs_t *req) {
   struct put_job *p = req->data;
   struct put_buf *b = p->reading;
@@ -129,6 +147,12 @@ static void on_put_read(uv_fs_t *req) {
   uv_fs_req_cleanup(req);
   p->fs_busy = 0;
   p->reading = NULL;
+  put_chunk_read(p, b, res);
+}
+
+/* res bytes were read into b (or the read failed): they go out as one
+ * DATA frame. */
+static void put_chunk_read(struct put_job *p, struct put_buf *b, ssize_t res) {
   b->busy = 0;
   if (p->j.failed) {
     put_step(p);
@@ -165,6 +189,12 @@ static void on_put_read(uv_fs_t *req) {
 }
 
 static void put_read_next(struct put_job *p) {
+  if (p->small) {
+    /* Read already, by the load: bufs[0] goes out as it is. */
+    p->small = 0;
+    put_chunk_read(p, &p->bufs[0], (ssize_t)p->sgot);
+    return;
+  }
   struct put_buf *b = NULL;
   for (int i = 0; i < PUT_NBUF; i++)
     if (!p->bufs[i].busy) {
@@ -480,6 +510,9 @@ static void on_spool_file(uv_fs_t *req) {
   spool_start(p);
 }
 
+static void put_stat_done(struct put_job *p, int res, uint64_t mode,
+                          uint64_t size);
+
 static void on_put_stat(uv_fs_t *req) {
   struct put_job *p = req->data;
   ssize_t res = req->result;
@@ -487,6 +520,12 @@ static void on_put_stat(uv_fs_t *req) {
   uint64_t size = req->statbuf.st_size;
   uv_fs_req_cleanup(req);
   p->fs_busy = 0;
+  put_stat_done(p, (int)res, mode, size);
+}
+
+/* The file is open and fstat said what it is (or failed, res < 0). */
+static void put_stat_done(struct put_job *p, int res, uint64_t mode,
+                          uint64_t size) {
   if (res < 0 || p->j.failed) {
     if (!p->j.failed)
       put_error(p, "%s", uv_strerror((int)res));
@@ -551,6 +590,77 @@ static void on_put_opened(uv_fs_t *req) {
   p->fs_busy = 1;
   int rc = uv_fs_fstat(p->j.run->app->loop, &p->fs, p->fd, on_put_stat);
   fsc_fs_started(&p->fs, rc, on_put_stat);
+}
+
+#define load_job(it)                                                           \
+  ((struct put_job *)((char *)(it)-offsetof(struct put_job, load)))
+
+/* Runs on a worker thread: the whole disk work of a small file. */
+static void load_work(struct fsc_batch_item *it) {
+  struct put_job *p = load_job(it);
+  /* put -r never follows a link, even one made since the walk. */
+  p->loaded = fsc_load_small(p->j.arg, 1, p->bufs[0].frame + FSP_HDR_LEN,
+                             p->scap, &p->lsize, &p->lmode, &p->sgot, &p->lfd);
+}
+
+static void on_loaded(struct fsc_batch_item *it, int status) {
+  struct put_job *p = load_job(it);
+  p->fs_busy = 0;
+  if (status < 0) {
+    p->loaded.err = status;
+    p->loaded.step = FSC_STEP_OPEN;
+    p->lfd = -1;
+  }
+  if (p->lfd >= 0) {
+    p->fd = p->lfd;
+    p->own_fd = 1;
+  }
+  if (p->loaded.err != 0) {
+    put_error(p, "%s%s", p->loaded.step == FSC_STEP_READ ? "cannot read: " : "",
+              uv_strerror(p->loaded.err));
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  if (p->fd >= 0) {
+    /* Not a small regular file after all (it grew, or is no file): on
+     * the usual way, from its open descriptor, with buffers of the usual
+     * size. */
+    fsc_free(p->bufs[0].frame);
+    p->bufs[0].frame = NULL;
+    put_stat_done(p, 0, p->lmode, p->lsize);
+    return;
+  }
+  if (p->j.failed) {
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  p->small = 1;
+  p->size = p->lsize;
+  put_send_request(p);
+}
+
+/* put -r: a file the walk saw small enough is loaded in one job. Returns 1
+ * when the load started, 0 when the file takes the usual way. */
+static int put_load(struct put_job *p) {
+  struct put_run *pr = put_run(p);
+  uint64_t seen = pr->walk.items[p->j.index].size;
+  uint32_t max = p->j.run->app->conn.peer_max_payload;
+  if (seen > FSC_SMALL_MAX || seen > max)
+    return 0;
+  p->bufs[0].frame = fsc_malloc(FSP_HDR_LEN + (size_t)seen + 1);
+  if (p->bufs[0].frame == NULL)
+    return 0;
+  p->bufs[0].p = p;
+  p->scap = (size_t)seen;
+  p->lfd = -1;
+  p->load.work = load_work;
+  p->load.done = on_loaded;
+  p->fs_busy = 1;
+  pr->disk.loop = p->j.run->app->loop;
+  fsc_batcher_add(&pr->disk, &p->load);
+  return 1;
 }
 
 static void put_cancel(struct fsc_job *j) {
@@ -661,6 +771,8 @@ static void put_job_start(struct fsc_job *j) {
     fsc_fs_started(&p->fs, rc, on_put_stat);
     return;
   }
+  if (put_run(p)->tree && put_load(p))
+    return;
   /* put -r never follows a link, even one made since the walk. */
   rc = uv_fs_open(r->app->loop, &p->fs, p->j.arg,
                   O_RDONLY | O_CLOEXEC | (put_run(p)->tree ? O_NOFOLLOW : 0), 0,

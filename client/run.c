@@ -53,6 +53,8 @@ void fsc_run_job_finished(struct fsc_job *j) {
   j->finished = 1;
   fsc_conn_finish(&r->app->conn, &j->req);
   r->active--;
+  if (j->parked)
+    r->parked--;
   if (j->failed && !(r->canceled && r->ops->stop_ok))
     fsc_run_fail(r, r->lost       ? FSC_EXIT_CONN
                     : r->canceled ? FSC_EXIT_INTR
@@ -80,6 +82,14 @@ int fsc_run_add_jobs(struct fsc_run *r, int n) {
   if (r->app->run == r)
     run_next(r);
   return 0;
+}
+
+void fsc_run_job_park(struct fsc_job *j) {
+  if (j->parked || j->finished)
+    return;
+  j->parked = 1;
+  j->run->parked++;
+  run_next(j->run);
 }
 
 void fsc_run_hold(struct fsc_run *r) {
@@ -110,8 +120,8 @@ static void run_next(struct fsc_run *r) {
     r->lost = 1;
     fsc_run_fail(r, FSC_EXIT_CONN);
   }
-  while (!r->canceled && !r->lost && r->active < r->parallel &&
-         r->next < r->njobs) {
+  while (!r->canceled && !r->lost && r->active - r->parked < r->parallel &&
+         r->active < r->parallel + FSC_RUN_PARK_MAX && r->next < r->njobs) {
     int i = r->next++;
     struct fsc_job *j = r->ops->job_new();
     if (j == NULL) {

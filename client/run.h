@@ -35,6 +35,7 @@ struct fsc_job {
   int failed;      /* an error was reported */
   int req_done;    /* the request ended (final frame, or connection) */
   int finished;    /* the job is over */
+  int parked;      /* fsc_run_job_park() was called */
 };
 
 /* One command's operations, as the run calls them. */
@@ -72,6 +73,7 @@ struct fsc_run {
   int lost;              /* the connection is gone */
   int next;              /* next operand to start a job for */
   int active;            /* jobs started and not finished */
+  int parked;            /* of which parked (fsc_run_job_park) */
   int parallel;          /* jobs allowed at once */
   int finished;          /* on_done ran */
   int in_next;           /* run_next is on the stack: do not recurse or end */
@@ -113,6 +115,16 @@ void fsc_run_push(struct fsc_app *a, const struct fsp_msg *m);
 /* Ends a job: unregisters its request, counts its failure, and starts the
  * next job or ends the run. The run (and the job) may be freed on return. */
 void fsc_run_job_finished(struct fsc_job *j);
+
+/* At most this many parked jobs, beyond the run's parallel ones. */
+#define FSC_RUN_PARK_MAX 32
+
+/* The job's request is over and it only waits for local work (get -r's
+ * store of a small file): its place goes to the next job, so requests
+ * keep flowing while the disk catches up. The run still waits for it to
+ * finish; at most FSC_RUN_PARK_MAX jobs are parked at once (what they hold
+ * stays bounded). Call it before queuing that work. */
+void fsc_run_job_park(struct fsc_job *j);
 
 /* Makes the run's exit status at least status (a failure the command
  * found outside its jobs, such as an entry it left out). */

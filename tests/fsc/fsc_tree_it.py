@@ -160,6 +160,118 @@ def case_tree_one_fails(env):
           "get -r count line", out, err)
 
 
+# store.h's FSC_SMALL_MAX: files up to it are held in memory and written
+# in one go; bigger ones are streamed.
+SMALL_MAX = 65536
+
+
+def sized_tree(top):
+    """Files on both sides of SMALL_MAX (and of one DATA frame), and a few
+    hundred small ones over several folders."""
+    files = {}
+    for n in (0, 1, 4096, SMALL_MAX - 1, SMALL_MAX, SMALL_MAX + 1, 200000,
+              1048576 + 3):
+        files["edge/f%d" % n] = os.urandom(n)
+    for i in range(300):
+        files["d%d/s%03d" % (i % 7, i)] = os.urandom((i * 977) % 70000)
+    for rel, data in files.items():
+        p = os.path.join(top, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+    return files
+
+
+def no_temp_files(top):
+    return [os.path.join(d, n) for d, _, ns in os.walk(top) for n in ns
+            if ".fsc-" in n]
+
+
+def case_tree_sizes(env):
+    """Small files (held in memory, one disk job each) and big ones
+    (streamed) both arrive byte for byte, both ways; a second get -r over
+    the first replaces every file; a link planted in the output tree is
+    left alone whichever way its file goes."""
+    src = env.path("t")
+    files = sized_tree(src)
+    total = sum(len(d) for d in files.values())
+    rc, out, err = env.fsc("-q", "put", "-r", "t")
+    check(rc == 0, "put -r", rc, err)
+    check(out.decode().strip() == "%d files, %d bytes" % (len(files), total),
+          "put -r's count line", out)
+    check(local_tree(os.path.join(env.root, "t")) == local_tree(src),
+          "the server holds the tree byte for byte")
+    rc, out, err = env.fsc("-q", "get", "-r", "t", "-o", "dl")
+    check(rc == 0, "get -r", rc, err)
+    check(local_tree(env.path("dl", "t")) == local_tree(src),
+          "get -r gives the tree back byte for byte")
+    mode = os.stat(env.path("dl", "t", "edge", "f1")).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    check(mode == 0o666 & ~umask, "a small file gets 0666 less the umask",
+          oct(mode))
+    # Again into the same folder: every file is replaced, none is doubled.
+    for rel in ("edge/f1", "edge/f200000"):
+        with open(env.path("dl", "t", rel), "wb") as f:
+            f.write(b"stale")
+    rc, out, err = env.fsc("-q", "get", "-r", "t", "-o", "dl")
+    check(rc == 0, "get -r over an earlier copy", rc, err)
+    check(local_tree(env.path("dl", "t")) == local_tree(src),
+          "the earlier copy is replaced byte for byte")
+    check(no_temp_files(env.path("dl")) == [], "no temporary file is left",
+          no_temp_files(env.path("dl")))
+    # Links where a small and a big file go: left alone, said so, and what
+    # they point at is untouched.
+    env.write("victim", b"keep")
+    for rel in ("edge/f1", "edge/f200000"):
+        os.unlink(env.path("dl", "t", rel))
+        os.symlink(env.path("victim"), env.path("dl", "t", rel))
+    rc, out, err = env.fsc("-q", "get", "-r", "t", "-o", "dl")
+    check(rc == 1, "get -r with links in the way exits 1", rc, err)
+    check("edge/f1 is not a regular file; left alone" in err and
+          "edge/f200000 is not a regular file; left alone" in err,
+          "each link is named", err)
+    check(env.read("victim") == b"keep", "nothing written through a link")
+    check(out.decode().strip() == "%d files, %d bytes" %
+          (len(files) - 2, total - 1 - 200000), "count line", out)
+    check(no_temp_files(env.path("dl")) == [], "no temporary file is left")
+
+
+def fsize_limit(limit):
+    """preexec for fsc: files it writes stop at limit bytes, as on a full
+    disk (a write fails with EFBIG instead of a signal)."""
+    def run():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    return run
+
+
+def case_tree_fail_midway(env):
+    """get -r where writing fails midway for some files (small ones held in
+    memory and big ones streamed): each is reported, none is left partial
+    or as a temporary file, the others land whole; status 1."""
+    src = env.path("t")
+    files = sized_tree(src)
+    env.ok("-q", "put", "-r", "t")
+    limit = 20000
+    rc, out, err = env.fsc("-q", "get", "-r", "t", "-o", "dl",
+                           preexec=fsize_limit(limit))
+    check(rc == 1, "get -r with failed writes exits 1", rc, err)
+    got = local_tree(env.path("dl", "t"))
+    for rel, data in files.items():
+        if len(data) <= limit:
+            check(got.get(rel) == data, "%s landed whole" % rel)
+        else:
+            check(rel not in got, "%s is not there, not even in part" % rel)
+            check("get t/%s:" % rel in err, "%s is reported" % rel, err)
+    fails = sum(1 for d in files.values() if len(d) > limit)
+    check(err.count("\n") == fails, "one line per failed file", err)
+    check(no_temp_files(env.path("dl")) == [], "no temporary file is left",
+          no_temp_files(env.path("dl")))
+
+
 def case_folder_commands(env):
     """mkdir, mv, rm -r and size of folders behave as their man page says."""
     env.ok("mkdir", "-p", "a/b/c")

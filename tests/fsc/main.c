@@ -12,6 +12,7 @@ int main(void) {
   srunner_add_suite(sr, walk_suite());
   srunner_add_suite(sr, run_suite());
   srunner_add_suite(sr, snap_suite());
+  srunner_add_suite(sr, store_suite());
   srunner_add_suite(sr, xfer_suite());
   srunner_add_suite(sr, edit_suite());
   srunner_add_suite(sr, conn_suite());

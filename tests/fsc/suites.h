@@ -12,6 +12,7 @@ Suite *rpath_suite(void);
 Suite *walk_suite(void);
 Suite *run_suite(void);
 Suite *snap_suite(void);
+Suite *store_suite(void);
 Suite *xfer_suite(void);
 Suite *edit_suite(void);
 Suite *alloc_suite(void);

@@ -371,6 +371,7 @@ END_TEST
 /* A transport that counts what crosses it and passes it on as plaintext:
  * every byte from and to the server must go through the transport. */
 static size_t bytes_in, bytes_out;
+static int writes_out; /* write calls */
 
 static void count_alloc(struct fsc_conn *c, uv_buf_t *buf) {
   fsc_plain_transport.alloc(c, buf);
@@ -385,6 +386,7 @@ static int count_write(struct fsc_conn *c, uv_write_t *req,
                        const uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
   for (unsigned i = 0; i < n; i++)
     bytes_out += bufs[i].len;
+  writes_out++;
   return fsc_plain_transport.write(c, req, bufs, n, cb);
 }
 
@@ -397,6 +399,7 @@ START_TEST(test_conn_every_byte_crosses_the_transport) {
   memset(&srv, 0, sizeof srv);
   memset(&cli, 0, sizeof cli);
   bytes_in = bytes_out = 0;
+  writes_out = 0;
   srv.chunk = 65536;
   build_script();
   ck_assert_int_eq(uv_loop_init(&loop), 0);
@@ -414,6 +417,58 @@ START_TEST(test_conn_every_byte_crosses_the_transport) {
   ck_assert_uint_eq(bytes_in, srv.script_len);
   ck_assert_uint_gt(bytes_out, 0);
   ck_assert_uint_le(srv.got, bytes_out);
+  /* Five frames went out (HELLO, LIST, GET, the PONG, BYE), but the
+   * frames of one turn leave together: LIST and GET, made in the same
+   * callback, in one write. */
+  ck_assert_int_le(writes_out, 4);
+  ck_assert_int_eq(uv_loop_close(&loop), 0);
+  free(srv.script);
+}
+END_TEST
+
+/* A DATA frame gathered for the socket and not yet written when the
+ * connection is dropped: its owner still hears how its write ended, before
+ * the connection reports itself closed. */
+static int data_cb_status = 1;
+static int data_cb_before_close;
+
+static void on_data_written(uv_write_t *w, int status) {
+  (void)w;
+  data_cb_status = status;
+  data_cb_before_close = !cli.closed;
+}
+
+static void on_ready_abort(struct fsc_conn *c, int status) {
+  static uint8_t frame[FSP_HDR_LEN + 5];
+  static uv_write_t w;
+  ck_assert_int_eq(status, 0);
+  cli.ready = 1;
+  memcpy(frame + FSP_HDR_LEN, "hello", 5);
+  ck_assert_int_eq(fsc_conn_send_data(c, &w, 7, frame, 5, on_data_written), 0);
+  ck_assert_int_eq(data_cb_status, 1); /* gathered, not yet written */
+  fsc_conn_abort(c);
+}
+
+START_TEST(test_conn_abort_ends_gathered_writes) {
+  uv_loop_t loop;
+  char server[64];
+  memset(&srv, 0, sizeof srv);
+  memset(&cli, 0, sizeof cli);
+  data_cb_status = 1;
+  data_cb_before_close = 0;
+  srv.chunk = 65536;
+  build_script();
+  ck_assert_int_eq(uv_loop_init(&loop), 0);
+  snprintf(server, sizeof server, "127.0.0.1:%d", start_server(&loop));
+  cli.conn.on_ready = on_ready_abort;
+  cli.conn.on_lost = on_lost;
+  cli.conn.on_closed = on_closed;
+  ck_assert_int_eq(fsc_conn_open(&cli.conn, &loop, server), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq(cli.ready, 1);
+  ck_assert_int_eq(cli.closed, 1);
+  ck_assert(data_cb_status == 0 || data_cb_status == UV_ECANCELED);
+  ck_assert_int_eq(data_cb_before_close, 1);
   ck_assert_int_eq(uv_loop_close(&loop), 0);
   free(srv.script);
 }
@@ -541,6 +596,7 @@ Suite *conn_suite(void) {
                       (int)(sizeof chunks / sizeof chunks[0] *
                             (sizeof blocks / sizeof blocks[0])));
   tcase_add_test(tc, test_conn_every_byte_crosses_the_transport);
+  tcase_add_test(tc, test_conn_abort_ends_gathered_writes);
   tcase_add_test(tc, test_conn_broken_framing_ends_connection);
   tcase_add_test(tc, test_conn_reopen_after_loss);
   tcase_add_loop_test(tc, test_conn_speaks_the_lower_version, 0,

@@ -122,10 +122,68 @@ START_TEST(test_run_grows_held_and_bounded) {
 }
 END_TEST
 
+/* Jobs that park (their request over, only local work left) give their
+ * place to the next ones: requests in flight stay within parallel, parked
+ * jobs within FSC_RUN_PARK_MAX more, and the run still waits for every
+ * parked job to finish. */
+static int max_in_flight;
+
+static void job_start_park(struct fsc_job *j) {
+  job_start(j);
+  struct fsc_run *r = j->run;
+  if (r->active - r->parked > max_in_flight)
+    max_in_flight = r->active - r->parked;
+  fsc_run_job_park(j);
+}
+
+static const struct fsc_run_ops park_ops = {.parallel = 8,
+                                            .per_arg = 0,
+                                            .job_new = job_new,
+                                            .job_start = job_start_park};
+
+static int begin_park(struct fsc_run *r) {
+  r->job_arg = job_arg;
+  r->drop_finished = 1;
+  r->njobs = 0;
+  return fsc_run_add_jobs(r, 200);
+}
+
+START_TEST(test_run_parked_jobs_free_their_place) {
+  struct fsc_run_ops ops2 = park_ops;
+  ops2.begin = begin_park;
+  memset(&app, 0, sizeof app);
+  app.conn.state = FSC_CONN_READY;
+  app.conn.peer_max_inflight = 64;
+  app.on_done = on_done;
+  app.print = print;
+  done_status = -1;
+  started = destroyed = max_active = max_in_flight = npending = 0;
+  live0 = fsc_alloc_live();
+  struct fsc_cmd cmd;
+  memset(&cmd, 0, sizeof cmd);
+  cmd.kind = FSC_CMD_GET;
+  ck_assert_int_eq(fsc_run_start(&app, &cmd, &ops2), 0);
+  /* All parked at once: the parallel ones and as many more as allowed. */
+  ck_assert_int_eq(started, 8 + FSC_RUN_PARK_MAX);
+  ck_assert_int_eq(app.run->parked, 8 + FSC_RUN_PARK_MAX);
+  while (npending > 0) {
+    ck_assert_int_eq(done_status, -1); /* parked jobs hold the run */
+    fsc_run_job_finished(pending[--npending]);
+  }
+  ck_assert_int_eq(done_status, 0);
+  ck_assert_int_eq(started, 200);
+  ck_assert_int_eq(destroyed, 200);
+  ck_assert_int_le(max_in_flight, 8);
+  ck_assert_int_le(max_active, 8 + FSC_RUN_PARK_MAX);
+  ck_assert_int_eq(fsc_alloc_live(), live0);
+}
+END_TEST
+
 Suite *run_suite(void) {
   Suite *s = suite_create("run");
   TCase *tc = tcase_create("run");
   tcase_add_test(tc, test_run_grows_held_and_bounded);
+  tcase_add_test(tc, test_run_parked_jobs_free_their_place);
   suite_add_tcase(s, tc);
   return s;
 }
