@@ -229,8 +229,13 @@ static void commit_work(uv_work_t *w) {
                       op->r->mode == FSP_PUT_NO_CLOBBER, &op->st);
   fsd_temp_drop(op->u.put.dirfd, op->fd, "");
   op->fd = -1;
-  close(op->u.put.dirfd);
-  op->u.put.dirfd = -1;
+  /* The folder stays open for its flush (folder_sync_work()): the flush
+   * must reach the folder the rename changed, also when a RENAME of the
+   * folder moved it meanwhile. */
+  if (op->err != 0 || op->h->no_fsync) {
+    close(op->u.put.dirfd);
+    op->u.put.dirfd = -1;
+  }
   if (op->err == 0)
     op->r->elsewhere = !fsd_treeop_put_landed(op);
   /* A replaced file's space is free: look, as a delete does. */
@@ -264,7 +269,10 @@ static void commit_finish(struct fsd_op *op, int renamed) {
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
     if (renamed) { /* the new file is in place: the register follows */
       fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-      fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
+      if (r->elsewhere) /* its folder moved meanwhile: look for it */
+        fsd_watch_look(op->h->watch);
+      else
+        fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
     }
     fsd_session_fail(&c->sess, r, fsd_treeop_status(op->err),
                      renamed ? "the folder could not be flushed to disk"
@@ -276,6 +284,15 @@ static void commit_finish(struct fsd_op *op, int renamed) {
 
 static void after_folder_sync(uv_work_t *w, int status);
 
+/* "a/b/." for the folder a/b that holds path, "." for the root: how
+ * FSD_FAIL_FSYNC names a folder (see flush()). */
+static void folder_what(const char *path, char *what, size_t cap) {
+  const char *slash = strrchr(path, '/');
+
+  snprintf(what, cap, "%.*s.", slash != NULL ? (int)(slash - path) + 1 : 0,
+           path);
+}
+
 /* Threadpool: flushes the folder that holds path (the root for a name). */
 static int flush_parent(int rootfd, const char *path) {
   char what[FSP_PATH_MAX + 3];
@@ -285,8 +302,7 @@ static int flush_parent(int rootfd, const char *path) {
 
   if (fd < 0)
     return fd;
-  /* "a/b/." for the folder a/b, "." for the root: see flush(). */
-  snprintf(what, sizeof(what), "%.*s.", (int)(leaf - path), path);
+  folder_what(path, what, sizeof(what));
   r = flush(fd, what);
   close(fd);
   return r;
@@ -310,8 +326,9 @@ static int same_folder_before(const struct fsd_list *head,
 }
 
 /* Threadpool: the folder flushes that make a batch of renames durable, one
- * per folder the batch changed. The batch (the commit queue's flushing
- * list) does not change while its flush runs. */
+ * per folder the batch changed, through the folder each rename was made
+ * in (held open since); then those folders are closed. The batch (the
+ * commit queue's flushing list) does not change while its flush runs. */
 static void folder_sync_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
   const struct fsd_list *head = &op->h->commitq.flushing;
@@ -319,13 +336,25 @@ static void folder_sync_work(uv_work_t *w) {
   op->err = 0;
   for (const struct fsd_list *l = head->next; l != head; l = l->next) {
     const struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    char what[FSP_PATH_MAX + 3];
     int r;
 
     if (same_folder_before(head, l, o->r->name))
       continue;
-    r = flush_parent(op->h->rootfd, o->r->name);
+    if (o->u.put.dirfd < 0) {
+      r = flush_parent(op->h->rootfd, o->r->name);
+    } else {
+      folder_what(o->r->name, what, sizeof(what));
+      r = flush(o->u.put.dirfd, what);
+    }
     if (r != 0 && op->err == 0)
       op->err = r;
+  }
+  for (const struct fsd_list *l = head->next; l != head; l = l->next) {
+    struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    if (o->u.put.dirfd >= 0)
+      close(o->u.put.dirfd);
+    o->u.put.dirfd = -1;
   }
 }
 
