@@ -32,6 +32,8 @@ struct fsd_host {
   uint8_t zero_copy;          /* GET payloads may go with sendfile() */
   uint8_t writeback;          /* uploads start their writeback early */
   uint8_t no_fsync;           /* commits do not wait for the disk */
+  uint64_t tree_moves;        /* folders renamed or removed by us, ever */
+  uint64_t puts_seen;         /* uploads started or ended, ever */
   struct fsd_hcache hcache;   /* whole-file hashes of files served lately */
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
   struct fsd_space space;     /* disk space promised to uploads */
@@ -107,6 +109,9 @@ struct fsd_put {
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
   uint8_t replacing;            /* the name held a file at the open */
+  uint16_t held;                /* bytes of the path told to the watcher
+                                   while the open job runs, 0 when none */
+  uint64_t moves;               /* h->tree_moves when the upload began */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
   uint64_t last_data;           /* uv_now() of the last DATA, or READY */
   uint64_t reserved;            /* bytes of h->space promised, not on disk */
@@ -143,6 +148,7 @@ struct fsd_made {
 
 /* MKDIR, RENAME and DELETE of a folder (treeop.c). */
 struct fsd_treeop {
+  uint64_t puts_at;         /* h->puts_seen when the job began */
   struct fsd_made *made;    /* MKDIR: the folders it created, or NULL */
   struct fsd_stamp st;      /* RENAME: the entry's version after */
   uint8_t type;             /* RENAME: the entry's type */

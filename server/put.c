@@ -130,8 +130,12 @@ int fsd_put_start(struct fsd_op *op) {
                                            : RESERVE_STEP;
   p->room.look = !look_stands(sp, r->size, uv_now(op->h->loop));
   op->space_mark = fsd_space_mark(sp);
+  fsd_treeop_put_hold(op);
+  p->moves = op->h->tree_moves;
+  op->h->puts_seen++;
   err = fsd_op_queue(op, put_open_work, after_put_open);
   if (err != 0) {
+    fsd_treeop_put_made(op); /* tells the watcher the job is over */
     fsd_space_release(sp, p->reserved);
     p->reserved = 0;
   }
@@ -254,6 +258,13 @@ static void commit_finish(struct fsd_op *op, int renamed) {
   struct fsd_stamp st;
 
   fsd_op_commit_done(op);
+  /* A folder renamed or removed since the upload began may have taken the
+   * file (or the folder it was made in) along: the register, which that
+   * RENAME or DELETE updated already, must not get the old path; the
+   * watcher looks instead. */
+  op->h->puts_seen++;
+  if (op->u.put.moves != op->h->tree_moves)
+    r->elsewhere = 1;
   snprintf(name, sizeof(name), "%s", r->name);
   if (op->err == 0 || renamed)
     fsd_stamp_of(&op->st, &st);

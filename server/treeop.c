@@ -123,12 +123,22 @@ static void rename_work(uv_work_t *w) {
     fsd_stat_file(op->h->rootfd, op->r->to, &op->u.tree.st);
 }
 
+/* A RENAME or folder DELETE ended: when uploads started or ended while it
+ * ran, their accounts and its own may have crossed in the register (a
+ * file committed into a folder this job moved or removed): the watcher
+ * rescans. Uploads alone, or tree jobs alone, need none. */
+static void raced(struct fsd_op *op) {
+  if (op->h->puts_seen != op->u.tree.puts_at)
+    fsd_watch_look(op->h->watch);
+}
+
 static void after_rename(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_req *r = op->r;
 
   (void)status;
   op->jobs--;
+  op->h->tree_moves++;
   if (op->err == 0) {
     fsd_ctx_rename(op->h->ctx, r->name, r->name_len, r->to, r->to_len,
                    op->u.tree.type, &op->u.tree.st);
@@ -136,6 +146,7 @@ static void after_rename(uv_work_t *w, int status) {
   }
   fsd_watch_release(op->h->watch, r->name, r->name_len);
   fsd_watch_release(op->h->watch, r->to, r->to_len);
+  raced(op);
   if (op->err == 0)
     fsd_session_ok(&op->c->sess, r);
   else
@@ -213,7 +224,9 @@ static void after_delete(uv_work_t *w, int status) {
   fsd_free(t->v);
   t->v = NULL;
   t->n = 0;
+  op->h->tree_moves++;
   fsd_watch_release(op->h->watch, r->name, r->name_len);
+  raced(op);
   if (op->err == 0) {
     fsd_info("deleted folder %s (by %s)", r->name, op->c->peer);
     fsd_session_ok(&op->c->sess, r);
@@ -235,6 +248,7 @@ int fsd_treeop_start(struct fsd_op *op) {
   case FSP_OP_MKDIR:
     return fsd_op_queue(op, mkdir_work, after_mkdir);
   case FSP_OP_RENAME:
+    op->u.tree.puts_at = op->h->puts_seen;
     err = fsd_op_queue(op, rename_work, after_rename);
     if (err == 0) {
       fsd_watch_hold(op->h->watch, r->name, r->name_len);
@@ -242,6 +256,7 @@ int fsd_treeop_start(struct fsd_op *op) {
     }
     return err;
   default:
+    op->u.tree.puts_at = op->h->puts_seen;
     op->space_mark = fsd_space_mark(&op->h->space);
     err = fsd_op_queue(op, delete_work, after_delete);
     if (err == 0)
@@ -294,9 +309,37 @@ int fsd_treeop_put_dir(struct fsd_op *op) {
   return 0;
 }
 
+/* Tells the watcher where a PUT may make folders; see treeop.h. */
+void fsd_treeop_put_hold(struct fsd_op *op) {
+  const struct fsd_treereg *tree = &op->h->ctx->tree;
+  const char *path = op->r->name;
+  const char *slash = strrchr(path, '/');
+  size_t end, pos = 0;
+
+  op->u.put.held = 0;
+  if (!(op->r->flags & FSP_PUT_PARENTS) || slash == NULL ||
+      fsd_treereg_get(tree, path, (size_t)(slash - path)) != NULL)
+    return; /* nothing to make, or its folder is known */
+  end = (size_t)(slash - path);
+  for (;;) {
+    const char *s = memchr(path + pos, '/', end - pos);
+    size_t e = s != NULL ? (size_t)(s - path) : end;
+
+    if (fsd_treereg_get(tree, path, e) == NULL) {
+      fsd_watch_making(op->h->watch, path, e);
+      op->u.put.held = (uint16_t)e;
+      return;
+    }
+    pos = e + 1;
+  }
+}
+
 /* Records the folders a PUT made; see treeop.h. */
 void fsd_treeop_put_made(struct fsd_op *op) {
   made_apply(op, op->r->name, &op->u.put.made);
+  if (op->u.put.held != 0)
+    fsd_watch_made(op->h->watch, op->r->name, op->u.put.held);
+  op->u.put.held = 0;
 }
 
 /* Whether a PUT's path leads to its file; see treeop.h. */

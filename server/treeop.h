@@ -19,8 +19,18 @@ int fsd_treeop_start(struct fsd_op *op);
  * target is a folder) or another UV_E*; dirfd is then -1. */
 int fsd_treeop_put_dir(struct fsd_op *op);
 
+/* Loop, before a PUT's open job: when the job may make folders
+ * (FSP_PUT_PARENTS, and a folder of the path the register does not hold),
+ * tells the watcher the topmost missing one (fsd_watch_making) until
+ * fsd_treeop_put_made(). Else the watcher could see a new folder before
+ * the job records it, take it for one made by another program and rescan
+ * the whole tree for what that program put in it before its watch: once
+ * or more per fsc put -r, each rescan reading every file served. */
+void fsd_treeop_put_hold(struct fsd_op *op);
+
 /* Loop, after that job: records the folders it made (an added event
- * each, parents first), whether the upload goes on or not. */
+ * each, parents first), whether the upload goes on or not, and tells the
+ * watcher the job is over. */
 void fsd_treeop_put_made(struct fsd_op *op);
 
 /* Threadpool, after a PUT's commit: 1 when its path leads to the file it

@@ -37,12 +37,18 @@ struct fsd_watch_hold {
   char path[];
 };
 
-/* Whether path lies at or below a path held by our own job. */
-static int held(const struct fsd_watch *w, const char *path, size_t len) {
-  for (const struct fsd_watch_hold *h = w->holds; h != NULL; h = h->next)
+/* Whether path lies at or below a path of the list. */
+static int within_any(const struct fsd_watch_hold *h, const char *path,
+                      size_t len) {
+  for (; h != NULL; h = h->next)
     if (fsp_path_within(path, len, h->path, h->len))
       return 1;
   return 0;
+}
+
+/* Whether path lies at or below a path held by our own job. */
+static int held(const struct fsd_watch *w, const char *path, size_t len) {
+  return within_any(w->holds, path, len);
 }
 
 /* The watch of one folder below the root (inotify does not recurse):
@@ -173,7 +179,8 @@ static void after_stat(uv_work_t *work, int status) {
   if (j->err == 0 && j->type == FSP_TYPE_FOLDER) {
     /* A folder made by another program may hold entries made before its
      * watch: a rescan finds them (mkdir -p x/y/z, then a file in z). */
-    if (fsd_ctx_folder(w->ctx, j->name, j->name_len, &j->st) > 0)
+    if (fsd_ctx_folder(w->ctx, j->name, j->name_len, &j->st) > 0 &&
+        !within_any(w->making, j->name, j->name_len))
       rescan(w);
   } else if (j->err == 0)
     fsd_ctx_put(w->ctx, j->name, j->name_len, &j->st);
@@ -222,33 +229,58 @@ static void watch_name(struct fsd_watch *w, const char *name, size_t len) {
   dispatch(j);
 }
 
-/* Holds a path for our own job; see watch.h. */
-void fsd_watch_hold(struct fsd_watch *w, const char *path, size_t len) {
-  struct fsd_watch_hold *h;
+/* Adds path to the list at *head. */
+static void path_push(struct fsd_watch_hold **head, const char *path,
+                      size_t len) {
+  struct fsd_watch_hold *h = fsd_malloc(sizeof(*h) + len + 1);
 
-  if (w == NULL || (h = fsd_malloc(sizeof(*h) + len + 1)) == NULL)
+  if (h == NULL)
     return;
   h->len = (uint16_t)len;
   memcpy(h->path, path, len);
   h->path[len] = '\0';
-  h->next = w->holds;
-  w->holds = h;
+  h->next = *head;
+  *head = h;
+}
+
+/* Takes one entry of path out of the list at *head. */
+static void path_pop(struct fsd_watch_hold **head, const char *path,
+                     size_t len) {
+  for (struct fsd_watch_hold **pp = head; *pp != NULL; pp = &(*pp)->next) {
+    struct fsd_watch_hold *h = *pp;
+    if (h->len == len && memcmp(h->path, path, len) == 0) {
+      *pp = h->next;
+      fsd_free(h);
+      return;
+    }
+  }
+}
+
+/* Holds a path for our own job; see watch.h. */
+void fsd_watch_hold(struct fsd_watch *w, const char *path, size_t len) {
+  if (w != NULL)
+    path_push(&w->holds, path, len);
 }
 
 /* Lets a held path go; see watch.h. */
 void fsd_watch_release(struct fsd_watch *w, const char *path, size_t len) {
   if (w == NULL)
     return;
-  for (struct fsd_watch_hold **pp = &w->holds; *pp != NULL; pp = &(*pp)->next) {
-    struct fsd_watch_hold *h = *pp;
-    if (h->len == len && memcmp(h->path, path, len) == 0) {
-      *pp = h->next;
-      fsd_free(h);
-      break;
-    }
-  }
+  path_pop(&w->holds, path, len);
   if (!w->stopping)
     watch_name(w, path, len);
+}
+
+/* Our own job may make folders at path; see watch.h. */
+void fsd_watch_making(struct fsd_watch *w, const char *path, size_t len) {
+  if (w != NULL)
+    path_push(&w->making, path, len);
+}
+
+/* That job ended; see watch.h. */
+void fsd_watch_made(struct fsd_watch *w, const char *path, size_t len) {
+  if (w != NULL)
+    path_pop(&w->making, path, len);
 }
 
 /* Our own commit is about to rename into path; see watch.h. */
@@ -560,6 +592,11 @@ void fsd_watch_stop(struct fsd_watch *w) {
 
 /* Frees the pending set; see watch.h. */
 void fsd_watch_free(struct fsd_watch *w) {
+  while (w->making != NULL) {
+    struct fsd_watch_hold *h = w->making;
+    w->making = h->next;
+    fsd_free(h);
+  }
   fsd_expect_free(&w->expect);
   while (w->holds != NULL) {
     struct fsd_watch_hold *h = w->holds;

@@ -40,11 +40,12 @@ struct fsd_watch {
   size_t max_watches; /* FSD_MAX_WATCHES, for tests: the kernel's limit
                          comes this early (0: none) */
   int limit_logged;   /* the kernel's watch limit was reported */
-  struct fsd_watch_hold *holds; /* paths our own tree jobs are changing */
-  struct fsd_expect expect;     /* events of our own commits, to skip */
-  uint64_t last_rescan;         /* uv_now() when the last began */
-  unsigned rescan_ms;           /* rescan period */
-  unsigned stat_delay_ms;       /* FSD_WATCH_DELAY_MS, for tests */
+  struct fsd_watch_hold *holds;  /* paths our own tree jobs are changing */
+  struct fsd_watch_hold *making; /* where our own PUTs may make folders */
+  struct fsd_expect expect;      /* events of our own commits, to skip */
+  uint64_t last_rescan;          /* uv_now() when the last began */
+  unsigned rescan_ms;            /* rescan period */
+  unsigned stat_delay_ms;        /* FSD_WATCH_DELAY_MS, for tests */
   /* Called once the rescan fsd_watch_rescan() asked for is compared. */
   void (*rescanned)(struct fsd_watch *w);
 };
@@ -84,6 +85,17 @@ void fsd_watch_expect(struct fsd_watch *w, const char *path, size_t len);
  * and if an event used it meanwhile, the path is looked at. w may be
  * NULL. */
 void fsd_watch_unexpect(struct fsd_watch *w, const char *path, size_t len);
+
+/* Our own PUT's job may make folders at path[0..len) (and below): a
+ * folder the watcher finds there before the job records it is ours, and
+ * needs no rescan of the tree for what another program made in it before
+ * its watch. Events there are applied as always. Until fsd_watch_made().
+ * w may be NULL. */
+void fsd_watch_making(struct fsd_watch *w, const char *path, size_t len);
+
+/* The job of fsd_watch_making() ended (its folders are recorded). w may be
+ * NULL. */
+void fsd_watch_made(struct fsd_watch *w, const char *path, size_t len);
 
 /* Our own RENAME or DELETE of a folder is about to change path[0..len)
  * and what is below it: until fsd_watch_release(), what the watcher
