@@ -4,6 +4,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fnv.h"
 #include "mem.h"
 
 struct fsd_expect_ent {
@@ -14,14 +15,6 @@ struct fsd_expect_ent {
   uint16_t len;
   char path[];
 };
-
-static uint32_t path_hash(const char *p, size_t len) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t)p[i]) * 16777619u;
-  return h;
-}
 
 /* The link that points at path's entry (or at the NULL ending its chain). */
 static struct fsd_expect_ent **find(struct fsd_expect *e, const char *path,
@@ -51,7 +44,7 @@ void fsd_expect_init(struct fsd_expect *e) {
 /* See expect.h. */
 int fsd_expect_add(struct fsd_expect *e, const char *path, size_t len,
                    uint64_t now) {
-  uint32_t h = path_hash(path, len);
+  uint32_t h = fsd_fnv1a(path, len);
   struct fsd_expect_ent **pp = find(e, path, len, h), *x;
 
   if (*pp != NULL) {
@@ -82,7 +75,7 @@ int fsd_expect_take(struct fsd_expect *e, const char *path, size_t len,
 
   if (e->n == 0)
     return 0;
-  pp = find(e, path, len, path_hash(path, len));
+  pp = find(e, path, len, fsd_fnv1a(path, len));
   if (*pp == NULL)
     return 0;
   if (now - (*pp)->at > FSD_EXPECT_MS) {
@@ -96,7 +89,7 @@ int fsd_expect_take(struct fsd_expect *e, const char *path, size_t len,
 
 /* See expect.h. */
 int fsd_expect_drop(struct fsd_expect *e, const char *path, size_t len) {
-  struct fsd_expect_ent **pp = find(e, path, len, path_hash(path, len));
+  struct fsd_expect_ent **pp = find(e, path, len, fsd_fnv1a(path, len));
 
   if (*pp == NULL)
     return 0;

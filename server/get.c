@@ -318,10 +318,10 @@ static void pump(struct fsd_op *op) {
 }
 
 /* After the open of a small GET (see GET_SMALL): when the file was read
- * whole, the range goes out as one DATA frame from the chunk, and 1 is
- * returned. Else (the file grew) the chunk and its budget go back, and 0:
- * the GET goes on the chunked way. */
-static int small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
+ * whole, the range is made one DATA frame from the chunk (gathered, or
+ * ready for copy_write()), off the sendfile() path. Else (the file grew)
+ * the chunk and its budget go back: the GET goes on the chunked way. */
+static void small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
   struct fsd_get *g = &op->u.get;
   uint8_t *data = g->chunk->data + FSP_HDR_LEN;
 
@@ -329,7 +329,7 @@ static int small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
     fsd_buf_free(g->chunk);
     g->chunk = NULL;
     give(op, g->chunk_len);
-    return 0;
+    return;
   }
   if (g->changed) {
     /* Nothing goes out: the GET ends in an error that says why. */
@@ -357,10 +357,6 @@ static int small_ready(struct fsd_op *op, uint64_t off, uint64_t len) {
     fsd_buf_free(g->chunk);
   }
   g->chunk = NULL;
-  g->waiter.writable = on_writable;
-  fsd_list_push(&op->c->waiters, &g->waiter.link);
-  pump(op);
-  return 1;
 }
 
 static void after_get_open(uv_work_t *w, int status) {
@@ -404,8 +400,8 @@ static void after_get_open(uv_work_t *w, int status) {
   g->zf.pos = off;
   g->zf.name = op->r->name;
   g->zf.done = on_zframe_done;
-  if (g->chunk != NULL && small_ready(op, off, len))
-    return;
+  if (g->chunk != NULL)
+    small_ready(op, off, len); /* sent from the chunk: zc off, no cache */
   if (g->zc && off == 0 && len == g->file_size) {
     struct fsd_file_id id = {
         .dev = (uint64_t)op->st.st_dev,

@@ -109,8 +109,9 @@ struct fsd_put {
   uint8_t cleaning;             /* cleanup job started */
   uint8_t open;                 /* counted in c->puts */
   uint8_t replacing;            /* the name held a file at the open */
-  uint16_t held;                /* bytes of the path told to the watcher
-                                   while the open job runs, 0 when none */
+  uint16_t making;              /* bytes of the path told to the watcher
+                                   (fsd_watch_making) while the open job
+                                   runs, 0 when none */
   uint64_t moves;               /* h->tree_moves when the upload began */
   char temp[FSD_TEMP_NAME_LEN]; /* the temp file, "" when none */
   uint64_t last_data;           /* uv_now() of the last DATA, or READY */

@@ -304,21 +304,6 @@ static void folder_what(const char *path, char *what, size_t cap) {
            path);
 }
 
-/* Threadpool: flushes the folder that holds path (the root for a name). */
-static int flush_parent(int rootfd, const char *path) {
-  char what[FSP_PATH_MAX + 3];
-  const char *leaf;
-  int fd = fsd_tree_open_parent(rootfd, path, &leaf);
-  int r;
-
-  if (fd < 0)
-    return fd;
-  folder_what(path, what, sizeof(what));
-  r = flush(fd, what);
-  close(fd);
-  return r;
-}
-
 /* Whether the folder of path is that of an entry of the batch before it. */
 static int same_folder_before(const struct fsd_list *head,
                               const struct fsd_list *upto, const char *path) {
@@ -346,25 +331,19 @@ static void folder_sync_work(uv_work_t *w) {
 
   op->err = 0;
   for (const struct fsd_list *l = head->next; l != head; l = l->next) {
-    const struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
+    struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
     char what[FSP_PATH_MAX + 3];
     int r;
 
-    if (same_folder_before(head, l, o->r->name))
-      continue;
-    if (o->u.put.dirfd < 0) {
-      r = flush_parent(op->h->rootfd, o->r->name);
-    } else {
+    /* Every entry's rename succeeded, with --no-fsync off: commit_work()
+     * kept its folder open. */
+    if (!same_folder_before(head, l, o->r->name)) {
       folder_what(o->r->name, what, sizeof(what));
       r = flush(o->u.put.dirfd, what);
+      if (r != 0 && op->err == 0)
+        op->err = r;
     }
-    if (r != 0 && op->err == 0)
-      op->err = r;
-  }
-  for (const struct fsd_list *l = head->next; l != head; l = l->next) {
-    struct fsd_op *o = fsd_container_of(l, struct fsd_op, cq.flink);
-    if (o->u.put.dirfd >= 0)
-      close(o->u.put.dirfd);
+    close(o->u.put.dirfd);
     o->u.put.dirfd = -1;
   }
 }

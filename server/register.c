@@ -6,19 +6,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fnv.h"
 #include "mem.h"
 
 #define INITIAL_BUCKETS 64u
-
-/* FNV-1a: names are short, so a simple byte hash is as good as any. */
-static uint32_t name_hash(const char *name, size_t len) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (uint8_t)name[i];
-    h *= 16777619u;
-  }
-  return h;
-}
 
 /* Initialises an empty register; see register.h. */
 int fsd_register_init(struct fsd_register *reg) {
@@ -61,7 +52,7 @@ static struct fsd_file **find_slot(const struct fsd_register *reg,
 /* Looks a name up; see register.h. */
 struct fsd_file *fsd_register_get(const struct fsd_register *reg,
                                   const char *name, size_t len) {
-  return *find_slot(reg, name, len, name_hash(name, len));
+  return *find_slot(reg, name, len, fsd_fnv1a(name, len));
 }
 
 /* Doubles the bucket array. On allocation failure the map just stays denser,
@@ -106,7 +97,7 @@ int fsd_register_put(struct fsd_register *reg, const char *name, size_t len,
 
   if (len == 0 || len > FSP_PATH_MAX)
     return UV_EINVAL;
-  h = name_hash(name, len);
+  h = fsd_fnv1a(name, len);
   pp = find_slot(reg, name, len, h);
   if (*pp != NULL) {
     f = *pp;
@@ -143,7 +134,7 @@ int fsd_register_set(struct fsd_register *reg, const char *name, size_t len,
 /* Removes an entry; see register.h. */
 int fsd_register_remove(struct fsd_register *reg, const char *name,
                         size_t len) {
-  struct fsd_file **pp = find_slot(reg, name, len, name_hash(name, len));
+  struct fsd_file **pp = find_slot(reg, name, len, fsd_fnv1a(name, len));
   struct fsd_file *f = *pp;
 
   if (f == NULL)

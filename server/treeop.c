@@ -316,7 +316,7 @@ void fsd_treeop_put_hold(struct fsd_op *op) {
   const char *slash = strrchr(path, '/');
   size_t end, pos = 0;
 
-  op->u.put.held = 0;
+  op->u.put.making = 0;
   if (!(op->r->flags & FSP_PUT_PARENTS) || slash == NULL ||
       fsd_treereg_get(tree, path, (size_t)(slash - path)) != NULL)
     return; /* nothing to make, or its folder is known */
@@ -327,7 +327,7 @@ void fsd_treeop_put_hold(struct fsd_op *op) {
 
     if (fsd_treereg_get(tree, path, e) == NULL) {
       fsd_watch_making(op->h->watch, path, e);
-      op->u.put.held = (uint16_t)e;
+      op->u.put.making = (uint16_t)e;
       return;
     }
     pos = e + 1;
@@ -337,9 +337,9 @@ void fsd_treeop_put_hold(struct fsd_op *op) {
 /* Records the folders a PUT made; see treeop.h. */
 void fsd_treeop_put_made(struct fsd_op *op) {
   made_apply(op, op->r->name, &op->u.put.made);
-  if (op->u.put.held != 0)
-    fsd_watch_made(op->h->watch, op->r->name, op->u.put.held);
-  op->u.put.held = 0;
+  if (op->u.put.making != 0)
+    fsd_watch_made(op->h->watch, op->r->name, op->u.put.making);
+  op->u.put.making = 0;
 }
 
 /* Whether a PUT's path leads to its file; see treeop.h. */

@@ -2,6 +2,7 @@
  * treereg.h. */
 #include "treereg.h"
 
+#include "fnv.h"
 #include "mem.h"
 
 #include <fsproto/fsproto.h>
@@ -10,16 +11,6 @@
 #include <uv.h>
 
 #define INITIAL_BUCKETS 64u
-
-/* FNV-1a over the whole path. */
-static uint32_t path_hash(const char *p, size_t len) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (uint8_t)p[i];
-    h *= 16777619u;
-  }
-  return h;
-}
 
 static struct fsd_node **find_slot(const struct fsd_treereg *reg, const char *p,
                                    size_t len, uint32_t h) {
@@ -104,7 +95,7 @@ int fsd_treereg_init(struct fsd_treereg *reg) {
   }
   reg->nbuckets = INITIAL_BUCKETS;
   reg->root->type = FSP_TYPE_FOLDER;
-  reg->root->hash = path_hash("", 0);
+  reg->root->hash = fsd_fnv1a("", 0);
   hash_insert(reg, reg->root);
   reg->folders = 1;
   return 0;
@@ -113,7 +104,7 @@ int fsd_treereg_init(struct fsd_treereg *reg) {
 /* The node at path; see treereg.h. */
 struct fsd_node *fsd_treereg_get(const struct fsd_treereg *reg,
                                  const char *path, size_t len) {
-  return *find_slot(reg, path, len, path_hash(path, len));
+  return *find_slot(reg, path, len, fsd_fnv1a(path, len));
 }
 
 /* Length of the parent's path: up to the last '/', or 0 (the root). */
@@ -134,7 +125,7 @@ int fsd_treereg_set(struct fsd_treereg *reg, const char *path, size_t len,
     return UV_EINVAL;
   if (type == FSP_TYPE_FOLDER)
     size = 0;
-  h = path_hash(path, len);
+  h = fsd_fnv1a(path, len);
   n = *find_slot(reg, path, len, h);
   if (n != NULL) {
     if (n->type != type)
@@ -337,7 +328,7 @@ int fsd_treereg_rename(struct fsd_treereg *reg, const char *from,
     fsd_free(c->path);
     c->path = paths[i];
     c->path_len = (uint16_t)strlen(paths[i]);
-    c->hash = path_hash(c->path, c->path_len);
+    c->hash = fsd_fnv1a(c->path, c->path_len);
     hash_insert(reg, c);
   }
   fsd_free(paths);

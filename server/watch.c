@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "fnv.h"
 #include "mem.h"
 #include "tree.h"
 
@@ -60,21 +61,13 @@ struct fsd_fwatch {
   char path[];  /* the folder's path, NUL-terminated */
 };
 
-static uint32_t name_hash(const char *name, size_t len) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t)name[i]) * 16777619u;
-  return h;
-}
-
 static struct fsd_watch_job **slot(struct fsd_watch *w, uint32_t hash) {
   return &w->pending[hash & (w->npending_buckets - 1)];
 }
 
 static struct fsd_watch_job *pending_get(struct fsd_watch *w, const char *name,
                                          size_t len) {
-  uint32_t h = name_hash(name, len);
+  uint32_t h = fsd_fnv1a(name, len);
 
   for (struct fsd_watch_job *j = *slot(w, h); j != NULL; j = j->hnext)
     if (j->hash == h && j->name_len == len && memcmp(j->name, name, len) == 0)
@@ -106,7 +99,7 @@ static void pending_add(struct fsd_watch *w, struct fsd_watch_job *j) {
 
   if (w->npending >= w->npending_buckets)
     pending_grow(w);
-  j->hash = name_hash(j->name, j->name_len);
+  j->hash = fsd_fnv1a(j->name, j->name_len);
   s = slot(w, j->hash);
   j->hnext = *s;
   *s = j;
@@ -256,6 +249,15 @@ static void path_pop(struct fsd_watch_hold **head, const char *path,
   }
 }
 
+/* Frees every entry of the list at *head. */
+static void path_free_all(struct fsd_watch_hold **head) {
+  while (*head != NULL) {
+    struct fsd_watch_hold *h = *head;
+    *head = h->next;
+    fsd_free(h);
+  }
+}
+
 /* Holds a path for our own job; see watch.h. */
 void fsd_watch_hold(struct fsd_watch *w, const char *path, size_t len) {
   if (w != NULL)
@@ -311,6 +313,7 @@ void fsd_watch_own_change(struct fsd_watch *w, const char *name, size_t len) {
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
                         int status) {
   struct fsd_watch *w = fsd_container_of(h, struct fsd_watch, ev);
+  size_t len;
 
   (void)events;
   if (status < 0) {
@@ -322,8 +325,9 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events,
     rescan(w); /* the kernel lost track: look at everything */
     return;
   }
-  if (!fsd_expect_take(&w->expect, filename, strlen(filename), uv_now(w->loop)))
-    watch_name(w, filename, strlen(filename));
+  len = strlen(filename);
+  if (!fsd_expect_take(&w->expect, filename, len, uv_now(w->loop)))
+    watch_name(w, filename, len);
 }
 
 /* A change in a folder below the root: its path is the folder's and the
@@ -592,17 +596,9 @@ void fsd_watch_stop(struct fsd_watch *w) {
 
 /* Frees the pending set; see watch.h. */
 void fsd_watch_free(struct fsd_watch *w) {
-  while (w->making != NULL) {
-    struct fsd_watch_hold *h = w->making;
-    w->making = h->next;
-    fsd_free(h);
-  }
+  path_free_all(&w->making);
+  path_free_all(&w->holds);
   fsd_expect_free(&w->expect);
-  while (w->holds != NULL) {
-    struct fsd_watch_hold *h = w->holds;
-    w->holds = h->next;
-    fsd_free(h);
-  }
   for (size_t i = 0; i < w->npending_buckets; i++)
     while (w->pending[i] != NULL) {
       struct fsd_watch_job *j = w->pending[i];
