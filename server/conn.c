@@ -50,7 +50,8 @@ struct fsd_zpoll {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
-static void out_flush(struct fsd_conn *c);
+static int out_flush(struct fsd_conn *c);
+static void conn_break(struct fsd_conn *c);
 static void on_flush(uv_check_t *h);
 
 /* Sets up the connection set; see conn.h. */
@@ -169,15 +170,16 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 void fsd_conn_close(struct fsd_conn *c) {
   uv_shutdown_t *req;
 
-  if (c->closing || c->hard)
+  if (c->closing || c->hard || c->broken)
     return;
   if (c->zf != NULL) {
     c->close_pending = 1; /* not in the middle of a DATA frame */
     return;
   }
-  out_flush(c); /* the shutdown follows everything queued */
-  if (c->hard)
+  if (out_flush(c) < 0) { /* the shutdown follows everything queued */
+    conn_break(c);
     return;
+  }
   if (c->tp->closing != NULL)
     c->tp->closing(c);
   c->closing = 1;
@@ -186,7 +188,7 @@ void fsd_conn_close(struct fsd_conn *c) {
   req = fsd_malloc(sizeof(*req));
   if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
     fsd_free(req);
-    fsd_conn_hard_close(c);
+    conn_break(c);
     return;
   }
   req->data = c;
@@ -312,15 +314,17 @@ const struct fsd_transport fsd_transport_plain = {
  * refuses to write while libuv's write queue is not empty; a DATA frame
  * half sent by sendfile() keeps everything back (c->zf). When all bytes
  * went out, c->wrote asks on_flush() for the after_write() that
- * on_out_written() would have done. */
-static void out_flush(struct fsd_conn *c) {
+ * on_out_written() would have done. Returns 0, or a negative error when
+ * the connection failed: the caller closes it (at once, or through
+ * conn_break() when it may be inside a session's or a transfer's code). */
+static int out_flush(struct fsd_conn *c) {
   struct fsd_net *net = c->net;
   struct fsd_buf *w = c->out;
   uv_buf_t buf;
   int k;
 
   if (w == NULL || c->zf != NULL)
-    return; /* nothing, or sendfile() is in the middle of a frame */
+    return 0; /* nothing, or sendfile() is in the middle of a frame */
   c->out = NULL;
   buf = uv_buf_init((char *)w->data, (unsigned)w->len);
   k = c->tp->try_write(c, w->data, w->len);
@@ -332,20 +336,36 @@ static void out_flush(struct fsd_conn *c) {
     else
       fsd_bufpool_put(&net->opool, w);
     c->wrote = 1;
-    return;
+    return 0;
   }
   if (k < 0) {
     fsd_bufpool_put(&net->opool, w);
-    fsd_conn_hard_close(c);
-    return;
+    return k;
   }
   if (k > 0) {
     buf.base += k;
     buf.len -= (size_t)k;
   }
-  if (c->tp->write(c, &w->req, &buf, 1, on_out_written) != 0) {
+  k = c->tp->write(c, &w->req, &buf, 1, on_out_written);
+  if (k != 0) {
     fsd_bufpool_put(&net->opool, w);
-    fsd_conn_hard_close(c);
+    return k;
+  }
+  return 0;
+}
+
+/* The connection failed where closing it now would pull the session and
+ * its transfers away from under the caller (a GET's pump, a session
+ * walking its requests): nothing more is sent, and on_flush() closes it
+ * at the top of its own callback. */
+static void conn_break(struct fsd_conn *c) {
+  if (c->hard || c->broken)
+    return;
+  c->broken = 1;
+  if (!c->dirty) {
+    c->dirty = 1;
+    fsd_conn_ref(c); /* held by net->dirty until the flush */
+    fsd_list_push(&c->net->dirty, &c->dirty_link);
   }
 }
 
@@ -366,7 +386,8 @@ static void on_flush(uv_check_t *h) {
     while ((l = fsd_list_pop(&net->dirty)) != NULL) {
       struct fsd_conn *c = fsd_container_of(l, struct fsd_conn, dirty_link);
       c->dirty = 0;
-      out_flush(c);
+      if (c->broken || out_flush(c) < 0)
+        fsd_conn_hard_close(c);
       if (c->wrote) {
         c->wrote = 0;
         fsd_list_push(&done, &c->dirty_link); /* keeps the list's ref */
@@ -406,7 +427,7 @@ static size_t out_cap(size_t need) {
 int fsd_conn_send(struct fsd_conn *c, const void *frame, size_t len) {
   struct fsd_buf *w = c->out;
 
-  if (c->hard || uv_is_closing((uv_handle_t *)&c->tcp))
+  if (c->hard || c->broken || uv_is_closing((uv_handle_t *)&c->tcp))
     return UV_ECANCELED;
   if (w != NULL && w->cap - w->len < len) {
     /* Grow within OUT_CHUNK; past it only while a sendfile() frame holds
@@ -421,7 +442,11 @@ int fsd_conn_send(struct fsd_conn *c, const void *frame, size_t len) {
       c->out = w = nw;
       w->cap = cap;
     } else {
-      out_flush(c);
+      int r = out_flush(c);
+      if (r < 0) {
+        conn_break(c);
+        return UV_ECANCELED;
+      }
       w = NULL;
     }
   }
@@ -459,9 +484,18 @@ static void on_buf_written(uv_write_t *req, int status) {
 int fsd_conn_write(struct fsd_conn *c, struct fsd_buf *b, size_t len) {
   uv_buf_t buf = uv_buf_init((char *)b->data, (unsigned)len);
 
-  out_flush(c); /* BEGIN and other answers go first */
-  b->owner = c;
-  return c->tp->write(c, &b->req, &buf, 1, on_buf_written);
+  int r;
+
+  if (c->hard || c->broken)
+    return UV_ECANCELED;
+  r = out_flush(c); /* BEGIN and other answers go first */
+  if (r == 0) {
+    b->owner = c;
+    r = c->tp->write(c, &b->req, &buf, 1, on_buf_written);
+  }
+  if (r != 0)
+    conn_break(c);
+  return r;
 }
 
 /* --- DATA payloads with sendfile() ---
@@ -478,7 +512,7 @@ static void on_zf_writable(uv_poll_t *h, int status, int events);
 
 /* Sends what the socket takes of c->zf. Returns 1 when the frame is out, 0
  * when the socket is full (the poll will call back), -1 when the
- * connection failed (and is being closed). */
+ * connection failed: the caller closes it. */
 static int zf_send(struct fsd_conn *c) {
   struct fsd_zframe *zf = c->zf;
   uv_os_fd_t fd;
@@ -540,7 +574,6 @@ wait:
   return 0;
 
 fail:
-  fsd_conn_hard_close(c);
   return -1;
 }
 
@@ -550,7 +583,8 @@ static void zf_finish(struct fsd_conn *c) {
 
   c->zf = NULL;
   zf->done(zf, 0);
-  out_flush(c);
+  if (out_flush(c) < 0)
+    conn_break(c);
   if (c->close_pending) {
     c->close_pending = 0;
     fsd_conn_close(c);
@@ -569,9 +603,14 @@ static void on_zf_writable(uv_poll_t *h, int status, int events) {
     fsd_conn_hard_close(c);
     return;
   }
-  if (zf_send(c) == 1) {
+  switch (zf_send(c)) {
+  case 1:
     zf_finish(c);
     after_write(c);
+    break;
+  case -1:
+    fsd_conn_hard_close(c);
+    break;
   }
 }
 
@@ -582,11 +621,11 @@ int fsd_conn_sendfile(struct fsd_conn *c, struct fsd_zframe *zf, uint32_t id,
 
   if (c->zf != NULL)
     return 0;
-  if (c->hard || uv_is_closing((uv_handle_t *)&c->tcp)) {
-    fsd_conn_hard_close(c);
+  if (c->hard || c->broken || uv_is_closing((uv_handle_t *)&c->tcp) ||
+      out_flush(c) < 0) {
+    conn_break(c);
     return -1;
   }
-  out_flush(c);
   if (fsd_conn_queued(c) != 0)
     return 0; /* after_write() comes back to the waiter */
   fsp_header_write(zf->hdr, FSP_OP_DATA, id, (uint32_t)len);
@@ -594,13 +633,13 @@ int fsd_conn_sendfile(struct fsd_conn *c, struct fsd_zframe *zf, uint32_t id,
   zf->left = len;
   c->zf = zf;
   r = zf_send(c);
-  if (r < 0)
+  if (r < 0) {
+    c->zf = NULL; /* zf->done is not called: the caller takes it back */
+    conn_break(c);
     return -1;
-  if (r == 1) {
-    zf_finish(c);
-    if (c->hard)
-      return -1;
   }
+  if (r == 1)
+    zf_finish(c);
   return 1;
 }
 

@@ -154,6 +154,7 @@ struct fsd_conn {
   uint8_t closing;                /* no more reading; closing after flush */
   uint8_t paused;                 /* reading stopped for backpressure */
   uint8_t hard;                   /* being closed without flush */
+  uint8_t broken;                 /* failed: hard close at the next flush */
   uint8_t counted;                /* counts against max_clients */
   uint8_t ip_counted;             /* counted in net->peers */
   uint8_t dirty;                  /* in net->dirty: out waits for a flush */
@@ -233,8 +234,9 @@ int fsd_conn_write(struct fsd_conn *c, struct fsd_buf *b, size_t len);
  * payload bytes for request id: its header with send(), its payload with
  * sendfile(). Only for transports with zero_copy. Returns 1 when started
  * (zf->done follows, maybe already called), 0 when the socket is busy
- * (try again from the next fsd_waiter call), or -1 when c failed and is
- * being closed. */
+ * (try again from the next fsd_waiter call), or -1 when c failed: zf->done
+ * is not called, and c is closed after the current callback (the caller
+ * and its transfer are still there when this returns). */
 int fsd_conn_sendfile(struct fsd_conn *c, struct fsd_zframe *zf, uint32_t id,
                       size_t len);
 

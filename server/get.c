@@ -168,7 +168,7 @@ static void on_writable(struct fsd_waiter *w) {
 
 /* Sends the prepared bytes as one DATA frame with sendfile(), when nothing
  * else is on the way to the socket. Returns 0, or -1 when the connection
- * failed: op may be gone then. */
+ * failed (it is closed after this callback, which ends the GET). */
 static int zc_start(struct fsd_op *op) {
   struct fsd_get *g = &op->u.get;
   size_t n = g->zready;
@@ -179,17 +179,19 @@ static int zc_start(struct fsd_op *op) {
   g->writing = 1;
   g->zlen = n; /* given back when the frame is done, maybe at once */
   r = fsd_conn_sendfile(op->c, &g->zf, op->r->id, n);
-  if (r == 0) {
+  if (r <= 0) {
     g->writing = 0; /* busy: a waiter call comes back here */
-    g->zlen = 0;
-  } else if (r == 1) {
+    g->zlen = 0;    /* (the bytes stay held until the GET ends) */
+  } else {
     g->zready = 0;
   }
+  if (r < 0)
+    op->status = FSP_ST_IO;
   return r < 0 ? -1 : 0;
 }
 
 /* Writes the chunk read ahead (copy path). Returns 0, or -1 when the
- * write could not start: op may be gone then. */
+ * write could not start (the GET then ends, through pump()). */
 static int copy_write(struct fsd_op *op) {
   struct fsd_get *g = &op->u.get;
   struct fsd_buf *ch = g->ready;

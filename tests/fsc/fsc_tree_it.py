@@ -414,9 +414,15 @@ def case_tree_progress(env):
           "the tree came back")
 
 
-def wait_for(pred, what):
+def wait_for(pred, what, proc=None):
+    """Waits until pred() holds; fails at once, with what proc printed,
+    when proc ends first."""
     deadline = time.monotonic() + TIMEOUT
     while not pred():
+        if proc is not None and proc.poll() is not None:
+            check(pred(), what + ": the client ended first", proc.returncode,
+                  proc.stdout.read(), proc.stderr.read())
+            return
         check(time.monotonic() < deadline, "timed out: " + what)
         time.sleep(0.01)
 
@@ -444,7 +450,7 @@ def case_tree_interrupt(env):
     p = env.spawn("-q", "get", "-r", "t", "-o", "dl",
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: any(ns for _, _, ns in os.walk(env.path("dl"))),
-             "a first downloaded file")
+             "a first downloaded file", p)
     p.send_signal(signal.SIGINT)
     rc = p.wait(TIMEOUT)
     check(rc in (130, 0), "get -r stopped by Ctrl-C: exit 130", rc,
@@ -453,7 +459,7 @@ def case_tree_interrupt(env):
     p = env.spawn("-q", "put", "-r", "t", "--as", "t2",
                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: os.path.isdir(os.path.join(env.root, "t2")),
-             "a first uploaded folder")
+             "a first uploaded folder", p)
     p.send_signal(signal.SIGINT)
     rc = p.wait(TIMEOUT)
     check(rc in (130, 0), "put -r stopped by Ctrl-C: exit 130", rc,
@@ -575,6 +581,13 @@ def main():
         CASES[case](env)
     except Failure as e:
         print("FAIL %s: %s" % (case, e), file=sys.stderr)
+        env.stop()
+        with open(env.log, errors="replace") as log:
+            lines = log.readlines()
+        # A sanitizer's report from its first line, or the last lines.
+        first = [i for i, line in enumerate(lines) if "==ERROR:" in line]
+        lines = lines[first[0]:first[0] + 60] if first else lines[-20:]
+        print("fsd's log:\n" + "".join(lines), file=sys.stderr)
         return 1
     finally:
         env.close()

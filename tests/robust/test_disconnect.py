@@ -110,6 +110,32 @@ class DisconnectCase(FsdCase):
         self.assertEqual(k.get("big.bin")[1], big)
         self.assert_v1_intact(others=["big.bin"])
 
+    def test_disconnect_reset_mid_small_gets(self):
+        # Hundreds of small GETs in flight, the client gone with a RST as
+        # soon as the first bytes arrive: the writes of the answers fail
+        # in the middle of the GETs that make them (fsd once freed such a
+        # GET under its own feet; the sanitizer builds catch that).
+        small = {"s%03d" % i: os.urandom(4096) for i in range(200)}
+        c = self.fsd.connect()
+        for name, data in small.items():
+            c.put(name, data)
+        c.close()
+        base = self.fsd.fd_count()
+        for _ in range(30):
+            c = self.fsd.connect(rcvbuf=4096)
+            c.sock.sendall(b"".join(
+                frame(OP["GET"], c.new_id(), p_range(0, TO_END, name))
+                for name in small))
+            c.sock.recv(1)
+            c.abort()
+        self.wait_for(lambda: self.fsd.fd_count() <= base, 5,
+                      "fsd to close the files of abandoned downloads "
+                      "(fds %d, baseline %d)" % (self.fsd.fd_count(), base))
+        k = self.fsd.connect()
+        for name in ("s000", "s199"):
+            self.assertEqual(k.get(name)[1], small[name])
+        self.assert_v1_intact(others=list(small))
+
     def test_disconnect_cancel_get(self):
         big = os.urandom(8 << 20)
         c = self.fsd.connect(rcvbuf=16384)
