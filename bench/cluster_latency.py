@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Event latency in a cluster: the time from an upload's END leaving the
 client (on node A) to its EVENT reaching a watcher on node C, against the
-same time on one fsd (A = C). Starts nats-server and the fsd itself, on
+same time on one fsd (A = C); and the upload's answer: from END to INFO. Starts nats-server and the fsd itself, on
 loopback, in a temporary folder.
 
 Usage: bench/cluster_latency.py --fsd build/server/fsd [--count N]
                                 [--rounds R]
-Prints one line per setup and round: p50, p99 and max in microseconds.
+Prints two lines per setup and round (event, answer): p50, p99 and max in
+microseconds.
 Alternates the setups (one, cluster, one, cluster, ...)."""
 
 import argparse
@@ -29,12 +30,13 @@ from test_cluster import Nats  # noqa: E402
 
 def measure(put_port, watch_port, count):
     """Latencies in ns of count uploads through put_port, as seen by a
-    watcher on watch_port."""
+    watcher on watch_port, and the times in ns of their answers."""
     w = fc.Client("127.0.0.1", watch_port, timeout=30)
     w.subscribe()
     a = fc.Client("127.0.0.1", put_port, timeout=30)
     sent = {}
     seen = {}
+    answers = []
     done = threading.Event()
 
     def watcher():
@@ -56,10 +58,11 @@ def measure(put_port, watch_port, count):
         sent[name] = time.perf_counter_ns()
         a.send(fc.END, rid, fc.struct.pack(">QQ", 1, fc.xxh3_64(b"x")))
         a.wait(rid, fc.INFO)
+        answers.append(time.perf_counter_ns() - sent[name])
     done.wait(60)
     a.close()
     w.close()
-    return [seen[n] - sent[n] for n in sent if n in seen]
+    return [seen[n] - sent[n] for n in sent if n in seen], answers
 
 
 def pct(v, p):
@@ -80,6 +83,7 @@ def main():
         os.mkdir(store)
         nats = Nats(store).start()
         results = {"one fsd": [], "cluster A->C": []}
+        answers = {"one fsd": [], "cluster A->C": []}
         for r in range(args.rounds):
             for setup in results:
                 root = os.path.join(tmp, "root%d%s" % (r, setup[0]))
@@ -92,20 +96,25 @@ def main():
                                         "--node", n, root=root).start()
                              for n in "abc"]
                 try:
-                    lat = measure(nodes[0].port, nodes[-1].port, args.count)
+                    lat, ans = measure(nodes[0].port, nodes[-1].port,
+                                       args.count)
                 finally:
                     for n in nodes:
                         n.stop()
                 results[setup] += lat
-                print("%-13s round %d: n=%d p50 %.0f us, p99 %.0f us, "
-                      "max %.0f us" % (setup, r + 1, len(lat),
-                                       pct(lat, 0.5) / 1e3,
-                                       pct(lat, 0.99) / 1e3,
-                                       max(lat) / 1e3), flush=True)
-        for setup, lat in results.items():
-            print("%-13s all: n=%d p50 %.0f us, p99 %.0f us, mean %.0f us" %
-                  (setup, len(lat), pct(lat, 0.5) / 1e3,
-                   pct(lat, 0.99) / 1e3, statistics.mean(lat) / 1e3))
+                answers[setup] += ans
+                for what, v in (("event", lat), ("answer", ans)):
+                    print("%-13s %-6s round %d: n=%d p50 %.0f us, "
+                          "p99 %.0f us, max %.0f us" %
+                          (setup, what, r + 1, len(v), pct(v, 0.5) / 1e3,
+                           pct(v, 0.99) / 1e3, max(v) / 1e3), flush=True)
+        for setup in results:
+            for what, v in (("event", results[setup]),
+                            ("answer", answers[setup])):
+                print("%-13s %-6s all: n=%d p50 %.0f us, p99 %.0f us, "
+                      "mean %.0f us" % (setup, what, len(v), pct(v, 0.5) / 1e3,
+                                        pct(v, 0.99) / 1e3,
+                                        statistics.mean(v) / 1e3))
         nats.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

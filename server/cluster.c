@@ -32,7 +32,7 @@
 #define CATCH_UP_MS 60000            /* start gives up replaying */
 #define HEARTBEAT_NS 1000000000LL    /* the consumer's idle heartbeat */
 
-enum out_type { OUT_EVENT, OUT_NOTICE, OUT_UNLOCK };
+enum out_type { OUT_EVENT, OUT_NOTICE, OUT_UNLOCK, OUT_PASS };
 
 /* A job for the publisher thread. */
 struct out_item {
@@ -40,7 +40,8 @@ struct out_item {
   uint8_t type;    /* enum out_type */
   char id[ID_MAX]; /* the event's Nats-Msg-Id, or the lock key to free */
   size_t len;      /* bytes in data */
-  uint8_t data[];  /* an EVENT frame (seq 0), or a notice's text */
+  uint8_t data[];  /* an EVENT frame (seq 0), a notice's text, or the
+                      ticket of the wait an OUT_PASS lets go */
 };
 
 struct fsd_cluster {
@@ -57,12 +58,16 @@ struct fsd_cluster {
   char ev_subject[SUBJECT_MAX];
   char notice_subject[SUBJECT_MAX];
   uint64_t consumed; /* stream seq of the last event taken from the queue */
+  /* Waits for the log (fsd_ctx_log.wait), oldest first; loop only. */
+  struct fsd_list waits;
+  uint64_t tickets; /* the last ticket given */
   /* Messages from the NATS threads, under in_mu. */
   uv_mutex_t in_mu;
   uv_cond_t in_cv; /* signalled on each message, for the replay at start */
   natsMsg **in;
   size_t in_n, in_cap;
-  int in_closed; /* stopping: messages are dropped, not queued */
+  int in_closed;   /* stopping: messages are dropped, not queued */
+  uint64_t passed; /* the publisher got this far among the waits */
   /* The publisher's queue, under out_mu. */
   uv_mutex_t out_mu;
   uv_cond_t out_cv;
@@ -197,6 +202,15 @@ static void run_item(struct fsd_cluster *c, const struct out_item *it) {
                                (int)it->len);
     if (s != NATS_OK)
       fsd_warn("cluster: a notice is lost: %s", nats_error(s));
+    break;
+  case OUT_PASS:
+    /* Everything queued before is published: the waits up to this one
+     * are over. */
+    uv_mutex_lock(&c->in_mu);
+    memcpy(&c->passed, it->data, sizeof(c->passed));
+    if (c->wake_open)
+      uv_async_send(&c->wake);
+    uv_mutex_unlock(&c->in_mu);
     break;
   case OUT_UNLOCK:
     /* A failure leaves the lock to expire (FSD_CLUSTER_LOCK_TTL_S). */
@@ -427,8 +441,41 @@ static void drain(struct fsd_cluster *c) {
   fsd_free(batch);
 }
 
+/* Ends the waits the publisher passed (all of them when stopping). */
+static void pass_waits(struct fsd_cluster *c, int all) {
+  uint64_t passed;
+
+  uv_mutex_lock(&c->in_mu);
+  passed = c->passed;
+  uv_mutex_unlock(&c->in_mu);
+  while (!fsd_list_empty(&c->waits)) {
+    struct fsd_log_wait *w =
+        fsd_container_of(c->waits.next, struct fsd_log_wait, link);
+    if (!all && w->ticket > passed)
+      break;
+    fsd_list_remove(&w->link);
+    w->done(w);
+  }
+}
+
 static void on_wake(uv_async_t *a) {
   drain(a->data);
+  pass_waits(a->data, 0);
+}
+
+/* The loop waits until the publisher has handled everything queued so
+ * far; see ctx.h. */
+static void log_wait(struct fsd_ctx_log *log, struct fsd_log_wait *w) {
+  struct fsd_cluster *c = of_log(log);
+  uint64_t ticket = ++c->tickets;
+
+  if (!c->wake_open ||
+      queue_out(c, OUT_PASS, "", &ticket, sizeof(ticket)) != 0) {
+    w->done(w); /* stopping, or the queue is full: the order is lost */
+    return;
+  }
+  w->ticket = ticket;
+  fsd_list_push(&c->waits, &w->link);
 }
 
 /* --- connection state --- */
@@ -725,6 +772,8 @@ int fsd_cluster_start(const struct fsd_cluster_config *cfg, uv_loop_t *loop,
   c->log.notify = log_notify;
   c->log.lock = log_lock;
   c->log.unlock = log_unlock;
+  c->log.wait = log_wait;
+  fsd_list_init(&c->waits);
   atomic_init(&c->log.writable, 0);
   c->ctx = ctx;
   c->watch = watch;
@@ -753,6 +802,9 @@ void fsd_cluster_close(struct fsd_cluster *c) {
     uv_close((uv_handle_t *)&c->wake, NULL);
   }
   uv_mutex_unlock(&c->in_mu);
+  /* The changes still waiting are answered now; their events go out
+   * before fsd_cluster_free() returns, as the publisher ends. */
+  pass_waits(c, 1);
 }
 
 /* Publishes what is left, disconnects and frees; see cluster.h. */

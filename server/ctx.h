@@ -56,6 +56,14 @@ struct fsd_event {
   char *own;         /* ring: the allocation holding path and from */
 };
 
+/* A wait for the shared log (fsd_ctx_log.wait): done(w) is called on the
+ * loop once the events appended before it are in the log. */
+struct fsd_log_wait {
+  struct fsd_list link;
+  uint64_t ticket; /* the log's own count */
+  void (*done)(struct fsd_log_wait *w);
+};
+
 /* The shared log of a cluster (cluster.c): while set, a change is not
  * numbered here but handed to append, and comes back, numbered by the log,
  * through fsd_ctx_apply on every server; notices likewise go out through
@@ -79,6 +87,12 @@ struct fsd_ctx_log {
   /* Loop: lets the name go once the event of its change (appended before)
    * is in the log. */
   void (*unlock)(struct fsd_ctx_log *log, const char *name);
+  /* Loop: calls w->done(w), on the loop and later, once every event
+   * appended before is in the log (or was given up); at once when the log
+   * is stopping. A change is answered after it, so that the log holds the
+   * changes in the order they were made (a client's next change can only
+   * follow the answer). */
+  void (*wait)(struct fsd_ctx_log *log, struct fsd_log_wait *w);
   /* 1 while the log takes events; writes are refused otherwise. Written by
    * the log's own thread, read on the loop. */
   atomic_int writable;

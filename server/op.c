@@ -165,6 +165,27 @@ void fsd_op_unlock(struct fsd_op *op, const char *name) {
   log->unlock(log, name);
 }
 
+static void on_logged(struct fsd_log_wait *w) {
+  struct fsd_op *op = fsd_container_of(w, struct fsd_op, logged);
+
+  op->jobs--;
+  op->after_log(op);
+}
+
+/* Answers after the shared log; see op.h. */
+void fsd_op_after_log(struct fsd_op *op, void (*fn)(struct fsd_op *op)) {
+  struct fsd_ctx_log *log = op->h->ctx->log;
+
+  if (log == NULL) {
+    fn(op);
+    return;
+  }
+  op->after_log = fn;
+  op->logged.done = on_logged;
+  op->jobs++;
+  log->wait(log, &op->logged);
+}
+
 /* --- HASH --- */
 
 static void hash_work(uv_work_t *w) {
@@ -248,34 +269,43 @@ static void delete_work(uv_work_t *w) {
   op->vfs_avail = fsd_free_bytes(op->h->rootfd);
 }
 
+/* Once the register's event is in the log (fsd_op_after_log): OK or the
+ * error, then the name's lock goes and op ends. */
+static void delete_answer(struct fsd_op *op) {
+  struct fsd_req *r = op->r;
+  char name[FSP_PATH_MAX + 1];
+
+  snprintf(name, sizeof(name), "%s", r->name);
+  if (op->err == 0)
+    fsd_session_ok(&op->c->sess, r);
+  else
+    fsd_session_fail(&op->c->sess, r, fsd_status_from_uv(op->err),
+                     fsd_op_why(op->err));
+  fsd_op_unlock(op, name); /* after the event, so others commit after it */
+  fsd_op_free(op);
+}
+
 static void after_delete(uv_work_t *w, int status) {
   struct fsd_op *op = w->data;
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
-  char name[FSP_PATH_MAX + 1];
 
   (void)status;
   op->jobs--;
   fsd_space_seen(&op->h->space, op->vfs_avail, op->space_mark);
   fsd_op_commit_done(op);
-  snprintf(name, sizeof(name), "%s", r->name);
   /* A delete is never abandoned half way: report what happened, even to a
    * closed session, so the register follows the disk. */
-  if (op->err == 0) {
-    fsd_info("deleted %s (by %s)", r->name, c->peer);
+  if (op->err == 0 || op->err == UV_ENOENT) {
+    /* Gone, by this DELETE or meanwhile: the register catches up. */
+    if (op->err == 0)
+      fsd_info("deleted %s (by %s)", r->name, c->peer);
     fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    fsd_session_delete_done(&c->sess, r, fsd_now_ns());
+    fsd_ctx_update(op->h->ctx, r->name, r->name_len, 0, 0, fsd_now_ns());
   } else {
-    if (op->err == UV_ENOENT) { /* gone meanwhile: the register catches up */
-      fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-      fsd_ctx_update(op->h->ctx, r->name, r->name_len, 0, 0, fsd_now_ns());
-    } else
-      fsd_warn("delete %s failed: %s", r->name, uv_strerror(op->err));
-    fsd_session_fail(&c->sess, r, fsd_status_from_uv(op->err),
-                     fsd_op_why(op->err));
+    fsd_warn("delete %s failed: %s", r->name, uv_strerror(op->err));
   }
-  fsd_op_unlock(op, name); /* after the event, so others commit after it */
-  fsd_op_free(op);
+  fsd_op_after_log(op, delete_answer);
 }
 
 /* Starts a DELETE, in order with uploads of the same name; see op.h. */

@@ -178,6 +178,8 @@ struct fsd_op {
   struct fsd_commitq_entry cq; /* PUT and DELETE: in h->commitq */
   uv_work_cb commit_work;      /* and the job that commits */
   uv_after_work_cb commit_after;
+  struct fsd_log_wait logged; /* waits for its events to be in the log */
+  void (*after_log)(struct fsd_op *op);
   union {
     struct fsd_get get;
     struct fsd_hash hash;
@@ -221,6 +223,11 @@ const char *fsd_op_why(int err);
  * name: the request may have ended), once the change's event was
  * appended. Does nothing when op holds no lock. */
 void fsd_op_unlock(struct fsd_op *op, const char *name);
+
+/* Calls fn(op) once the events op's change appended are in a cluster's
+ * shared log (at once without one): a change is answered only then. The
+ * wait counts as a job of op, so an abort waits for it too. */
+void fsd_op_after_log(struct fsd_op *op, void (*fn)(struct fsd_op *op));
 
 /* HASH: starts hashing the range. Returns 0 or a negative UV_E* code. */
 int fsd_hash_start(struct fsd_op *op);

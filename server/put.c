@@ -247,14 +247,31 @@ static void commit_work(uv_work_t *w) {
       op->u.put.replacing ? fsd_free_bytes(op->h->rootfd) : UINT64_MAX;
 }
 
+/* Once the register's event is in the log (fsd_op_after_log): INFO or
+ * the error, then the name's lock goes and op ends. */
+static void commit_answer(struct fsd_op *op) {
+  struct fsd_req *r = op->r;
+  char name[FSP_PATH_MAX + 1];
+  struct fsd_stamp st;
+
+  snprintf(name, sizeof(name), "%s", r->name);
+  if (op->err == 0) {
+    fsd_stamp_of(&op->st, &st);
+    fsd_session_put_info(&op->c->sess, r, &st);
+  } else {
+    fsd_session_fail(&op->c->sess, r, fsd_treeop_status(op->err), op->why);
+  }
+  fsd_op_unlock(op, name); /* after the event, so others commit after it */
+  fsd_op_free(op);
+}
+
 /* The upload is done: stored (and durable unless --no-fsync), or failed.
  * renamed says the rename was done, so that a failure is the folder
  * flush's and the new file is in place all the same. Lets the next commit
- * of the name go, tells the register and answers. */
+ * of the name go, tells the register, and answers after the log. */
 static void commit_finish(struct fsd_op *op, int renamed) {
   struct fsd_conn *c = op->c;
   struct fsd_req *r = op->r;
-  char name[FSP_PATH_MAX + 1];
   struct fsd_stamp st;
 
   fsd_op_commit_done(op);
@@ -265,7 +282,6 @@ static void commit_finish(struct fsd_op *op, int renamed) {
   op->h->puts_seen++;
   if (op->u.put.moves != op->h->tree_moves)
     r->elsewhere = 1;
-  snprintf(name, sizeof(name), "%s", r->name);
   if (op->err == 0 || renamed)
     fsd_stamp_of(&op->st, &st);
   if (op->err == 0) {
@@ -274,7 +290,8 @@ static void commit_finish(struct fsd_op *op, int renamed) {
     fsd_watch_own_change(op->h->watch, r->name, r->name_len);
     if (r->elsewhere) /* its folder moved meanwhile: look for it */
       fsd_watch_look(op->h->watch);
-    fsd_session_put_done(&c->sess, r, &st);
+    else
+      fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
@@ -285,12 +302,10 @@ static void commit_finish(struct fsd_op *op, int renamed) {
       else
         fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
     }
-    fsd_session_fail(&c->sess, r, fsd_treeop_status(op->err),
-                     renamed ? "the folder could not be flushed to disk"
-                             : fsd_op_why(op->err));
+    op->why = renamed ? "the folder could not be flushed to disk"
+                      : fsd_op_why(op->err);
   }
-  fsd_op_unlock(op, name); /* after the event, so others commit after it */
-  fsd_op_free(op);
+  fsd_op_after_log(op, commit_answer);
 }
 
 static void after_folder_sync(uv_work_t *w, int status);

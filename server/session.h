@@ -253,13 +253,19 @@ void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r);
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
                           const struct fsd_stamp *st);
 
+/* PUT: the second half of fsd_session_put_done alone, for a host that
+ * told the register itself: sends INFO and ends r. */
+void fsd_session_put_info(struct fsd_session *s, struct fsd_req *r,
+                          const struct fsd_stamp *st);
+
 /* DELETE: the file is gone (at now_ns). Updates the register, sends OK and
  * ends r. */
 void fsd_session_delete_done(struct fsd_session *s, struct fsd_req *r,
                              int64_t now_ns);
 
-/* MKDIR, RENAME or a DELETE of a folder is done (the host recorded the
- * change in the context): sends OK and ends r. */
+/* MKDIR, RENAME, a DELETE of a folder, or a DELETE whose register update
+ * the host made, is done (the host recorded the change in the context):
+ * sends OK and ends r. */
 void fsd_session_ok(struct fsd_session *s, struct fsd_req *r);
 
 /* DELETE RECURSIVE: path[0..len) stayed, for status; sends SKIPPED. */

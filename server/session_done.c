@@ -82,10 +82,16 @@ void fsd_session_put_ready(struct fsd_session *s, struct fsd_req *r) {
 /* PUT: committed (see session.h). */
 void fsd_session_put_done(struct fsd_session *s, struct fsd_req *r,
                           const struct fsd_stamp *st) {
-  struct fsp_msg m;
-
   if (!r->elsewhere)
     fsd_ctx_put(s->ctx, r->name, r->name_len, st);
+  fsd_session_put_info(s, r, st);
+}
+
+/* PUT: INFO (see session.h). */
+void fsd_session_put_info(struct fsd_session *s, struct fsd_req *r,
+                          const struct fsd_stamp *st) {
+  struct fsp_msg m;
+
   memset(&m, 0, sizeof(m));
   m.op = FSP_OP_INFO;
   m.id = r->id;

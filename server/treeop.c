@@ -72,6 +72,24 @@ static void made_apply(struct fsd_op *op, const char *path,
 /* ------------------------------------------------------------------------ */
 /* MKDIR                                                                     */
 
+/* Once the register's events are in the log (fsd_op_after_log): OK or
+ * the error, and op ends. */
+static void tree_answer(struct fsd_op *op) {
+  struct fsd_req *r = op->r;
+  char msg[96];
+
+  if (op->err == 0) {
+    fsd_session_ok(&op->c->sess, r);
+  } else if (op->kind == FSP_OP_DELETE && op->err == UV_ENOTEMPTY &&
+             op->u.tree.nskipped > 0) {
+    snprintf(msg, sizeof(msg), "%zu entries remained", op->u.tree.nskipped);
+    fsd_session_fail(&op->c->sess, r, FSP_ST_NOT_EMPTY, msg);
+  } else {
+    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
+  }
+  fsd_op_free(op);
+}
+
 static void mkdir_work(uv_work_t *w) {
   struct fsd_op *op = w->data;
   size_t created = 0;
@@ -95,11 +113,8 @@ static void after_mkdir(uv_work_t *w, int status) {
     /* Parents first, each with its event. */
     made_apply(op, r->name, &op->u.tree.made);
     fsd_info("made folder %s (by %s)", r->name, op->c->peer);
-    fsd_session_ok(&op->c->sess, r);
-  } else {
-    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
   }
-  fsd_op_free(op);
+  fsd_op_after_log(op, tree_answer);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -147,11 +162,7 @@ static void after_rename(uv_work_t *w, int status) {
   fsd_watch_release(op->h->watch, r->name, r->name_len);
   fsd_watch_release(op->h->watch, r->to, r->to_len);
   raced(op);
-  if (op->err == 0)
-    fsd_session_ok(&op->c->sess, r);
-  else
-    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
-  fsd_op_free(op);
+  fsd_op_after_log(op, tree_answer);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -205,7 +216,6 @@ static void after_delete(uv_work_t *w, int status) {
   struct fsd_treeop *t = &op->u.tree;
   struct fsd_req *r = op->r;
   int64_t now = fsd_now_ns();
-  char msg[96];
 
   (void)status;
   op->jobs--;
@@ -227,16 +237,9 @@ static void after_delete(uv_work_t *w, int status) {
   op->h->tree_moves++;
   fsd_watch_release(op->h->watch, r->name, r->name_len);
   raced(op);
-  if (op->err == 0) {
+  if (op->err == 0)
     fsd_info("deleted folder %s (by %s)", r->name, op->c->peer);
-    fsd_session_ok(&op->c->sess, r);
-  } else if (op->err == UV_ENOTEMPTY && t->nskipped > 0) {
-    snprintf(msg, sizeof(msg), "%zu entries remained", t->nskipped);
-    fsd_session_fail(&op->c->sess, r, FSP_ST_NOT_EMPTY, msg);
-  } else {
-    fsd_session_fail(&op->c->sess, r, fsd_tree_status(op->err), NULL);
-  }
-  fsd_op_free(op);
+  fsd_op_after_log(op, tree_answer);
 }
 
 /* Starts a tree request; see treeop.h. */

@@ -434,8 +434,11 @@ class NatsClusterTest(unittest.TestCase):
         os.mkdir(root)
         self.nodes = []
         for name in "ab":
+            # At debug level the log names each publish and its seq: what
+            # a failure prints (below) shows who published what, when.
             srv = fsdrun.Fsd("--cluster", urls, "--node", name,
-                             "--cluster-replicas", "3", root=root)
+                             "--cluster-replicas", "3", "--log-level",
+                             "debug", root=root)
             # JetStream elects its leaders first: fsd waits for the stream.
             srv.start(timeout=60)
             self.nodes.append(srv)
@@ -445,7 +448,21 @@ class NatsClusterTest(unittest.TestCase):
         self.assertEqual(srv.stop(), 0, "\n".join(srv.log))
 
     def test_cluster_kill9_of_one_nats_server(self):
-        a = fc.Client("127.0.0.1", self.nodes[0].port, timeout=WAIT)
+        # One client's uploads, one after another, land in the stream in
+        # that order, although the other server's watcher sees each file
+        # appear in the shared folder and publishes it too when it can,
+        # while this server retries its publish during the failover.
+        try:
+            self.kill9_of_one_nats_server()
+        except BaseException:
+            for n in self.nodes:
+                print("==== log of an fsd\n" + "\n".join(n.log))
+            raise
+
+    def kill9_of_one_nats_server(self):
+        # An upload is answered once its event is in the stream: during the
+        # failover that may take up to fsd's 60 s of publish retries.
+        a = fc.Client("127.0.0.1", self.nodes[0].port, timeout=70)
         w = fc.Client("127.0.0.1", self.nodes[1].port, timeout=WAIT)
         self.addCleanup(a.close)
         self.addCleanup(w.close)
