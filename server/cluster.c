@@ -21,11 +21,13 @@
 #include "log.h"
 #include "mem.h"
 
-#define SUBJECT_MAX 160              /* "<stream>.events" */
-#define KEY_LEN 17                   /* "p" and 16 hex digits */
-#define ID_MAX 128                   /* a Nats-Msg-Id */
-#define STAMP_LEN 16                 /* inode and ctime after an EVENT */
-#define OUT_MAX 65536u               /* items the publisher may hold */
+#define SUBJECT_MAX 160                   /* "<stream>.events" */
+#define LOCK_PREFIX_MAX (SUBJECT_MAX + 8) /* "$KV.<stream>_LOCKS." */
+#define KEY_LEN 17                        /* "p" and 16 hex digits */
+#define ID_MAX 128                        /* a Nats-Msg-Id */
+#define STAMP_LEN 16                      /* inode and ctime after an EVENT */
+#define OUT_MAX 65536u                    /* items the publisher may hold */
+#define OUT_BATCH 256u               /* items the publisher takes at once */
 #define DUP_WINDOW_NS 120000000000LL /* de-duplication window: 2 minutes */
 #define JS_WAIT_MS 2000              /* a JetStream request gives up */
 #define PUBLISH_TRY_MS 60000         /* an event is retried this long */
@@ -57,6 +59,7 @@ struct fsd_cluster {
   const char *node;
   char ev_subject[SUBJECT_MAX];
   char notice_subject[SUBJECT_MAX];
+  char lock_prefix[LOCK_PREFIX_MAX]; /* "$KV.<stream>_LOCKS." */
   uint64_t consumed; /* stream seq of the last event taken from the queue */
   /* Waits for the log (fsd_ctx_log.wait), oldest first; loop only. */
   struct fsd_list waits;
@@ -76,7 +79,8 @@ struct fsd_cluster {
   int out_stop; /* finish what is queued, then end */
   uv_thread_t publisher;
   int publisher_running;
-  atomic_int closing; /* fsd stops: a disconnection is no news */
+  atomic_int async_failed; /* a publish of the current batch failed */
+  atomic_int closing;      /* fsd stops: a disconnection is no news */
 };
 
 static struct fsd_cluster *of_log(struct fsd_ctx_log *log) {
@@ -190,6 +194,25 @@ static void publish_event(struct fsd_cluster *c, const struct out_item *it) {
   }
 }
 
+/* Deletes a lock's key as kvStore_Delete() does (a message with the
+ * header "KV-Operation: DEL" on the key's subject), without waiting for
+ * its ack: a batch's releases then cost one round trip to NATS, not one
+ * each. The next batch's js_PublishAsyncComplete() waits for them. */
+static natsStatus unlock_async(struct fsd_cluster *c, const char *key) {
+  char subject[LOCK_PREFIX_MAX + ID_MAX];
+  natsMsg *m = NULL;
+  natsStatus s;
+
+  snprintf(subject, sizeof(subject), "%s%s", c->lock_prefix, key);
+  s = natsMsg_Create(&m, subject, NULL, NULL, 0);
+  if (s == NATS_OK)
+    s = natsMsgHeader_Set(m, "KV-Operation", "DEL");
+  if (s == NATS_OK)
+    s = js_PublishMsgAsync(c->js, &m, NULL);
+  natsMsg_Destroy(m); /* NULL once the library took it */
+  return s;
+}
+
 static void run_item(struct fsd_cluster *c, const struct out_item *it) {
   natsStatus s;
 
@@ -214,7 +237,7 @@ static void run_item(struct fsd_cluster *c, const struct out_item *it) {
     break;
   case OUT_UNLOCK:
     /* A failure leaves the lock to expire (FSD_CLUSTER_LOCK_TTL_S). */
-    s = kvStore_Delete(c->locks, it->id);
+    s = unlock_async(c, it->id);
     if (s != NATS_OK)
       fsd_warn("cluster: cannot release a lock: %s", nats_error(s));
     break;
@@ -223,24 +246,94 @@ static void run_item(struct fsd_cluster *c, const struct out_item *it) {
   }
 }
 
+/* NATS thread: an asynchronous publish failed or timed out: an event of
+ * the current batch (which is then published again), or a lock's release
+ * (the lock then expires). */
+static void on_async_error(jsCtx *js, jsPubAckErr *pae, void *closure) {
+  struct fsd_cluster *c = closure;
+  const char *subject = pae->Msg != NULL ? natsMsg_GetSubject(pae->Msg) : "";
+
+  (void)js;
+  if (strncmp(subject, c->lock_prefix, strlen(c->lock_prefix)) == 0)
+    fsd_warn("cluster: cannot release a lock: %s",
+             pae->ErrText != NULL ? pae->ErrText
+                                  : natsStatus_GetText(pae->Err));
+  else
+    atomic_store(&c->async_failed, 1);
+}
+
+/* Publishes the events of a batch, in order, without waiting for each
+ * one's ack: one connection keeps their order, and the acks are awaited
+ * together. Should any fail (NATS going away), they are all published
+ * again one at a time, retrying: those that landed are dropped by their
+ * message ids. A change is answered only after its batch (see log_wait),
+ * so a client's next change always comes in a later batch. */
+static void publish_batch(struct fsd_cluster *c, struct out_item *batch) {
+  jsPubOptions po;
+  int sent = 0, failed = 0;
+
+  atomic_store(&c->async_failed, 0);
+  for (struct out_item *it = batch; it != NULL && !failed; it = it->next) {
+    if (it->type != OUT_EVENT)
+      continue;
+    jsPubOptions_Init(&po);
+    po.MsgId = it->id;
+    po.MaxWait = JS_WAIT_MS;
+    if (js_PublishAsync(c->js, c->ev_subject, it->data, (int)it->len, &po) !=
+        NATS_OK)
+      failed = 1;
+    sent++;
+  }
+  if (sent == 0)
+    return;
+  jsPubOptions_Init(&po);
+  po.MaxWait = JS_WAIT_MS;
+  if (failed || js_PublishAsyncComplete(c->js, &po) != NATS_OK ||
+      atomic_load(&c->async_failed)) {
+    for (struct out_item *it = batch; it != NULL; it = it->next)
+      if (it->type == OUT_EVENT)
+        publish_event(c, it);
+  } else {
+    fsd_debug("cluster: published %d events", sent);
+  }
+}
+
+/* Takes up to OUT_BATCH items at a time: their events are published
+ * together (publish_batch); then the pass marks let their waits go, and
+ * only then the other items run in order (a notice; a lock's release,
+ * which waits for NATS's answer: the changes' answers need not wait for
+ * the locks of others). */
 static void publisher_main(void *arg) {
   struct fsd_cluster *c = arg;
-  struct out_item *it;
+  struct out_item *batch, *it, **tail;
 
   uv_mutex_lock(&c->out_mu);
   for (;;) {
     while (c->out_head == NULL && !c->out_stop)
       uv_cond_wait(&c->out_cv, &c->out_mu);
-    it = c->out_head;
-    if (it == NULL)
+    if (c->out_head == NULL)
       break;
-    c->out_head = it->next;
+    batch = c->out_head;
+    tail = &batch;
+    for (unsigned n = 0; *tail != NULL && n < OUT_BATCH; n++) {
+      tail = &(*tail)->next;
+      c->out_n--;
+    }
+    c->out_head = *tail;
     if (c->out_head == NULL)
       c->out_tail = NULL;
-    c->out_n--;
+    *tail = NULL;
     uv_mutex_unlock(&c->out_mu);
-    run_item(c, it);
-    fsd_free(it);
+    publish_batch(c, batch);
+    for (it = batch; it != NULL; it = it->next)
+      if (it->type == OUT_PASS)
+        run_item(c, it);
+    while ((it = batch) != NULL) {
+      batch = it->next;
+      if (it->type != OUT_EVENT && it->type != OUT_PASS)
+        run_item(c, it);
+      fsd_free(it);
+    }
     uv_mutex_lock(&c->out_mu);
   }
   uv_mutex_unlock(&c->out_mu);
@@ -601,6 +694,7 @@ static natsStatus open_locks(struct fsd_cluster *c,
   natsStatus s;
 
   snprintf(bucket, sizeof(bucket), "%s_LOCKS", cfg->stream);
+  snprintf(c->lock_prefix, sizeof(c->lock_prefix), "$KV.%s.", bucket);
   s = js_KeyValue(&c->locks, c->js, bucket);
   if (s == NATS_NOT_FOUND) {
     kvConfig_Init(&kc);
@@ -724,6 +818,8 @@ static int setup(struct fsd_cluster *c, const struct fsd_cluster_config *cfg,
   }
   jsOptions_Init(&jo);
   jo.Wait = JS_WAIT_MS;
+  jo.PublishAsync.ErrHandler = on_async_error;
+  jo.PublishAsync.ErrHandlerClosure = c;
   s = natsConnection_JetStream(&c->js, c->nc, &jo);
   if (s == NATS_OK)
     s = open_js(c, cfg, &epoch, &last, &empty);
