@@ -197,7 +197,7 @@ static void publish_event(struct fsd_cluster *c, const struct out_item *it) {
 /* Deletes a lock's key as kvStore_Delete() does (a message with the
  * header "KV-Operation: DEL" on the key's subject), without waiting for
  * its ack: a batch's releases then cost one round trip to NATS, not one
- * each. The next batch's js_PublishAsyncComplete() waits for them. */
+ * each. (A later batch's js_PublishAsyncComplete() waits for them too.) */
 static natsStatus unlock_async(struct fsd_cluster *c, const char *key) {
   char subject[LOCK_PREFIX_MAX + ID_MAX];
   natsMsg *m = NULL;
@@ -269,23 +269,22 @@ static void on_async_error(jsCtx *js, jsPubAckErr *pae, void *closure) {
  * message ids. A change is answered only after its batch (see log_wait),
  * so a client's next change always comes in a later batch. */
 static void publish_batch(struct fsd_cluster *c, struct out_item *batch) {
-  struct out_item *one = NULL;
+  struct out_item *first = NULL;
   jsPubOptions po;
-  int sent = 0, failed = 0;
+  int events = 0, failed = 0;
 
+  for (struct out_item *it = batch; it != NULL; it = it->next)
+    if (it->type == OUT_EVENT && events++ == 0)
+      first = it;
   /* One event alone goes the synchronous way: its ack comes sooner than
    * through the asynchronous machinery (about half the time here). */
-  for (struct out_item *it = batch; it != NULL; it = it->next)
-    if (it->type == OUT_EVENT && sent++ == 0)
-      one = it;
-  if (sent <= 1) {
-    if (one != NULL)
-      publish_event(c, one);
+  if (events <= 1) {
+    if (first != NULL)
+      publish_event(c, first);
     return;
   }
-  sent = 0;
   atomic_store(&c->async_failed, 0);
-  for (struct out_item *it = batch; it != NULL && !failed; it = it->next) {
+  for (struct out_item *it = first; it != NULL && !failed; it = it->next) {
     if (it->type != OUT_EVENT)
       continue;
     jsPubOptions_Init(&po);
@@ -294,10 +293,7 @@ static void publish_batch(struct fsd_cluster *c, struct out_item *batch) {
     if (js_PublishAsync(c->js, c->ev_subject, it->data, (int)it->len, &po) !=
         NATS_OK)
       failed = 1;
-    sent++;
   }
-  if (sent == 0)
-    return;
   jsPubOptions_Init(&po);
   po.MaxWait = JS_WAIT_MS;
   if (failed || js_PublishAsyncComplete(c->js, &po) != NATS_OK ||
@@ -306,15 +302,13 @@ static void publish_batch(struct fsd_cluster *c, struct out_item *batch) {
       if (it->type == OUT_EVENT)
         publish_event(c, it);
   } else {
-    fsd_debug("cluster: published %d events", sent);
+    fsd_debug("cluster: published %d events", events);
   }
 }
 
 /* Takes up to OUT_BATCH items at a time: their events are published
  * together (publish_batch); then the pass marks let their waits go, and
- * only then the other items run in order (a notice; a lock's release,
- * which waits for NATS's answer: the changes' answers need not wait for
- * the locks of others). */
+ * only then the other items run in order (a notice, a lock's release). */
 static void publisher_main(void *arg) {
   struct fsd_cluster *c = arg;
   struct out_item *batch, *it, **tail;

@@ -354,6 +354,16 @@ static int out_flush(struct fsd_conn *c) {
   return 0;
 }
 
+/* Puts c on the list on_flush() goes through at the end of this loop
+ * iteration, once. */
+static void mark_dirty(struct fsd_conn *c) {
+  if (!c->dirty) {
+    c->dirty = 1;
+    fsd_conn_ref(c); /* held by net->dirty until the flush */
+    fsd_list_push(&c->net->dirty, &c->dirty_link);
+  }
+}
+
 /* The connection failed where closing it now would pull the session and
  * its transfers away from under the caller (a GET's pump, a session
  * walking its requests): nothing more is sent, and on_flush() closes it
@@ -362,11 +372,7 @@ static void conn_break(struct fsd_conn *c) {
   if (c->hard || c->broken)
     return;
   c->broken = 1;
-  if (!c->dirty) {
-    c->dirty = 1;
-    fsd_conn_ref(c); /* held by net->dirty until the flush */
-    fsd_list_push(&c->net->dirty, &c->dirty_link);
-  }
+  mark_dirty(c);
 }
 
 /* Runs once per loop iteration, after the callbacks of the poll phase: all
@@ -456,11 +462,7 @@ int fsd_conn_send(struct fsd_conn *c, const void *frame, size_t len) {
       return UV_ENOMEM;
     w->owner = c;
     c->out = w;
-    if (!c->dirty) {
-      c->dirty = 1;
-      fsd_conn_ref(c); /* held by net->dirty until the flush */
-      fsd_list_push(&c->net->dirty, &c->dirty_link);
-    }
+    mark_dirty(c);
   }
   memcpy(w->data + w->len, frame, len);
   w->len += len;
@@ -483,7 +485,6 @@ static void on_buf_written(uv_write_t *req, int status) {
 /* Writes a buffer after the gathered output; see conn.h. */
 int fsd_conn_write(struct fsd_conn *c, struct fsd_buf *b, size_t len) {
   uv_buf_t buf = uv_buf_init((char *)b->data, (unsigned)len);
-
   int r;
 
   if (c->hard || c->broken)
@@ -914,11 +915,7 @@ void fsd_conn_wake(struct fsd_conn *c) {
   if (c->hard)
     return;
   c->wrote = 1; /* on_flush() calls after_write() */
-  if (!c->dirty) {
-    c->dirty = 1;
-    fsd_conn_ref(c); /* held by net->dirty until the flush */
-    fsd_list_push(&c->net->dirty, &c->dirty_link);
-  }
+  mark_dirty(c);
 }
 
 /* Ends every session; see conn.h. */

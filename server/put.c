@@ -282,28 +282,23 @@ static void commit_finish(struct fsd_op *op, int renamed) {
   op->h->puts_seen++;
   if (op->u.put.moves != op->h->tree_moves)
     r->elsewhere = 1;
-  if (op->err == 0 || renamed)
-    fsd_stamp_of(&op->st, &st);
   if (op->err == 0) {
     fsd_info("stored %s, %llu bytes (from %s)", r->name,
              (unsigned long long)op->st.st_size, c->peer);
-    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-    if (r->elsewhere) /* its folder moved meanwhile: look for it */
-      fsd_watch_look(op->h->watch);
-    else
-      fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
   } else {
     if (op->err != UV_EEXIST)
       fsd_warn("commit of %s failed: %s", r->name, uv_strerror(op->err));
-    if (renamed) { /* the new file is in place: the register follows */
-      fsd_watch_own_change(op->h->watch, r->name, r->name_len);
-      if (r->elsewhere) /* its folder moved meanwhile: look for it */
-        fsd_watch_look(op->h->watch);
-      else
-        fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
-    }
     op->why = renamed ? "the folder could not be flushed to disk"
                       : fsd_op_why(op->err);
+  }
+  if (op->err == 0 || renamed) { /* the new file is in place */
+    fsd_watch_own_change(op->h->watch, r->name, r->name_len);
+    if (r->elsewhere) { /* its folder moved meanwhile: look for it */
+      fsd_watch_look(op->h->watch);
+    } else {
+      fsd_stamp_of(&op->st, &st);
+      fsd_ctx_put(op->h->ctx, r->name, r->name_len, &st);
+    }
   }
   fsd_op_after_log(op, commit_answer);
 }
