@@ -3,8 +3,9 @@ it did: the request count asked for, no errors, the bytes a transfer moved,
 the uploaded files with the right size, every watcher reached in fan-out. It
 times nothing: the numbers it reads are counts.
 
-Usage: test_fsbench.py FSD FSBENCH REDIS_FANOUT
-redis_fanout is checked too when redis-server is on PATH.
+Usage: test_fsbench.py FSD FSBENCH REDIS_FANOUT MKFILES
+redis_fanout is checked too when redis-server is on PATH. mkfiles must make
+the tree it is asked for, every file whole, by either way.
 """
 
 import json
@@ -20,7 +21,8 @@ import threading
 import time
 import unittest
 
-FSD, FSBENCH, REDIS_FANOUT = sys.argv[1:4] if len(sys.argv) >= 4 else ("",) * 3
+FSD, FSBENCH, REDIS_FANOUT, MKFILES = (
+    sys.argv[1:5] if len(sys.argv) >= 5 else ("",) * 4)
 TIMEOUT = 120
 
 
@@ -206,6 +208,51 @@ class RedisFanoutTest(unittest.TestCase):
             redis.terminate()
             redis.wait(20)
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+class MkfilesTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mkfiles-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def make(self, *args):
+        return subprocess.run([MKFILES] + list(args), capture_output=True,
+                              text=True, timeout=TIMEOUT)
+
+    def test_mkfiles_makes_the_tree_whole_either_way(self):
+        for mode in ("tmpfile", "rename"):
+            top = os.path.join(self.tmp, mode)
+            r = self.make("-t", "3", "-m", mode, top, "50", "4", "1000")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertGreaterEqual(float(r.stdout), 0.0)
+            self.assertEqual(sorted(os.listdir(top)),
+                             ["d0000", "d0001", "d0002", "d0003"])
+            names = {}
+            for d in sorted(os.listdir(top)):
+                for f in os.listdir(os.path.join(top, d)):
+                    names[f] = d
+            # Every file once, in the folder bench/tree.sh puts it in, and
+            # no temporary name left over.
+            self.assertEqual(sorted(names),
+                             ["f%06d.bin" % i for i in range(50)], mode)
+            for i in range(50):
+                path = os.path.join(top, names["f%06d.bin" % i],
+                                    "f%06d.bin" % i)
+                self.assertEqual(names["f%06d.bin" % i], "d%04d" % (i % 4))
+                self.assertEqual(os.path.getsize(path), 1000, path)
+
+    def test_mkfiles_refuses_an_existing_folder_and_bad_usage(self):
+        r = self.make(self.tmp, "1", "1", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("mkfiles", r.stderr)
+        for args in (["-m", "copy", "x", "1", "1", "1"],
+                     [os.path.join(self.tmp, "a"), "1", "0", "1"],
+                     [os.path.join(self.tmp, "b"), "-1", "1", "1"],
+                     [os.path.join(self.tmp, "c"), "1", "1"]):
+            r = self.make(*args)
+            self.assertNotEqual(r.returncode, 0, args)
 
 
 if __name__ == "__main__":

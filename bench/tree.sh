@@ -1,6 +1,8 @@
 # bench/tree.sh: the "tree" case of bench/compare (sourced by it): a tree of
 # many small files sent and fetched with fsc against rsync's daemon, and a
-# recursive listing of a large tree. Every function prints one number.
+# recursive listing of a large tree, and the floor under them: the same
+# files made by bench/mkfiles with the kernel alone. Every function prints
+# one number.
 #
 # Settings (environment, read by bench/compare):
 #   TREE_FILES=N      files in the transfer tree (10000), of TREE_FILE_SIZE
@@ -104,6 +106,16 @@ tget_rsync() {
   secs_since "$t0"
 }
 
+# tfloor_mk MODE: bench/mkfiles makes the same tree with MODE (tmpfile, as
+# fsc get -r stores a file; rename, as fsd commits one) on both cores:
+# the kernel's share of the rows above, with nothing else running.
+tfloor_mk() {
+  next_round
+  sync
+  "$MKFILES" -t 2 -m "$1" "$tmp/tfloor-$ROUND_N" "${TREE_FILES:-10000}" \
+    "${TREE_DIRS:-100}" "${TREE_FILE_SIZE:-4096}"
+}
+
 # lsr_fsc: fsc ls -R of the large tree.
 lsr_fsc() {
   local t0 n
@@ -135,10 +147,13 @@ tree_case() {
   alternate tput_fsc "tput_fsc $P_FSD_TREE" tput_rs "tput_rsync --fsync"
   alternate tputnf_fsc "tput_fsc $P_FSD_TREE_NF" tputnf_rs "tput_rsync"
   alternate tget_fsc tget_fsc tget_rs tget_rsync
+  alternate tfloor_tmp "tfloor_mk tmpfile" tfloor_ren "tfloor_mk rename"
   alternate lsr_fsc lsr_fsc
   local what="$n files of $((sz / 1024)) KiB"
   row "put a tree of $what" "s" "fsc put -r" tput_fsc "rsync -a --fsync to rsync daemon" tput_rs "%.2f" lower 0.5
   row "put a tree of $what, fsd --no-fsync" "s" "fsc put -r" tputnf_fsc "rsync -a to rsync daemon" tputnf_rs "%.2f" lower 0.5
   row "get a tree of $what" "s" "fsc get -r" tget_fsc "rsync -a from rsync daemon" tget_rs "%.2f" lower 0.5
+  row "create the same files, kernel alone, 2 threads: O_TMPFILE + linkat (get -r's way)" "s" "bench/mkfiles" tfloor_tmp "—" "" "%.2f" lower ""
+  row "create the same files, kernel alone, 2 threads: temp name + rename (fsd's way)" "s" "bench/mkfiles" tfloor_ren "—" "" "%.2f" lower ""
   row "ls -R of $lsn files in $lsd folders" "s" "fsc ls -R" lsr_fsc "—" "" "%.2f" lower ""
 }
