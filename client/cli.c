@@ -149,7 +149,7 @@ static const char mv_help[] =
 
 static const char get_help[] =
     "Usage: fsc get PATH... [-o PATH] [-c]\n"
-    "       fsc get -r PATH... [-o DIR]\n"
+    "       fsc get -r PATH... [-o DIR] [-c]\n"
     "\n"
     "Download files over one connection, all requests in flight together.\n"
     "Each file is written to a temporary file beside its target and renamed\n"
@@ -166,7 +166,10 @@ static const char get_help[] =
     "                  go on, and the status is 1\n"
     "  -c, --continue  resume from TARGET.fsc-part, a partial copy kept by an\n"
     "                  interrupted `get -c`, once the server confirms that it\n"
-    "                  matches the start of the file\n";
+    "                  matches the start of the file. With -r, a file already\n"
+    "                  at its target is kept when its size and XXH3 are the\n"
+    "                  server's, else fetched again; the count line ends\n"
+    "                  with \"; K already there\"\n";
 
 static const char put_help[] =
     "Usage: fsc put FILE... [--as PATH] [--no-clobber]\n"
@@ -332,8 +335,6 @@ static int check_operands(const struct fsc_cmd *c, char *err, size_t errlen) {
   if (c->kind == FSC_CMD_GET && c->recursive && c->out &&
       strcmp(c->out, "-") == 0)
     return usage(err, errlen, "get: -r cannot write to stdout");
-  if (c->kind == FSC_CMD_GET && c->recursive && c->resume)
-    return usage(err, errlen, "get: --continue does not go with -r");
   if (c->kind == FSC_CMD_PUT) {
     if (c->as && nops > 1)
       return usage(err, errlen, "put: --as takes exactly one %s",

@@ -67,8 +67,15 @@ struct get_job {
   char work[PATH_MAX];          /* the file being written */
   int direct;    /* writing into target itself (stdout, a device) */
   int keep_part; /* on failure, keep work (resumable) */
-  int fd;        /* -1 when not open */
-  int own_fd;    /* fd is ours to close */
+  /* get -r -c: a file is already at target. Its hash and size are checked
+   * against the server's (HASH of one byte more than it holds: the
+   * DIGEST's length, clamped to the server's file, then says whether the
+   * sizes match too); the same file is kept as it is, another is fetched
+   * through TARGET.fsc-part. */
+  int checking; /* fd is the target, being hashed */
+  int same;     /* the target was this file already */
+  int fd;       /* -1 when not open */
+  int own_fd;   /* fd is ours to close */
   enum get_phase phase;
   struct fsc_get sm;
   uv_fs_t fs; /* the one file operation in flight */
@@ -326,6 +333,7 @@ static void on_truncated(uv_fs_t *req) {
 
 static void on_target_stat(uv_fs_t *req);
 static void get_tree_begin(struct get_job *g);
+static void check_over(struct get_job *g);
 
 static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct get_job *g = req->data;
@@ -372,10 +380,22 @@ static void get_msg(struct fsc_req *req, const struct fsp_msg *m) {
       get_step(g);
       return;
     }
-    rc = fsc_get_on_digest(&g->sm, m);
+    if (g->checking && g->sm.prefix == 0) /* an empty file there */
+      rc = m->u.digest.offset == 0 && m->u.digest.length == 0;
+    else
+      rc = fsc_get_on_digest(&g->sm, m);
     if (rc < 0) {
       get_error(g, "%s", fsc_strerror(rc));
       get_step(g);
+    } else if (g->checking && rc == 1) {
+      /* get -r -c: the same bytes, and as many: keep the file there. */
+      g->checking = 0;
+      g->same = 1;
+      get_run(g)->prog.done += g->sm.prefix;
+      g->phase = GP_CLOSE;
+      get_step(g);
+    } else if (g->checking) {
+      check_over(g);
     } else if (rc == 0) {
       /* The partial copy is not the start of this file: start over. */
       g->woff = 0;
@@ -568,7 +588,9 @@ static void get_step(struct get_job *g) {
       break;
     }
     g->phase = GP_DONE;
-    if (!g->j.failed) {
+    if (!g->j.failed && g->same)
+      get_run(g)->files_same++;
+    else if (!g->j.failed) {
       get_run(g)->files_ok++;
       get_run(g)->bytes_ok += g->woff;
     }
@@ -576,8 +598,9 @@ static void get_step(struct get_job *g) {
       char name[FSC_ESC_MAX];
       fsc_app_errorf(r->app,
                      "get %s: partial copy kept in %s (resume with "
-                     "get -c)",
-                     fsc_esc(name, sizeof name, g->j.arg), g->work);
+                     "get %s)",
+                     fsc_esc(name, sizeof name, g->j.arg), g->work,
+                     get_run(g)->tree ? "-r -c" : "-c");
     }
     fsc_run_job_finished(&g->j);
     return;
@@ -616,6 +639,11 @@ static void on_get_fs(uv_fs_t *req) {
 
 static void on_prefix_read(uv_fs_t *req);
 
+/* The local file being hashed: the partial copy, or get -r -c's target. */
+static const char *hashed_file(const struct get_job *g) {
+  return g->checking ? g->target : g->work;
+}
+
 static void prefix_read_next(struct get_job *g) {
   uint64_t left = g->sm.prefix - g->prefix_off;
   uv_buf_t b = uv_buf_init(
@@ -638,7 +666,7 @@ static void on_prefix_read(uv_fs_t *req) {
     return;
   }
   if (res <= 0) {
-    get_error(g, "cannot read %s: %s", g->work,
+    get_error(g, "cannot read %s: %s", hashed_file(g),
               res == 0 ? "file shrank" : uv_strerror((int)res));
     get_step(g);
     return;
@@ -653,7 +681,7 @@ static void on_prefix_read(uv_fs_t *req) {
   g->iobuf = NULL;
   fsc_get_prefix_done(&g->sm);
   g->phase = GP_XFER;
-  send_range(g, FSP_OP_HASH, 0, g->sm.prefix);
+  send_range(g, FSP_OP_HASH, 0, g->sm.prefix + (g->checking ? 1 : 0));
   get_step(g);
 }
 
@@ -671,6 +699,53 @@ static void open_failed(struct get_job *g) {
   get_step(g);
 }
 
+/* get -c: opens TARGET.fsc-part, new or left by an interrupted get -c.
+ * Under get -r it must not be a link: nothing is written through one. */
+static void open_part(struct get_job *g) {
+  int flags = O_RDWR | O_CREAT | O_CLOEXEC;
+  int rc;
+  if (get_run(g)->tree)
+    flags |= O_NOFOLLOW;
+  g->keep_part = 1;
+  g->fs.data = g;
+  g->fs_busy = 1;
+  if (fsc_part_path(g->work, sizeof g->work, g->target) < 0)
+    rc = UV_ENAMETOOLONG;
+  else
+    rc = uv_fs_open(g->j.run->app->loop, &g->fs, g->work, flags, 0644,
+                    on_get_opened);
+  if (rc < 0)
+    g->fs.fs_type = UV_FS_OPEN;
+  fsc_fs_started(&g->fs, rc, on_get_opened);
+}
+
+static void on_check_closed(uv_fs_t *req) {
+  struct get_job *g = req->data;
+  uv_fs_req_cleanup(req);
+  g->fs_busy = 0;
+  if (g->j.failed) {
+    get_step(g);
+    return;
+  }
+  open_part(g);
+}
+
+/* get -r -c: the file at target is not the server's: it is fetched like
+ * any other (through TARGET.fsc-part), and replaces it once whole. */
+static void check_over(struct get_job *g) {
+  int rc;
+  g->checking = 0;
+  fsc_get_free(&g->sm);
+  fsc_free(g->iobuf);
+  g->iobuf = NULL;
+  g->fs.data = g;
+  g->fs_busy = 1;
+  rc = uv_fs_close(g->j.run->app->loop, &g->fs, g->fd, on_check_closed);
+  g->fd = -1;
+  g->own_fd = 0;
+  fsc_fs_started(&g->fs, rc, on_check_closed);
+}
+
 static void on_part_stat(uv_fs_t *req) {
   struct get_job *g = req->data;
   ssize_t res = req->result;
@@ -679,7 +754,15 @@ static void on_part_stat(uv_fs_t *req) {
   g->fs_busy = 0;
   if (res < 0 || g->j.failed) {
     if (!g->j.failed)
-      get_error(g, "cannot stat %s: %s", g->work, uv_strerror((int)res));
+      get_error(g, "cannot stat %s: %s", hashed_file(g), uv_strerror((int)res));
+    get_step(g);
+    return;
+  }
+  if (g->checking && size == 0) {
+    /* An empty file: nothing to hash; the DIGEST's length alone says
+     * whether the server's is empty too. */
+    g->phase = GP_XFER;
+    send_range(g, FSP_OP_HASH, 0, 1);
     get_step(g);
     return;
   }
@@ -728,7 +811,7 @@ static void on_get_opened(uv_fs_t *req) {
   if (chmoded)
     res = g->fd; /* a failed chmod leaves the file private, no more */
   if (res < 0) {
-    get_error(g, "cannot create %s: %s",
+    get_error(g, "cannot %s %s: %s", g->checking ? "read" : "create",
               g->direct || g->work[0] == '\0' ? g->target : g->work,
               uv_strerror((int)res));
     g->work[0] = '\0';
@@ -745,8 +828,8 @@ static void on_get_opened(uv_fs_t *req) {
     get_step(g);
     return;
   }
-  if (g->keep_part) {
-    /* Resuming: how much of the file do we have already? */
+  if (g->keep_part || g->checking) {
+    /* Resuming, or checking: how much of the file do we have already? */
     g->fs.data = g;
     g->fs_busy = 1;
     int rc = uv_fs_fstat(g->j.run->app->loop, &g->fs, g->fd, on_part_stat);
@@ -783,6 +866,11 @@ static void on_target_stat(uv_fs_t *req) {
     open_failed(g);
     return;
   }
+  if (r->cmd.resume && (res != 0 || S_ISREG(mode)) &&
+      !(get_run(g)->tree && res == 0)) {
+    open_part(g);
+    return;
+  }
   g->fs.data = g;
   g->fs_busy = 1;
   if (res == 0 && !S_ISREG(mode)) {
@@ -792,12 +880,11 @@ static void on_target_stat(uv_fs_t *req) {
     rc = uv_fs_open(loop, &g->fs, g->target, O_WRONLY | O_CLOEXEC, 0,
                     on_get_opened);
   } else if (r->cmd.resume) {
-    g->keep_part = 1;
-    if (fsc_part_path(g->work, sizeof g->work, g->target) < 0)
-      rc = UV_ENAMETOOLONG;
-    else
-      rc = uv_fs_open(loop, &g->fs, g->work, O_RDWR | O_CREAT | O_CLOEXEC, 0644,
-                      on_get_opened);
+    /* get -r -c, a file already there (lstat said regular): is it the
+     * server's? */
+    g->checking = 1;
+    rc = uv_fs_open(loop, &g->fs, g->target, O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+                    0, on_get_opened);
   } else {
     char tmpl[PATH_MAX];
     if (fsc_temp_template(tmpl, sizeof tmpl, g->target) < 0)
@@ -859,6 +946,14 @@ static void get_job_start(struct fsc_job *j) {
     /* get -r: getr.c checked the path and made its folder. */
     snprintf(g->rpath, sizeof g->rpath, "%s", name);
     snprintf(g->target, sizeof g->target, "%s", get_run(g)->local[g->j.index]);
+    if (r->cmd.resume) {
+      /* get -r -c: what is there already decides (on_target_stat). */
+      g->fs.data = g;
+      g->fs_busy = 1;
+      int rc = uv_fs_lstat(r->app->loop, &g->fs, g->target, on_target_stat);
+      fsc_fs_started(&g->fs, rc, on_target_stat);
+      return;
+    }
     /* The GET goes out at once; BEGIN tells how the file is written
      * (get_tree_begin). */
     if (fsc_get_init(&g->sm, 0) < 0) {
@@ -956,9 +1051,12 @@ static void get_end(struct fsc_run *r) {
   }
   fsc_progress_stop(&gr->prog, !r->canceled && r->status == 0);
   if (gr->tree) {
-    char line[96];
-    snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
-             gr->files_ok, gr->bytes_ok);
+    char line[128];
+    int n = snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
+                     gr->files_ok, gr->bytes_ok);
+    if (r->cmd.resume && n > 0 && (size_t)n < sizeof line)
+      snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " already there",
+               gr->files_same);
     r->app->print(r->app, 0, line);
   }
 }

@@ -30,6 +30,7 @@ struct get_run {
   char **remote, **local;          /* per file: server path, local path */
   size_t nfiles, cap;
   uint64_t files_ok, bytes_ok; /* downloaded whole */
+  uint64_t files_same;         /* get -r -c: already there, kept */
   struct fsc_batcher disk;     /* small files' stores */
 };
 

@@ -472,6 +472,94 @@ def case_tree_interrupt(env):
     check_whole(os.path.join(env.root, "t2"), src, "put -r")
 
 
+def case_tree_resume(env):
+    """get -r -c after an interrupted or older copy: files already there
+    whole are kept as they are (same inode), changed or missing ones are
+    fetched, a partial copy is resumed, and the count line says how many
+    were kept. A link planted as a partial copy is not followed."""
+    alog = env.path("access.log")
+    env.fsd_args += ["--access-log", alog]
+    env.restart()
+    src = env.path("t")
+    big = os.urandom(2 * 1048576 + 5)
+    files = {"a/same.txt": b"same\n" * 100, "a/changed.txt": b"server" * 50,
+             "a/gone.txt": b"gone", "b/big.bin": big, "b/zero": b"",
+             "c.txt": b"c" * 70000}
+    for rel, data in files.items():
+        p = os.path.join(src, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+    env.ok("-q", "put", "-r", "t")
+    env.ok("-q", "get", "-r", "t", "-o", "dl")
+    dl = env.path("dl", "t")
+    check(local_tree(dl) == local_tree(src), "the first copy is whole")
+    kept = os.stat(os.path.join(dl, "a", "same.txt")).st_ino
+    # The local copy drifts: one file changed (same size), one removed,
+    # one cut short into the partial copy an interrupted get -c leaves.
+    with open(os.path.join(dl, "a", "changed.txt"), "wb") as f:
+        f.write(b"local!" * 50)
+    os.unlink(os.path.join(dl, "a", "gone.txt"))
+    os.rename(os.path.join(dl, "b", "big.bin"),
+              os.path.join(dl, "b", "big.bin.fsc-part"))
+    with open(os.path.join(dl, "b", "big.bin.fsc-part"), "r+b") as f:
+        f.truncate(1048576)
+    # And the server's c.txt grows by a byte: same start, not the same file.
+    with open(os.path.join(env.root, "t", "c.txt"), "ab") as f:
+        f.write(b"+")
+    files["c.txt"] += b"+"
+    with open(os.path.join(src, "c.txt"), "ab") as f:
+        f.write(b"+")
+    with open(alog, "rb") as f:
+        logged = len(f.read())
+    rc, out, err = env.fsc("-q", "get", "-r", "-c", "t", "-o", "dl")
+    check(rc == 0, "get -r -c", rc, err)
+    # What the server sent: the partial copy's rest only, and nothing of
+    # the files already there (fsd writes its access log shortly after).
+    gets = {}
+    deadline = time.monotonic() + TIMEOUT
+    while len(gets) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        with open(alog, "rb") as f:
+            f.seek(logged)
+            lines = f.read().decode(errors="replace").splitlines()
+        gets = {w[4].strip('"'): int(w[5]) for w in map(str.split, lines)
+                if len(w) > 5 and w[3] == "GET"}
+    check(gets == {"t/a/changed.txt": 300, "t/a/gone.txt": 4,
+                   "t/b/big.bin": len(big) - 1048576, "t/c.txt": 70001},
+          "GETs of the missing, changed and partial files only", gets)
+    fetched = {"a/changed.txt", "a/gone.txt", "b/big.bin", "c.txt"}
+    # The bytes are the fetched files' sizes, the resumed one's whole.
+    got = sum(len(files[k]) for k in fetched)
+    check(out.decode().strip() ==
+          "%d files, %d bytes; %d already there" %
+          (len(fetched), got, len(files) - len(fetched)),
+          "get -r -c's count line", out)
+    check(local_tree(dl) == local_tree(src), "get -r -c mends the copy")
+    check(os.stat(os.path.join(dl, "a", "same.txt")).st_ino == kept,
+          "a file already there is not written again")
+    # Again: nothing left to fetch.
+    rc, out, err = env.fsc("-q", "get", "-r", "-c", "t", "-o", "dl")
+    check(rc == 0 and out.decode().strip() ==
+          "0 files, 0 bytes; %d already there" % len(files),
+          "get -r -c of a whole copy fetches nothing", rc, out, err)
+    # A link where a partial copy would be is left alone, and what it
+    # points to is not touched; the other files still come.
+    outside = env.path("outside.txt")
+    with open(outside, "wb") as f:
+        f.write(b"keep")
+    os.unlink(os.path.join(dl, "c.txt"))
+    os.symlink(outside, os.path.join(dl, "c.txt.fsc-part"))
+    os.unlink(os.path.join(dl, "a", "gone.txt"))
+    rc, out, err = env.fsc("-q", "get", "-r", "-c", "t", "-o", "dl")
+    check(rc == 1 and "c.txt" in err, "a linked partial copy fails its file",
+          rc, err)
+    with open(outside, "rb") as f:
+        check(f.read() == b"keep", "the link's target is untouched")
+    with open(os.path.join(dl, "a", "gone.txt"), "rb") as f:
+        check(f.read() == files["a/gone.txt"], "the other files still come")
+
+
 class OldServer(FakeServer):
     """A server that speaks protocol version 2: one flat folder."""
 

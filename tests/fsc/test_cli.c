@@ -365,6 +365,12 @@ START_TEST(test_cli_folder_commands) {
   ck_assert_int_eq(
       parse(&o, NULL, err, "fsc", "get", "-r", "p", "-o", "-", NULL),
       FSC_EXIT_USAGE);
+  /* get -r -c: files already there whole are kept, partial copies
+   * resumed. */
+  ck_assert_int_eq(
+      parse(&o, NULL, err, "fsc", "get", "-r", "p", "-c", "-o", "dl", NULL), 0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_int_eq(o.cmd.resume, 1);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "watch", "photos", NULL), 0);
   ck_assert_int_eq(o.cmd.nargs, 1);
   /* cd and pwd belong to the shell. */
