@@ -172,8 +172,8 @@ static const char get_help[] =
     "                  with \"; K already there\"\n";
 
 static const char put_help[] =
-    "Usage: fsc put FILE... [--as PATH] [--no-clobber]\n"
-    "       fsc put -r DIR... [--as PATH] [--no-clobber]\n"
+    "Usage: fsc put FILE... [--as PATH] [--no-clobber] [-c]\n"
+    "       fsc put -r DIR... [--as PATH] [--no-clobber] [-c]\n"
     "\n"
     "Upload files. Each is stored under its base name, or under PATH (with\n"
     "its missing folders made, protocol version 3).\n"
@@ -188,7 +188,12 @@ static const char put_help[] =
     "                  symbolic links are skipped with a warning, empty\n"
     "                  folders are made; ends with \"N files, M bytes\";\n"
     "                  a file that fails is reported, the others go on,\n"
-    "                  and the status is 1\n";
+    "                  and the status is 1\n"
+    "  -c, --continue  send only what is not on the server yet: a file\n"
+    "                  whose size and XXH3 the server's file has already\n"
+    "                  (one HASH asks) is not sent again, and put says\n"
+    "                  \"NAME: already there\" (with -r, the count line\n"
+    "                  ends with \"; K already there\")\n";
 
 static const char watch_help[] =
     "Usage: fsc watch [--json] [--retry N] [PATH]\n"
@@ -252,7 +257,7 @@ static const char shell_cmds_help[] =
     "Commands: ls [-l] [-h] [-R] [--json] [PATH], size [-h] PATH...,\n"
     "  rm [-r] PATH..., mkdir [-p] PATH..., mv [--no-clobber] SRC DST,\n"
     "  get [-r] PATH... [-o PATH] [-c],\n"
-    "  put [-r] FILE... [--as PATH] [--no-clobber],\n"
+    "  put [-r] FILE... [--as PATH] [--no-clobber] [-c],\n"
     "  announce TEXT..., cd [PATH], pwd, help [COMMAND], quit\n";
 
 static const struct cmd_spec specs[] = {
@@ -264,8 +269,8 @@ static const struct cmd_spec specs[] = {
     {"mv", FSC_CMD_MV, OPT_NOCLOB, 2, 2, 0, "SRC and DST", mv_help},
     {"get", FSC_CMD_GET, OPT_OUT | OPT_CONTINUE | OPT_REC, 1, -1, 0, "PATH",
      get_help},
-    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB | OPT_REC, 1, -1, 0, "FILE",
-     put_help},
+    {"put", FSC_CMD_PUT, OPT_AS | OPT_NOCLOB | OPT_REC | OPT_CONTINUE, 1, -1, 0,
+     "FILE", put_help},
     {"watch", FSC_CMD_WATCH, OPT_JSON | OPT_RETRY, 0, 1, -1, NULL, watch_help},
     {"announce", FSC_CMD_ANNOUNCE, 0, 1, -1, 0, "TEXT", announce_help},
     {"shell", FSC_CMD_SHELL, 0, 0, 0, -1, NULL, shell_help},

@@ -6,7 +6,10 @@
  * each DIR first (walk.c) and runs one job per file (PUT with PARENTS) or
  * empty folder (MKDIR with PARENTS), many at once on the one connection,
  * each job freed as it ends; a small file is read whole by one threadpool
- * job (store.c) before its PUT goes out. */
+ * job (store.c) before its PUT goes out. With -c, a job first hashes its
+ * file and asks the server's HASH of one byte more: a DIGEST of the same
+ * length and hash (the length clamped to the server's file says the sizes
+ * match) means the file is there already, and no PUT goes out. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -38,6 +41,8 @@
 /* Uploads in flight at once: each holds up to PUT_NBUF * PUT_CHUNK of
  * memory, so a few keep the link busy and bound what fsc holds. */
 #define PUT_PARALLEL 4
+/* put -c: reads of the file being hashed before HASH. */
+#define CHECK_CHUNK (256u << 10)
 /* Reads of a piped stdin being spooled to a temporary file. */
 #define SPOOL_CHUNK (1u << 20)
 /* put -r: uploads in flight at once (within the server's limit), so that
@@ -54,6 +59,7 @@ struct put_run {
   struct fsc_walk walk;    /* put -r: the files and empty folders */
   uint64_t files_ok;       /* put -r: files stored */
   uint64_t bytes_ok;       /* and their bytes */
+  uint64_t files_same;     /* put -c: already on the server, not sent */
   struct fsc_batcher disk; /* put -r: small files' loads */
 };
 
@@ -106,9 +112,17 @@ struct put_job {
   unsigned lmode;
   int lfd; /* the file, when the load left it open (not small after all) */
   struct fsc_store_res loaded;
+  /* put -c: the file is hashed, then HASH asks whether the server has it. */
+  int checked;         /* the check is done (or under way) */
+  int asking;          /* HASH in flight */
+  XXH3_state_t *check; /* the local file's hash, while it is read */
+  uint8_t *check_buf;  /* one read of it */
+  uint64_t check_off;  /* bytes hashed so far */
+  uint64_t check_hash; /* the local file's XXH3-64 */
 };
 
 static void put_step(struct put_job *p);
+static void put_send_request(struct put_job *p);
 
 /* Reports the upload's first error. */
 #define put_error(p, ...) fsc_job_error(&(p)->j, "put", __VA_ARGS__)
@@ -264,11 +278,140 @@ static void put_step(struct put_job *p) {
   fsc_run_job_finished(&p->j);
 }
 
+/* --- put -c: is the file on the server already? ----------------------- */
+
+static void on_check_read(uv_fs_t *req);
+
+/* Ends the check: the file is there (same), or the PUT goes out. */
+static void put_check_done(struct put_job *p, int same) {
+  struct fsc_run *r = p->j.run;
+  struct put_run *pr = put_run(p);
+  char line[FSC_ESC_MAX + 32], name[FSC_ESC_MAX];
+  if (p->check != NULL)
+    XXH3_freeState(p->check);
+  p->check = NULL;
+  fsc_free(p->check_buf);
+  p->check_buf = NULL;
+  if (p->j.failed) {
+    p->j.req_done = 1;
+    put_step(p);
+    return;
+  }
+  if (!same) {
+    put_send_request(p);
+    return;
+  }
+  pr->files_same++;
+  if (pr->tree)
+    pr->prog.done += p->size;
+  else {
+    snprintf(line, sizeof line, "%s: already there",
+             fsc_esc(name, sizeof name, p->name));
+    r->app->print(r->app, 0, line);
+  }
+  p->j.req_done = 1;
+  put_step(p);
+}
+
+static void put_check_ask(struct put_job *p) {
+  struct fsc_run *r = p->j.run;
+  struct fsp_msg m;
+  memset(&m, 0, sizeof m);
+  m.op = FSP_OP_HASH;
+  m.u.range.offset = 0;
+  m.u.range.length = p->size + 1;
+  m.u.range.name.ptr = p->name;
+  m.u.range.name.len = strlen(p->name);
+  p->asking = 1;
+  int rc = fsc_conn_request(&r->app->conn, &p->j.req, &m);
+  if (rc < 0) {
+    p->asking = 0;
+    put_error(p, "%s", fsc_strerror(rc));
+    put_check_done(p, 0);
+  }
+}
+
+/* The answer to HASH: DIGEST, or an ERROR (NOT_FOUND: not there yet; any
+ * other: the PUT will say what is wrong). */
+static void put_check_answer(struct put_job *p, const struct fsp_msg *m) {
+  struct fsc_run *r = p->j.run;
+  if (m->op != FSP_OP_DIGEST && m->op != FSP_OP_ERROR)
+    return;
+  p->asking = 0;
+  fsc_conn_finish(&r->app->conn, &p->j.req);
+  put_check_done(p, m->op == FSP_OP_DIGEST && m->u.digest.offset == 0 &&
+                        m->u.digest.length == p->size &&
+                        m->u.digest.hash == p->check_hash);
+}
+
+static void check_read_next(struct put_job *p) {
+  uint64_t left = p->size - p->check_off;
+  uv_buf_t b = uv_buf_init((char *)p->check_buf,
+                           (unsigned)(left < CHECK_CHUNK ? left : CHECK_CHUNK));
+  p->fs.data = p;
+  p->fs_busy = 1;
+  int rc = uv_fs_read(p->j.run->app->loop, &p->fs, p->fd, &b, 1,
+                      (int64_t)p->check_off, on_check_read);
+  fsc_fs_started(&p->fs, rc, on_check_read);
+}
+
+static void on_check_read(uv_fs_t *req) {
+  struct put_job *p = req->data;
+  ssize_t res = req->result;
+  uv_fs_req_cleanup(req);
+  p->fs_busy = 0;
+  if (p->j.failed) {
+    put_check_done(p, 0);
+    return;
+  }
+  if (res <= 0) {
+    /* The upload reads the file again and says what is wrong. */
+    put_check_done(p, 0);
+    return;
+  }
+  XXH3_64bits_update(p->check, p->check_buf, (size_t)res);
+  p->check_off += (uint64_t)res;
+  if (p->check_off < p->size) {
+    check_read_next(p);
+    return;
+  }
+  p->check_hash = XXH3_64bits_digest(p->check);
+  put_check_ask(p);
+}
+
+/* put -c: hashes the file (already in memory when small), then asks. */
+static void put_check(struct put_job *p) {
+  static const uint8_t empty[1];
+  p->checked = 1;
+  if (p->small || p->size == 0) {
+    p->check_hash =
+        XXH3_64bits(p->small ? p->bufs[0].frame + FSP_HDR_LEN : empty,
+                    p->small ? p->sgot : 0);
+    put_check_ask(p);
+    return;
+  }
+  p->check = XXH3_createState();
+  p->check_buf = fsc_malloc(CHECK_CHUNK);
+  if (p->check == NULL || p->check_buf == NULL ||
+      XXH3_64bits_reset(p->check) != XXH_OK) {
+    put_error(p, "%s", fsc_strerror(UV_ENOMEM));
+    p->j.req_done = 1;
+    put_check_done(p, 0);
+    return;
+  }
+  p->check_off = 0;
+  check_read_next(p);
+}
+
 static void put_msg(struct fsc_req *req, const struct fsp_msg *m) {
   struct put_job *p = req->data;
   struct fsc_run *r = p->j.run;
   char msg[FSC_MSG_MAX];
   int rc;
+  if (p->asking) {
+    put_check_answer(p, m);
+    return;
+  }
   switch (m->op) {
   case FSP_OP_READY:
     if (p->j.failed)
@@ -326,6 +469,10 @@ static void put_lost(struct fsc_req *req, int err) {
 static void put_send_request(struct put_job *p) {
   struct fsc_run *r = p->j.run;
   struct put_run *pr = put_run(p);
+  if (r->cmd.resume && !p->checked) {
+    put_check(p);
+    return;
+  }
   if (fsc_put_init(&p->sm, p->size, r->app->conn.peer_max_payload,
                    pr->tree ? PUT_TREE_CHUNK : PUT_CHUNK) < 0) {
     put_error(p, "%s", fsc_strerror(UV_ENOMEM));
@@ -680,6 +827,9 @@ static void put_destroy(struct fsc_job *j) {
   for (int i = 0; i < PUT_NBUF; i++)
     fsc_free(p->bufs[i].frame);
   fsc_free(p->spool_buf);
+  fsc_free(p->check_buf);
+  if (p->check != NULL)
+    XXH3_freeState(p->check);
   fsc_put_free(&p->sm);
   fsc_free(p);
 }
@@ -876,9 +1026,12 @@ static void put_end(struct fsc_run *r) {
   struct put_run *pr = r->state;
   fsc_progress_stop(&pr->prog, !r->canceled && r->status == 0);
   if (pr->tree) {
-    char line[96];
-    snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
-             pr->files_ok, pr->bytes_ok);
+    char line[128];
+    int n = snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
+                     pr->files_ok, pr->bytes_ok);
+    if (r->cmd.resume && n > 0 && (size_t)n < sizeof line)
+      snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " already there",
+               pr->files_same);
     r->app->print(r->app, 0, line);
   }
 }

@@ -17,7 +17,7 @@ _fsc_command_options() {
   mkdir) echo "-p --parents --help" ;;
   mv) echo "--no-clobber --help" ;;
   get) echo "-o --output -c --continue -r --recursive --help" ;;
-  put) echo "--as --no-clobber -r --recursive --help" ;;
+  put) echo "--as --no-clobber -c --continue -r --recursive --help" ;;
   watch) echo "--json --retry --help" ;;
   *) echo "--help" ;;
   esac

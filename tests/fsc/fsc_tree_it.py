@@ -560,6 +560,68 @@ def case_tree_resume(env):
         check(f.read() == files["a/gone.txt"], "the other files still come")
 
 
+def case_tree_put_resume(env):
+    """put -r -c after an interrupted or older upload: files already on
+    the server with the same size and bytes are not sent again (the
+    server's file keeps its inode), the others are; the count line says
+    how many were there. put -c of one file does the same."""
+    src = env.path("t")
+    files = {"a/same.txt": b"same\n" * 100, "a/changed.txt": b"local1" * 50,
+             "b/big.bin": os.urandom(2 * 1048576 + 5), "b/zero": b"",
+             "c.txt": b"c" * 70000}
+    for rel, data in files.items():
+        p = os.path.join(src, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+    env.ok("-q", "put", "-r", "t")
+    on = os.path.join(env.root, "t")
+
+    def inodes():
+        return {rel: os.stat(os.path.join(on, rel)).st_ino for rel in files}
+
+    before = inodes()
+    # Locally: one file changed (same size), one new; on the server: one
+    # file grown by a byte (the same start), one removed.
+    with open(os.path.join(src, "a", "changed.txt"), "wb") as f:
+        f.write(b"local2" * 50)
+    with open(os.path.join(src, "a", "new.txt"), "wb") as f:
+        f.write(b"new")
+    files["a/new.txt"] = b"new"
+    with open(os.path.join(on, "c.txt"), "ab") as f:
+        f.write(b"+")
+    os.unlink(os.path.join(on, "b", "zero"))
+    sent = {"a/changed.txt", "a/new.txt", "b/zero", "c.txt"}
+    rc, out, err = env.fsc("-q", "put", "-r", "-c", "t")
+    check(rc == 0, "put -r -c", rc, err)
+    check(out.decode().strip() == "%d files, %d bytes; %d already there" %
+          (len(sent), sum(len(files[k]) for k in sent), len(files) - len(sent)),
+          "put -r -c's count line", out)
+    check(local_tree(on) == local_tree(src), "the server's copy is mended")
+    after = inodes()
+    for rel in ("a/same.txt", "b/big.bin"):
+        check(after[rel] == before[rel], "not sent again", rel)
+    check(after["a/changed.txt"] != before["a/changed.txt"],
+          "a changed file is sent")
+    rc, out, err = env.fsc("-q", "put", "-r", "-c", "t")
+    check(rc == 0 and out.decode().strip() ==
+          "0 files, 0 bytes; %d already there" % len(files),
+          "put -r -c of a whole copy sends nothing", rc, out, err)
+    # One file: kept when the same, sent when not.
+    env.write("one.bin", os.urandom(300000))
+    env.ok("-q", "put", "one.bin")
+    ino = os.stat(os.path.join(env.root, "one.bin")).st_ino
+    rc, out, err = env.fsc("put", "-c", "one.bin")
+    check(rc == 0 and "one.bin: already there" in out.decode(),
+          "put -c of the same file says so", rc, out, err)
+    check(os.stat(os.path.join(env.root, "one.bin")).st_ino == ino,
+          "put -c of the same file sends nothing")
+    env.write("one.bin", os.urandom(300000))
+    env.ok("-q", "put", "-c", "one.bin")
+    check(env.on_server("one.bin") == env.read("one.bin"),
+          "put -c of another file sends it")
+
+
 class OldServer(FakeServer):
     """A server that speaks protocol version 2: one flat folder."""
 

@@ -357,6 +357,13 @@ START_TEST(test_cli_folder_commands) {
                    0);
   ck_assert_int_eq(o.cmd.recursive, 1);
   ck_assert_str_eq(o.cmd.as, "x/y");
+  /* put -c: files already on the server whole are not sent again. */
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-rc", "d", NULL), 0);
+  ck_assert_int_eq(o.cmd.recursive, 1);
+  ck_assert_int_eq(o.cmd.resume, 1);
+  ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "a", "--continue", NULL),
+                   0);
+  ck_assert_int_eq(o.cmd.resume, 1);
   ck_assert_int_eq(parse(&o, NULL, err, "fsc", "put", "-r", "-", NULL),
                    FSC_EXIT_USAGE);
   ck_assert_int_eq(
