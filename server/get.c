@@ -448,6 +448,9 @@ static void small_setup(struct fsd_op *op) {
 /* Starts a GET; see get.h. */
 int fsd_get_start(struct fsd_op *op) {
   small_setup(op);
+  /* A small file is read whole by the job: it shares a trip. */
+  if (op->u.get.chunk != NULL)
+    return fsd_op_queue_small(op, get_open_work, after_get_open);
   return fsd_op_queue(op, get_open_work, after_get_open);
 }
 

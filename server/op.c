@@ -100,10 +100,37 @@ int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after) {
   return r;
 }
 
-/* Starts the commit job of op, whose turn it is. */
+/* Queues a small job in h's batch; see op.h. */
+int fsd_host_queue_small(struct fsd_host *h, struct fsd_batch_item *item,
+                         uv_work_t *w, uv_work_cb work,
+                         uv_after_work_cb after) {
+  h->batch.loop = h->loop;
+  item->w = w;
+  item->work = work;
+  item->after = after;
+  return fsd_batcher_add(&h->batch, item);
+}
+
+/* Queues a small job of op; see op.h. */
+int fsd_op_queue_small(struct fsd_op *op, uv_work_cb work,
+                       uv_after_work_cb after) {
+  int r = fsd_host_queue_small(op->h, &op->item, &op->work, work, after);
+  if (r == 0)
+    op->jobs++;
+  return r;
+}
+
+/* Starts the commit job of op, whose turn it is: a small upload's shares
+ * a trip, unless its lock across servers may make it wait. */
 static void commit_run(struct fsd_op *op) {
+  int r;
+
   op->space_mark = fsd_space_mark(&op->h->space);
-  if (fsd_op_queue(op, op->commit_work, op->commit_after) == 0)
+  if (op->small && op->h->ctx->log == NULL)
+    r = fsd_op_queue_small(op, op->commit_work, op->commit_after);
+  else
+    r = fsd_op_queue(op, op->commit_work, op->commit_after);
+  if (r == 0)
     return;
   fsd_op_commit_done(op); /* cannot happen: the loop is alive */
   fsd_session_fail(&op->c->sess, op->r, FSP_ST_IO, NULL);

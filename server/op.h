@@ -12,6 +12,7 @@
 #include <uv.h>
 #include <xxhash.h>
 
+#include "batch.h"
 #include "commitq.h"
 #include "conn.h"
 #include "ctx.h"
@@ -38,6 +39,7 @@ struct fsd_host {
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
   struct fsd_space space;     /* disk space promised to uploads */
   struct fsd_alog *alog;      /* --access-log, or NULL */
+  struct fsd_batcher batch;   /* small jobs, several to a trip (batch.h) */
 };
 
 struct fsd_op;
@@ -86,6 +88,7 @@ struct fsd_pseg {
  * piece (an upload that fails before gets none; GETs never pay for it). */
 struct fsd_put_job {
   uv_work_t work;                /* the write job */
+  struct fsd_batch_item item;    /* a small upload's: in h->batch */
   struct iovec iov[FSD_PUT_IOV]; /* the pieces it writes */
 };
 
@@ -164,6 +167,7 @@ struct fsd_op {
   struct fsd_req *r;           /* the session's request; gone once ended */
   uint8_t kind;                /* r's opcode, which says the union's member */
   uv_work_t work;              /* the job on the threadpool */
+  struct fsd_batch_item item;  /* or its place in h->batch */
   uv_fs_t fs;                  /* for uv_fs_close */
   int jobs;                    /* jobs in flight (or waiting to commit) */
   int fd;                      /* open file, -1 when none */
@@ -172,6 +176,7 @@ struct fsd_op {
   uint16_t status;             /* wire status once failed, 0 while fine */
   uint8_t aborted;             /* the session asked to stop */
   uint8_t locked;              /* holds its name's lock across servers */
+  uint8_t small;               /* PUT: its jobs go in h->batch (put.c) */
   struct stat st;              /* result of open or commit */
   uint64_t space_mark;         /* fsd_space_mark() when a job began */
   uint64_t vfs_avail;          /* free bytes the job saw, or UINT64_MAX */
@@ -201,6 +206,16 @@ void fsd_op_release(struct fsd_op *op);
 /* Queues work then after on the threadpool, counting a job. Returns 0 or
  * a negative UV_E* code. */
 int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after);
+
+/* The same for a job that never waits long (no fsync, no lock across
+ * servers), which shares a threadpool trip with others (batch.h). */
+int fsd_op_queue_small(struct fsd_op *op, uv_work_cb work,
+                       uv_after_work_cb after);
+
+/* Queues w's work then after as a small job in h's batch: item is the
+ * place the batch keeps it in. Returns 0 or a negative UV_E* code. */
+int fsd_host_queue_small(struct fsd_host *h, struct fsd_batch_item *item,
+                         uv_work_t *w, uv_work_cb work, uv_after_work_cb after);
 
 /* Runs op's commit (work, then after) now, or after the commit or unlink
  * of the same name in progress. */

@@ -133,7 +133,9 @@ int fsd_put_start(struct fsd_op *op) {
   fsd_treeop_put_hold(op);
   p->moves = op->h->tree_moves;
   op->h->puts_seen++;
-  err = fsd_op_queue(op, put_open_work, after_put_open);
+  op->small = r->size <= PUT_SMALL;
+  err = op->small ? fsd_op_queue_small(op, put_open_work, after_put_open)
+                  : fsd_op_queue(op, put_open_work, after_put_open);
   if (err != 0) {
     fsd_treeop_put_made(op); /* tells the watcher the job is over */
     fsd_space_release(sp, p->reserved);
@@ -528,8 +530,10 @@ static void writer_start(struct fsd_op *op) {
     next = sg->off + sg->len;
   }
   p->job->work.data = op;
-  if (uv_queue_work(op->h->loop, &p->job->work, writer_work, writer_done) !=
-      0) {
+  if ((op->small ? fsd_host_queue_small(op->h, &p->job->item, &p->job->work,
+                                        writer_work, writer_done)
+                 : uv_queue_work(op->h->loop, &p->job->work, writer_work,
+                                 writer_done)) != 0) {
     p->res = UV_EIO; /* cannot happen: the loop is alive */
     writer_done(&p->job->work, 0);
   }

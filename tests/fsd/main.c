@@ -24,6 +24,7 @@ int main(void) {
   srunner_add_suite(sr, space_suite());
   srunner_add_suite(sr, expect_suite());
   srunner_add_suite(sr, sd_suite());
+  srunner_add_suite(sr, batch_suite());
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

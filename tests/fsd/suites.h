@@ -20,5 +20,6 @@ Suite *peers_suite(void);
 Suite *space_suite(void);
 Suite *expect_suite(void);
 Suite *sd_suite(void);
+Suite *batch_suite(void);
 
 #endif /* FSD_TEST_SUITES_H */
