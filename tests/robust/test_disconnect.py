@@ -324,5 +324,54 @@ class DisconnectCase(FsdCase):
         self.assert_serving()
 
 
+class NoFsyncDisconnectCase(FsdCase):
+    """With --no-fsync, small uploads' open, write and commit share
+    threadpool trips (server/batch.c): clients that vanish while those are
+    queued or running leave nothing half done."""
+
+    fsd_args = ["--idle-timeout", "2", "--no-fsync"]
+
+    def test_disconnect_reset_mid_small_puts(self):
+        # 40 connections each start 50 uploads of 2 KiB, send every one's
+        # DATA and END at once, and reset right away: their opens, writes
+        # and commits are in the trips when the connections go. Every file
+        # is then whole or absent, no temp file stays, no descriptor leaks.
+        c = self.fsd.connect()
+        c.put("doc.bin", b"v1" * 1000)
+        c.close()
+        base = self.fsd.fd_count()
+        sent = {}
+        for i in range(40):
+            c = self.fsd.connect()
+            ids = {}
+            for j in range(50):
+                name = "p%02d-%03d" % (i, j)
+                ids[name] = c.request(OP["PUT"], p_put(2048, 0, name))
+            for rid in ids.values():
+                self.assertEqual(c.next_frame_for(rid).op, OP["READY"])
+            out = []
+            for name, rid in ids.items():
+                sent[name] = os.urandom(2048)
+                out.append(frame(OP["DATA"], rid, sent[name]))
+                out.append(frame(OP["END"], rid, p_end(2048, xxh3(sent[name]))))
+            c.sock.sendall(b"".join(out))
+            c.abort()
+        self.wait_for(lambda: not any(n.startswith(".")
+                                      for n in self.root_names()), 10,
+                      "the temp files of dropped uploads to go")
+        self.wait_for(lambda: self.fsd.fd_count() <= base, 5,
+                      "fsd to close the files of dropped uploads "
+                      "(fds %d, baseline %d)" % (self.fsd.fd_count(), base))
+        for name in self.root_names():
+            if name == "doc.bin":
+                continue
+            with open(os.path.join(self.root, name), "rb") as f:
+                self.assertEqual(f.read(), sent[name], name)
+        k = self.fsd.connect()
+        self.assertEqual(k.get("doc.bin")[1], b"v1" * 1000)
+        k.put("after.bin", b"still serving")
+        self.assertEqual(k.get("after.bin")[1], b"still serving")
+
+
 if __name__ == "__main__":
     main()
