@@ -135,8 +135,8 @@ int fsd_put_start(struct fsd_op *op) {
   op->h->puts_seen++;
   /* With --no-fsync a small upload's jobs share trips (batch.h). With the
    * flushes, those set the pace, and waiting for a trip only delayed the
-   * commits (put -r of 10,000 files of 4 KiB: 1.34-1.72 s against
-   * 1.28-1.54 s). */
+   * commits (put -r of 10,000 files of 4 KiB: 1.33-1.72 s against
+   * 1.23-1.54 s). */
   op->small = r->size <= PUT_SMALL && op->h->no_fsync;
   err = op->small ? fsd_op_queue_small(op, put_open_work, after_put_open)
                   : fsd_op_queue(op, put_open_work, after_put_open);
