@@ -7,7 +7,6 @@
  * sends GET first: a small file (BEGIN says) is held in memory and stored
  * whole by one threadpool job (store.c); a bigger one opens its file then. */
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,13 +92,13 @@ struct get_job {
    * file goes. A small one is held in memory and stored by one threadpool
    * job (store.c) once END vouched for it; a bigger one opens its file
    * then (late), while its first pieces wait in the queue. */
-  int tree_pending;            /* GET sent, BEGIN not yet here */
-  int small;                   /* held in sbuf */
-  int late;                    /* the file is opened after the GET went out */
-  uint8_t *sbuf;               /* the small file's bytes */
-  size_t slen;                 /* bytes in sbuf */
-  struct fsc_batch_item store; /* the store job (store.c via batch.c) */
-  unsigned smode;              /* the new file's permissions */
+  int tree_pending;      /* GET sent, BEGIN not yet here */
+  int small;             /* held in sbuf */
+  int late;              /* the file is opened after the GET went out */
+  uint8_t *sbuf;         /* the small file's bytes */
+  size_t slen;           /* bytes in sbuf */
+  struct fsb_item store; /* the store job (store.c via batch.c) */
+  unsigned smode;        /* the new file's permissions */
   struct fsc_store_res stored;
 };
 
@@ -477,7 +476,7 @@ static void on_get_fs(uv_fs_t *req);
   ((struct get_job *)((char *)(it)-offsetof(struct get_job, store)))
 
 /* The store job's end: the small file is in place, or nothing is. */
-static void on_stored(struct fsc_batch_item *it, int status) {
+static void on_stored(struct fsb_item *it, int status) {
   struct get_job *g = store_job(it);
   struct fsc_store_res st = g->stored;
   g->fs_busy = 0;
@@ -506,7 +505,7 @@ static void on_stored(struct fsc_batch_item *it, int status) {
 }
 
 /* Runs on a worker thread: the whole disk work of a small file. */
-static void store_work(struct fsc_batch_item *it) {
+static void store_work(struct fsb_item *it) {
   struct get_job *g = store_job(it);
   g->stored = fsc_store_small(g->target, g->sbuf, g->slen, g->smode);
 }
@@ -521,7 +520,9 @@ static void get_store(struct get_job *g) {
   /* GET is over: the next download need not wait for this disk work. */
   fsc_run_job_park(&g->j);
   get_run(g)->disk.loop = g->j.run->app->loop;
-  fsc_batcher_add(&get_run(g)->disk, &g->store);
+  int rc = fsb_add(&get_run(g)->disk, &g->store);
+  if (rc != 0)
+    on_stored(&g->store, rc);
 }
 
 /* Advances a download through its phases, once the file operation in
@@ -1050,15 +1051,8 @@ static void get_end(struct fsc_run *r) {
     fsc_conn_resume(&r->app->conn);
   }
   fsc_progress_stop(&gr->prog, !r->canceled && r->status == 0);
-  if (gr->tree) {
-    char line[128];
-    int n = snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
-                     gr->files_ok, gr->bytes_ok);
-    if (r->cmd.resume && n > 0 && (size_t)n < sizeof line)
-      snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " already there",
-               gr->files_same);
-    r->app->print(r->app, 0, line);
-  }
+  if (gr->tree)
+    fsc_run_print_count(r, gr->files_ok, gr->bytes_ok, gr->files_same);
 }
 
 static void get_free(struct fsc_run *r) {

@@ -31,7 +31,7 @@ struct get_run {
   size_t nfiles, cap;
   uint64_t files_ok, bytes_ok; /* downloaded whole */
   uint64_t files_same;         /* get -r -c: already there, kept */
-  struct fsc_batcher disk;     /* small files' stores */
+  struct fsb_batcher disk;     /* small files' stores */
 };
 
 /* get -r's begin: needs a version 3 server; holds the run and lists the

@@ -1,6 +1,7 @@
 /* Helpers shared by the command's jobs. See job.h. */
 #include "job.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,4 +52,16 @@ void fsc_fs_started(uv_fs_t *req, int rc, uv_fs_cb cb) {
     req->result = rc;
     cb(req);
   }
+}
+
+/* The count line of a recursive transfer; see job.h. */
+void fsc_run_print_count(struct fsc_run *r, uint64_t files, uint64_t bytes,
+                         uint64_t same) {
+  char line[128];
+  int n = snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
+                   files, bytes);
+  if (r->cmd.resume && n > 0 && (size_t)n < sizeof line)
+    snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " already there",
+             same);
+  r->app->print(r->app, 0, line);
 }

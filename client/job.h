@@ -1,10 +1,11 @@
 /* Helpers every command's jobs share: reporting a job's error once,
- * asking the server to stop a request, ending a job as failed, and
- * starting a file operation whose failure to start goes down the same
- * path as its failure. */
+ * asking the server to stop a request, ending a job as failed, starting a
+ * file operation whose failure to start goes down the same path as its
+ * failure, and the count line of a recursive transfer. */
 #ifndef FSC_JOB_H
 #define FSC_JOB_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "run.h"
@@ -31,5 +32,10 @@ void fsc_job_fail(struct fsc_job *j);
  * failed to start, cb runs now with the error in req->result, so a file
  * operation fails in one place whether it failed early or late. */
 void fsc_fs_started(uv_fs_t *req, int rc, uv_fs_cb cb);
+
+/* put -r and get -r end with "N files, M bytes" (the files moved), and
+ * with -c "; K already there" (the files kept as they were). */
+void fsc_run_print_count(struct fsc_run *r, uint64_t files, uint64_t bytes,
+                         uint64_t same);
 
 #endif /* FSC_JOB_H */

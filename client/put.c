@@ -11,7 +11,6 @@
  * length and hash (the length clamped to the server's file says the sizes
  * match) means the file is there already, and no PUT goes out. */
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 #include "batch.h"
 #include "cmds.h"
 #include "fmt.h"
+#include "hash.h"
 #include "job.h"
 #include "path.h"
 #include "rpath.h"
@@ -60,7 +60,7 @@ struct put_run {
   uint64_t files_ok;       /* put -r: files stored */
   uint64_t bytes_ok;       /* and their bytes */
   uint64_t files_same;     /* put -c: already on the server, not sent */
-  struct fsc_batcher disk; /* put -r: small files' loads */
+  struct fsb_batcher disk; /* put -r: small files' loads */
 };
 
 struct put_buf {
@@ -104,7 +104,7 @@ struct put_job {
   /* put -r, a small file: open, fstat, read and close are one threadpool
    * job (store.c via batch.c) before PUT goes out; its bytes wait in
    * bufs[0] for READY. */
-  struct fsc_batch_item load;
+  struct fsb_item load;
   int small;      /* bufs[0] holds the whole file */
   size_t scap;    /* bytes bufs[0] has room for */
   size_t sgot;    /* bytes the load read */
@@ -369,7 +369,7 @@ static void on_check_read(uv_fs_t *req) {
     put_check_done(p, 0);
     return;
   }
-  XXH3_64bits_update(p->check, p->check_buf, (size_t)res);
+  fsc_hash_update(p->check, p->check_buf, (size_t)res);
   p->check_off += (uint64_t)res;
   if (p->check_off < p->size) {
     check_read_next(p);
@@ -743,14 +743,14 @@ static void on_put_opened(uv_fs_t *req) {
   ((struct put_job *)((char *)(it)-offsetof(struct put_job, load)))
 
 /* Runs on a worker thread: the whole disk work of a small file. */
-static void load_work(struct fsc_batch_item *it) {
+static void load_work(struct fsb_item *it) {
   struct put_job *p = load_job(it);
   /* put -r never follows a link, even one made since the walk. */
   p->loaded = fsc_load_small(p->j.arg, 1, p->bufs[0].frame + FSP_HDR_LEN,
                              p->scap, &p->lsize, &p->lmode, &p->sgot, &p->lfd);
 }
 
-static void on_loaded(struct fsc_batch_item *it, int status) {
+static void on_loaded(struct fsb_item *it, int status) {
   struct put_job *p = load_job(it);
   p->fs_busy = 0;
   if (status < 0) {
@@ -806,7 +806,9 @@ static int put_load(struct put_job *p) {
   p->load.done = on_loaded;
   p->fs_busy = 1;
   pr->disk.loop = p->j.run->app->loop;
-  fsc_batcher_add(&pr->disk, &p->load);
+  int rc = fsb_add(&pr->disk, &p->load);
+  if (rc != 0)
+    on_loaded(&p->load, rc);
   return 1;
 }
 
@@ -1025,15 +1027,8 @@ static int put_begin(struct fsc_run *r) {
 static void put_end(struct fsc_run *r) {
   struct put_run *pr = r->state;
   fsc_progress_stop(&pr->prog, !r->canceled && r->status == 0);
-  if (pr->tree) {
-    char line[128];
-    int n = snprintf(line, sizeof line, "%" PRIu64 " files, %" PRIu64 " bytes",
-                     pr->files_ok, pr->bytes_ok);
-    if (r->cmd.resume && n > 0 && (size_t)n < sizeof line)
-      snprintf(line + n, sizeof line - (size_t)n, "; %" PRIu64 " already there",
-               pr->files_same);
-    r->app->print(r->app, 0, line);
-  }
+  if (pr->tree)
+    fsc_run_print_count(r, pr->files_ok, pr->bytes_ok, pr->files_same);
 }
 
 static void put_free(struct fsc_run *r) {

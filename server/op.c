@@ -100,21 +100,35 @@ int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after) {
   return r;
 }
 
+static void small_work(struct fsb_item *it) {
+  struct fsd_small_job *j = fsd_container_of(it, struct fsd_small_job, it);
+
+  j->work(j->w);
+}
+
+static void small_done(struct fsb_item *it, int status) {
+  struct fsd_small_job *j = fsd_container_of(it, struct fsd_small_job, it);
+
+  j->after(j->w, status);
+}
+
 /* Queues a small job in h's batch; see op.h. */
-int fsd_host_queue_small(struct fsd_host *h, struct fsd_batch_item *item,
+int fsd_host_queue_small(struct fsd_host *h, struct fsd_small_job *job,
                          uv_work_t *w, uv_work_cb work,
                          uv_after_work_cb after) {
   h->batch.loop = h->loop;
-  item->w = w;
-  item->work = work;
-  item->after = after;
-  return fsd_batcher_add(&h->batch, item);
+  job->it.work = small_work;
+  job->it.done = small_done;
+  job->w = w;
+  job->work = work;
+  job->after = after;
+  return fsb_add(&h->batch, &job->it);
 }
 
 /* Queues a small job of op; see op.h. */
 int fsd_op_queue_small(struct fsd_op *op, uv_work_cb work,
                        uv_after_work_cb after) {
-  int r = fsd_host_queue_small(op->h, &op->item, &op->work, work, after);
+  int r = fsd_host_queue_small(op->h, &op->sjob, &op->work, work, after);
   if (r == 0)
     op->jobs++;
   return r;

@@ -21,6 +21,15 @@
 #include "space.h"
 #include "watch.h"
 
+/* A job of the threadpool's shape (uv_work_cb, uv_after_work_cb) as an
+ * item of the host's batch (fsd_host_queue_small). */
+struct fsd_small_job {
+  struct fsb_item it;
+  uv_work_t *w;
+  uv_work_cb work;
+  uv_after_work_cb after;
+};
+
 /* Pieces of upload data one disk write gathers (one pwritev). */
 #define FSD_PUT_IOV 64u
 
@@ -39,7 +48,7 @@ struct fsd_host {
   struct fsd_commitq commitq; /* commits and unlinks, in order per name */
   struct fsd_space space;     /* disk space promised to uploads */
   struct fsd_alog *alog;      /* --access-log, or NULL */
-  struct fsd_batcher batch;   /* small jobs, several to a trip (batch.h) */
+  struct fsb_batcher batch;   /* small jobs, several to a trip (batch.h) */
 };
 
 struct fsd_op;
@@ -88,7 +97,7 @@ struct fsd_pseg {
  * piece (an upload that fails before gets none; GETs never pay for it). */
 struct fsd_put_job {
   uv_work_t work;                /* the write job */
-  struct fsd_batch_item item;    /* a small upload's: in h->batch */
+  struct fsd_small_job small;    /* a small upload's: in h->batch */
   struct iovec iov[FSD_PUT_IOV]; /* the pieces it writes */
 };
 
@@ -167,7 +176,7 @@ struct fsd_op {
   struct fsd_req *r;           /* the session's request; gone once ended */
   uint8_t kind;                /* r's opcode, which says the union's member */
   uv_work_t work;              /* the job on the threadpool */
-  struct fsd_batch_item item;  /* or its place in h->batch */
+  struct fsd_small_job sjob;   /* or its place in h->batch */
   uv_fs_t fs;                  /* for uv_fs_close */
   int jobs;                    /* jobs in flight (or waiting to commit) */
   int fd;                      /* open file, -1 when none */
@@ -212,9 +221,9 @@ int fsd_op_queue(struct fsd_op *op, uv_work_cb work, uv_after_work_cb after);
 int fsd_op_queue_small(struct fsd_op *op, uv_work_cb work,
                        uv_after_work_cb after);
 
-/* Queues w's work then after as a small job in h's batch: item is the
+/* Queues w's work then after as a small job in h's batch: job is the
  * place the batch keeps it in. Returns 0 or a negative UV_E* code. */
-int fsd_host_queue_small(struct fsd_host *h, struct fsd_batch_item *item,
+int fsd_host_queue_small(struct fsd_host *h, struct fsd_small_job *job,
                          uv_work_t *w, uv_work_cb work, uv_after_work_cb after);
 
 /* Runs op's commit (work, then after) now, or after the commit or unlink

@@ -534,7 +534,7 @@ static void writer_start(struct fsd_op *op) {
     next = sg->off + sg->len;
   }
   p->job->work.data = op;
-  if ((op->small ? fsd_host_queue_small(op->h, &p->job->item, &p->job->work,
+  if ((op->small ? fsd_host_queue_small(op->h, &p->job->small, &p->job->work,
                                         writer_work, writer_done)
                  : uv_queue_work(op->h->loop, &p->job->work, writer_work,
                                  writer_done)) != 0) {

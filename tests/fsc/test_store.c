@@ -1,6 +1,6 @@
-/* store.c (a small file's disk work in one call), batch.c (many of them to
- * a threadpool trip) and outq.c (a turn's frames in one write), on real
- * files in a fresh folder and a real loop. */
+/* store.c (a small file's disk work in one call), batch/batch.c (many of
+ * them to a threadpool trip, as fsc uses it) and outq.c (a turn's frames in one
+ * write), on real files in a fresh folder and a real loop. */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -226,21 +226,21 @@ START_TEST(test_load_small) {
 }
 END_TEST
 
-/* batch.c: every item's work runs once, on a worker, before its done,
+/* batch/batch.c: every item's work runs once, on a worker, before its done,
  * which runs once. */
 struct bitem {
-  struct fsc_batch_item it;
+  struct fsb_item it;
   int worked;
   int dones;
 };
 
 static int done_count;
 
-static void bwork(struct fsc_batch_item *it) {
+static void bwork(struct fsb_item *it) {
   ((struct bitem *)it)->worked++;
 }
 
-static void bdone(struct fsc_batch_item *it, int status) {
+static void bdone(struct fsb_item *it, int status) {
   struct bitem *b = (struct bitem *)it;
   ck_assert_int_eq(status, 0);
   ck_assert_int_eq(b->worked, 1);
@@ -251,7 +251,7 @@ static void bdone(struct fsc_batch_item *it, int status) {
 START_TEST(test_batch_runs_every_item) {
   uv_loop_t loop;
   static struct bitem items[200];
-  struct fsc_batcher b;
+  struct fsb_batcher b;
   ck_assert_int_eq(uv_loop_init(&loop), 0);
   memset(&b, 0, sizeof b);
   b.loop = &loop;
@@ -260,7 +260,7 @@ START_TEST(test_batch_runs_every_item) {
     memset(&items[i], 0, sizeof items[i]);
     items[i].it.work = bwork;
     items[i].it.done = bdone;
-    fsc_batcher_add(&b, &items[i].it);
+    ck_assert_int_eq(fsb_add(&b, &items[i].it), 0);
   }
   ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
   ck_assert_int_eq(done_count, 200);
