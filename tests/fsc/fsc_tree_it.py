@@ -24,6 +24,15 @@ SPACE = "sp ace"
 UTF8 = "caf\u00e9 \u65e5\u672c"
 
 
+def write_tree(top, files):
+    """Writes {relative path: bytes} below top, making the folders."""
+    for rel, data in files.items():
+        p = os.path.join(top, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+
+
 def make_tree(top):
     """Nested folders, empty folders, 0-byte files, names with spaces and
     non-ASCII UTF-8, and a file bigger than one DATA frame."""
@@ -35,11 +44,7 @@ def make_tree(top):
         "top.txt": b"top",
         "zero": b"",
     }
-    for rel, data in files.items():
-        p = os.path.join(top, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_tree(top, files)
     for rel in ("empty", "a/empty2", "nest/deeper/deepest"):
         os.makedirs(os.path.join(top, rel))
     return files
@@ -174,11 +179,7 @@ def sized_tree(top):
         files["edge/f%d" % n] = os.urandom(n)
     for i in range(300):
         files["d%d/s%03d" % (i % 7, i)] = os.urandom((i * 977) % 70000)
-    for rel, data in files.items():
-        p = os.path.join(top, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_tree(top, files)
     return files
 
 
@@ -485,11 +486,7 @@ def case_tree_resume(env):
     files = {"a/same.txt": b"same\n" * 100, "a/changed.txt": b"server" * 50,
              "a/gone.txt": b"gone", "b/big.bin": big, "b/zero": b"",
              "c.txt": b"c" * 70000}
-    for rel, data in files.items():
-        p = os.path.join(src, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_tree(src, files)
     env.ok("-q", "put", "-r", "t")
     env.ok("-q", "get", "-r", "t", "-o", "dl")
     dl = env.path("dl", "t")
@@ -569,11 +566,7 @@ def case_tree_put_resume(env):
     files = {"a/same.txt": b"same\n" * 100, "a/changed.txt": b"local1" * 50,
              "b/big.bin": os.urandom(2 * 1048576 + 5), "b/zero": b"",
              "c.txt": b"c" * 70000}
-    for rel, data in files.items():
-        p = os.path.join(src, rel)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, "wb") as f:
-            f.write(data)
+    write_tree(src, files)
     env.ok("-q", "put", "-r", "t")
     on = os.path.join(env.root, "t")
 
